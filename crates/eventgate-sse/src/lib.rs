@@ -1,0 +1,1 @@
+//! eventgate-sse (work in progress).
