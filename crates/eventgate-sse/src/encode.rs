@@ -1,0 +1,331 @@
+//! The encoder: events, comments and retry hints to `text/event-stream` bytes.
+
+use crate::error::EncodeError;
+use bytes::{BufMut, Bytes, BytesMut};
+use std::time::Duration;
+
+pub(crate) fn check_id(id: &str) -> Result<(), EncodeError> {
+    let b = id.as_bytes();
+    if memchr::memchr2(b'\r', b'\n', b).is_some() {
+        return Err(EncodeError::NewlineInId);
+    }
+    if memchr::memchr(0, b).is_some() {
+        return Err(EncodeError::NulInId);
+    }
+    Ok(())
+}
+
+pub(crate) fn check_event_type(event_type: &str) -> Result<(), EncodeError> {
+    if memchr::memchr2(b'\r', b'\n', event_type.as_bytes()).is_some() {
+        return Err(EncodeError::NewlineInEventType);
+    }
+    Ok(())
+}
+
+/// Writes `prefix` + each line of `text` + LF, splitting on CRLF, LF and CR, so that no
+/// input can end the field early and start another one.
+#[inline]
+fn put_lines(buf: &mut BytesMut, prefix: &[u8], text: &[u8]) {
+    let mut rest = text;
+    loop {
+        match memchr::memchr2(b'\r', b'\n', rest) {
+            None => {
+                buf.put_slice(prefix);
+                buf.put_slice(rest);
+                buf.put_u8(b'\n');
+                return;
+            }
+            Some(i) => {
+                buf.put_slice(prefix);
+                buf.put_slice(&rest[..i]);
+                buf.put_u8(b'\n');
+                let skip = if rest[i] == b'\r' && rest.get(i + 1) == Some(&b'\n') { 2 } else { 1 };
+                rest = &rest[i + skip..];
+            }
+        }
+    }
+}
+
+/// An encoded piece of `text/event-stream`: one event, a comment, or a retry hint.
+///
+/// A `Frame` is always well formed: it ends with a blank line, so frames can be sent one
+/// after another in any order. Cloning is a reference-count increment.
+///
+/// ```
+/// use eventgate_sse::Frame;
+/// use std::time::Duration;
+///
+/// assert_eq!(Frame::comment("hi\nthere").as_bytes().as_ref(), b": hi\n: there\n\n");
+/// assert_eq!(Frame::retry(Duration::from_secs(3)).as_bytes().as_ref(), b"retry: 3000\n\n");
+/// assert_eq!(Frame::KEEP_ALIVE.as_bytes().as_ref(), b":\n\n");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame(Bytes);
+
+impl Frame {
+    /// The keep-alive comment: an empty comment line and a blank line (3 bytes). Clients
+    /// ignore it; proxies and load balancers see traffic and keep the stream open.
+    pub const KEEP_ALIVE: Frame = Frame(Bytes::from_static(b":\n\n"));
+
+    pub(crate) fn from_trusted(bytes: Bytes) -> Self {
+        Frame(bytes)
+    }
+
+    /// A comment frame. Line breaks in `text` start new comment lines.
+    pub fn comment(text: &str) -> Self {
+        let mut buf = BytesMut::with_capacity(text.len() + 4);
+        put_lines(&mut buf, b": ", text.as_bytes());
+        buf.put_u8(b'\n');
+        Frame(buf.freeze())
+    }
+
+    /// A frame holding only a `retry:` field (milliseconds; sub-millisecond parts are
+    /// dropped).
+    pub fn retry(retry: Duration) -> Self {
+        let mut buf = BytesMut::with_capacity(32);
+        put_retry(&mut buf, retry);
+        buf.put_u8(b'\n');
+        Frame(buf.freeze())
+    }
+
+    /// The frame's bytes.
+    pub fn as_bytes(&self) -> &Bytes {
+        &self.0
+    }
+
+    /// The frame's bytes, to write to the wire.
+    pub fn into_bytes(self) -> Bytes {
+        self.0
+    }
+
+    /// Length in bytes.
+    #[allow(clippy::len_without_is_empty)] // A frame is never empty.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+impl From<Frame> for Bytes {
+    fn from(frame: Frame) -> Self {
+        frame.0
+    }
+}
+
+fn put_retry(buf: &mut BytesMut, retry: Duration) {
+    let ms = u64::try_from(retry.as_millis()).unwrap_or(u64::MAX);
+    buf.put_slice(b"retry: ");
+    let mut digits = [0u8; 20];
+    let mut n = ms;
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    buf.put_slice(&digits[i..]);
+    buf.put_u8(b'\n');
+}
+
+/// Builds one event frame from borrowed parts, without allocating until it is written.
+///
+/// Data is split on CRLF, LF and CR into several `data:` lines, so no input can inject a
+/// field. Values that cannot be encoded faithfully (a line break or NUL in the id, a line
+/// break in the event type) are reported as [`EncodeError`]s, never panics; nothing is
+/// written then.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use eventgate_sse::{EncodeError, EventBuilder};
+/// use std::time::Duration;
+///
+/// let mut buf = BytesMut::new();
+/// EventBuilder::new()
+///     .id("7")
+///     .event("tick")
+///     .data("a\r\nb")
+///     .retry(Duration::from_millis(1500))
+///     .encode(&mut buf)?;
+/// assert_eq!(&buf[..], b"retry: 1500\nid: 7\nevent: tick\ndata: a\ndata: b\n\n");
+///
+/// let bad = EventBuilder::new().id("1\ninjected: x").data("x").build();
+/// assert_eq!(bad, Err(EncodeError::NewlineInId));
+/// # Ok::<(), EncodeError>(())
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+#[must_use]
+pub struct EventBuilder<'a> {
+    comment: Option<&'a str>,
+    retry: Option<Duration>,
+    id: Option<&'a str>,
+    event: Option<&'a str>,
+    data: Option<&'a str>,
+}
+
+impl<'a> EventBuilder<'a> {
+    /// An empty builder (encodes to a lone blank line).
+    pub const fn new() -> Self {
+        EventBuilder { comment: None, retry: None, id: None, event: None, data: None }
+    }
+
+    /// The data. Without data, a receiver dispatches no event (the frame can still set
+    /// the id or the retry time).
+    pub const fn data(mut self, data: &'a str) -> Self {
+        self.data = Some(data);
+        self
+    }
+
+    /// The event type (`event:` field).
+    pub const fn event(mut self, event: &'a str) -> Self {
+        self.event = Some(event);
+        self
+    }
+
+    /// The id (`id:` field). An empty id resets the receiver's last event ID.
+    pub const fn id(mut self, id: &'a str) -> Self {
+        self.id = Some(id);
+        self
+    }
+
+    /// The reconnection time (`retry:` field, in milliseconds).
+    pub const fn retry(mut self, retry: Duration) -> Self {
+        self.retry = Some(retry);
+        self
+    }
+
+    /// A comment written before the fields.
+    pub const fn comment(mut self, comment: &'a str) -> Self {
+        self.comment = Some(comment);
+        self
+    }
+
+    /// An upper bound of the encoded length.
+    fn max_len(&self) -> usize {
+        let lines = |s: Option<&str>, prefix: usize| {
+            s.map_or(0, |s| s.len() + (prefix + 1) * (1 + memchr::memchr2_iter(b'\r', b'\n', s.as_bytes()).count()))
+        };
+        lines(self.comment, 2)
+            + self.retry.map_or(0, |_| 28)
+            + self.id.map_or(0, |s| s.len() + 5)
+            + self.event.map_or(0, |s| s.len() + 8)
+            + lines(self.data, 6)
+            + 1
+    }
+
+    fn check(&self) -> Result<(), EncodeError> {
+        if let Some(id) = self.id {
+            check_id(id)?;
+        }
+        if let Some(event) = self.event {
+            check_event_type(event)?;
+        }
+        Ok(())
+    }
+
+    /// Appends the frame to `buf`.
+    ///
+    /// # Errors
+    /// An [`EncodeError`] if the id or event type cannot be encoded; `buf` is unchanged.
+    pub fn encode(&self, buf: &mut BytesMut) -> Result<(), EncodeError> {
+        self.check()?;
+        self.encode_unchecked(buf);
+        Ok(())
+    }
+
+    pub(crate) fn encode_unchecked(&self, buf: &mut BytesMut) {
+        // Reserve from the exact sizes when there is no line break to count.
+        buf.reserve(self.max_len());
+        if let Some(comment) = self.comment {
+            put_lines(buf, b": ", comment.as_bytes());
+        }
+        if let Some(retry) = self.retry {
+            put_retry(buf, retry);
+        }
+        if let Some(id) = self.id {
+            buf.put_slice(b"id: ");
+            buf.put_slice(id.as_bytes());
+            buf.put_u8(b'\n');
+        }
+        if let Some(event) = self.event {
+            buf.put_slice(b"event: ");
+            buf.put_slice(event.as_bytes());
+            buf.put_u8(b'\n');
+        }
+        if let Some(data) = self.data {
+            put_lines(buf, b"data: ", data.as_bytes());
+        }
+        buf.put_u8(b'\n');
+    }
+
+    /// Encodes into a new [`Frame`] (one allocation).
+    ///
+    /// # Errors
+    /// An [`EncodeError`] if the id or event type cannot be encoded.
+    pub fn build(&self) -> Result<Frame, EncodeError> {
+        self.check()?;
+        let mut buf = BytesMut::new();
+        self.encode_unchecked(&mut buf);
+        Ok(Frame(buf.freeze()))
+    }
+}
+
+/// Encodes many frames into one growing buffer and hands each out as its own [`Frame`],
+/// so encoding a stream of small events costs far less than one allocation per event.
+///
+/// ```
+/// use eventgate_sse::{Encoder, EventBuilder};
+///
+/// let mut encoder = Encoder::new();
+/// let a = encoder.encode(&EventBuilder::new().data("one"))?;
+/// let b = encoder.encode(&EventBuilder::new().data("two"))?;
+/// assert_eq!(a.as_bytes().as_ref(), b"data: one\n\n");
+/// assert_eq!(b.as_bytes().as_ref(), b"data: two\n\n");
+/// # Ok::<(), eventgate_sse::EncodeError>(())
+/// ```
+#[derive(Debug, Default)]
+pub struct Encoder {
+    buf: BytesMut,
+    block: usize,
+}
+
+impl Encoder {
+    /// Default for [`with_block_size`](Self::with_block_size): 16 KiB.
+    pub const DEFAULT_BLOCK: usize = 16 * 1024;
+
+    /// An encoder that allocates buffer space 16 KiB at a time.
+    pub fn new() -> Self {
+        Self::with_block_size(Self::DEFAULT_BLOCK)
+    }
+
+    /// An encoder that allocates buffer space `block` bytes at a time (frames larger than
+    /// a block get a buffer of their own size).
+    pub fn with_block_size(block: usize) -> Self {
+        Encoder { buf: BytesMut::new(), block: block.max(64) }
+    }
+
+    fn reserve(&mut self, need: usize) {
+        if self.buf.capacity() - self.buf.len() < need {
+            self.buf = BytesMut::with_capacity(need.max(self.block));
+        }
+    }
+
+    /// Encodes one event.
+    ///
+    /// # Errors
+    /// An [`EncodeError`] if the id or event type cannot be encoded.
+    pub fn encode(&mut self, event: &EventBuilder<'_>) -> Result<Frame, EncodeError> {
+        event.check()?;
+        self.reserve(event.max_len());
+        event.encode_unchecked(&mut self.buf);
+        Ok(Frame(self.buf.split().freeze()))
+    }
+
+    /// Encodes a parsed or hand-made [`Event`](crate::Event).
+    pub fn encode_event(&mut self, event: &crate::Event) -> Frame {
+        self.reserve(event.data().len() + event.last_event_id().len() + event.event_type().len() + 64);
+        event.encode(&mut self.buf);
+        Frame(self.buf.split().freeze())
+    }
+}

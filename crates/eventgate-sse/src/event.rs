@@ -1,0 +1,198 @@
+//! What the parser yields: [`Item`]s, of which [`Event`]s are the main kind.
+
+use crate::encode::{EventBuilder, Frame};
+use crate::error::EncodeError;
+use crate::utf8::Utf8Bytes;
+use bytes::{Bytes, BytesMut};
+use std::time::Duration;
+
+/// One thing the parser found in the stream, in stream order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Item {
+    /// A dispatched event (a block of fields closed by a blank line, with data).
+    Event(Event),
+    /// A valid `retry:` field: the reconnection time the server asks for. Yielded as soon
+    /// as the field is read (it does not wait for the event to be dispatched).
+    Retry(Duration),
+    /// A comment line (`: text`), without the colon and one leading space. Only yielded
+    /// when [`ParserBuilder::comments`](crate::ParserBuilder::comments) is on.
+    Comment(Utf8Bytes),
+}
+
+/// A server-sent event.
+///
+/// Made by the [`Parser`](crate::Parser), or by hand with [`Event::new`] and the `with_*`
+/// methods, which reject values that could not be sent on the wire. Cloning is cheap
+/// (reference counts).
+///
+/// ```
+/// use eventgate_sse::Event;
+///
+/// let event = Event::new("line one\nline two").with_type("update")?.with_id("42")?;
+/// assert_eq!(event.to_frame().as_bytes().as_ref(),
+///            b"id: 42\nevent: update\ndata: line one\ndata: line two\n\n");
+/// # Ok::<(), eventgate_sse::EncodeError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    data: Utf8Bytes,
+    event_type: Option<Utf8Bytes>,
+    last_event_id: Utf8Bytes,
+    id_in_frame: bool,
+    raw: Option<Bytes>,
+}
+
+impl Event {
+    /// An event of type `message` with `data` and no id.
+    pub fn new(data: impl Into<Utf8Bytes>) -> Self {
+        Event {
+            data: data.into(),
+            event_type: None,
+            last_event_id: Utf8Bytes::new(),
+            id_in_frame: false,
+            raw: None,
+        }
+    }
+
+    pub(crate) fn from_parts(
+        data: Utf8Bytes,
+        event_type: Option<Utf8Bytes>,
+        last_event_id: Utf8Bytes,
+        id_in_frame: bool,
+        raw: Option<Bytes>,
+    ) -> Self {
+        Event { data, event_type, last_event_id, id_in_frame, raw }
+    }
+
+    /// Sets the event type.
+    ///
+    /// # Errors
+    /// [`EncodeError::NewlineInEventType`] if it contains CR or LF.
+    pub fn with_type(mut self, event_type: impl Into<Utf8Bytes>) -> Result<Self, EncodeError> {
+        let event_type = event_type.into();
+        crate::encode::check_event_type(&event_type)?;
+        self.event_type = Some(event_type);
+        self.raw = None;
+        Ok(self)
+    }
+
+    /// Sets the id (written as an `id:` field when encoded).
+    ///
+    /// # Errors
+    /// [`EncodeError::NewlineInId`] or [`EncodeError::NulInId`].
+    pub fn with_id(mut self, id: impl Into<Utf8Bytes>) -> Result<Self, EncodeError> {
+        let id = id.into();
+        crate::encode::check_id(&id)?;
+        self.last_event_id = id;
+        self.id_in_frame = true;
+        self.raw = None;
+        Ok(self)
+    }
+
+    /// Replaces the data (any text: line breaks become several `data:` lines).
+    pub fn with_data(mut self, data: impl Into<Utf8Bytes>) -> Self {
+        self.data = data.into();
+        self.raw = None;
+        self
+    }
+
+    /// The data: the `data:` lines of the event joined with LF.
+    #[inline]
+    pub fn data(&self) -> &str {
+        &self.data
+    }
+
+    /// The data as shared bytes (clone it to keep it without copying).
+    #[inline]
+    pub fn data_bytes(&self) -> &Utf8Bytes {
+        &self.data
+    }
+
+    /// The event type: the last `event:` field's value, or `message` if there was none or
+    /// it was empty.
+    #[inline]
+    pub fn event_type(&self) -> &str {
+        match &self.event_type {
+            Some(t) if !t.is_empty() => t,
+            _ => "message",
+        }
+    }
+
+    /// The event type as written in the stream, `None` when no `event:` field was present.
+    #[inline]
+    pub fn event_type_field(&self) -> Option<&Utf8Bytes> {
+        self.event_type.as_ref()
+    }
+
+    /// The last event ID: the most recent `id:` seen in the stream up to this event (it is
+    /// carried to later events that have no `id:` of their own). Empty if none.
+    #[inline]
+    pub fn last_event_id(&self) -> &str {
+        &self.last_event_id
+    }
+
+    /// The last event ID as shared bytes.
+    #[inline]
+    pub fn last_event_id_bytes(&self) -> &Utf8Bytes {
+        &self.last_event_id
+    }
+
+    /// True if a valid `id:` field was seen since the previous event was dispatched (in
+    /// this event's block, or in a block in between that dispatched nothing), as opposed
+    /// to the event carrying an earlier event's id. [`encode`](Self::encode) writes the id
+    /// exactly when this is true.
+    #[inline]
+    pub fn has_own_id(&self) -> bool {
+        self.id_in_frame
+    }
+
+    /// The raw frame as received (every line of the block and its line endings, through
+    /// the dispatching blank line), when [`ParserBuilder::raw_frames`] is on. Blocks in
+    /// between that dispatched nothing but changed the id (`id: 5` then a blank line) are
+    /// kept in front of the next event's frame. So sending the raw frames of a stream's
+    /// events, in order, gives a receiver the same events with the same last event IDs.
+    ///
+    /// [`ParserBuilder::raw_frames`]: crate::ParserBuilder::raw_frames
+    #[inline]
+    pub fn raw(&self) -> Option<&Bytes> {
+        self.raw.as_ref()
+    }
+
+    /// Encodes the event (id only if [`has_own_id`](Self::has_own_id)), appending to `buf`.
+    pub fn encode(&self, buf: &mut BytesMut) {
+        // Parsed and `with_*`-checked values are always encodable.
+        let mut builder = EventBuilder::new().data(&self.data);
+        if let Some(t) = &self.event_type {
+            builder = builder.event(t);
+        }
+        if self.id_in_frame {
+            builder = builder.id(&self.last_event_id);
+        }
+        builder.encode_unchecked(buf);
+    }
+
+    /// The event as a [`Frame`]: its raw bytes if the parser kept them, else freshly encoded.
+    pub fn to_frame(&self) -> Frame {
+        match &self.raw {
+            Some(raw) => Frame::from_trusted(raw.clone()),
+            None => {
+                let mut buf = BytesMut::with_capacity(self.data.len() + 32);
+                self.encode(&mut buf);
+                Frame::from_trusted(buf.freeze())
+            }
+        }
+    }
+}
+
+impl From<&Event> for Frame {
+    fn from(event: &Event) -> Self {
+        event.to_frame()
+    }
+}
+
+impl From<Event> for Frame {
+    fn from(event: Event) -> Self {
+        event.to_frame()
+    }
+}

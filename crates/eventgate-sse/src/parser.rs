@@ -1,0 +1,651 @@
+//! The sans-IO `text/event-stream` parser.
+
+use crate::error::ParseError;
+use crate::event::{Event, Item};
+use crate::utf8::Utf8Bytes;
+use bytes::{Bytes, BytesMut};
+use std::collections::VecDeque;
+use std::time::Duration;
+
+const BOM: &[u8; 3] = b"\xEF\xBB\xBF";
+
+/// Default for [`ParserBuilder::max_line_len`]: 4 MiB.
+pub const DEFAULT_MAX_LINE_LEN: usize = 4 * 1024 * 1024;
+/// Default for [`ParserBuilder::max_event_len`]: 16 MiB.
+pub const DEFAULT_MAX_EVENT_LEN: usize = 16 * 1024 * 1024;
+
+/// What the parser does after a [`ParseError`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum LimitPolicy {
+    /// Report the error once, then stop: the parser yields nothing more and drops further
+    /// input until [`Parser::reset`]. The default: an upstream that crosses a limit is
+    /// broken or hostile, and a relay should reconnect rather than guess.
+    #[default]
+    Fail,
+    /// Report the error, drop the offending event (the rest of the oversized line and every
+    /// line up to the next blank line, without buffering them), and carry on with the next
+    /// event. Fields of the dropped event processed before the limit was crossed keep their
+    /// effect, as they would in a browser (an `id:` seen before the oversized line has
+    /// already set the last event ID).
+    SkipEvent,
+}
+
+/// Builds a [`Parser`] with limits and options.
+///
+/// ```
+/// use eventgate_sse::{LimitPolicy, Parser};
+///
+/// let parser = Parser::builder()
+///     .max_line_len(64 * 1024)
+///     .max_event_len(256 * 1024)
+///     .on_limit(LimitPolicy::SkipEvent)
+///     .comments(true)
+///     .build();
+/// # drop(parser);
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct ParserBuilder {
+    max_line_len: usize,
+    max_event_len: usize,
+    on_limit: LimitPolicy,
+    comments: bool,
+    raw_frames: bool,
+}
+
+impl Default for ParserBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ParserBuilder {
+    /// A builder with the defaults.
+    pub fn new() -> Self {
+        ParserBuilder {
+            max_line_len: DEFAULT_MAX_LINE_LEN,
+            max_event_len: DEFAULT_MAX_EVENT_LEN,
+            on_limit: LimitPolicy::Fail,
+            comments: false,
+            raw_frames: false,
+        }
+    }
+
+    /// Longest line (without its line ending) the parser buffers before it reports
+    /// [`ParseError::LineTooLong`]. This bounds the memory an upstream that never sends a
+    /// line ending can make the parser hold.
+    ///
+    /// Default is [`DEFAULT_MAX_LINE_LEN`] (4 MiB).
+    ///
+    /// # Panics
+    /// If `len` is 0.
+    pub fn max_line_len(&mut self, len: usize) -> &mut Self {
+        assert!(len > 0, "max_line_len must be at least 1");
+        self.max_line_len = len;
+        self
+    }
+
+    /// Largest event data (lines joined with LF) before the parser reports
+    /// [`ParseError::EventTooLarge`]. With [`raw_frames`](Self::raw_frames) on, the raw
+    /// frame (every line of the event with its line ending) is held to the same limit.
+    ///
+    /// Default is [`DEFAULT_MAX_EVENT_LEN`] (16 MiB).
+    ///
+    /// # Panics
+    /// If `len` is 0.
+    pub fn max_event_len(&mut self, len: usize) -> &mut Self {
+        assert!(len > 0, "max_event_len must be at least 1");
+        self.max_event_len = len;
+        self
+    }
+
+    /// What to do after a limit is crossed. Default is [`LimitPolicy::Fail`].
+    pub fn on_limit(&mut self, policy: LimitPolicy) -> &mut Self {
+        self.on_limit = policy;
+        self
+    }
+
+    /// Yield comment lines as [`Item::Comment`] (a relay passes heartbeats on).
+    /// Default is `false` (comments are ignored, as in a browser).
+    pub fn comments(&mut self, yes: bool) -> &mut Self {
+        self.comments = yes;
+        self
+    }
+
+    /// Keep each event's raw frame (every line of the event, as received, through the blank
+    /// line that dispatched it) in [`Event::raw`], for pass-through without re-encoding. The
+    /// frame is a slice of the input when it arrived in one chunk, and one copy otherwise.
+    /// Default is `false`.
+    pub fn raw_frames(&mut self, yes: bool) -> &mut Self {
+        self.raw_frames = yes;
+        self
+    }
+
+    /// Builds the parser.
+    pub fn build(&self) -> Parser {
+        Parser::with_builder(self.clone())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Normal,
+    /// Dropping input up to the next blank line. `in_line`: the current line has content.
+    Skipping { in_line: bool },
+    Failed,
+}
+
+/// Where the line being processed lives.
+enum Line<'a> {
+    /// `chunk[start..end]`, zero-copy.
+    Chunk { chunk: &'a Bytes, start: usize, end: usize },
+    /// The line spanned chunks and was assembled here.
+    Owned(&'a mut BytesMut),
+}
+
+impl Line<'_> {
+    #[inline]
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Line::Chunk { chunk, start, end } => &chunk[*start..*end],
+            Line::Owned(buf) => buf,
+        }
+    }
+
+    /// `line[from..]` as UTF-8 text (replacement characters for invalid sequences).
+    #[inline]
+    fn value(&mut self, from: usize) -> Utf8Bytes {
+        let bytes = match self {
+            Line::Chunk { chunk, start, end } => chunk.slice(*start + from..*end),
+            Line::Owned(buf) => buf.split().freeze().slice(from..),
+        };
+        Utf8Bytes::from_utf8_lossy(bytes)
+    }
+}
+
+/// An incremental, sans-IO parser for `text/event-stream`, exactly as the WHATWG HTML
+/// standard interprets it ("Interpreting an event stream").
+///
+/// Push bytes in with [`feed`](Self::feed) in chunks of any size; pull [`Item`]s out with
+/// [`next`](Iterator::next) until it returns `None`; call [`finish`](Self::finish) at the
+/// end of the stream. The result does not depend on how the input was chunked.
+///
+/// Line endings are CRLF, LF or CR (a CR at the end of one chunk and an LF at the start of
+/// the next are one line ending). A UTF-8 BOM at the start of the stream is dropped.
+/// Invalid UTF-8 is replaced by U+FFFD, line by line, which gives the same text as decoding
+/// the whole stream first. Event data is a zero-copy slice of the input when it is a single
+/// line that arrived in one chunk; joined lines are copied once.
+///
+/// Every buffer is bounded: see [`ParserBuilder`] for the limits and [`LimitPolicy`] for
+/// what happens when one is crossed.
+///
+/// # Untrusted input
+/// The parser never panics on input, holds at most `max_line_len` bytes of an unterminated
+/// line and `max_event_len` bytes of event data, and its work is linear in the input.
+/// Chunks passed to `feed` are kept until drained: call `next` until `None` between feeds.
+///
+/// ```
+/// use eventgate_sse::{Item, Parser};
+///
+/// let mut parser = Parser::new();
+/// parser.feed(&b"id: 7\nevent: tick\ndata: hello\ndata: wor"[..]);
+/// assert!(parser.next().is_none()); // the event is not complete yet
+/// parser.feed(&b"ld\r\n\r\n"[..]);
+/// let Some(Ok(Item::Event(event))) = parser.next() else { panic!() };
+/// assert_eq!(event.data(), "hello\nworld");
+/// assert_eq!(event.event_type(), "tick");
+/// assert_eq!(event.last_event_id(), "7");
+/// parser.finish();
+/// assert!(parser.next().is_none());
+/// ```
+#[derive(Debug)]
+pub struct Parser {
+    config: ParserBuilder,
+    // Input.
+    queue: VecDeque<Bytes>,
+    cur: Bytes,
+    pos: usize,
+    partial: BytesMut,
+    skip_lf: bool,
+    bom_matched: u8,
+    bom_done: bool,
+    finished: bool,
+    state: State,
+    // The event being assembled.
+    data_lines: Vec<Utf8Bytes>,
+    data_len: usize,
+    event_type: Option<Utf8Bytes>,
+    last_event_id: Utf8Bytes,
+    id_in_frame: bool,
+    retry: Option<Duration>,
+    // Raw frame tracking (only with `raw_frames`).
+    raw_start: Option<usize>,
+    raw_acc: BytesMut,
+}
+
+impl Default for Parser {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Parser {
+    /// A parser with the default limits, comments ignored and raw frames off.
+    pub fn new() -> Self {
+        ParserBuilder::new().build()
+    }
+
+    /// A builder to set limits and options.
+    pub fn builder() -> ParserBuilder {
+        ParserBuilder::new()
+    }
+
+    fn with_builder(config: ParserBuilder) -> Self {
+        Parser {
+            config,
+            queue: VecDeque::new(),
+            cur: Bytes::new(),
+            pos: 0,
+            partial: BytesMut::new(),
+            skip_lf: false,
+            bom_matched: 0,
+            bom_done: false,
+            finished: false,
+            state: State::Normal,
+            data_lines: Vec::new(),
+            data_len: 0,
+            event_type: None,
+            last_event_id: Utf8Bytes::new(),
+            id_in_frame: false,
+            retry: None,
+            raw_start: None,
+            raw_acc: BytesMut::new(),
+        }
+    }
+
+    /// Pushes the next chunk of the stream. Accepts [`Bytes`] (kept without copying, so
+    /// events can point into it) or anything convertible, such as `&'static [u8]`,
+    /// `Vec<u8>` or `String`. Use [`feed_slice`](Self::feed_slice) for borrowed input.
+    ///
+    /// Input fed after [`finish`](Self::finish) or after a [`LimitPolicy::Fail`] error is
+    /// dropped until [`reset`](Self::reset).
+    pub fn feed(&mut self, chunk: impl Into<Bytes>) {
+        let mut chunk: Bytes = chunk.into();
+        if chunk.is_empty() || self.finished || self.state == State::Failed {
+            return;
+        }
+        if !self.bom_done {
+            // Match the BOM byte by byte: it may itself arrive split across chunks.
+            let before = self.bom_matched as usize;
+            let mut i = 0;
+            while (self.bom_matched as usize) < BOM.len()
+                && i < chunk.len()
+                && chunk[i] == BOM[self.bom_matched as usize]
+            {
+                self.bom_matched += 1;
+                i += 1;
+            }
+            if self.bom_matched as usize == BOM.len() {
+                self.bom_done = true;
+                chunk = chunk.slice(i..);
+                if chunk.is_empty() {
+                    return;
+                }
+            } else if i == chunk.len() {
+                return; // Still a BOM prefix: wait for more.
+            } else {
+                // Not a BOM: give back the prefix bytes held from earlier chunks.
+                self.bom_done = true;
+                if before > 0 {
+                    self.queue.push_back(Bytes::from_static(&BOM[..before]));
+                }
+            }
+        }
+        self.queue.push_back(chunk);
+    }
+
+    /// Pushes a borrowed chunk (copied once into a new buffer).
+    pub fn feed_slice(&mut self, chunk: &[u8]) {
+        if !chunk.is_empty() {
+            self.feed(Bytes::copy_from_slice(chunk));
+        }
+    }
+
+    /// Marks the end of the stream. Complete lines already fed are still processed by
+    /// `next`; an unterminated last line and an event without its closing blank line are
+    /// discarded, as the standard says.
+    pub fn finish(&mut self) {
+        if !self.bom_done && self.bom_matched > 0 {
+            // A stream that is only a BOM prefix: the bytes form an unterminated line.
+            self.bom_done = true;
+            self.queue
+                .push_back(Bytes::from_static(&BOM[..self.bom_matched as usize]));
+        }
+        self.finished = true;
+    }
+
+    /// True after [`finish`](Self::finish) once every item has been taken.
+    pub fn is_done(&self) -> bool {
+        self.finished && self.queue.is_empty() && self.pos >= self.cur.len()
+    }
+
+    /// True after an error under [`LimitPolicy::Fail`].
+    pub fn is_failed(&self) -> bool {
+        self.state == State::Failed
+    }
+
+    /// Prepares for a new response on the same event source (a reconnection): drops all
+    /// buffered input and the event being assembled, expects a new BOM, and clears the
+    /// error state. The last event ID and the reconnection time are kept, as a browser's
+    /// `EventSource` keeps them across reconnections.
+    pub fn reset(&mut self) {
+        let last_event_id = std::mem::take(&mut self.last_event_id);
+        let retry = self.retry;
+        let config = self.config.clone();
+        // Keep the allocations that can be reused.
+        let mut queue = std::mem::take(&mut self.queue);
+        queue.clear();
+        let mut data_lines = std::mem::take(&mut self.data_lines);
+        data_lines.clear();
+        let mut partial = std::mem::take(&mut self.partial);
+        partial.clear();
+        *self = Parser::with_builder(config);
+        self.queue = queue;
+        self.data_lines = data_lines;
+        self.partial = partial;
+        self.last_event_id = last_event_id;
+        self.retry = retry;
+    }
+
+    /// The last event ID buffer: the value of the most recent valid `id:` field (empty if
+    /// none). This is what a client sends as `Last-Event-ID` when it reconnects.
+    pub fn last_event_id(&self) -> &str {
+        &self.last_event_id
+    }
+
+    /// Sets the last event ID buffer, e.g. to the `Last-Event-ID` a reconnecting relay
+    /// sent upstream, so events without an `id:` field carry it.
+    pub fn set_last_event_id(&mut self, id: impl Into<Utf8Bytes>) {
+        self.last_event_id = id.into();
+    }
+
+    /// The reconnection time from the most recent valid `retry:` field, if any.
+    pub fn retry(&self) -> Option<Duration> {
+        self.retry
+    }
+
+    /// Bytes held but not yet parsed (fed chunks plus a partial line); bounded by the
+    /// limits as long as the caller drains the parser between feeds.
+    pub fn buffered_len(&self) -> usize {
+        self.queue.iter().map(Bytes::len).sum::<usize>() + (self.cur.len() - self.pos)
+            + self.partial.len()
+    }
+
+    /// Takes the next chunk off the queue, carrying a raw frame in progress over.
+    fn advance_chunk(&mut self) -> bool {
+        if let Some(start) = self.raw_start {
+            if start < self.cur.len() {
+                self.raw_acc.extend_from_slice(&self.cur[start..]);
+            }
+            self.raw_start = Some(0);
+        }
+        match self.queue.pop_front() {
+            Some(chunk) => {
+                self.cur = chunk;
+                self.pos = 0;
+                true
+            }
+            None => {
+                self.cur = Bytes::new();
+                self.pos = 0;
+                if self.raw_start.is_some() {
+                    self.raw_start = Some(0);
+                }
+                false
+            }
+        }
+    }
+
+    fn discard_event(&mut self) {
+        self.data_lines.clear();
+        self.data_len = 0;
+        self.event_type = None;
+        self.id_in_frame = false;
+        self.raw_start = None;
+        self.raw_acc.clear();
+    }
+
+    fn limit_error(&mut self, err: ParseError, in_line: bool) -> Option<Result<Item, ParseError>> {
+        self.partial.clear();
+        self.discard_event();
+        match self.config.on_limit {
+            LimitPolicy::Fail => {
+                self.state = State::Failed;
+                self.queue.clear();
+                self.cur = Bytes::new();
+                self.pos = 0;
+            }
+            LimitPolicy::SkipEvent => self.state = State::Skipping { in_line },
+        }
+        Some(Err(err))
+    }
+
+    fn next_item(&mut self) -> Option<Result<Item, ParseError>> {
+        loop {
+            if self.state == State::Failed {
+                return None;
+            }
+            if self.pos >= self.cur.len() && !self.advance_chunk() {
+                if self.finished {
+                    // End of stream: drop the unterminated line and event.
+                    self.partial.clear();
+                    self.discard_event();
+                }
+                return None;
+            }
+            if self.skip_lf {
+                self.skip_lf = false;
+                if self.cur[self.pos] == b'\n' {
+                    // The LF of a CRLF split across chunks (part of the raw frame, if any).
+                    self.pos += 1;
+                    continue;
+                }
+            }
+            let start = self.pos;
+            let rest = &self.cur[start..];
+            let Some(i) = memchr::memchr2(b'\n', b'\r', rest) else {
+                // No line ending in this chunk: keep the partial line (bounded).
+                let len = rest.len();
+                match self.state {
+                    State::Skipping { .. } => {
+                        self.state = State::Skipping { in_line: true };
+                    }
+                    _ => {
+                        if self.partial.len() + len > self.config.max_line_len {
+                            self.pos = self.cur.len();
+                            let limit = self.config.max_line_len;
+                            return self.limit_error(ParseError::LineTooLong { limit }, true);
+                        }
+                        if self.config.raw_frames && self.raw_start.is_none() {
+                            self.raw_start = Some(start);
+                        }
+                        self.partial.extend_from_slice(rest);
+                    }
+                }
+                self.pos = self.cur.len();
+                continue;
+            };
+            let end = start + i;
+            let term = if rest[i] == b'\r' {
+                match rest.get(i + 1) {
+                    Some(b'\n') => 2,
+                    Some(_) => 1,
+                    None => {
+                        self.skip_lf = true;
+                        1
+                    }
+                }
+            } else {
+                1
+            };
+            self.pos = end + term;
+
+            if let State::Skipping { in_line } = self.state {
+                if !in_line && i == 0 {
+                    self.state = State::Normal; // The blank line ends the dropped event.
+                } else {
+                    self.state = State::Skipping { in_line: false };
+                }
+                continue;
+            }
+
+            let line_len = self.partial.len() + i;
+            if line_len > self.config.max_line_len {
+                let limit = self.config.max_line_len;
+                return self.limit_error(ParseError::LineTooLong { limit }, false);
+            }
+            if self.config.raw_frames && self.raw_start.is_none() {
+                self.raw_start = Some(start);
+            }
+            let cur = std::mem::take(&mut self.cur);
+            let out = if self.partial.is_empty() {
+                self.process_line(Line::Chunk { chunk: &cur, start, end }, &cur)
+            } else {
+                let mut partial = std::mem::take(&mut self.partial);
+                partial.extend_from_slice(&cur[start..end]);
+                let out = self.process_line(Line::Owned(&mut partial), &cur);
+                partial.clear();
+                self.partial = partial;
+                out
+            };
+            if self.state != State::Failed {
+                self.cur = cur;
+            }
+            if out.is_some() {
+                return out;
+            }
+        }
+    }
+
+    /// Interprets one complete line. `cur` is the chunk holding the line ending, for the
+    /// raw frame.
+    fn process_line(&mut self, mut line: Line<'_>, cur: &Bytes) -> Option<Result<Item, ParseError>> {
+        let bytes = line.bytes();
+        let Some(&first) = bytes.first() else {
+            return self.dispatch(cur);
+        };
+        if self.config.raw_frames {
+            if let Some(err) = self.check_raw_len() {
+                return Some(err);
+            }
+        }
+        if first == b':' {
+            if self.config.comments {
+                let from = if bytes.get(1) == Some(&b' ') { 2 } else { 1 };
+                return Some(Ok(Item::Comment(line.value(from))));
+            }
+            return None;
+        }
+        let (name_end, value_from) = match memchr::memchr(b':', bytes) {
+            Some(c) if bytes.get(c + 1) == Some(&b' ') => (c, c + 2),
+            Some(c) => (c, c + 1),
+            None => (bytes.len(), bytes.len()),
+        };
+        match &bytes[..name_end] {
+            b"data" => {
+                let value = line.value(value_from);
+                let added = value.len() + usize::from(!self.data_lines.is_empty());
+                if self.data_len + added > self.config.max_event_len {
+                    let limit = self.config.max_event_len;
+                    return self.limit_error(ParseError::EventTooLarge { limit }, false);
+                }
+                self.data_len += added;
+                self.data_lines.push(value);
+            }
+            b"event" => self.event_type = Some(line.value(value_from)),
+            b"id" => {
+                if memchr::memchr(0, &bytes[value_from..]).is_none() {
+                    self.last_event_id = line.value(value_from);
+                    self.id_in_frame = true;
+                }
+            }
+            b"retry" => {
+                let digits = &bytes[value_from..];
+                if !digits.is_empty() && digits.iter().all(u8::is_ascii_digit) {
+                    let ms = digits.iter().fold(0u64, |acc, d| {
+                        acc.saturating_mul(10).saturating_add(u64::from(d - b'0'))
+                    });
+                    let retry = Duration::from_millis(ms);
+                    self.retry = Some(retry);
+                    return Some(Ok(Item::Retry(retry)));
+                }
+            }
+            _ => {}
+        }
+        None
+    }
+
+    fn check_raw_len(&mut self) -> Option<Result<Item, ParseError>> {
+        let in_cur = self.raw_start.map_or(0, |s| self.pos.saturating_sub(s));
+        if self.raw_acc.len() + in_cur > self.config.max_event_len {
+            let limit = self.config.max_event_len;
+            return self.limit_error(ParseError::EventTooLarge { limit }, false);
+        }
+        None
+    }
+
+    fn dispatch(&mut self, cur: &Bytes) -> Option<Result<Item, ParseError>> {
+        if self.data_lines.is_empty() {
+            // Nothing to dispatch (a comment- or id-only block). An id change stays, and
+            // so does its raw block: it is sent ahead of the next event's frame, so a
+            // pass-through receiver ends up with the same last event ID.
+            self.event_type = None;
+            if !self.id_in_frame {
+                self.raw_start = None;
+                self.raw_acc.clear();
+            }
+            return None;
+        }
+        let data = if self.data_lines.len() == 1 {
+            self.data_lines.pop().unwrap_or_default()
+        } else {
+            let mut joined = BytesMut::with_capacity(self.data_len);
+            for (n, line) in self.data_lines.drain(..).enumerate() {
+                if n > 0 {
+                    joined.extend_from_slice(b"\n");
+                }
+                joined.extend_from_slice(line.as_bytes());
+            }
+            Utf8Bytes::from_checked(joined.freeze())
+        };
+        self.data_len = 0;
+        let raw = match self.raw_start.take() {
+            Some(start) if self.raw_acc.is_empty() => Some(cur.slice(start..self.pos)),
+            Some(start) => {
+                self.raw_acc.extend_from_slice(&cur[start..self.pos]);
+                Some(self.raw_acc.split().freeze())
+            }
+            None => None,
+        };
+        let event = Event::from_parts(
+            data,
+            self.event_type.take(),
+            self.last_event_id.clone(),
+            std::mem::take(&mut self.id_in_frame),
+            raw,
+        );
+        Some(Ok(Item::Event(event)))
+    }
+}
+
+impl Iterator for Parser {
+    type Item = Result<Item, ParseError>;
+
+    /// The next event, retry or comment; `None` when more input is needed (or, after
+    /// [`finish`](Parser::finish), at the end).
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_item()
+    }
+}

@@ -1,0 +1,39 @@
+//! Runs the real parser the way a transport would (chunk by chunk) and reports in the
+//! same shape as the naive parser. Shared by tests and fuzz targets.
+
+use super::naive::Out;
+use eventgate_sse::{Item, Parser, ParserBuilder};
+
+/// Feeds `input` in chunks whose sizes cycle through `sizes` (0 means 1), draining the
+/// parser after every chunk, then finishes. Limit errors panic: callers use limits the
+/// input cannot reach.
+pub fn parse_chunked(builder: &ParserBuilder, input: &[u8], sizes: &[usize]) -> Vec<Out> {
+    let mut parser: Parser = builder.build();
+    let mut out = Vec::new();
+    let drain = |parser: &mut Parser, out: &mut Vec<Out>| {
+        for item in parser.by_ref() {
+            match item.expect("no limit is reached") {
+                Item::Event(e) => out.push(Out::Event {
+                    event_type: e.event_type().to_string(),
+                    data: e.data().to_string(),
+                    last_event_id: e.last_event_id().to_string(),
+                }),
+                Item::Retry(d) => out.push(Out::Retry(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))),
+                _ => {}
+            }
+        }
+    };
+    let mut pos = 0;
+    let mut k = 0;
+    while pos < input.len() {
+        let size = if sizes.is_empty() { input.len() } else { sizes[k % sizes.len()].max(1) };
+        k += 1;
+        let end = (pos + size).min(input.len());
+        parser.feed_slice(&input[pos..end]);
+        drain(&mut parser, &mut out);
+        pos = end;
+    }
+    parser.finish();
+    drain(&mut parser, &mut out);
+    out
+}
