@@ -1,0 +1,1079 @@
+//! One channel: a backlog, a bounded live ring shared by every subscriber, and the
+//! subscribers' cursors into it.
+//!
+//! Fan-out costs O(1) per published event: the frame is pushed once into the ring and each
+//! subscriber reads it at its own cursor (a reference-count increment, no copy and no
+//! allocation). A subscriber's queue is the window of the ring between its cursor and the
+//! newest frame; when the ring evicts a frame a subscriber has not read yet, that subscriber
+//! is a slow consumer and is cut off.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use tokio::sync::Notify;
+
+use crate::backlog::{Backlog, Entry, MemoryBacklog};
+use crate::error::{Error, Kind};
+use crate::id::EventId;
+use crate::meter::{Delivery, Denial, Meter};
+use crate::metrics::Metrics;
+
+/// Default bound of the live ring, in frames: how far a subscriber may fall behind before it
+/// is cut off.
+pub const DEFAULT_QUEUE_DEPTH: usize = 1024;
+/// Default bound of the live ring, in frame bytes (8 MiB).
+pub const DEFAULT_QUEUE_BYTES: usize = 8 * 1024 * 1024;
+
+/// The heartbeat comment the relay sends on idle channels.
+pub const HEARTBEAT: &[u8] = b": keep-alive\n\n";
+
+/// The event sent by default to a subscriber whose `Last-Event-ID` is not in the backlog
+/// (unknown, or older than what the backlog keeps), before the live stream starts.
+///
+/// It is a named event (`event: eventgate-reset`), so an `EventSource` only sees it through
+/// `addEventListener("eventgate-reset", ...)`; it carries no `id:` and is not metered.
+pub const RESET_EVENT: &[u8] =
+    b"event: eventgate-reset\ndata: last-event-id not in backlog; starting live\n\n";
+
+/// What to do when a subscriber's `Last-Event-ID` is not in the backlog.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub enum UnknownId {
+    /// Start with the live stream, after sending `notice` (default [`RESET_EVENT`]; `None`
+    /// sends nothing). This is the default.
+    #[default]
+    StartLive,
+    /// Start live after sending this frame instead of [`RESET_EVENT`] (`None`: nothing).
+    StartLiveWith(Option<Bytes>),
+    /// Refuse the subscription with an error for which [`Error::is_unknown_id`] is true; the
+    /// relay uses this to fall back to a dedicated upstream connection that forwards the id
+    /// to the backend (proxy mode).
+    Reject,
+}
+
+/// How a subscription started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Replay {
+    /// No `Last-Event-ID` was given: live from now.
+    None,
+    /// The id was found: this many events were replayed from the backlog before live.
+    Found(usize),
+    /// The id was not in the backlog: live from now (after the notice, if any).
+    Unknown,
+}
+
+/// A channel: the point where one upstream stream meets its subscribers.
+///
+/// Cloning a `Channel` is cheap (a reference count); all clones are the same channel.
+///
+/// ```
+/// use eventgate_relay::{Channel, EventId, SubscribeOptions};
+/// use bytes::Bytes;
+///
+/// let ch = Channel::builder().build();
+/// ch.publish(EventId::from_text("1"), Bytes::from_static(b"id: 1\ndata: a\n\n"));
+/// ch.publish(EventId::from_text("2"), Bytes::from_static(b"id: 2\ndata: b\n\n"));
+///
+/// // A client that has seen event 1 resumes: it gets 2 from the backlog, then live events.
+/// let mut sub = ch.subscribe(SubscribeOptions::new().last_event_id(EventId::from_text("1"))).unwrap();
+/// ch.publish(EventId::from_text("3"), Bytes::from_static(b"id: 3\ndata: c\n\n"));
+/// assert_eq!(sub.try_next().unwrap().unwrap(), "id: 2\ndata: b\n\n");
+/// assert_eq!(sub.try_next().unwrap().unwrap(), "id: 3\ndata: c\n\n");
+/// assert!(sub.try_next().is_none()); // nothing more for now
+/// ```
+#[derive(Clone)]
+pub struct Channel {
+    shared: Arc<Shared>,
+}
+
+pub(crate) struct Shared {
+    state: Mutex<State>,
+    metrics: Arc<Metrics>,
+    assign_ids: bool,
+    id_epoch: u64,
+    id_counter: AtomicU64,
+    /// Set when subscribers must end now, without draining (shutdown deadline passed).
+    aborted: AtomicBool,
+    /// Notified when the last subscriber leaves.
+    idle: Notify,
+}
+
+struct State {
+    backlog: Box<dyn Backlog>,
+    ring: VecDeque<Slot>,
+    ring_bytes: usize,
+    /// Sequence number of `ring[0]`.
+    head_seq: u64,
+    /// Sequence number the next pushed frame gets.
+    next_seq: u64,
+    queue_depth: usize,
+    queue_bytes: usize,
+    wakers: Vec<Option<Waker>>,
+    free: Vec<usize>,
+    wake_buf: Vec<Waker>,
+    subscribers: usize,
+    closed: bool,
+}
+
+#[derive(Clone)]
+struct Slot {
+    frame: Bytes,
+    event: bool,
+}
+
+/// Builds a [`Channel`].
+#[must_use]
+pub struct ChannelBuilder {
+    backlog: Option<Box<dyn Backlog>>,
+    queue_depth: usize,
+    queue_bytes: usize,
+    assign_ids: bool,
+    metrics: Option<Arc<Metrics>>,
+}
+
+impl fmt::Debug for ChannelBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChannelBuilder")
+            .field("queue_depth", &self.queue_depth)
+            .field("queue_bytes", &self.queue_bytes)
+            .field("assign_ids", &self.assign_ids)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for ChannelBuilder {
+    fn default() -> ChannelBuilder {
+        ChannelBuilder::new()
+    }
+}
+
+impl ChannelBuilder {
+    /// A builder with the defaults below.
+    pub fn new() -> ChannelBuilder {
+        ChannelBuilder {
+            backlog: None,
+            queue_depth: DEFAULT_QUEUE_DEPTH,
+            queue_bytes: DEFAULT_QUEUE_BYTES,
+            assign_ids: false,
+            metrics: None,
+        }
+    }
+
+    /// The backlog used for replay. Default is a [`MemoryBacklog::default`].
+    pub fn backlog(mut self, backlog: Box<dyn Backlog>) -> ChannelBuilder {
+        self.backlog = Some(backlog);
+        self
+    }
+
+    /// How many frames a subscriber may fall behind before it is cut off (the bound of each
+    /// subscriber's queue). Default is [`DEFAULT_QUEUE_DEPTH`].
+    ///
+    /// # Panics
+    /// If `depth` is zero.
+    pub fn queue_depth(mut self, depth: usize) -> ChannelBuilder {
+        assert!(depth > 0, "queue depth must be at least 1");
+        self.queue_depth = depth;
+        self
+    }
+
+    /// How many frame bytes the live ring keeps before evicting (cutting off subscribers
+    /// that have not read the evicted frames). Default is [`DEFAULT_QUEUE_BYTES`]. The newest
+    /// frame is always kept, whatever its size.
+    pub fn queue_bytes(mut self, bytes: usize) -> ChannelBuilder {
+        self.queue_bytes = bytes;
+        self
+    }
+
+    /// Give events that arrive without an id a relay-assigned id `<epoch>-<n>` (`n` counts
+    /// from 1, `epoch` differs between channel instances so ids from an earlier instance are
+    /// unknown rather than wrong), so that clients can resume. Default is off.
+    pub fn assign_ids(mut self, on: bool) -> ChannelBuilder {
+        self.assign_ids = on;
+        self
+    }
+
+    pub(crate) fn metrics(mut self, metrics: Arc<Metrics>) -> ChannelBuilder {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Builds the channel.
+    pub fn build(self) -> Channel {
+        let metrics = self.metrics.unwrap_or_default();
+        Channel {
+            shared: Arc::new(Shared {
+                state: Mutex::new(State {
+                    backlog: self
+                        .backlog
+                        .unwrap_or_else(|| Box::new(MemoryBacklog::default())),
+                    ring: VecDeque::new(),
+                    ring_bytes: 0,
+                    head_seq: 0,
+                    next_seq: 0,
+                    queue_depth: self.queue_depth,
+                    queue_bytes: self.queue_bytes,
+                    wakers: Vec::new(),
+                    free: Vec::new(),
+                    wake_buf: Vec::new(),
+                    subscribers: 0,
+                    closed: false,
+                }),
+                metrics,
+                assign_ids: self.assign_ids,
+                id_epoch: epoch(),
+                id_counter: AtomicU64::new(0),
+                aborted: AtomicBool::new(false),
+                idle: Notify::new(),
+            }),
+        }
+    }
+}
+
+/// A value that differs between channel instances (and between processes): time-based.
+fn epoch() -> u64 {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    // Mix in a process-wide counter so two channels built in the same nanosecond differ.
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    (nanos ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15)) & 0xFFFF_FFFF_FFFF
+}
+
+impl fmt::Debug for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let st = self.shared.lock();
+        f.debug_struct("Channel")
+            .field("subscribers", &st.subscribers)
+            .field("backlog_len", &st.backlog.len())
+            .field("ring_len", &st.ring.len())
+            .field("closed", &st.closed)
+            .finish()
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave the state inconsistent in a way that
+        // matters more than stopping the relay would; keep going.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl State {
+    /// Pushes a frame into the ring, evicting to stay within bounds, and collects the
+    /// wakers of parked subscribers into `wake_buf`.
+    fn push(&mut self, frame: Bytes, event: bool) {
+        let len = frame.len();
+        while !self.ring.is_empty()
+            && (self.ring.len() >= self.queue_depth || self.ring_bytes + len > self.queue_bytes)
+        {
+            if let Some(old) = self.ring.pop_front() {
+                self.ring_bytes -= old.frame.len();
+                self.head_seq += 1;
+            }
+        }
+        self.ring_bytes += len;
+        self.ring.push_back(Slot { frame, event });
+        self.next_seq += 1;
+        for w in self.wakers.iter_mut() {
+            if let Some(w) = w.take() {
+                self.wake_buf.push(w);
+            }
+        }
+    }
+}
+
+/// Wakes the collected wakers outside the lock and gives the buffer back.
+fn wake_all(shared: &Shared, mut st: MutexGuard<'_, State>) {
+    if st.wake_buf.is_empty() {
+        return;
+    }
+    let mut buf = std::mem::take(&mut st.wake_buf);
+    drop(st);
+    for w in buf.drain(..) {
+        w.wake();
+    }
+    let mut st = shared.lock();
+    if st.wake_buf.capacity() < buf.capacity() {
+        st.wake_buf = buf;
+    }
+}
+
+impl Channel {
+    /// A builder with default settings.
+    pub fn builder() -> ChannelBuilder {
+        ChannelBuilder::new()
+    }
+
+    pub(crate) fn metrics(&self) -> &Arc<Metrics> {
+        &self.shared.metrics
+    }
+
+    /// Publishes one event: appends it to the backlog (if it has an id, or gets one) and
+    /// makes it visible to every subscriber, in one step.
+    ///
+    /// `frame` is the complete encoded event (`text/event-stream` bytes ending with a blank
+    /// line); it is shared, not copied. With [`ChannelBuilder::assign_ids`] an event without
+    /// id gets one (an `id:` line is prepended, one allocation per event). Returns the id the
+    /// event is stored under. Publishing to a closed channel does nothing.
+    pub fn publish(&self, id: Option<EventId>, frame: Bytes) -> Option<EventId> {
+        let (id, frame) = match id {
+            None if self.shared.assign_ids => {
+                let n = self.shared.id_counter.fetch_add(1, Ordering::Relaxed) + 1;
+                let text = format!("{:x}-{n}", self.shared.id_epoch);
+                let mut buf = BytesMut::with_capacity(text.len() + 5 + frame.len());
+                buf.put_slice(b"id: ");
+                buf.put_slice(text.as_bytes());
+                buf.put_u8(b'\n');
+                buf.put_slice(&frame);
+                (EventId::new(Bytes::from(text)), buf.freeze())
+            }
+            other => (other, frame),
+        };
+        let mut st = self.shared.lock();
+        if st.closed {
+            return None;
+        }
+        let seq = st.next_seq;
+        st.backlog.push(Entry::new(seq, id.clone(), frame.clone()));
+        st.push(frame, true);
+        self.shared
+            .metrics
+            .events_published
+            .fetch_add(1, Ordering::Relaxed);
+        wake_all(&self.shared, st);
+        id
+    }
+
+    /// Publishes a frame that is not an event (a comment, a `retry:` line): live
+    /// subscribers get it, the backlog does not keep it and meters are not asked.
+    pub fn publish_control(&self, frame: Bytes) {
+        let mut st = self.shared.lock();
+        if st.closed {
+            return;
+        }
+        st.push(frame, false);
+        wake_all(&self.shared, st);
+    }
+
+    /// Publishes the [`HEARTBEAT`] comment.
+    pub fn heartbeat(&self) {
+        self.shared.metrics.heartbeats.fetch_add(1, Ordering::Relaxed);
+        self.publish_control(Bytes::from_static(HEARTBEAT));
+    }
+
+    /// True if the backlog keeps an event with this id.
+    pub fn contains(&self, id: &EventId) -> bool {
+        self.shared.lock().backlog.contains(id)
+    }
+
+    /// Number of subscribers attached.
+    pub fn subscriber_count(&self) -> usize {
+        self.shared.lock().subscribers
+    }
+
+    /// Number of frames in the live ring (bounded by the queue depth).
+    pub fn queued_frames(&self) -> usize {
+        self.shared.lock().ring.len()
+    }
+
+    /// Number of events in the backlog.
+    pub fn backlog_len(&self) -> usize {
+        self.shared.lock().backlog.len()
+    }
+
+    /// True once [`Channel::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        self.shared.lock().closed
+    }
+
+    /// Closes the channel: `final_frames` (for example a comment and a `retry:` hint) go to
+    /// every live subscriber, which then ends once it has read everything before them. No
+    /// new subscriber can attach.
+    pub fn close(&self, final_frames: &[Bytes]) {
+        let mut st = self.shared.lock();
+        if st.closed {
+            return;
+        }
+        for f in final_frames {
+            st.push(f.clone(), false);
+        }
+        st.closed = true;
+        let State {
+            wakers, wake_buf, ..
+        } = &mut *st;
+        wake_buf.extend(wakers.iter_mut().filter_map(Option::take));
+        wake_all(&self.shared, st);
+    }
+
+    /// Ends every subscriber now, without delivering what it has not read yet (the end of a
+    /// shutdown deadline). Closes the channel too.
+    pub fn abort(&self) {
+        self.shared.aborted.store(true, Ordering::Release);
+        let mut st = self.shared.lock();
+        st.closed = true;
+        let wakers: Vec<Waker> = st.wakers.iter_mut().filter_map(Option::take).collect();
+        drop(st);
+        for w in wakers {
+            w.wake();
+        }
+    }
+
+    /// Waits until the channel has no subscriber (returns at once if it has none).
+    pub async fn idle(&self) {
+        loop {
+            let notified = self.shared.idle.notified();
+            if self.subscriber_count() == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Attaches a subscriber: takes its replay snapshot from the backlog and its position in
+    /// the live stream in one step, so the first live frame follows the last replayed one
+    /// with no gap and no duplicate.
+    ///
+    /// Fails if the channel is closed ([`Error::is_closed`]) or, with
+    /// [`UnknownId::Reject`], if the `Last-Event-ID` is not in the backlog
+    /// ([`Error::is_unknown_id`]).
+    pub fn subscribe(&self, opts: SubscribeOptions) -> Result<Subscription, Error> {
+        let SubscribeOptions {
+            last_event_id,
+            meter,
+            retry_hint,
+            unknown_id,
+            prelude_extra,
+        } = opts;
+        let metrics = &self.shared.metrics;
+        let mut replay_frames = VecDeque::new();
+        let mut st = self.shared.lock();
+        if st.closed {
+            return Err(Error::new(Kind::Closed));
+        }
+        let replay = match &last_event_id {
+            None => Replay::None,
+            Some(id) => {
+                if st.backlog.replay_after(id, &mut replay_frames) {
+                    Replay::Found(replay_frames.len())
+                } else {
+                    Replay::Unknown
+                }
+            }
+        };
+        if replay == Replay::Unknown && matches!(unknown_id, UnknownId::Reject) {
+            return Err(Error::new(Kind::UnknownId));
+        }
+        let slot = match st.free.pop() {
+            Some(i) => i,
+            None => {
+                st.wakers.push(None);
+                st.wakers.len() - 1
+            }
+        };
+        st.subscribers += 1;
+        let cursor = st.next_seq;
+        drop(st);
+
+        metrics.subscribers_active.fetch_add(1, Ordering::Relaxed);
+        metrics.subscribers_total.fetch_add(1, Ordering::Relaxed);
+        match replay {
+            Replay::Unknown => {
+                metrics.replay_misses.fetch_add(1, Ordering::Relaxed);
+            }
+            Replay::Found(n) => {
+                metrics.replayed.fetch_add(n as u64, Ordering::Relaxed);
+            }
+            Replay::None => {}
+        }
+
+        let notice = match (replay, unknown_id) {
+            (Replay::Unknown, UnknownId::StartLive) => Some(Bytes::from_static(RESET_EVENT)),
+            (Replay::Unknown, UnknownId::StartLiveWith(f)) => f,
+            _ => None,
+        };
+        let mut prelude = BytesMut::new();
+        if let Some(d) = retry_hint {
+            prelude.put_slice(format!("retry: {}\n\n", d.as_millis()).as_bytes());
+        }
+        if let Some(extra) = prelude_extra {
+            prelude.put_slice(&extra);
+        }
+        if let Some(n) = notice {
+            prelude.put_slice(&n);
+        }
+        Ok(Subscription {
+            shared: self.shared.clone(),
+            slot,
+            cursor,
+            prelude: if prelude.is_empty() {
+                None
+            } else {
+                Some(prelude.freeze())
+            },
+            replay_frames,
+            meter,
+            final_frame: None,
+            unflushed: 0,
+            replay,
+            done: false,
+        })
+    }
+}
+
+/// How a subscriber attaches; see [`Channel::subscribe`].
+#[derive(Default)]
+#[must_use]
+pub struct SubscribeOptions {
+    last_event_id: Option<EventId>,
+    meter: Option<Arc<dyn Meter>>,
+    retry_hint: Option<Duration>,
+    unknown_id: UnknownId,
+    prelude_extra: Option<Bytes>,
+}
+
+impl fmt::Debug for SubscribeOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SubscribeOptions")
+            .field("last_event_id", &self.last_event_id)
+            .field("metered", &self.meter.is_some())
+            .field("retry_hint", &self.retry_hint)
+            .field("unknown_id", &self.unknown_id)
+            .finish()
+    }
+}
+
+impl SubscribeOptions {
+    /// Live from now, no meter, no retry hint, [`UnknownId::StartLive`].
+    pub fn new() -> SubscribeOptions {
+        SubscribeOptions::default()
+    }
+
+    /// Resume after this id (the client's `Last-Event-ID`). Default is none.
+    pub fn last_event_id(mut self, id: Option<EventId>) -> SubscribeOptions {
+        self.last_event_id = id;
+        self
+    }
+
+    /// Ask this meter before each event. Default is none (every event is delivered).
+    pub fn meter(mut self, meter: Arc<dyn Meter>) -> SubscribeOptions {
+        self.meter = Some(meter);
+        self
+    }
+
+    /// Send `retry: <ms>` first. Default is none.
+    pub fn retry_hint(mut self, retry: Option<Duration>) -> SubscribeOptions {
+        self.retry_hint = retry;
+        self
+    }
+
+    /// What to do when the `Last-Event-ID` is not in the backlog. Default is
+    /// [`UnknownId::StartLive`].
+    pub fn unknown_id(mut self, policy: UnknownId) -> SubscribeOptions {
+        self.unknown_id = policy;
+        self
+    }
+
+    pub(crate) fn prelude(mut self, frame: Bytes) -> SubscribeOptions {
+        self.prelude_extra = Some(frame);
+        self
+    }
+
+    pub(crate) fn last_id_ref(&self) -> Option<&EventId> {
+        self.last_event_id.as_ref()
+    }
+}
+
+/// One subscriber of a [`Channel`]: a stream of encoded frames (`Bytes`), in order: the
+/// prelude (`retry:` hint, unknown-id notice), the replayed events, then live frames.
+///
+/// It is a [`futures_core::Stream`] of `Result<Bytes, Error>` and an
+/// [`http_body::Body`] of `Bytes`, so it can be a hyper response body as is. The stream
+/// ends when the channel is closed (after the final frames), after a meter denial (after the
+/// denial's frame), or with an error when the subscriber was cut off as a slow consumer
+/// ([`Error::is_lagged`]). Dropping it detaches it.
+pub struct Subscription {
+    shared: Arc<Shared>,
+    slot: usize,
+    cursor: u64,
+    prelude: Option<Bytes>,
+    replay_frames: VecDeque<Bytes>,
+    meter: Option<Arc<dyn Meter>>,
+    final_frame: Option<Bytes>,
+    unflushed: u32,
+    replay: Replay,
+    done: bool,
+}
+
+impl fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Subscription")
+            .field("cursor", &self.cursor)
+            .field("replay", &self.replay)
+            .field("replay_left", &self.replay_frames.len())
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}
+
+const FLUSH_EVERY: u32 = 64;
+
+impl Subscription {
+    /// How the subscription started (replay found, unknown id, or no id).
+    pub fn replay(&self) -> Replay {
+        self.replay
+    }
+
+    /// The next frame if one is ready now: `None` if nothing is ready (or the stream ended),
+    /// `Some(Err(_))` if the subscriber was cut off. Never waits.
+    pub fn try_next(&mut self) -> Option<Result<Bytes, Error>> {
+        match self.poll_inner(None) {
+            Poll::Ready(r) => r,
+            Poll::Pending => None,
+        }
+    }
+
+    /// Waits for the next frame; `None` when the stream has ended.
+    pub async fn next_frame(&mut self) -> Option<Result<Bytes, Error>> {
+        std::future::poll_fn(|cx| self.poll_inner(Some(cx.waker()))).await
+    }
+
+    /// True once the stream has ended.
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    fn charge(&mut self, frame: Bytes, replay: bool) -> Option<Result<Bytes, Error>> {
+        if let Some(meter) = &self.meter {
+            if let Err(denial) = meter.charge(&Delivery {
+                frame: &frame,
+                replay,
+            }) {
+                return self.deny(denial);
+            }
+        }
+        self.unflushed += 1;
+        if self.unflushed >= FLUSH_EVERY {
+            self.flush_metrics();
+        }
+        Some(Ok(frame))
+    }
+
+    fn deny(&mut self, denial: Denial) -> Option<Result<Bytes, Error>> {
+        self.shared
+            .metrics
+            .meter_denials
+            .fetch_add(1, Ordering::Relaxed);
+        self.finish();
+        denial.into_frame().map(Ok)
+    }
+
+    fn flush_metrics(&mut self) {
+        if self.unflushed > 0 {
+            self.shared
+                .metrics
+                .deliveries
+                .fetch_add(u64::from(self.unflushed), Ordering::Relaxed);
+            self.unflushed = 0;
+        }
+    }
+
+    fn finish(&mut self) {
+        self.done = true;
+        self.replay_frames = VecDeque::new();
+        self.prelude = None;
+    }
+
+    fn poll_inner(&mut self, waker: Option<&Waker>) -> Poll<Option<Result<Bytes, Error>>> {
+        if self.done {
+            return Poll::Ready(self.final_frame.take().map(Ok));
+        }
+        if self.shared.aborted.load(Ordering::Acquire) {
+            self.finish();
+            return Poll::Ready(None);
+        }
+        if let Some(p) = self.prelude.take() {
+            return Poll::Ready(Some(Ok(p)));
+        }
+        if let Some(f) = self.replay_frames.pop_front() {
+            return Poll::Ready(self.charge(f, true));
+        }
+        let mut st = self.shared.lock();
+        if self.cursor < st.head_seq {
+            drop(st);
+            self.shared
+                .metrics
+                .slow_consumers_cut
+                .fetch_add(1, Ordering::Relaxed);
+            self.finish();
+            return Poll::Ready(Some(Err(Error::new(Kind::Lagged))));
+        }
+        if self.cursor < st.next_seq {
+            let idx = (self.cursor - st.head_seq) as usize;
+            let Some(slot) = st.ring.get(idx).cloned() else {
+                // Cannot happen: head_seq <= cursor < next_seq = head_seq + ring.len().
+                drop(st);
+                self.finish();
+                return Poll::Ready(None);
+            };
+            drop(st);
+            self.cursor += 1;
+            return Poll::Ready(if slot.event {
+                self.charge(slot.frame, false)
+            } else {
+                Some(Ok(slot.frame))
+            });
+        }
+        if st.closed {
+            drop(st);
+            self.finish();
+            return Poll::Ready(None);
+        }
+        if let Some(w) = waker {
+            match st.wakers.get_mut(self.slot) {
+                Some(Some(old)) if old.will_wake(w) => {}
+                Some(entry) => *entry = Some(w.clone()),
+                None => {}
+            }
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.flush_metrics();
+        let mut st = self.shared.lock();
+        if let Some(w) = st.wakers.get_mut(self.slot) {
+            *w = None;
+        }
+        st.free.push(self.slot);
+        st.subscribers -= 1;
+        let last = st.subscribers == 0;
+        drop(st);
+        self.shared
+            .metrics
+            .subscribers_active
+            .fetch_sub(1, Ordering::Relaxed);
+        if last {
+            self.shared.idle.notify_waiters();
+        }
+    }
+}
+
+impl futures_core::Stream for Subscription {
+    type Item = Result<Bytes, Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().poll_inner(Some(cx.waker()))
+    }
+}
+
+impl http_body::Body for Subscription {
+    type Data = Bytes;
+    type Error = Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Error>>> {
+        self.get_mut()
+            .poll_inner(Some(cx.waker()))
+            .map(|o| o.map(|r| r.map(http_body::Frame::data)))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.done && self.final_frame.is_none()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(n: u64) -> (Option<EventId>, Bytes) {
+        (
+            EventId::from_text(&n.to_string()),
+            Bytes::from(format!("id: {n}\ndata: {n}\n\n")),
+        )
+    }
+
+    fn publish(ch: &Channel, n: u64) {
+        let (id, f) = ev(n);
+        ch.publish(id, f);
+    }
+
+    fn drain(sub: &mut Subscription) -> Vec<Bytes> {
+        std::iter::from_fn(|| sub.try_next().map(|r| r.unwrap())).collect()
+    }
+
+    #[test]
+    fn live_subscriber_gets_events_published_after_it_attached() {
+        let ch = Channel::builder().build();
+        publish(&ch, 1);
+        let mut sub = ch.subscribe(SubscribeOptions::new()).unwrap();
+        assert_eq!(sub.replay(), Replay::None);
+        publish(&ch, 2);
+        publish(&ch, 3);
+        assert_eq!(drain(&mut sub), [ev(2).1, ev(3).1]);
+    }
+
+    #[test]
+    fn replay_then_live_has_no_gap_and_no_duplicate_at_the_seam() {
+        let ch = Channel::builder().build();
+        for n in 1..=10 {
+            publish(&ch, n);
+        }
+        let mut sub = ch
+            .subscribe(SubscribeOptions::new().last_event_id(EventId::from_text("4")))
+            .unwrap();
+        assert_eq!(sub.replay(), Replay::Found(6));
+        for n in 11..=12 {
+            publish(&ch, n);
+        }
+        let got = drain(&mut sub);
+        let want: Vec<Bytes> = (5..=12).map(|n| ev(n).1).collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn unknown_id_starts_live_with_the_reset_event_by_default() {
+        let ch = Channel::builder().build();
+        publish(&ch, 1);
+        let mut sub = ch
+            .subscribe(SubscribeOptions::new().last_event_id(EventId::from_text("zzz")))
+            .unwrap();
+        assert_eq!(sub.replay(), Replay::Unknown);
+        publish(&ch, 2);
+        assert_eq!(drain(&mut sub), [Bytes::from_static(RESET_EVENT), ev(2).1]);
+    }
+
+    #[test]
+    fn unknown_id_can_be_rejected_or_start_silently() {
+        let ch = Channel::builder().build();
+        let err = ch
+            .subscribe(
+                SubscribeOptions::new()
+                    .last_event_id(EventId::from_text("9"))
+                    .unknown_id(UnknownId::Reject),
+            )
+            .unwrap_err();
+        assert!(err.is_unknown_id());
+        assert_eq!(ch.subscriber_count(), 0);
+        let mut sub = ch
+            .subscribe(
+                SubscribeOptions::new()
+                    .last_event_id(EventId::from_text("9"))
+                    .unknown_id(UnknownId::StartLiveWith(None)),
+            )
+            .unwrap();
+        assert!(sub.try_next().is_none());
+    }
+
+    #[test]
+    fn id_older_than_the_backlog_is_unknown() {
+        let ch = Channel::builder()
+            .backlog(Box::new(MemoryBacklog::new(3, 1 << 20)))
+            .build();
+        for n in 1..=5 {
+            publish(&ch, n);
+        }
+        let sub = ch
+            .subscribe(SubscribeOptions::new().last_event_id(EventId::from_text("1")))
+            .unwrap();
+        assert_eq!(sub.replay(), Replay::Unknown);
+        let sub = ch
+            .subscribe(SubscribeOptions::new().last_event_id(EventId::from_text("2")))
+            .unwrap();
+        assert_eq!(sub.replay(), Replay::Unknown);
+        let sub = ch
+            .subscribe(SubscribeOptions::new().last_event_id(EventId::from_text("3")))
+            .unwrap();
+        assert_eq!(sub.replay(), Replay::Found(2));
+    }
+
+    #[test]
+    fn every_subscriber_shares_the_same_frame_allocation() {
+        let ch = Channel::builder().build();
+        let mut a = ch.subscribe(SubscribeOptions::new()).unwrap();
+        let mut b = ch.subscribe(SubscribeOptions::new()).unwrap();
+        publish(&ch, 1);
+        let fa = a.try_next().unwrap().unwrap();
+        let fb = b.try_next().unwrap().unwrap();
+        assert_eq!(fa.as_ptr(), fb.as_ptr());
+    }
+
+    #[test]
+    fn slow_consumer_is_cut_off_while_a_fast_one_keeps_up_and_memory_stays_bounded() {
+        let ch = Channel::builder().queue_depth(8).build();
+        let mut slow = ch.subscribe(SubscribeOptions::new()).unwrap();
+        let mut fast = ch.subscribe(SubscribeOptions::new()).unwrap();
+        for n in 1..=100 {
+            publish(&ch, n);
+            assert_eq!(fast.try_next().unwrap().unwrap(), ev(n).1);
+            assert!(ch.queued_frames() <= 8);
+        }
+        assert!(slow.try_next().unwrap().unwrap_err().is_lagged());
+        assert!(slow.try_next().is_none());
+        assert!(slow.is_done());
+        assert_eq!(ch.metrics().snapshot().slow_consumers_cut, 1);
+    }
+
+    #[test]
+    fn queue_bytes_bound_cuts_off_a_subscriber_behind_it() {
+        let ch = Channel::builder().queue_bytes(64).build();
+        let mut sub = ch.subscribe(SubscribeOptions::new()).unwrap();
+        for n in 1..=10 {
+            publish(&ch, n);
+        }
+        assert!(sub.try_next().unwrap().unwrap_err().is_lagged());
+    }
+
+    #[test]
+    fn meter_denial_ends_the_stream_after_the_callers_final_frame() {
+        let ch = Channel::builder().build();
+        let count = Arc::new(AtomicU64::new(0));
+        let c = count.clone();
+        let meter = move |_: &Delivery<'_>| {
+            if c.fetch_add(1, Ordering::Relaxed) < 2 {
+                Ok(())
+            } else {
+                Err(Denial::with_frame(Bytes::from_static(
+                    b"event: error\ndata: quota\n\n",
+                )))
+            }
+        };
+        let mut sub = ch
+            .subscribe(SubscribeOptions::new().meter(Arc::new(meter)))
+            .unwrap();
+        for n in 1..=4 {
+            publish(&ch, n);
+        }
+        ch.heartbeat();
+        let got = drain(&mut sub);
+        assert_eq!(
+            got,
+            [
+                ev(1).1,
+                ev(2).1,
+                Bytes::from_static(b"event: error\ndata: quota\n\n")
+            ]
+        );
+        assert!(sub.is_done());
+        assert_eq!(ch.metrics().snapshot().meter_denials, 1);
+    }
+
+    #[test]
+    fn heartbeats_and_control_frames_are_not_metered_nor_kept() {
+        let ch = Channel::builder().build();
+        let meter = |_: &Delivery<'_>| Err(Denial::silent());
+        let mut sub = ch
+            .subscribe(SubscribeOptions::new().meter(Arc::new(meter)))
+            .unwrap();
+        ch.heartbeat();
+        ch.publish_control(Bytes::from_static(b"retry: 10\n\n"));
+        assert_eq!(
+            drain(&mut sub),
+            [Bytes::from_static(HEARTBEAT), Bytes::from_static(b"retry: 10\n\n")]
+        );
+        assert_eq!(ch.backlog_len(), 0);
+    }
+
+    #[test]
+    fn retry_hint_comes_first() {
+        let ch = Channel::builder().build();
+        let mut sub = ch
+            .subscribe(SubscribeOptions::new().retry_hint(Some(Duration::from_millis(2500))))
+            .unwrap();
+        publish(&ch, 1);
+        assert_eq!(drain(&mut sub), [Bytes::from("retry: 2500\n\n"), ev(1).1]);
+    }
+
+    #[test]
+    fn assigned_ids_are_monotonic_and_resumable() {
+        let ch = Channel::builder().assign_ids(true).build();
+        let a = ch.publish(None, Bytes::from_static(b"data: a\n\n")).unwrap();
+        let b = ch.publish(None, Bytes::from_static(b"data: b\n\n")).unwrap();
+        let (ea, na) = a.as_str().split_once('-').unwrap();
+        let (eb, nb) = b.as_str().split_once('-').unwrap();
+        assert_eq!(ea, eb);
+        assert_eq!((na, nb), ("1", "2"));
+        let mut sub = ch
+            .subscribe(SubscribeOptions::new().last_event_id(Some(a.clone())))
+            .unwrap();
+        assert_eq!(
+            drain(&mut sub),
+            [Bytes::from(format!("id: {b}\ndata: b\n\n"))]
+        );
+        // An explicit id is kept as is.
+        let c = ch.publish(EventId::from_text("x"), Bytes::from_static(b"id: x\ndata: c\n\n"));
+        assert_eq!(c.unwrap().as_str(), "x");
+        // Another instance never produces the same ids.
+        let other = Channel::builder().assign_ids(true).build();
+        let o = other.publish(None, Bytes::from_static(b"data: a\n\n")).unwrap();
+        assert_ne!(o.as_str().split_once('-').unwrap().0, ea);
+    }
+
+    #[test]
+    fn close_delivers_final_frames_then_ends_and_refuses_new_subscribers() {
+        let ch = Channel::builder().build();
+        let mut sub = ch.subscribe(SubscribeOptions::new()).unwrap();
+        publish(&ch, 1);
+        ch.close(&[Bytes::from_static(b": bye\n\n")]);
+        publish(&ch, 2);
+        assert_eq!(drain(&mut sub), [ev(1).1, Bytes::from_static(b": bye\n\n")]);
+        assert!(sub.is_done());
+        assert!(ch.subscribe(SubscribeOptions::new()).unwrap_err().is_closed());
+    }
+
+    #[test]
+    fn dropping_subscribers_frees_their_slots() {
+        let ch = Channel::builder().build();
+        let subs: Vec<_> = (0..10)
+            .map(|_| ch.subscribe(SubscribeOptions::new()).unwrap())
+            .collect();
+        assert_eq!(ch.subscriber_count(), 10);
+        drop(subs);
+        assert_eq!(ch.subscriber_count(), 0);
+        let _again = ch.subscribe(SubscribeOptions::new()).unwrap();
+        assert_eq!(ch.shared.lock().wakers.len(), 10);
+        assert_eq!(ch.metrics().snapshot().subscribers_active, 1);
+    }
+
+    #[test]
+    fn subscriber_state_is_small() {
+        assert!(std::mem::size_of::<Subscription>() <= 192);
+    }
+
+    #[tokio::test]
+    async fn parked_subscriber_is_woken_by_publish() {
+        let ch = Channel::builder().build();
+        let mut sub = ch.subscribe(SubscribeOptions::new()).unwrap();
+        let task = tokio::spawn(async move { sub.next_frame().await });
+        tokio::task::yield_now().await;
+        publish(&ch, 7);
+        let got = task.await.unwrap().unwrap().unwrap();
+        assert_eq!(got, ev(7).1);
+    }
+
+    #[tokio::test]
+    async fn idle_returns_when_the_last_subscriber_leaves() {
+        let ch = Channel::builder().build();
+        let sub = ch.subscribe(SubscribeOptions::new()).unwrap();
+        let ch2 = ch.clone();
+        let waiter = tokio::spawn(async move { ch2.idle().await });
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
+        drop(sub);
+        waiter.await.unwrap();
+    }
+}

@@ -1,0 +1,76 @@
+//! Counters of the relay.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// Live counters, shared by every channel of a relay (or owned by one stand-alone channel).
+#[derive(Debug, Default)]
+pub(crate) struct Metrics {
+    pub(crate) channels_open: AtomicU64,
+    pub(crate) subscribers_active: AtomicU64,
+    pub(crate) subscribers_total: AtomicU64,
+    pub(crate) events_published: AtomicU64,
+    pub(crate) deliveries: AtomicU64,
+    pub(crate) replayed: AtomicU64,
+    pub(crate) replay_misses: AtomicU64,
+    pub(crate) slow_consumers_cut: AtomicU64,
+    pub(crate) meter_denials: AtomicU64,
+    pub(crate) heartbeats: AtomicU64,
+    pub(crate) upstream_connects: AtomicU64,
+    pub(crate) upstream_failures: AtomicU64,
+    pub(crate) duplicates_dropped: AtomicU64,
+}
+
+impl Metrics {
+    pub(crate) fn snapshot(&self) -> MetricsSnapshot {
+        MetricsSnapshot {
+            channels_open: self.channels_open.load(Relaxed),
+            subscribers_active: self.subscribers_active.load(Relaxed),
+            subscribers_total: self.subscribers_total.load(Relaxed),
+            events_published: self.events_published.load(Relaxed),
+            deliveries: self.deliveries.load(Relaxed),
+            replayed: self.replayed.load(Relaxed),
+            replay_misses: self.replay_misses.load(Relaxed),
+            slow_consumers_cut: self.slow_consumers_cut.load(Relaxed),
+            meter_denials: self.meter_denials.load(Relaxed),
+            heartbeats: self.heartbeats.load(Relaxed),
+            upstream_connects: self.upstream_connects.load(Relaxed),
+            upstream_failures: self.upstream_failures.load(Relaxed),
+            duplicates_dropped: self.duplicates_dropped.load(Relaxed),
+        }
+    }
+}
+
+/// A point-in-time copy of the relay's counters.
+///
+/// `deliveries` is flushed by each subscriber every 64 deliveries and when it ends, so it
+/// can lag the truth by up to 63 events per active subscriber.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MetricsSnapshot {
+    /// Channels (upstream streams) currently open.
+    pub channels_open: u64,
+    /// Subscribers currently attached.
+    pub subscribers_active: u64,
+    /// Subscribers ever attached.
+    pub subscribers_total: u64,
+    /// Events published into channels (after duplicate removal).
+    pub events_published: u64,
+    /// Events delivered to subscribers (replayed and live).
+    pub deliveries: u64,
+    /// Events replayed from a backlog.
+    pub replayed: u64,
+    /// Subscribers whose `Last-Event-ID` was not in the backlog.
+    pub replay_misses: u64,
+    /// Slow subscribers cut off because they fell behind their queue bound.
+    pub slow_consumers_cut: u64,
+    /// Streams ended by a meter denial.
+    pub meter_denials: u64,
+    /// Heartbeat comments published.
+    pub heartbeats: u64,
+    /// Successful upstream connections (status and content type accepted).
+    pub upstream_connects: u64,
+    /// Failed upstream connections or streams (each is followed by a backoff).
+    pub upstream_failures: u64,
+    /// Events an upstream sent again after a reconnect, dropped because they were kept.
+    pub duplicates_dropped: u64,
+}
