@@ -30,7 +30,9 @@ pub fn is_event_stream(content_type: &HeaderValue) -> bool {
         Some(i) => &bytes[..i],
         None => bytes,
     };
-    essence.trim_ascii().eq_ignore_ascii_case(MIME_TYPE.as_bytes())
+    essence
+        .trim_ascii()
+        .eq_ignore_ascii_case(MIME_TYPE.as_bytes())
 }
 
 /// A [`Stream`] of [`Item`]s (events, retry hints, comments) read from an HTTP body.
@@ -73,7 +75,11 @@ impl<B> ItemStream<B> {
 
     /// Reads `body` with a configured parser (limits, comments, raw frames).
     pub fn with_parser(body: B, parser: Parser) -> Self {
-        ItemStream { body, parser, body_done: false }
+        ItemStream {
+            body,
+            parser,
+            body_done: false,
+        }
     }
 
     /// The parser (for the last event ID and the retry time seen so far).
@@ -148,12 +154,16 @@ pub struct EventStream<B> {
 impl<B> EventStream<B> {
     /// Reads `body` with a default [`Parser`].
     pub fn new(body: B) -> Self {
-        EventStream { inner: ItemStream::new(body) }
+        EventStream {
+            inner: ItemStream::new(body),
+        }
     }
 
     /// Reads `body` with a configured parser.
     pub fn with_parser(body: B, parser: Parser) -> Self {
-        EventStream { inner: ItemStream::with_parser(body, parser) }
+        EventStream {
+            inner: ItemStream::with_parser(body, parser),
+        }
     }
 
     /// The last event ID seen so far.
@@ -227,7 +237,10 @@ pub struct SseBody<S> {
 impl<S> SseBody<S> {
     /// Wraps a stream of frames.
     pub fn new(stream: S) -> Self {
-        SseBody { stream, done: false }
+        SseBody {
+            stream,
+            done: false,
+        }
     }
 
     /// Gives back the stream.

@@ -39,7 +39,11 @@ fn put_lines(buf: &mut BytesMut, prefix: &[u8], text: &[u8]) {
                 buf.put_slice(prefix);
                 buf.put_slice(&rest[..i]);
                 buf.put_u8(b'\n');
-                let skip = if rest[i] == b'\r' && rest.get(i + 1) == Some(&b'\n') { 2 } else { 1 };
+                let skip = if rest[i] == b'\r' && rest.get(i + 1) == Some(&b'\n') {
+                    2
+                } else {
+                    1
+                };
                 rest = &rest[i + skip..];
             }
         }
@@ -167,7 +171,13 @@ pub struct EventBuilder<'a> {
 impl<'a> EventBuilder<'a> {
     /// An empty builder (encodes to a lone blank line).
     pub const fn new() -> Self {
-        EventBuilder { comment: None, retry: None, id: None, event: None, data: None }
+        EventBuilder {
+            comment: None,
+            retry: None,
+            id: None,
+            event: None,
+            data: None,
+        }
     }
 
     /// The data. Without data, a receiver dispatches no event (the frame can still set
@@ -204,7 +214,10 @@ impl<'a> EventBuilder<'a> {
     /// An upper bound of the encoded length.
     fn max_len(&self) -> usize {
         let lines = |s: Option<&str>, prefix: usize| {
-            s.map_or(0, |s| s.len() + (prefix + 1) * (1 + memchr::memchr2_iter(b'\r', b'\n', s.as_bytes()).count()))
+            s.map_or(0, |s| {
+                s.len()
+                    + (prefix + 1) * (1 + memchr::memchr2_iter(b'\r', b'\n', s.as_bytes()).count())
+            })
         };
         lines(self.comment, 2)
             + self.retry.map_or(0, |_| 28)
@@ -302,7 +315,10 @@ impl Encoder {
     /// An encoder that allocates buffer space `block` bytes at a time (frames larger than
     /// a block get a buffer of their own size).
     pub fn with_block_size(block: usize) -> Self {
-        Encoder { buf: BytesMut::new(), block: block.max(64) }
+        Encoder {
+            buf: BytesMut::new(),
+            block: block.max(64),
+        }
     }
 
     fn reserve(&mut self, need: usize) {
@@ -324,7 +340,9 @@ impl Encoder {
 
     /// Encodes a parsed or hand-made [`Event`](crate::Event).
     pub fn encode_event(&mut self, event: &crate::Event) -> Frame {
-        self.reserve(event.data().len() + event.last_event_id().len() + event.event_type().len() + 64);
+        self.reserve(
+            event.data().len() + event.last_event_id().len() + event.event_type().len() + 64,
+        );
         event.encode(&mut self.buf);
         Frame(self.buf.split().freeze())
     }

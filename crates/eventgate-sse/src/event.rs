@@ -62,7 +62,13 @@ impl Event {
         id_in_frame: bool,
         raw: Option<Bytes>,
     ) -> Self {
-        Event { data, event_type, last_event_id, id_in_frame, raw }
+        Event {
+            data,
+            event_type,
+            last_event_id,
+            id_in_frame,
+            raw,
+        }
     }
 
     /// Sets the event type.

@@ -69,7 +69,10 @@
 //! sizes, cycling; `--count` prints only `events=N data_bytes=M`.
 
 #![deny(missing_docs)]
-#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr))]
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)
+)]
 
 mod body;
 mod encode;
@@ -82,9 +85,7 @@ pub use body::{EventStream, ItemStream, MIME_TYPE, SseBody, is_event_stream, res
 pub use encode::{Encoder, EventBuilder, Frame};
 pub use error::{BoxError, EncodeError, ParseError, StreamError};
 pub use event::{Event, Item};
-pub use parser::{
-    DEFAULT_MAX_EVENT_LEN, DEFAULT_MAX_LINE_LEN, LimitPolicy, Parser, ParserBuilder,
-};
+pub use parser::{DEFAULT_MAX_EVENT_LEN, DEFAULT_MAX_LINE_LEN, LimitPolicy, Parser, ParserBuilder};
 pub use utf8::Utf8Bytes;
 
 // The README's examples are compiled and run as doctests.

@@ -132,16 +132,22 @@ impl ParserBuilder {
 enum State {
     Normal,
     /// Dropping input up to the next blank line. `in_line`: the current line has content.
-    Skipping { in_line: bool },
+    Skipping {
+        in_line: bool,
+    },
     Failed,
 }
 
 /// Where the line being processed lives.
 enum Line<'a> {
     /// `chunk[start..end]`, zero-copy.
-    Chunk { chunk: &'a Bytes, start: usize, end: usize },
+    Chunk {
+        chunk: &'a Bytes,
+        start: usize,
+        end: usize,
+    },
     /// The line spanned chunks and was assembled here.
-    Owned(&'a mut BytesMut),
+    Owned(&'a BytesMut),
 }
 
 impl Line<'_> {
@@ -153,15 +159,36 @@ impl Line<'_> {
         }
     }
 
-    /// `line[from..]` as UTF-8 text (replacement characters for invalid sequences).
+    /// `line[from..]` as UTF-8 text (replacement characters for invalid sequences): a
+    /// slice of the chunk, or for an assembled line a copy into the shared `block`.
     #[inline]
-    fn value(&mut self, from: usize) -> Utf8Bytes {
+    fn value(&self, from: usize, block: &mut BytesMut) -> Utf8Bytes {
         let bytes = match self {
             Line::Chunk { chunk, start, end } => chunk.slice(*start + from..*end),
-            Line::Owned(buf) => buf.split().freeze().slice(from..),
+            Line::Owned(buf) => copy_into_block(block, &buf[from..]),
         };
         Utf8Bytes::from_utf8_lossy(bytes)
     }
+}
+
+/// Size of the blocks that copied values (lines that spanned chunks, joined data) are
+/// carved from, so that copying costs one allocation per block rather than per event.
+const BLOCK_LEN: usize = 16 * 1024;
+
+/// Makes room for `need` more bytes in `block`, starting a new block if it is full.
+#[inline]
+fn reserve_block(block: &mut BytesMut, need: usize) {
+    if block.capacity() - block.len() < need {
+        *block = BytesMut::with_capacity(need.max(BLOCK_LEN));
+    }
+}
+
+/// Copies `bytes` into `block` and hands the copy out as its own `Bytes`.
+#[inline]
+fn copy_into_block(block: &mut BytesMut, bytes: &[u8]) -> Bytes {
+    reserve_block(block, bytes.len());
+    block.extend_from_slice(bytes);
+    block.split().freeze()
 }
 
 /// An incremental, sans-IO parser for `text/event-stream`, exactly as the WHATWG HTML
@@ -222,6 +249,8 @@ pub struct Parser {
     // Raw frame tracking (only with `raw_frames`).
     raw_start: Option<usize>,
     raw_acc: BytesMut,
+    // Copies are carved from here.
+    block: BytesMut,
 }
 
 impl Default for Parser {
@@ -261,6 +290,7 @@ impl Parser {
             retry: None,
             raw_start: None,
             raw_acc: BytesMut::new(),
+            block: BytesMut::new(),
         }
     }
 
@@ -378,7 +408,8 @@ impl Parser {
     /// Bytes held but not yet parsed (fed chunks plus a partial line); bounded by the
     /// limits as long as the caller drains the parser between feeds.
     pub fn buffered_len(&self) -> usize {
-        self.queue.iter().map(Bytes::len).sum::<usize>() + (self.cur.len() - self.pos)
+        self.queue.iter().map(Bytes::len).sum::<usize>()
+            + (self.cur.len() - self.pos)
             + self.partial.len()
     }
 
@@ -510,11 +541,18 @@ impl Parser {
             }
             let cur = std::mem::take(&mut self.cur);
             let out = if self.partial.is_empty() {
-                self.process_line(Line::Chunk { chunk: &cur, start, end }, &cur)
+                self.process_line(
+                    Line::Chunk {
+                        chunk: &cur,
+                        start,
+                        end,
+                    },
+                    &cur,
+                )
             } else {
                 let mut partial = std::mem::take(&mut self.partial);
                 partial.extend_from_slice(&cur[start..end]);
-                let out = self.process_line(Line::Owned(&mut partial), &cur);
+                let out = self.process_line(Line::Owned(&partial), &cur);
                 partial.clear();
                 self.partial = partial;
                 out
@@ -530,20 +568,20 @@ impl Parser {
 
     /// Interprets one complete line. `cur` is the chunk holding the line ending, for the
     /// raw frame.
-    fn process_line(&mut self, mut line: Line<'_>, cur: &Bytes) -> Option<Result<Item, ParseError>> {
+    fn process_line(&mut self, line: Line<'_>, cur: &Bytes) -> Option<Result<Item, ParseError>> {
         let bytes = line.bytes();
         let Some(&first) = bytes.first() else {
             return self.dispatch(cur);
         };
-        if self.config.raw_frames {
-            if let Some(err) = self.check_raw_len() {
-                return Some(err);
-            }
+        if self.config.raw_frames
+            && let Some(err) = self.check_raw_len()
+        {
+            return Some(err);
         }
         if first == b':' {
             if self.config.comments {
                 let from = if bytes.get(1) == Some(&b' ') { 2 } else { 1 };
-                return Some(Ok(Item::Comment(line.value(from))));
+                return Some(Ok(Item::Comment(line.value(from, &mut self.block))));
             }
             return None;
         }
@@ -554,7 +592,7 @@ impl Parser {
         };
         match &bytes[..name_end] {
             b"data" => {
-                let value = line.value(value_from);
+                let value = line.value(value_from, &mut self.block);
                 let added = value.len() + usize::from(!self.data_lines.is_empty());
                 if self.data_len + added > self.config.max_event_len {
                     let limit = self.config.max_event_len;
@@ -563,12 +601,11 @@ impl Parser {
                 self.data_len += added;
                 self.data_lines.push(value);
             }
-            b"event" => self.event_type = Some(line.value(value_from)),
-            b"id" => {
-                if memchr::memchr(0, &bytes[value_from..]).is_none() {
-                    self.last_event_id = line.value(value_from);
-                    self.id_in_frame = true;
-                }
+            b"event" => self.event_type = Some(line.value(value_from, &mut self.block)),
+            // An id containing NUL is ignored.
+            b"id" if memchr::memchr(0, &bytes[value_from..]).is_none() => {
+                self.last_event_id = line.value(value_from, &mut self.block);
+                self.id_in_frame = true;
             }
             b"retry" => {
                 let digits = &bytes[value_from..];
@@ -610,21 +647,24 @@ impl Parser {
         let data = if self.data_lines.len() == 1 {
             self.data_lines.pop().unwrap_or_default()
         } else {
-            let mut joined = BytesMut::with_capacity(self.data_len);
+            // One copy, carved from the shared block: at most one allocation.
+            reserve_block(&mut self.block, self.data_len);
             for (n, line) in self.data_lines.drain(..).enumerate() {
                 if n > 0 {
-                    joined.extend_from_slice(b"\n");
+                    self.block.extend_from_slice(b"\n");
                 }
-                joined.extend_from_slice(line.as_bytes());
+                self.block.extend_from_slice(line.as_bytes());
             }
-            Utf8Bytes::from_checked(joined.freeze())
+            Utf8Bytes::from_checked(self.block.split().freeze())
         };
         self.data_len = 0;
         let raw = match self.raw_start.take() {
             Some(start) if self.raw_acc.is_empty() => Some(cur.slice(start..self.pos)),
             Some(start) => {
                 self.raw_acc.extend_from_slice(&cur[start..self.pos]);
-                Some(self.raw_acc.split().freeze())
+                let raw = copy_into_block(&mut self.block, &self.raw_acc);
+                self.raw_acc.clear();
+                Some(raw)
             }
             None => None,
         };

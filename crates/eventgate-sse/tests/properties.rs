@@ -44,14 +44,22 @@ fn run(input: &[u8], sizes: &[usize]) -> Vec<Out> {
 }
 
 /// Feeds in chunks and collects every result, errors included, as comparable values.
-fn results_chunked(parser: &mut Parser, input: &[u8], sizes: &[usize]) -> Vec<Result<(String, String, String), ParseError>> {
+fn results_chunked(
+    parser: &mut Parser,
+    input: &[u8],
+    sizes: &[usize],
+) -> Vec<Result<(String, String, String), ParseError>> {
     let mut out = Vec::new();
     let mut pos = 0;
     let mut k = 0;
     let take = |parser: &mut Parser, out: &mut Vec<_>| {
         for item in parser.by_ref() {
             match item {
-                Ok(Item::Event(e)) => out.push(Ok((e.event_type().to_string(), e.data().to_string(), e.last_event_id().to_string()))),
+                Ok(Item::Event(e)) => out.push(Ok((
+                    e.event_type().to_string(),
+                    e.data().to_string(),
+                    e.last_event_id().to_string(),
+                ))),
                 Ok(_) => {}
                 Err(e) => out.push(Err(e)),
             }

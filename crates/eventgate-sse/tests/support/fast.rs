@@ -18,7 +18,9 @@ pub fn parse_chunked(builder: &ParserBuilder, input: &[u8], sizes: &[usize]) -> 
                     data: e.data().to_string(),
                     last_event_id: e.last_event_id().to_string(),
                 }),
-                Item::Retry(d) => out.push(Out::Retry(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))),
+                Item::Retry(d) => {
+                    out.push(Out::Retry(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)))
+                }
                 _ => {}
             }
         }
@@ -26,7 +28,11 @@ pub fn parse_chunked(builder: &ParserBuilder, input: &[u8], sizes: &[usize]) -> 
     let mut pos = 0;
     let mut k = 0;
     while pos < input.len() {
-        let size = if sizes.is_empty() { input.len() } else { sizes[k % sizes.len()].max(1) };
+        let size = if sizes.is_empty() {
+            input.len()
+        } else {
+            sizes[k % sizes.len()].max(1)
+        };
         k += 1;
         let end = (pos + size).min(input.len());
         parser.feed_slice(&input[pos..end]);

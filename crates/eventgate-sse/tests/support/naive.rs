@@ -3,6 +3,8 @@
 //! one character at a time. It is slow and has no limits; it exists to be obviously right.
 //! Shared by the property tests and the fuzz targets (included with `#[path]`).
 
+#![allow(clippy::collapsible_match)] // Kept in the shape of the standard's steps.
+
 /// What a parser reports, in stream order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Out {
@@ -39,7 +41,13 @@ pub fn parse(input: &[u8]) -> Vec<Out> {
                 i += 1;
             }
             i += 1;
-            process(&line, &mut out, &mut data, &mut event_type, &mut last_event_id);
+            process(
+                &line,
+                &mut out,
+                &mut data,
+                &mut event_type,
+                &mut last_event_id,
+            );
             line.clear();
             continue;
         }
@@ -66,7 +74,11 @@ fn process(
         if data.ends_with('\n') {
             data.pop();
         }
-        let ty = if event_type.is_empty() { "message".to_string() } else { event_type.clone() };
+        let ty = if event_type.is_empty() {
+            "message".to_string()
+        } else {
+            event_type.clone()
+        };
         out.push(Out::Event {
             event_type: ty,
             data: std::mem::take(data),

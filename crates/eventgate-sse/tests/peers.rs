@@ -1,0 +1,51 @@
+//! Behaviours where popular Rust SSE parsers are known to go wrong, each pinned here.
+
+use eventgate_sse::{Item, Parser};
+
+fn data_and_ids(chunks: &[&[u8]]) -> Vec<(String, String)> {
+    let mut parser = Parser::new();
+    let mut out = Vec::new();
+    for chunk in chunks {
+        parser.feed_slice(chunk);
+        for item in parser.by_ref() {
+            if let Item::Event(e) = item.expect("within limits") {
+                out.push((e.data().to_string(), e.last_event_id().to_string()));
+            }
+        }
+    }
+    parser.finish();
+    for item in parser.by_ref() {
+        if let Item::Event(e) = item.expect("within limits") {
+            out.push((e.data().to_string(), e.last_event_id().to_string()));
+        }
+    }
+    out
+}
+
+/// async-sse dispatches early when a CRLF is split across chunks (it sees CR, then a
+/// lone LF as a blank line).
+#[test]
+fn crlf_split_across_chunks_does_not_dispatch_early() {
+    let got = data_and_ids(&[b"data: a\r", b"\ndata: b\r", b"\n\r", b"\n"]);
+    assert_eq!(got, vec![("a\nb".to_string(), String::new())]);
+}
+
+/// eventsource-stream drops the last event of a stream that ends in a bare CR.
+#[test]
+fn stream_ending_in_bare_cr_dispatches_the_last_event() {
+    let got = data_and_ids(&[b"data: one\r\rdata: two\r\r"]);
+    assert_eq!(
+        got,
+        vec![("one".into(), String::new()), ("two".into(), String::new())]
+    );
+}
+
+/// sse-stream does not carry the last event ID to later events without an `id:`.
+#[test]
+fn last_event_id_is_carried_to_later_events() {
+    let got = data_and_ids(&[b"id: 42\ndata: a\n\ndata: b\n\n"]);
+    assert_eq!(
+        got,
+        vec![("a".into(), "42".into()), ("b".into(), "42".into())]
+    );
+}
