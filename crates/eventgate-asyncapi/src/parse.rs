@@ -1,0 +1,199 @@
+//! Reading a document from JSON or YAML text, bounded by [`Limits`].
+
+use serde_json::Value;
+
+use crate::error::{Format, ParseError};
+
+/// Bounds applied while reading a document.
+///
+/// ```
+/// use eventgate_asyncapi::{Document, Limits, ParseError};
+/// let limits = Limits::new().max_bytes(16);
+/// let err = Document::parse_with("asyncapi: 3.0.0\ninfo: {}\n", &limits).unwrap_err();
+/// assert!(matches!(err, ParseError::TooLarge { .. }));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub struct Limits {
+    max_bytes: usize,
+    max_depth: usize,
+}
+
+impl Limits {
+    /// Default for [`Limits::max_bytes`]: 16 MiB.
+    pub const DEFAULT_MAX_BYTES: usize = 16 * 1024 * 1024;
+    /// Default for [`Limits::max_depth`]: 64 nested arrays/objects.
+    pub const DEFAULT_MAX_DEPTH: usize = 64;
+
+    /// The defaults: 16 MiB, 64 levels.
+    pub const fn new() -> Self {
+        Limits {
+            max_bytes: Self::DEFAULT_MAX_BYTES,
+            max_depth: Self::DEFAULT_MAX_DEPTH,
+        }
+    }
+
+    /// Largest accepted input, in bytes. Default is 16 MiB.
+    pub const fn max_bytes(mut self, n: usize) -> Self {
+        self.max_bytes = n;
+        self
+    }
+
+    /// Deepest accepted nesting of arrays and objects (the root object is level 1).
+    /// Default is 64. Values above 120 behave as 120 (the readers' own recursion limit).
+    pub const fn max_depth(mut self, n: usize) -> Self {
+        self.max_depth = n;
+        self
+    }
+
+    /// The configured byte limit.
+    #[must_use]
+    pub const fn bytes(&self) -> usize {
+        self.max_bytes
+    }
+
+    /// The configured depth limit.
+    #[must_use]
+    pub const fn depth(&self) -> usize {
+        self.max_depth
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Guesses the syntax: JSON when the first non-blank character is `{` or `[`.
+pub(crate) fn detect(text: &str) -> Format {
+    let t = text.trim_start_matches(['\u{feff}', ' ', '\t', '\r', '\n']);
+    if t.starts_with('{') || t.starts_with('[') {
+        Format::Json
+    } else {
+        Format::Yaml
+    }
+}
+
+pub(crate) fn read(text: &str, limits: &Limits) -> Result<(Value, Format), ParseError> {
+    if text.len() > limits.max_bytes {
+        return Err(ParseError::TooLarge {
+            size: text.len(),
+            limit: limits.max_bytes,
+        });
+    }
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let format = detect(text);
+    let value = match format {
+        Format::Json => serde_json::from_str::<Value>(text).map_err(|e| {
+            if e.to_string().contains("recursion limit") {
+                ParseError::TooDeep {
+                    limit: limits.max_depth,
+                }
+            } else {
+                ParseError::Syntax {
+                    format,
+                    line: Some(e.line()),
+                    column: Some(e.column()),
+                    message: e.to_string(),
+                }
+            }
+        })?,
+        Format::Yaml => {
+            let de = serde_norway::Deserializer::from_str(text);
+            let v: Value = serde::Deserialize::deserialize(de).map_err(|e| {
+                let msg = e.to_string();
+                if msg.contains("recursion limit") {
+                    ParseError::TooDeep {
+                        limit: limits.max_depth,
+                    }
+                } else {
+                    let loc = e.location();
+                    ParseError::Syntax {
+                        format,
+                        line: loc.as_ref().map(|l| l.line()),
+                        column: loc.as_ref().map(|l| l.column()),
+                        message: msg,
+                    }
+                }
+            })?;
+            v
+        }
+    };
+    if depth_exceeds(&value, limits.max_depth) {
+        return Err(ParseError::TooDeep {
+            limit: limits.max_depth,
+        });
+    }
+    Ok((value, format))
+}
+
+/// Iterative depth check (no recursion, so any depth is safe to measure).
+fn depth_exceeds(value: &Value, max: usize) -> bool {
+    let mut stack: Vec<(&Value, usize)> = vec![(value, 1)];
+    while let Some((v, d)) = stack.pop() {
+        match v {
+            Value::Array(a) => {
+                if d > max {
+                    return true;
+                }
+                stack.extend(a.iter().map(|c| (c, d + 1)));
+            }
+            Value::Object(m) => {
+                if d > max {
+                    return true;
+                }
+                stack.extend(m.values().map(|c| (c, d + 1)));
+            }
+            _ => {}
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detect_picks_json_for_brace_after_bom_and_blanks() {
+        assert_eq!(detect("\u{feff}  \n{\"a\":1}"), Format::Json);
+        assert_eq!(detect("asyncapi: '2.6.0'"), Format::Yaml);
+        assert_eq!(detect("---\n{a: 1}"), Format::Yaml);
+    }
+
+    #[test]
+    fn depth_limit_counts_containers_only() {
+        let v: Value = serde_json::from_str("{\"a\":{\"b\":[1]}}").unwrap();
+        assert!(!depth_exceeds(&v, 3));
+        assert!(depth_exceeds(&v, 2));
+    }
+
+    #[test]
+    fn yaml_syntax_error_reports_line() {
+        let err = read("a: [1,\nb: }", &Limits::new()).unwrap_err();
+        match err {
+            ParseError::Syntax { format, line, .. } => {
+                assert_eq!(format, Format::Yaml);
+                assert!(line.is_some());
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn deep_json_is_too_deep_not_a_crash() {
+        let text = format!("{}{}", "[".repeat(5000), "]".repeat(5000));
+        assert!(matches!(
+            read(&text, &Limits::new()),
+            Err(ParseError::TooDeep { .. })
+        ));
+    }
+
+    #[test]
+    fn deep_yaml_is_too_deep_not_a_crash() {
+        let text = format!("{}{}", "[".repeat(5000), "]".repeat(5000));
+        let text = format!("a: {text}");
+        assert!(read(&text, &Limits::new()).is_err());
+    }
+}

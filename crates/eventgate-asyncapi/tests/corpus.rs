@@ -1,0 +1,150 @@
+//! Runs the shared AsyncAPI corpus (`../shared/asyncapi-corpus` beside the repository) and checks
+//! agreement with the reference parser (@asyncapi/parser 3.6.3): valid vs invalid, and for valid
+//! documents the channel, operation, message and server counts. Also round-trips every document
+//! through the typed model. Skips with a notice when the corpus folder is absent.
+
+use std::path::PathBuf;
+
+use eventgate_asyncapi::{AsyncApi, Document};
+use serde_json::Value;
+
+/// Documents on which this crate knowingly disagrees with the reference parser, with the reason.
+/// Also listed in docs/asyncapi.md.
+const KNOWN_DISAGREEMENTS: &[(&str, &str)] = &[];
+
+/// Agreement reached; the test fails below it.
+const MIN_AGREEMENT: usize = 104;
+
+fn corpus_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/asyncapi-corpus")
+}
+
+struct Outcome {
+    valid: bool,
+    counts: Option<[u64; 4]>,
+    detail: String,
+}
+
+fn run_one(text: &str) -> Outcome {
+    match Document::parse(text) {
+        Err(e) => Outcome {
+            valid: false,
+            counts: None,
+            detail: format!("parse error: {e}"),
+        },
+        Ok(doc) => {
+            let r = doc.validate();
+            let c = r.counts;
+            Outcome {
+                valid: r.is_valid(),
+                counts: Some([
+                    c.channels as u64,
+                    c.operations as u64,
+                    c.messages as u64,
+                    c.servers as u64,
+                ]),
+                detail: r
+                    .problems
+                    .iter()
+                    .map(|p| format!("{} {}", p.pointer, p.message))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            }
+        }
+    }
+}
+
+#[test]
+fn corpus_agrees_with_reference_parser_and_round_trips() {
+    let dir = corpus_dir();
+    let expected_path = dir.join("expected.json");
+    let Ok(expected) = std::fs::read_to_string(&expected_path) else {
+        println!(
+            "NOTICE: AsyncAPI corpus not found at {}; corpus test skipped",
+            dir.display()
+        );
+        return;
+    };
+    let expected: Value = serde_json::from_str(&expected).unwrap();
+    let docs = expected["documents"].as_array().unwrap();
+    let mut agree = 0;
+    let mut disagreements = Vec::new();
+    let mut round_trips = 0;
+    let mut round_trip_failures = Vec::new();
+    for d in docs {
+        let file = d["file"].as_str().unwrap();
+        let text = std::fs::read_to_string(dir.join("docs").join(file)).unwrap();
+        let ours = run_one(&text);
+        let ref_valid = d["valid"].as_bool().unwrap();
+        let mut ok = ours.valid == ref_valid;
+        let mut why = format!(
+            "ours valid={} reference valid={} [{}]",
+            ours.valid, ref_valid, ours.detail
+        );
+        if ok && ref_valid {
+            let theirs = ["channels", "operations", "messages", "servers"]
+                .map(|k| d[k].as_u64().unwrap_or(u64::MAX));
+            if ours.counts != Some(theirs) {
+                ok = false;
+                why = format!(
+                    "counts ours={:?} reference={:?} (channels, operations, messages, servers)",
+                    ours.counts, theirs
+                );
+            }
+        }
+        if ok {
+            agree += 1;
+        } else {
+            disagreements.push((file.to_owned(), why));
+        }
+        // Round trip through the typed model.
+        if let Ok(doc) = Document::parse(&text) {
+            match AsyncApi::from_value(doc.value()) {
+                Ok(model) => {
+                    if model.to_value() == *doc.value() {
+                        round_trips += 1;
+                    } else {
+                        round_trip_failures.push(format!("{file}: value differs after round trip"));
+                    }
+                }
+                Err(e) => {
+                    if ours.valid {
+                        round_trip_failures.push(format!("{file}: valid but model failed: {e}"));
+                    }
+                }
+            }
+        }
+    }
+    println!(
+        "asyncapi corpus: agreement {agree}/{} with @asyncapi/parser 3.6.3; {round_trips} documents round-tripped losslessly",
+        docs.len()
+    );
+    for (f, why) in &disagreements {
+        let known = KNOWN_DISAGREEMENTS.iter().any(|(k, _)| k == f);
+        println!("  {} {f}: {why}", if known { "known" } else { "NEW" });
+    }
+    for f in &round_trip_failures {
+        println!("  round trip: {f}");
+    }
+    let unknown: Vec<_> = disagreements
+        .iter()
+        .filter(|(f, _)| !KNOWN_DISAGREEMENTS.iter().any(|(k, _)| k == f))
+        .collect();
+    let stale: Vec<_> = KNOWN_DISAGREEMENTS
+        .iter()
+        .filter(|(k, _)| !disagreements.iter().any(|(f, _)| f == k))
+        .collect();
+    assert!(round_trip_failures.is_empty(), "round trip failures");
+    assert!(
+        unknown.is_empty(),
+        "disagreements not in KNOWN_DISAGREEMENTS: {unknown:?}"
+    );
+    assert!(
+        stale.is_empty(),
+        "KNOWN_DISAGREEMENTS entries that now agree: {stale:?}"
+    );
+    assert!(
+        agree >= MIN_AGREEMENT,
+        "agreement {agree} below {MIN_AGREEMENT}"
+    );
+}
