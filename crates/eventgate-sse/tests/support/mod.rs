@@ -2,4 +2,5 @@
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
 pub mod fast;
+pub mod fuzz_checks;
 pub mod naive;

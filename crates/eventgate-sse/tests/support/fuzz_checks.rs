@@ -1,0 +1,86 @@
+//! The checks behind the fuzz targets, shared with the plain test that replays the fuzz
+//! corpora (`tests/fuzz_corpus.rs`). Each panics on a finding.
+
+use super::fast::parse_chunked;
+use super::naive::{self, Out};
+use bytes::BytesMut;
+use eventgate_sse::{EncodeError, EventBuilder, Item, LimitPolicy, Parser};
+
+/// Target `sse_parse_chunks`: the first byte picks how many of the next bytes are chunk
+/// sizes (1..=4); the rest is the stream. The fast parser must agree with the naive one,
+/// and a parser with tiny limits must stay within them without panicking.
+pub fn parse_chunks(data: &[u8]) {
+    let (sizes, input) = match data.split_first() {
+        Some((&n, rest)) => {
+            let n = usize::from(n % 4) + 1;
+            let n = n.min(rest.len());
+            let sizes: Vec<usize> = rest[..n].iter().map(|&b| usize::from(b % 64) + 1).collect();
+            (sizes, &rest[n..])
+        }
+        None => (vec![1], data),
+    };
+    let fast = parse_chunked(&Parser::builder(), input, &sizes);
+    assert_eq!(fast, naive::parse(input), "fast and naive parsers disagree");
+
+    let mut limited = Parser::builder()
+        .max_line_len(16)
+        .max_event_len(32)
+        .on_limit(LimitPolicy::SkipEvent)
+        .raw_frames(true)
+        .comments(true)
+        .build();
+    for chunk in input.chunks(sizes[0]) {
+        limited.feed_slice(chunk);
+        for item in limited.by_ref() {
+            if let Ok(Item::Event(e)) = item {
+                assert!(e.data().len() <= 32);
+            }
+        }
+        assert!(
+            limited.buffered_len() <= 16,
+            "held {} bytes",
+            limited.buffered_len()
+        );
+    }
+}
+
+/// Target `sse_roundtrip`: bytes become data, event type and id (split at 0xFF bytes);
+/// encoding either fails with the right error or parses back to the same event.
+pub fn roundtrip(data: &[u8]) {
+    let mut parts = data.split(|&b| b == 0xFF);
+    let text = |p: Option<&[u8]>| String::from_utf8_lossy(p.unwrap_or_default()).into_owned();
+    let payload = text(parts.next());
+    let event = text(parts.next());
+    let id = text(parts.next());
+
+    let builder = EventBuilder::new().data(&payload).event(&event).id(&id);
+    let mut buf = BytesMut::new();
+    let result = builder.encode(&mut buf);
+    if id.contains(['\r', '\n']) {
+        assert_eq!(result, Err(EncodeError::NewlineInId));
+        return;
+    }
+    if id.contains('\0') {
+        assert_eq!(result, Err(EncodeError::NulInId));
+        return;
+    }
+    if event.contains(['\r', '\n']) {
+        assert_eq!(result, Err(EncodeError::NewlineInEventType));
+        return;
+    }
+    result.expect("encodable");
+    let parsed = naive::parse(&buf);
+    let expected_type = if event.is_empty() {
+        "message".to_string()
+    } else {
+        event
+    };
+    assert_eq!(
+        parsed,
+        vec![Out::Event {
+            event_type: expected_type,
+            data: payload.replace("\r\n", "\n").replace('\r', "\n"),
+            last_event_id: id,
+        }]
+    );
+}
