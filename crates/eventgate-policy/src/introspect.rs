@@ -1,0 +1,270 @@
+//! Opaque OAuth2 tokens: RFC 7662 introspection through a trait, with a bounded cache.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::error::{IoError, TokenError};
+use crate::jwt::dedup_scopes;
+use crate::model::{CredentialKind, KeyType, Principal};
+use crate::time::Timestamp;
+
+/// A boxed, `Send` future (what the I/O traits return, so they stay object-safe).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Fetches a JWKS document (the body bytes) from a URL. The gateway implements it over its
+/// HTTP client; this crate has none.
+pub trait JwksFetcher: Send + Sync + fmt::Debug {
+    /// GET `url` and return the body.
+    fn fetch<'a>(&'a self, url: &'a str) -> BoxFuture<'a, Result<Vec<u8>, IoError>>;
+}
+
+/// Asks an RFC 7662 introspection endpoint about a token.
+pub trait Introspector: Send + Sync + fmt::Debug {
+    /// Introspect `token`.
+    fn introspect<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<Introspection, IoError>>;
+}
+
+/// An RFC 7662 §2.2 introspection response (the members this crate uses).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct Introspection {
+    /// Whether the token is active.
+    pub active: bool,
+    /// Space-separated scopes.
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// Client the token was issued to.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// Resource owner's name.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Subject.
+    #[serde(default)]
+    pub sub: Option<String>,
+    /// Expiry (seconds since the epoch).
+    #[serde(default)]
+    pub exp: Option<u64>,
+    /// Key type, when the server says (WSO2 extension; `PRODUCTION`/`SANDBOX`).
+    #[serde(default, alias = "keytype")]
+    pub key_type: Option<String>,
+}
+
+impl Introspection {
+    /// Parse a response body.
+    ///
+    /// # Errors
+    /// [`IoError`] if the body is not an RFC 7662 JSON object.
+    pub fn from_json(body: &[u8]) -> Result<Self, IoError> {
+        serde_json::from_slice(body).map_err(|e| IoError(e.to_string()))
+    }
+
+    /// An active answer.
+    #[must_use]
+    pub fn active(client_id: &str, scope: &str, exp: Option<u64>) -> Self {
+        Self {
+            active: true,
+            scope: Some(scope.to_owned()),
+            client_id: Some(client_id.to_owned()),
+            exp,
+            ..Self::default()
+        }
+    }
+
+    /// An inactive answer.
+    #[must_use]
+    pub fn inactive() -> Self {
+        Self::default()
+    }
+
+    fn principal(&self) -> Principal {
+        let mut p = Principal::new(CredentialKind::Opaque);
+        p.subject = self.sub.clone().or_else(|| self.username.clone());
+        p.client_id.clone_from(&self.client_id);
+        p.scopes = self
+            .scope
+            .as_deref()
+            .unwrap_or("")
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        dedup_scopes(&mut p.scopes);
+        p.key_type = self
+            .key_type
+            .as_deref()
+            .and_then(|k| k.parse().ok())
+            .unwrap_or(KeyType::Production);
+        p.expires_at = self.exp.map(Timestamp::from_unix_secs);
+        p
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Cached {
+    Active(Arc<Principal>),
+    Inactive,
+}
+
+/// A bounded cache of introspection answers, keyed by SHA-256 of the token (the cache never
+/// holds a token).
+///
+/// Positive entries live `positive_ttl` (default 300 s) but never past the token's `exp`;
+/// negative entries `negative_ttl` (default 30 s). At most `capacity` entries (default
+/// 10 000): when full, expired entries are dropped, then the entry closest to expiry.
+#[derive(Debug)]
+pub struct IntrospectionCache {
+    map: Mutex<HashMap<[u8; 32], (Cached, Timestamp)>>,
+    capacity: usize,
+    positive_ttl: Duration,
+    negative_ttl: Duration,
+}
+
+impl Default for IntrospectionCache {
+    fn default() -> Self {
+        Self::new(10_000, Duration::from_secs(300), Duration::from_secs(30))
+    }
+}
+
+impl IntrospectionCache {
+    /// A cache with these bounds.
+    #[must_use]
+    pub fn new(capacity: usize, positive_ttl: Duration, negative_ttl: Duration) -> Self {
+        Self {
+            map: Mutex::new(HashMap::new()),
+            capacity: capacity.max(1),
+            positive_ttl,
+            negative_ttl,
+        }
+    }
+
+    /// The cached answer for `token` at `now`: `None` if unknown or stale, else the
+    /// principal or [`TokenError::Inactive`].
+    #[must_use]
+    pub fn get(&self, token: &str, now: Timestamp) -> Option<Result<Arc<Principal>, TokenError>> {
+        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let mut g = self.map.lock().ok()?;
+        match g.get(&key) {
+            Some((_, until)) if *until <= now => {
+                g.remove(&key);
+                None
+            }
+            Some((Cached::Active(p), _)) => Some(Ok(Arc::clone(p))),
+            Some((Cached::Inactive, _)) => Some(Err(TokenError::Inactive)),
+            None => None,
+        }
+    }
+
+    /// Record an answer received at `now` and return what it means.
+    ///
+    /// # Errors
+    /// [`TokenError::Inactive`] for an inactive (or already expired) token.
+    pub fn insert(
+        &self,
+        token: &str,
+        answer: &Introspection,
+        now: Timestamp,
+    ) -> Result<Arc<Principal>, TokenError> {
+        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let expired = answer
+            .exp
+            .is_some_and(|e| Timestamp::from_unix_secs(e) <= now);
+        let (entry, until, out) = if answer.active && !expired {
+            let p = Arc::new(answer.principal());
+            let mut until = now.saturating_add(self.positive_ttl);
+            if let Some(exp) = p.expires_at {
+                until = until.min(exp);
+            }
+            (Cached::Active(Arc::clone(&p)), until, Ok(p))
+        } else {
+            (
+                Cached::Inactive,
+                now.saturating_add(self.negative_ttl),
+                Err(TokenError::Inactive),
+            )
+        };
+        if let Ok(mut g) = self.map.lock() {
+            if g.len() >= self.capacity && !g.contains_key(&key) {
+                g.retain(|_, (_, u)| *u > now);
+                if g.len() >= self.capacity
+                    && let Some(k) = g.iter().min_by_key(|(_, (_, u))| *u).map(|(k, _)| *k)
+                {
+                    g.remove(&k);
+                }
+            }
+            g.insert(key, (entry, until));
+        }
+        out
+    }
+
+    /// Number of entries (stale ones included until touched).
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.map.lock().map(|g| g.len()).unwrap_or(0)
+    }
+
+    /// No entries.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positive_entry_never_outlives_the_token_exp() {
+        let c = IntrospectionCache::new(10, Duration::from_secs(300), Duration::from_secs(30));
+        let now = Timestamp::from_unix_secs(1000);
+        c.insert("t", &Introspection::active("c", "a b", Some(1010)), now)
+            .unwrap();
+        assert!(c.get("t", Timestamp::from_unix_secs(1009)).is_some());
+        assert!(c.get("t", Timestamp::from_unix_secs(1010)).is_none());
+    }
+
+    #[test]
+    fn negative_entry_lives_the_negative_ttl() {
+        let c = IntrospectionCache::new(10, Duration::from_secs(300), Duration::from_secs(30));
+        let now = Timestamp::from_unix_secs(1000);
+        assert_eq!(
+            c.insert("t", &Introspection::inactive(), now),
+            Err(TokenError::Inactive)
+        );
+        assert_eq!(
+            c.get("t", Timestamp::from_unix_secs(1029)).map(|r| r.err()),
+            Some(Some(TokenError::Inactive))
+        );
+        assert!(c.get("t", Timestamp::from_unix_secs(1030)).is_none());
+    }
+
+    #[test]
+    fn cache_stays_within_capacity() {
+        let c = IntrospectionCache::new(3, Duration::from_secs(300), Duration::from_secs(30));
+        let now = Timestamp::from_unix_secs(1000);
+        for i in 0..10 {
+            let _ = c.insert(&format!("t{i}"), &Introspection::active("c", "", None), now);
+        }
+        assert_eq!(c.len(), 3);
+        assert!(c.get("t9", now).is_some());
+    }
+
+    #[test]
+    fn rfc7662_response_parses() {
+        let i = Introspection::from_json(
+            br#"{"active":true,"scope":"read write read","client_id":"c1","exp":2000,"token_type":"Bearer"}"#,
+        )
+        .unwrap();
+        let p = i.principal();
+        assert_eq!(p.scopes, ["read", "write"]);
+        assert_eq!(p.client_id.as_deref(), Some("c1"));
+    }
+}

@@ -1,0 +1,154 @@
+//! Policy decisions for an SSE API gateway: who is calling, may they open this stream, and
+//! how many events may it carry.
+//!
+//! `eventgate-policy` authenticates credentials (JWTs against JWKS or PEM keys, opaque
+//! OAuth2 tokens through RFC 7662 introspection, API keys it issues itself), checks the
+//! caller's application, its subscription to the API and the topic's scopes, admits the
+//! stream against connection limits and hands back a [`Grant`] whose [`Meter`] counts every
+//! delivered event against the business plans, exactly. It copies WSO2 API Manager's
+//! contract (plans, subscription states, error codes) and improves on its metering (WSO2
+//! overshoots and cuts streams silently; this stops at the quota and says why).
+//!
+//! **Should I use this crate?** Yes if you build a gateway (or any server) that needs these
+//! decisions without adopting an HTTP stack: the crate knows nothing of HTTP types, sockets
+//! or async runtimes (no tokio, no hyper). Time is an argument (`now`), I/O sits behind the
+//! [`JwksFetcher`] and [`Introspector`] traits, counters behind [`CounterStore`].
+//!
+//! ```
+//! use eventgate_policy::*;
+//! use std::time::Duration;
+//!
+//! let gate = Gate::builder().build(); // WSO2 Async plans built in
+//! gate.put_api(ApiPolicy::new("observer:1.0.0")
+//!     .credential_sources(vec![CredentialSource::Header("apikey".into())])
+//!     .topic(TopicPolicy::new("/memory").scopes(["read:memory"])));
+//! gate.put_application(Application::new("app-1", "Dashboard", "alice"));
+//! gate.put_subscription(Subscription::new("app-1", "observer:1.0.0", "AsyncBronze"));
+//! let key = gate.api_keys()
+//!     .issue(ApplicationId::new("app-1"), KeyType::Production, vec!["read:memory".into()], None)
+//!     .unwrap();
+//!
+//! let now = Timestamp::from_unix_secs(1_800_000_000);
+//! let headers = [("apikey", key.expose_secret())];
+//! let facts = RequestFacts::new("observer:1.0.0", "/memory").headers(&headers);
+//! let grant = gate.authorize(&facts, now).unwrap();
+//! for _ in 0..5000 {
+//!     grant.charge(now).unwrap(); // AsyncBronze: 5000 events per day
+//! }
+//! let over = grant.charge(now).unwrap_err();
+//! assert_eq!(over.code(), "900804");
+//! // The gateway sends this last event, then closes the stream.
+//! assert!(over.sse_event(now).starts_with("event: eventgate-error\n"));
+//! ```
+//!
+//! # Credentials
+//! * **JWT** ([`JwtValidator`], [`IssuerConfig`]): HS256/384/512, RS256/384/512,
+//!   PS256/384/512, ES256/384, EdDSA, verified with `jsonwebtoken`'s pure-Rust (RustCrypto)
+//!   backend. Keys from PEM, a JWK or a JWKS ([`VerificationKey`], [`KeySet`],
+//!   [`JwksCache`]); a remote JWKS is fetched through [`JwksFetcher`], cached, refreshed
+//!   when a token names an unknown `kid`, at most once per 30 s per issuer by default. Per
+//!   issuer: allowed algorithms (never taken from the token), audiences, leeway, claims
+//!   mapping ([`ClaimsMapping`]: client id from `azp` or `client_id`, scopes from the `scope`
+//!   string or the `scp` array, key type from `keytype`). Verified tokens are cached until
+//!   their `exp`.
+//! * **Opaque tokens**: [`Introspector`] (RFC 7662) with a bounded [`IntrospectionCache`]
+//!   (positive and negative entries, never past the token's `exp`).
+//! * **API keys** ([`ApiKeyStore`]): `egk_<id>_<secret>`, 256 random bits from the OS,
+//!   stored as SHA-256, compared in constant time, revocable, optional expiry.
+//! * **Where from** ([`CredentialSource`], per API): `Authorization: Bearer` (default), a
+//!   named header (WSO2's `apikey`), or a query parameter (`access_token`; read the leak
+//!   warning on [`CredentialSource::Query`]).
+//!
+//! # Token error kinds
+//! [`TokenError::kind`] names, stable, printed by the `jwt-check` example as `err <kind>`:
+//!
+//! | kind | when |
+//! |---|---|
+//! | `malformed` | not three parts; bad base64url (padding, bad characters, non-canonical bits); header or claims not a JSON object; duplicate header member; signature not base64url |
+//! | `too_large` | longer than the limit (default 8 KiB) |
+//! | `algorithm_not_allowed` | `alg` is `none`, unknown, misspelled, or not in the issuer's list |
+//! | `unsupported_crit` | the header has `crit` (no extension is understood) |
+//! | `unknown_kid` | `kid` names no key (after the allowed refresh) |
+//! | `key_algorithm_mismatch` | key confusion: the key's family does not fit `alg` (e.g. `HS256` against an RSA key), or no key fits |
+//! | `bad_signature` | the signature does not verify |
+//! | `expired` | `exp` ≤ now − leeway (also expired API keys) |
+//! | `not_yet_valid` | `nbf` > now + leeway |
+//! | `wrong_issuer` | `iss` missing or not configured |
+//! | `wrong_audience` | `aud` missing or not accepted |
+//! | `missing_claim` | `exp` missing (required by default) |
+//! | `invalid_claim` | a claim of the wrong type (`exp`, `nbf`, `sub`, `scope`, `keytype`) |
+//! | `keys_unavailable` | no key loaded for the issuer |
+//! | `inactive` | introspection says `active: false` |
+//! | `introspection_required` | opaque token not cached (synchronous path only) |
+//! | `introspection_unavailable` | the introspection call failed |
+//! | `opaque_not_accepted` | opaque token, no introspection configured |
+//! | `unknown_api_key` | API key unknown or wrong secret |
+//! | `revoked` | API key revoked |
+//!
+//! # Decisions and WSO2 error codes
+//! [`Gate::authorize`] returns a [`Grant`] or a [`Denial`] (`code`, `message`,
+//! `description`, HTTP `status`, `WWW-Authenticate` for 401, `Retry-After` and
+//! `nextAccessTime` for 429); see [`DenialReason`] for the code of each reason. Subscription
+//! states: `UNBLOCKED` passes; `BLOCKED` → 900907; `PROD_ONLY_BLOCKED` → 900907 for
+//! production keys, passes for sandbox keys; `ON_HOLD`, `REJECTED` → 900909.
+//!
+//! # Quotas: the contract
+//! Business plans ([`Plan`]) count delivered events in fixed windows aligned to the epoch
+//! (a daily plan resets at 00:00 UTC; see the [`quota` module docs](crate::quota) for why
+//! fixed windows rather than GCRA). WSO2's defaults are built in: AsyncGold 50000/day,
+//! AsyncSilver 25000/day, AsyncBronze 5000/day, AsyncUnlimited 2147483647/day,
+//! AsyncDefaultSubscriptionless 10000/day. User plans add any events-per-window quota, an
+//! optional burst window and an optional connection limit. A subscription's plan is counted
+//! per subscription (application × API); an application plan per application.
+//!
+//! The relay calls [`Meter::charge`] once per event it is about to deliver:
+//! * `Ok(())`: deliver it. Exactly `N` events pass per window, across all streams and threads
+//!   sharing the plan (no overshoot).
+//! * `Err(QuotaExceeded)`: do not deliver it; write [`QuotaExceeded::sse_event`] (event
+//!   `eventgate-error`, `retry:` = milliseconds until the reset, `data:` =
+//!   `{"code":"900804"|"900803","message":"Message throttled out","description":…,"nextAccessTime":…}`)
+//!   and close the stream. A reconnect before the reset gets 429 with `Retry-After`.
+//!
+//! Connection slots are held by the [`Grant`] and freed when it is dropped.
+//!
+//! # Crate features
+//! None; `default = []`. Implement [`JwksFetcher`] / [`Introspector`] over your HTTP client.
+#![deny(missing_docs)]
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)
+)]
+
+mod apikey;
+mod error;
+mod facts;
+mod gate;
+mod introspect;
+mod jwt;
+mod model;
+pub mod quota;
+mod time;
+
+#[doc(hidden)]
+pub mod fuzzing;
+
+pub use apikey::{API_KEY_PREFIX, ApiKeyRecord, ApiKeyStore, IssuedApiKey, RandomUnavailable};
+pub use error::{ConfigError, IoError, TokenError};
+pub use facts::RequestFacts;
+pub use gate::{ConnectionScope, Denial, DenialDetails, DenialReason, Gate, GateBuilder, Grant};
+pub use introspect::{BoxFuture, Introspection, IntrospectionCache, Introspector, JwksFetcher};
+pub use jwt::{
+    Algorithm, ClaimsMapping, DEFAULT_JWKS_MIN_REFRESH, DEFAULT_MAX_JWKS_BYTES,
+    DEFAULT_MAX_JWKS_KEYS, DEFAULT_MAX_TOKEN_BYTES, IssuerConfig, JwksCache, JwtValidator,
+    KeyFamily, KeySet, ParsedToken, VerificationKey, parse_token,
+};
+pub use model::{
+    ApiId, ApiPolicy, Application, ApplicationId, CredentialKind, CredentialSource, KeyType,
+    MAX_QUOTA_EVENTS, Plan, PlanName, Principal, Quota, ScopeMatch, Subscription,
+    SubscriptionState, TopicPolicy,
+};
+pub use quota::{
+    AtomicGauge, AtomicWindow, CounterStore, Exhausted, Gauge, InProcessCounters, Meter,
+    QuotaExceeded, QuotaScope, SlotGuard, WindowCounter,
+};
+pub use time::Timestamp;
