@@ -42,18 +42,28 @@
 )]
 #![deny(missing_docs)]
 
+mod api;
+pub mod convert;
 mod error;
 pub mod model;
 mod parse;
 mod pointer;
 mod refs;
+pub mod topic;
 mod validate;
 
+pub use api::{
+    ApiDefinition, ApiError, ApiVersion, AuthType, Context, DeliveryMode, EndpointUrl, Endpoints,
+    ExportOptions, Lifecycle, OAuth2, OutputVersion, PlanName, Scope, ScopeInfo, Security, Topic,
+    TopicParameter, Transport,
+};
+pub use convert::{ConversionReport, ConvertError, Dropped};
 pub use error::{Format, ModelError, ParseError, RefError};
 pub use model::{AsyncApi, SUPPORTED_VERSIONS, SpecVersion};
 pub use parse::Limits;
 pub use pointer::{escape_token, lookup};
 pub use refs::{DEFAULT_MAX_INLINED_VALUES, dereference, resolve};
+pub use topic::{Captures, TopicError, TopicSet, TopicTemplate};
 pub use validate::{Counts, Problem, ProblemKind, Report};
 
 use serde_json::Value;

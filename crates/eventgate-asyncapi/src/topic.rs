@@ -1,0 +1,699 @@
+//! Topic templates: RFC 6570 level-1 path templates such as `/stocks/{symbol}` or `/*`,
+//! matched against request paths with parameter extraction, expanded into backend paths, and
+//! ordered by a documented precedence when several topics overlap.
+//!
+//! # Syntax
+//! A template starts with `/`; it is a list of `/`-separated segments. A segment is literal text,
+//! `{name}` variables (level 1 only: no operators such as `{+x}` or `{?x}`; a name is ASCII
+//! letters, digits, `_` and `.`), or a mix (`{symbol}.json`). A variable matches one or more
+//! characters other than `/`. A last segment of exactly `*` matches the rest of the path (zero
+//! or more segments): `/*` is WSO2's "every topic".
+//!
+//! # Precedence
+//! When several templates match one path, the most specific wins. Templates are compared segment
+//! by segment from the left; at the first segment where they differ, a literal segment beats a
+//! mixed segment (literal text with variables), which beats a pure `{variable}` segment, which
+//! beats `*`. If one template runs out of segments first and the other continues with literals,
+//! the first difference decides the same way (`*` ranks after everything, so `/a/*` loses to
+//! `/a/b/c`). Remaining ties are broken by the template text (byte order), so the order topics
+//! were declared in never matters. [`TopicSet`] keeps templates in this order and returns the
+//! first match.
+
+use std::cmp::Ordering;
+use std::fmt;
+
+/// A template that cannot be parsed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TopicError {
+    /// Templates must start with `/`.
+    #[error("topic template '{0}' must start with '/'")]
+    NoLeadingSlash(String),
+    /// `{` without `}`, nested braces, or `}` alone.
+    #[error("topic template '{0}' has unbalanced braces")]
+    Braces(String),
+    /// An empty name, an operator (`{+x}`: levels 2 to 4 are not supported), or a character
+    /// outside `A-Z a-z 0-9 _ .`.
+    #[error(
+        "topic template '{template}' has an invalid variable '{{{name}}}' (level 1 names only: letters, digits, '_' and '.')"
+    )]
+    BadVariable {
+        /// The template.
+        template: String,
+        /// The variable text.
+        name: String,
+    },
+    /// The same variable twice.
+    #[error("topic template '{template}' uses variable '{name}' twice")]
+    DuplicateVariable {
+        /// The template.
+        template: String,
+        /// The variable.
+        name: String,
+    },
+    /// Two variables with no literal text between them (`{a}{b}`), which is ambiguous.
+    #[error("topic template '{0}' has two adjacent variables")]
+    AdjacentVariables(String),
+    /// `*` anywhere but as the whole last segment.
+    #[error("topic template '{0}' may use '*' only as its whole last segment")]
+    Wildcard(String),
+    /// `?` or `#` in the template.
+    #[error("topic template '{0}' must not contain a query or fragment")]
+    QueryOrFragment(String),
+    /// Expansion needs a value that was not given.
+    #[error("no value for variable '{0}'")]
+    MissingValue(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Part {
+    Lit(String),
+    Var(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Segment {
+    Lit(String),
+    Var(String),
+    Mixed(Vec<Part>),
+    Rest,
+}
+
+impl Segment {
+    fn rank(&self) -> u8 {
+        match self {
+            Segment::Lit(_) => 0,
+            Segment::Mixed(_) => 1,
+            Segment::Var(_) => 2,
+            Segment::Rest => 3,
+        }
+    }
+}
+
+/// A parsed topic template (`/stocks/{symbol}`, `/*`).
+///
+/// ```
+/// use eventgate_asyncapi::TopicTemplate;
+/// let t = TopicTemplate::new("/stocks/{symbol}").unwrap();
+/// let m = t.match_path("/stocks/IBM").unwrap();
+/// assert_eq!(m.get("symbol"), Some("IBM"));
+/// assert!(t.match_path("/stocks/IBM/x").is_none());
+/// let backend = TopicTemplate::new("/quotes/{symbol}/live").unwrap();
+/// assert_eq!(backend.expand(&m).unwrap(), "/quotes/IBM/live");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TopicTemplate {
+    raw: String,
+    segments: Vec<Segment>,
+}
+
+fn valid_name(n: &str) -> bool {
+    !n.is_empty()
+        && n.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
+}
+
+impl TopicTemplate {
+    /// Parses a template.
+    ///
+    /// # Errors
+    /// [`TopicError`] naming what is wrong.
+    pub fn new(template: &str) -> Result<Self, TopicError> {
+        let t = template.to_owned();
+        let Some(body) = template.strip_prefix('/') else {
+            return Err(TopicError::NoLeadingSlash(t));
+        };
+        if template.contains(['?', '#']) {
+            return Err(TopicError::QueryOrFragment(t));
+        }
+        let pieces: Vec<&str> = body.split('/').collect();
+        let mut segments = Vec::with_capacity(pieces.len());
+        let mut names: Vec<&str> = Vec::new();
+        for (i, seg) in pieces.iter().enumerate() {
+            if *seg == "*" {
+                if i + 1 != pieces.len() {
+                    return Err(TopicError::Wildcard(t));
+                }
+                segments.push(Segment::Rest);
+                continue;
+            }
+            if seg.contains('*') {
+                return Err(TopicError::Wildcard(t));
+            }
+            let mut parts = Vec::new();
+            let mut rest = *seg;
+            while !rest.is_empty() {
+                match rest.find(['{', '}']) {
+                    None => {
+                        parts.push(Part::Lit(rest.to_owned()));
+                        rest = "";
+                    }
+                    Some(pos) => {
+                        if rest[pos..].starts_with('}') {
+                            return Err(TopicError::Braces(t));
+                        }
+                        if pos > 0 {
+                            parts.push(Part::Lit(rest[..pos].to_owned()));
+                        }
+                        let after = &rest[pos + 1..];
+                        let Some(close) = after.find('}') else {
+                            return Err(TopicError::Braces(t));
+                        };
+                        let name = &after[..close];
+                        if name.contains('{') {
+                            return Err(TopicError::Braces(t));
+                        }
+                        if !valid_name(name) {
+                            return Err(TopicError::BadVariable {
+                                template: t,
+                                name: name.to_owned(),
+                            });
+                        }
+                        if names.contains(&name) {
+                            return Err(TopicError::DuplicateVariable {
+                                template: t,
+                                name: name.to_owned(),
+                            });
+                        }
+                        if matches!(parts.last(), Some(Part::Var(_))) {
+                            return Err(TopicError::AdjacentVariables(t));
+                        }
+                        names.push(name);
+                        parts.push(Part::Var(name.to_owned()));
+                        rest = &after[close + 1..];
+                    }
+                }
+            }
+            segments.push(match parts.as_slice() {
+                [] => Segment::Lit(String::new()),
+                [Part::Lit(l)] => Segment::Lit(l.clone()),
+                [Part::Var(v)] => Segment::Var(v.clone()),
+                _ => Segment::Mixed(parts),
+            });
+        }
+        Ok(TopicTemplate { raw: t, segments })
+    }
+
+    /// WSO2's catch-all topic `/*`, the topic of a new API.
+    #[must_use]
+    pub fn catch_all() -> Self {
+        TopicTemplate {
+            raw: "/*".to_owned(),
+            segments: vec![Segment::Rest],
+        }
+    }
+
+    /// The template as written.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.raw
+    }
+
+    /// Names of the variables, in order.
+    pub fn variables(&self) -> impl Iterator<Item = &str> {
+        self.segments.iter().flat_map(|s| {
+            let v: Vec<&str> = match s {
+                Segment::Var(v) => vec![v.as_str()],
+                Segment::Mixed(p) => p
+                    .iter()
+                    .filter_map(|p| match p {
+                        Part::Var(v) => Some(v.as_str()),
+                        Part::Lit(_) => None,
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            v
+        })
+    }
+
+    /// True when the last segment is `*`.
+    #[must_use]
+    pub fn has_wildcard(&self) -> bool {
+        matches!(self.segments.last(), Some(Segment::Rest))
+    }
+
+    /// True when `path` matches, without allocating.
+    #[must_use]
+    pub fn is_match(&self, path: &str) -> bool {
+        self.walk(path, &mut |_, _| {})
+    }
+
+    /// Matches a request path (the part after `/{context}/{version}`), giving the variables.
+    #[must_use]
+    pub fn match_path<'t, 'p>(&'t self, path: &'p str) -> Option<Captures<'t, 'p>> {
+        let mut caps = Captures {
+            values: Vec::new(),
+            rest: None,
+        };
+        let ok = self.walk(path, &mut |name, value| match name {
+            Some(n) => caps.values.push((n, value)),
+            None => caps.rest = Some(value),
+        });
+        ok.then_some(caps)
+    }
+
+    /// The matching core: calls `found(Some(name), value)` per variable and `found(None, rest)`
+    /// for the wildcard.
+    fn walk<'t, 'p>(
+        &'t self,
+        path: &'p str,
+        found: &mut dyn FnMut(Option<&'t str>, &'p str),
+    ) -> bool {
+        let Some(mut rest) = path.strip_prefix('/') else {
+            return false;
+        };
+        let n = self.segments.len();
+        for (i, seg) in self.segments.iter().enumerate() {
+            if let Segment::Rest = seg {
+                found(None, rest);
+                return true;
+            }
+            let (cur, next) = match rest.find('/') {
+                Some(p) => (&rest[..p], Some(&rest[p + 1..])),
+                None => (rest, None),
+            };
+            let last = i + 1 == n;
+            if last != next.is_none() {
+                // The template continues with `*` which accepts an empty rest: `/a/*` matches `/a`.
+                let wildcard_next = matches!(self.segments.get(i + 1), Some(Segment::Rest));
+                if !(next.is_none() && wildcard_next) {
+                    return false;
+                }
+            }
+            match seg {
+                Segment::Lit(l) => {
+                    if l != cur {
+                        return false;
+                    }
+                }
+                Segment::Var(v) => {
+                    if cur.is_empty() {
+                        return false;
+                    }
+                    found(Some(v), cur);
+                }
+                Segment::Mixed(parts) => {
+                    if !match_mixed(parts, cur, found) {
+                        return false;
+                    }
+                }
+                Segment::Rest => {}
+            }
+            match next {
+                Some(nx) => rest = nx,
+                None => {
+                    if let Some(Segment::Rest) = self.segments.get(i + 1) {
+                        found(None, "");
+                    }
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    /// Expands the template with captured values (RFC 6570 simple expansion: characters outside
+    /// the unreserved set are percent-encoded, existing `%XX` triplets are kept). A `*` segment
+    /// expands to the wildcard rest of `values`, unencoded.
+    ///
+    /// # Errors
+    /// [`TopicError::MissingValue`] when a variable has no value.
+    pub fn expand(&self, values: &Captures<'_, '_>) -> Result<String, TopicError> {
+        let mut out = String::with_capacity(self.raw.len() + 16);
+        for seg in &self.segments {
+            out.push('/');
+            match seg {
+                Segment::Lit(l) => out.push_str(l),
+                Segment::Var(v) => encode_into(&mut out, lookup(values, v)?),
+                Segment::Mixed(parts) => {
+                    for p in parts {
+                        match p {
+                            Part::Lit(l) => out.push_str(l),
+                            Part::Var(v) => encode_into(&mut out, lookup(values, v)?),
+                        }
+                    }
+                }
+                Segment::Rest => {
+                    let rest = values.rest.unwrap_or("");
+                    if rest.is_empty() {
+                        out.pop();
+                        if out.is_empty() {
+                            out.push('/');
+                        }
+                    } else {
+                        out.push_str(rest);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Compares by precedence (see the module documentation): `Less` means `self` wins.
+    #[must_use]
+    pub fn precedence(&self, other: &Self) -> Ordering {
+        let mut a = self.segments.iter();
+        let mut b = other.segments.iter();
+        loop {
+            match (a.next(), b.next()) {
+                (None, None) => return self.raw.cmp(&other.raw),
+                // A shorter template ranks as if it continued with nothing: literal paths of
+                // different length cannot both match, so only the text decides.
+                (None, Some(s)) => {
+                    return if s.rank() == 3 {
+                        Ordering::Less
+                    } else {
+                        self.raw.cmp(&other.raw)
+                    };
+                }
+                (Some(s), None) => {
+                    return if s.rank() == 3 {
+                        Ordering::Greater
+                    } else {
+                        self.raw.cmp(&other.raw)
+                    };
+                }
+                (Some(x), Some(y)) => match x.rank().cmp(&y.rank()) {
+                    Ordering::Equal => {}
+                    o => return o,
+                },
+            }
+        }
+    }
+}
+
+fn lookup<'p>(values: &Captures<'_, 'p>, name: &str) -> Result<&'p str, TopicError> {
+    values
+        .get(name)
+        .ok_or_else(|| TopicError::MissingValue(name.to_owned()))
+}
+
+fn encode_into(out: &mut String, value: &str) {
+    let b = value.as_bytes();
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        let keep = c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~');
+        let triplet = c == b'%'
+            && b.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+            && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit);
+        if keep {
+            out.push(char::from(c));
+        } else if triplet {
+            out.push_str(&value[i..i + 3]);
+            i += 3;
+            continue;
+        } else {
+            const HEX: &[u8; 16] = b"0123456789ABCDEF";
+            out.push('%');
+            out.push(char::from(HEX[usize::from(c >> 4)]));
+            out.push(char::from(HEX[usize::from(c & 0xf)]));
+        }
+        i += 1;
+    }
+}
+
+fn match_mixed<'t, 'p>(
+    parts: &'t [Part],
+    seg: &'p str,
+    found: &mut dyn FnMut(Option<&'t str>, &'p str),
+) -> bool {
+    let mut pos = 0;
+    let mut i = 0;
+    while let Some(part) = parts.get(i) {
+        let Some(rest) = seg.get(pos..) else {
+            return false;
+        };
+        match part {
+            Part::Lit(l) => {
+                if !rest.starts_with(l.as_str()) {
+                    return false;
+                }
+                pos += l.len();
+            }
+            Part::Var(v) => {
+                // A variable runs to the next literal (shortest match), or to the end.
+                let end = match parts.get(i + 1) {
+                    Some(Part::Lit(next)) => {
+                        // at least one character
+                        match rest.get(1..).and_then(|r| r.find(next.as_str())) {
+                            Some(p) => p + 1,
+                            None => return false,
+                        }
+                    }
+                    _ => rest.len(),
+                };
+                if end == 0 {
+                    return false;
+                }
+                found(Some(v), &rest[..end]);
+                pos += end;
+            }
+        }
+        i += 1;
+    }
+    pos == seg.len()
+}
+
+impl fmt::Display for TopicTemplate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.raw)
+    }
+}
+
+impl std::str::FromStr for TopicTemplate {
+    type Err = TopicError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::new(s)
+    }
+}
+
+/// Variables captured by a match (borrowing the template names and the path).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Captures<'t, 'p> {
+    values: Vec<(&'t str, &'p str)>,
+    rest: Option<&'p str>,
+}
+
+impl<'t, 'p> Captures<'t, 'p> {
+    /// An empty set of values (for [`TopicTemplate::expand`] with values from elsewhere).
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a value.
+    pub fn insert(&mut self, name: &'t str, value: &'p str) {
+        self.values.push((name, value));
+    }
+
+    /// Sets the wildcard rest.
+    pub fn set_rest(&mut self, rest: &'p str) {
+        self.rest = Some(rest);
+    }
+
+    /// The value of a variable.
+    #[must_use]
+    pub fn get(&self, name: &str) -> Option<&'p str> {
+        self.values
+            .iter()
+            .find_map(|(n, v)| (*n == name).then_some(*v))
+    }
+
+    /// What the `*` segment matched (without its leading `/`), if the template has one.
+    #[must_use]
+    pub fn rest(&self) -> Option<&'p str> {
+        self.rest
+    }
+
+    /// All `(name, value)` pairs in template order.
+    pub fn iter(&self) -> impl Iterator<Item = (&'t str, &'p str)> + '_ {
+        self.values.iter().copied()
+    }
+}
+
+/// A set of topic templates kept in precedence order, for routing.
+///
+/// ```
+/// use eventgate_asyncapi::{TopicSet, TopicTemplate};
+/// let set = TopicSet::new(["/*", "/stocks/{symbol}", "/stocks/ibm"].map(|t| TopicTemplate::new(t).unwrap()));
+/// assert_eq!(set.find("/stocks/ibm").unwrap().0, 2);
+/// assert_eq!(set.find("/stocks/msft").unwrap().0, 1);
+/// assert_eq!(set.find("/news").unwrap().0, 0);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct TopicSet {
+    /// (template, index given at construction), sorted by precedence.
+    entries: Vec<(TopicTemplate, usize)>,
+}
+
+impl TopicSet {
+    /// Builds the set; each template keeps its position in the input as its index.
+    pub fn new(templates: impl IntoIterator<Item = TopicTemplate>) -> Self {
+        let mut entries: Vec<(TopicTemplate, usize)> = templates
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| (t, i))
+            .collect();
+        entries.sort_by(|a, b| a.0.precedence(&b.0).then(a.1.cmp(&b.1)));
+        TopicSet { entries }
+    }
+
+    /// The most specific template matching `path`: its input index and the captures.
+    #[must_use]
+    pub fn find<'s, 'p>(&'s self, path: &'p str) -> Option<(usize, Captures<'s, 'p>)> {
+        self.entries
+            .iter()
+            .find_map(|(t, i)| t.match_path(path).map(|c| (*i, c)))
+    }
+
+    /// Templates in precedence order.
+    pub fn iter(&self) -> impl Iterator<Item = &TopicTemplate> {
+        self.entries.iter().map(|(t, _)| t)
+    }
+
+    /// Number of templates.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when empty.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> TopicTemplate {
+        TopicTemplate::new(s).unwrap()
+    }
+
+    #[test]
+    fn variable_matches_one_nonempty_segment() {
+        let tt = t("/stocks/{symbol}");
+        assert!(tt.is_match("/stocks/A"));
+        assert!(!tt.is_match("/stocks/"));
+        assert!(!tt.is_match("/stocks"));
+        assert!(!tt.is_match("/stocks/a/b"));
+        assert!(!tt.is_match("stocks/a"));
+    }
+
+    #[test]
+    fn catch_all_matches_everything_including_root() {
+        let tt = TopicTemplate::catch_all();
+        for p in ["/", "/a", "/a/b/c"] {
+            assert!(tt.is_match(p), "{p}");
+        }
+        assert_eq!(tt.match_path("/a/b").unwrap().rest(), Some("a/b"));
+    }
+
+    #[test]
+    fn trailing_wildcard_accepts_empty_rest() {
+        let tt = t("/feed/*");
+        assert_eq!(tt.match_path("/feed").unwrap().rest(), Some(""));
+        assert_eq!(tt.match_path("/feed/x/y").unwrap().rest(), Some("x/y"));
+        assert!(!tt.is_match("/feeds"));
+    }
+
+    #[test]
+    fn mixed_segment_extracts_around_literals() {
+        let tt = t("/q/{sym}.{fmt}");
+        let m = tt.match_path("/q/IBM.json").unwrap();
+        assert_eq!(m.get("sym"), Some("IBM"));
+        assert_eq!(m.get("fmt"), Some("json"));
+        assert!(!tt.is_match("/q/.json"));
+    }
+
+    #[test]
+    fn bad_templates_are_rejected_with_reason() {
+        assert!(matches!(
+            TopicTemplate::new("a"),
+            Err(TopicError::NoLeadingSlash(_))
+        ));
+        assert!(matches!(
+            TopicTemplate::new("/{a"),
+            Err(TopicError::Braces(_))
+        ));
+        assert!(matches!(
+            TopicTemplate::new("/a}"),
+            Err(TopicError::Braces(_))
+        ));
+        assert!(matches!(
+            TopicTemplate::new("/{+a}"),
+            Err(TopicError::BadVariable { .. })
+        ));
+        assert!(matches!(
+            TopicTemplate::new("/{a}/{a}"),
+            Err(TopicError::DuplicateVariable { .. })
+        ));
+        assert!(matches!(
+            TopicTemplate::new("/{a}{b}"),
+            Err(TopicError::AdjacentVariables(_))
+        ));
+        assert!(matches!(
+            TopicTemplate::new("/*/a"),
+            Err(TopicError::Wildcard(_))
+        ));
+        assert!(matches!(
+            TopicTemplate::new("/a*"),
+            Err(TopicError::Wildcard(_))
+        ));
+        assert!(matches!(
+            TopicTemplate::new("/a?b=1"),
+            Err(TopicError::QueryOrFragment(_))
+        ));
+    }
+
+    #[test]
+    fn expand_percent_encodes_reserved_but_keeps_triplets() {
+        let tt = t("/b/{x}");
+        let mut c = Captures::new();
+        c.insert("x", "a b/c%2F");
+        assert_eq!(tt.expand(&c).unwrap(), "/b/a%20b%2Fc%2F");
+        assert!(matches!(
+            tt.expand(&Captures::new()),
+            Err(TopicError::MissingValue(_))
+        ));
+    }
+
+    #[test]
+    fn expand_wildcard_appends_rest_like_wso2() {
+        let tt = TopicTemplate::catch_all();
+        let m = tt.match_path("/memory").unwrap();
+        assert_eq!(tt.expand(&m).unwrap(), "/memory");
+        let m = tt.match_path("/").unwrap();
+        assert_eq!(tt.expand(&m).unwrap(), "/");
+        let mapped = t("/api/*");
+        assert_eq!(mapped.expand(&m).unwrap(), "/api");
+    }
+
+    #[test]
+    fn precedence_literal_then_mixed_then_variable_then_wildcard() {
+        let order = ["/a/b", "/a/{x}.json", "/a/{x}", "/a/*", "/*"];
+        let set = TopicSet::new(order.iter().rev().map(|s| t(s)));
+        let got: Vec<&str> = set.iter().map(TopicTemplate::as_str).collect();
+        assert_eq!(got, order);
+    }
+
+    #[test]
+    fn precedence_is_independent_of_declaration_order() {
+        let a = TopicSet::new(["/x/{a}", "/x/{b}"].map(t));
+        let b = TopicSet::new(["/x/{b}", "/x/{a}"].map(t));
+        let ta: Vec<_> = a.iter().collect();
+        let tb: Vec<_> = b.iter().collect();
+        assert_eq!(ta, tb);
+        assert_eq!(ta[0].as_str(), "/x/{a}");
+    }
+
+    #[test]
+    fn longer_literal_path_beats_shorter_wildcard() {
+        let set = TopicSet::new(["/a/*", "/a/b/c"].map(t));
+        assert_eq!(set.find("/a/b/c").unwrap().0, 1);
+        assert_eq!(set.find("/a/b").unwrap().0, 0);
+    }
+}
