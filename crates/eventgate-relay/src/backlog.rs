@@ -149,11 +149,7 @@ impl Backlog for MemoryBacklog {
     }
 
     fn replay_after(&self, id: &EventId, out: &mut VecDeque<Bytes>) -> bool {
-        let Some(pos) = self
-            .entries
-            .iter()
-            .rposition(|e| e.id.as_ref() == Some(id))
-        else {
+        let Some(pos) = self.entries.iter().rposition(|e| e.id.as_ref() == Some(id)) else {
             return false;
         };
         out.extend(self.entries.range(pos + 1..).map(|e| e.frame.clone()));

@@ -127,7 +127,11 @@ mod tests {
         for _ in 0..8 {
             let d = b.next_delay();
             let exp = expected_exp.min(Duration::from_secs(2));
-            assert!(d >= exp / 2 && d <= exp, "{d:?} not in [{:?}, {exp:?}]", exp / 2);
+            assert!(
+                d >= exp / 2 && d <= exp,
+                "{d:?} not in [{:?}, {exp:?}]",
+                exp / 2
+            );
             expected_exp *= 2;
         }
     }

@@ -103,6 +103,8 @@ pub(crate) struct Shared {
     aborted: AtomicBool,
     /// Notified when the last subscriber leaves.
     idle: Notify,
+    /// Notified when the channel is closed or aborted.
+    closed: Notify,
 }
 
 struct State {
@@ -231,6 +233,7 @@ impl ChannelBuilder {
                 id_counter: AtomicU64::new(0),
                 aborted: AtomicBool::new(false),
                 idle: Notify::new(),
+                closed: Notify::new(),
             }),
         }
     }
@@ -314,7 +317,8 @@ impl Channel {
         ChannelBuilder::new()
     }
 
-    pub(crate) fn metrics(&self) -> &Arc<Metrics> {
+    #[cfg(test)]
+    fn metrics(&self) -> &Arc<Metrics> {
         &self.shared.metrics
     }
 
@@ -367,7 +371,10 @@ impl Channel {
 
     /// Publishes the [`HEARTBEAT`] comment.
     pub fn heartbeat(&self) {
-        self.shared.metrics.heartbeats.fetch_add(1, Ordering::Relaxed);
+        self.shared
+            .metrics
+            .heartbeats
+            .fetch_add(1, Ordering::Relaxed);
         self.publish_control(Bytes::from_static(HEARTBEAT));
     }
 
@@ -413,6 +420,7 @@ impl Channel {
         } = &mut *st;
         wake_buf.extend(wakers.iter_mut().filter_map(Option::take));
         wake_all(&self.shared, st);
+        self.shared.closed.notify_waiters();
     }
 
     /// Ends every subscriber now, without delivering what it has not read yet (the end of a
@@ -425,6 +433,18 @@ impl Channel {
         drop(st);
         for w in wakers {
             w.wake();
+        }
+        self.shared.closed.notify_waiters();
+    }
+
+    /// Waits until the channel is closed (returns at once if it is).
+    pub async fn closed(&self) {
+        loop {
+            let notified = self.shared.closed.notified();
+            if self.is_closed() {
+                return;
+            }
+            notified.await;
         }
     }
 
@@ -452,7 +472,6 @@ impl Channel {
             meter,
             retry_hint,
             unknown_id,
-            prelude_extra,
         } = opts;
         let metrics = &self.shared.metrics;
         let mut replay_frames = VecDeque::new();
@@ -505,9 +524,6 @@ impl Channel {
         if let Some(d) = retry_hint {
             prelude.put_slice(format!("retry: {}\n\n", d.as_millis()).as_bytes());
         }
-        if let Some(extra) = prelude_extra {
-            prelude.put_slice(&extra);
-        }
         if let Some(n) = notice {
             prelude.put_slice(&n);
         }
@@ -538,7 +554,6 @@ pub struct SubscribeOptions {
     meter: Option<Arc<dyn Meter>>,
     retry_hint: Option<Duration>,
     unknown_id: UnknownId,
-    prelude_extra: Option<Bytes>,
 }
 
 impl fmt::Debug for SubscribeOptions {
@@ -581,15 +596,6 @@ impl SubscribeOptions {
     pub fn unknown_id(mut self, policy: UnknownId) -> SubscribeOptions {
         self.unknown_id = policy;
         self
-    }
-
-    pub(crate) fn prelude(mut self, frame: Bytes) -> SubscribeOptions {
-        self.prelude_extra = Some(frame);
-        self
-    }
-
-    pub(crate) fn last_id_ref(&self) -> Option<&EventId> {
-        self.last_event_id.as_ref()
     }
 }
 
@@ -653,13 +659,13 @@ impl Subscription {
     }
 
     fn charge(&mut self, frame: Bytes, replay: bool) -> Option<Result<Bytes, Error>> {
-        if let Some(meter) = &self.meter {
-            if let Err(denial) = meter.charge(&Delivery {
+        if let Some(meter) = &self.meter
+            && let Err(denial) = meter.charge(&Delivery {
                 frame: &frame,
                 replay,
-            }) {
-                return self.deny(denial);
-            }
+            })
+        {
+            return self.deny(denial);
         }
         self.unflushed += 1;
         if self.unflushed >= FLUSH_EVERY {
@@ -983,7 +989,10 @@ mod tests {
         ch.publish_control(Bytes::from_static(b"retry: 10\n\n"));
         assert_eq!(
             drain(&mut sub),
-            [Bytes::from_static(HEARTBEAT), Bytes::from_static(b"retry: 10\n\n")]
+            [
+                Bytes::from_static(HEARTBEAT),
+                Bytes::from_static(b"retry: 10\n\n")
+            ]
         );
         assert_eq!(ch.backlog_len(), 0);
     }
@@ -1001,8 +1010,12 @@ mod tests {
     #[test]
     fn assigned_ids_are_monotonic_and_resumable() {
         let ch = Channel::builder().assign_ids(true).build();
-        let a = ch.publish(None, Bytes::from_static(b"data: a\n\n")).unwrap();
-        let b = ch.publish(None, Bytes::from_static(b"data: b\n\n")).unwrap();
+        let a = ch
+            .publish(None, Bytes::from_static(b"data: a\n\n"))
+            .unwrap();
+        let b = ch
+            .publish(None, Bytes::from_static(b"data: b\n\n"))
+            .unwrap();
         let (ea, na) = a.as_str().split_once('-').unwrap();
         let (eb, nb) = b.as_str().split_once('-').unwrap();
         assert_eq!(ea, eb);
@@ -1015,11 +1028,16 @@ mod tests {
             [Bytes::from(format!("id: {b}\ndata: b\n\n"))]
         );
         // An explicit id is kept as is.
-        let c = ch.publish(EventId::from_text("x"), Bytes::from_static(b"id: x\ndata: c\n\n"));
+        let c = ch.publish(
+            EventId::from_text("x"),
+            Bytes::from_static(b"id: x\ndata: c\n\n"),
+        );
         assert_eq!(c.unwrap().as_str(), "x");
         // Another instance never produces the same ids.
         let other = Channel::builder().assign_ids(true).build();
-        let o = other.publish(None, Bytes::from_static(b"data: a\n\n")).unwrap();
+        let o = other
+            .publish(None, Bytes::from_static(b"data: a\n\n"))
+            .unwrap();
         assert_ne!(o.as_str().split_once('-').unwrap().0, ea);
     }
 
@@ -1032,7 +1050,11 @@ mod tests {
         publish(&ch, 2);
         assert_eq!(drain(&mut sub), [ev(1).1, Bytes::from_static(b": bye\n\n")]);
         assert!(sub.is_done());
-        assert!(ch.subscribe(SubscribeOptions::new()).unwrap_err().is_closed());
+        assert!(
+            ch.subscribe(SubscribeOptions::new())
+                .unwrap_err()
+                .is_closed()
+        );
     }
 
     #[test]

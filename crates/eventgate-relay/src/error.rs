@@ -28,11 +28,10 @@ struct Inner {
 pub(crate) enum Phase {
     Connect,
     ResponseHead,
-    IdleRead,
     Shutdown,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) enum Kind {
     Timeout(Phase),
     /// The TCP/TLS connection or the request to the upstream failed.
@@ -41,10 +40,6 @@ pub(crate) enum Kind {
     UpstreamStatus(StatusCode),
     /// The upstream answered 2xx but not with `text/event-stream`.
     UpstreamContentType,
-    /// Reading the upstream body failed.
-    UpstreamBody,
-    /// The upstream sent bytes the SSE parser rejected (a limit was crossed).
-    UpstreamParse,
     /// The subscriber fell further behind than its queue allows and was cut off.
     Lagged,
     /// The relay (or the channel) is shutting down.
@@ -104,20 +99,18 @@ impl Error {
             Kind::Timeout(_)
             | Kind::UpstreamConnect
             | Kind::UpstreamStatus(_)
-            | Kind::UpstreamContentType
-            | Kind::UpstreamBody
-            | Kind::UpstreamParse => Side::Upstream,
+            | Kind::UpstreamContentType => Side::Upstream,
             Kind::Lagged => Side::Downstream,
         }
     }
 
-    /// True if a timeout expired (connect, response head, idle read or shutdown deadline).
+    /// True if a timeout expired (connect, response head, or shutdown deadline).
     pub fn is_timeout(&self) -> bool {
         matches!(self.inner.kind, Kind::Timeout(_))
     }
 
-    /// True if the upstream (backend) side failed: connect, status, content type, body,
-    /// parse, or an upstream timeout.
+    /// True if the upstream (backend) side failed: connect, status, content type, or an
+    /// upstream timeout.
     pub fn is_upstream(&self) -> bool {
         self.side() == Side::Upstream
     }
@@ -151,11 +144,6 @@ impl Error {
     /// True if the upstream answered 2xx with a content type other than `text/event-stream`.
     pub fn is_content_type(&self) -> bool {
         matches!(self.inner.kind, Kind::UpstreamContentType)
-    }
-
-    /// True if the upstream sent a stream the SSE parser rejected (a limit was crossed).
-    pub fn is_parse(&self) -> bool {
-        matches!(self.inner.kind, Kind::UpstreamParse)
     }
 
     /// True if a subscriber fell too far behind and was cut off (slow consumer). The client
@@ -198,10 +186,7 @@ impl Error {
             }
             Kind::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Kind::UpstreamConnect => StatusCode::SERVICE_UNAVAILABLE,
-            Kind::UpstreamStatus(_)
-            | Kind::UpstreamContentType
-            | Kind::UpstreamBody
-            | Kind::UpstreamParse => StatusCode::BAD_GATEWAY,
+            Kind::UpstreamStatus(_) | Kind::UpstreamContentType => StatusCode::BAD_GATEWAY,
             Kind::Lagged => StatusCode::SERVICE_UNAVAILABLE,
             Kind::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             Kind::UnknownId => StatusCode::CONFLICT,
@@ -212,13 +197,10 @@ impl Error {
         match self.inner.kind {
             Kind::Timeout(Phase::Connect) => "timed out connecting to upstream",
             Kind::Timeout(Phase::ResponseHead) => "timed out waiting for the upstream response",
-            Kind::Timeout(Phase::IdleRead) => "upstream stream idle for too long",
             Kind::Timeout(Phase::Shutdown) => "shutdown deadline expired",
             Kind::UpstreamConnect => "could not connect to upstream",
             Kind::UpstreamStatus(_) => "upstream answered with an error status",
             Kind::UpstreamContentType => "upstream did not answer with text/event-stream",
-            Kind::UpstreamBody => "error reading the upstream stream",
-            Kind::UpstreamParse => "upstream stream rejected by the SSE parser",
             Kind::Lagged => "subscriber fell behind and was cut off",
             Kind::Shutdown => "relay is shutting down",
             Kind::Closed => "channel closed",
@@ -268,7 +250,10 @@ mod tests {
         assert!(e.is_upstream() && e.is_status() && !e.is_timeout());
         assert_eq!(e.status(), Some(StatusCode::NOT_FOUND));
         assert_eq!(e.suggested_status(), StatusCode::BAD_GATEWAY);
-        assert_eq!(e.to_string(), "upstream answered with an error status (404)");
+        assert_eq!(
+            e.to_string(),
+            "upstream answered with an error status (404)"
+        );
     }
 
     #[test]

@@ -76,7 +76,10 @@ mod tests {
     #[test]
     fn rejects_line_breaks_nul_invalid_utf8_and_oversized_ids() {
         for bad in [&b"a\rb"[..], b"a\nb", b"a\0b", b"\xff"] {
-            assert!(EventId::new(Bytes::copy_from_slice(bad)).is_none(), "{bad:?}");
+            assert!(
+                EventId::new(Bytes::copy_from_slice(bad)).is_none(),
+                "{bad:?}"
+            );
         }
         assert!(EventId::new(Bytes::from(vec![b'a'; MAX_EVENT_ID_LEN + 1])).is_none());
         assert!(EventId::new(Bytes::from(vec![b'a'; MAX_EVENT_ID_LEN])).is_some());

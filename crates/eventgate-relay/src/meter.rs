@@ -84,4 +84,3 @@ impl<'a> Delivery<'a> {
         }
     }
 }
-
