@@ -56,30 +56,46 @@ pub struct Info {
     /// Version of the API (not of AsyncAPI).
     pub version: String,
     /// Description (CommonMark).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub description: Option<String>,
     /// Terms of service URL.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub terms_of_service: Option<String>,
     /// Contact.
     #[serde(
         default,
-        deserialize_with = "crate::model::common::keep_null",
+        deserialize_with = "crate::model::common::present",
         skip_serializing_if = "Option::is_none"
     )]
     pub contact: Option<Value>,
     /// License.
     #[serde(
         default,
-        deserialize_with = "crate::model::common::keep_null",
+        deserialize_with = "crate::model::common::present",
         skip_serializing_if = "Option::is_none"
     )]
     pub license: Option<Value>,
     /// Tags (3.0; at the root in 2.x).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub tags: Option<Vec<RefOr<Tag>>>,
     /// External documentation (3.0; at the root in 2.x).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub external_docs: Option<RefOr<ExternalDocs>>,
     /// Extensions and unknown fields.
     #[serde(flatten)]
@@ -93,10 +109,18 @@ pub struct Tag {
     /// Name, unique within its list.
     pub name: String,
     /// Description.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub description: Option<String>,
     /// External documentation.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub external_docs: Option<RefOr<ExternalDocs>>,
     /// Extensions and unknown fields.
     #[serde(flatten)]
@@ -109,7 +133,11 @@ pub struct ExternalDocs {
     /// URL.
     pub url: String,
     /// Description.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub description: Option<String>,
     /// Extensions and unknown fields.
     #[serde(flatten)]
@@ -120,16 +148,33 @@ pub struct ExternalDocs {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ServerVariable {
     /// Allowed values.
-    #[serde(default, rename = "enum", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "enum",
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub enum_values: Option<Vec<String>>,
     /// Default value.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub default: Option<String>,
     /// Description.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub description: Option<String>,
     /// Examples.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub examples: Option<Vec<String>>,
     /// Extensions and unknown fields.
     #[serde(flatten)]
@@ -140,26 +185,47 @@ pub struct ServerVariable {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Parameter {
     /// Description.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub description: Option<String>,
     /// Schema of the value (2.x).
     #[serde(
         default,
-        deserialize_with = "crate::model::common::keep_null",
+        deserialize_with = "crate::model::common::present",
         skip_serializing_if = "Option::is_none"
     )]
     pub schema: Option<Value>,
     /// Runtime expression of where the value comes from.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub location: Option<String>,
     /// Allowed values (3.0).
-    #[serde(default, rename = "enum", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "enum",
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub enum_values: Option<Vec<String>>,
     /// Default value (3.0).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub default: Option<String>,
     /// Examples (3.0).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub examples: Option<Vec<String>>,
     /// Extensions and unknown fields.
     #[serde(flatten)]
@@ -173,63 +239,107 @@ pub struct Message {
     /// Headers schema.
     #[serde(
         default,
-        deserialize_with = "crate::model::common::keep_null",
+        deserialize_with = "crate::model::common::present",
         skip_serializing_if = "Option::is_none"
     )]
     pub headers: Option<Value>,
     /// Payload schema (kept as written, never reinterpreted).
     #[serde(
         default,
-        deserialize_with = "crate::model::common::keep_null",
+        deserialize_with = "crate::model::common::present",
         skip_serializing_if = "Option::is_none"
     )]
     pub payload: Option<Value>,
     /// Correlation id object or reference.
     #[serde(
         default,
-        deserialize_with = "crate::model::common::keep_null",
+        deserialize_with = "crate::model::common::present",
         skip_serializing_if = "Option::is_none"
     )]
     pub correlation_id: Option<Value>,
     /// Schema format of the payload (2.x).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub schema_format: Option<String>,
     /// Content type.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub content_type: Option<String>,
     /// Machine name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub name: Option<String>,
     /// Title.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub title: Option<String>,
     /// Summary.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub summary: Option<String>,
     /// Description.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub description: Option<String>,
     /// Identifier (2.4 to 2.6).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub message_id: Option<String>,
     /// Tags.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub tags: Option<Vec<RefOr<Tag>>>,
     /// External documentation.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub external_docs: Option<RefOr<ExternalDocs>>,
     /// Protocol bindings.
     #[serde(
         default,
-        deserialize_with = "crate::model::common::keep_null",
+        deserialize_with = "crate::model::common::present",
         skip_serializing_if = "Option::is_none"
     )]
     pub bindings: Option<Value>,
     /// Examples.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub examples: Option<Vec<Value>>,
     /// Traits.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub traits: Option<Vec<Value>>,
     /// Extensions and unknown fields.
     #[serde(flatten)]
@@ -244,28 +354,61 @@ pub struct SecurityScheme {
     #[serde(rename = "type")]
     pub kind: String,
     /// Description.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub description: Option<String>,
     /// Header, query or cookie name (`httpApiKey`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub name: Option<String>,
     /// Where the key goes (`user`, `password`, `query`, `header`, `cookie`).
-    #[serde(default, rename = "in", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "in",
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub location: Option<String>,
     /// HTTP authorization scheme (`http`), e.g. `bearer`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub scheme: Option<String>,
     /// Bearer format hint, e.g. `JWT`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub bearer_format: Option<String>,
     /// OAuth2 flows.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub flows: Option<OAuthFlows>,
     /// OpenID Connect discovery URL.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub open_id_connect_url: Option<String>,
     /// Scopes required (3.0).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub scopes: Option<Vec<String>>,
     /// Extensions and unknown fields.
     #[serde(flatten)]
@@ -277,16 +420,32 @@ pub struct SecurityScheme {
 #[serde(rename_all = "camelCase")]
 pub struct OAuthFlows {
     /// Implicit flow.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub implicit: Option<OAuthFlow>,
     /// Password flow.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub password: Option<OAuthFlow>,
     /// Client credentials flow.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub client_credentials: Option<OAuthFlow>,
     /// Authorization code flow.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub authorization_code: Option<OAuthFlow>,
     /// Extensions and unknown fields.
     #[serde(flatten)]
@@ -298,28 +457,51 @@ pub struct OAuthFlows {
 #[serde(rename_all = "camelCase")]
 pub struct OAuthFlow {
     /// Authorization URL (implicit, authorizationCode).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub authorization_url: Option<String>,
     /// Token URL (password, clientCredentials, authorizationCode).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub token_url: Option<String>,
     /// Refresh URL.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub refresh_url: Option<String>,
     /// Scopes and their descriptions (2.x).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub scopes: Option<BTreeMap<String, String>>,
     /// Scopes and their descriptions (3.0).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub available_scopes: Option<BTreeMap<String, String>>,
     /// Extensions and unknown fields.
     #[serde(flatten)]
     pub extensions: Extensions,
 }
 
-/// Deserializes an optional JSON value keeping an explicit `null` as `Some(Value::Null)`.
-pub(crate) fn keep_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
-    Value::deserialize(d).map(Some)
+/// Deserializes a present optional field: an explicit `null` is `Some(Value::Null)` for JSON
+/// values and an error for typed fields (never silently dropped, so round trips stay exact).
+pub(crate) fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
 }
 
 /// A 2.x security requirement: scheme name to scopes.

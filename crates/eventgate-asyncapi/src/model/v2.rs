@@ -17,27 +17,51 @@ pub struct AsyncApiV2 {
     /// `2.0.0` ... `2.6.0`.
     pub asyncapi: String,
     /// Application identifier (URI).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub id: Option<String>,
     /// Metadata.
     pub info: Info,
     /// Servers by name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub servers: Option<BTreeMap<String, RefOr<ServerV2>>>,
     /// Default content type of messages.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub default_content_type: Option<String>,
     /// Channels by name (the channel name is the address, e.g. `/stocks/{symbol}`).
     #[serde(default)]
     pub channels: BTreeMap<String, RefOr<ChannelV2>>,
     /// Reusable objects.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub components: Option<ComponentsV2>,
     /// Tags.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub tags: Option<Vec<RefOr<Tag>>>,
     /// External documentation.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub external_docs: Option<RefOr<ExternalDocs>>,
     /// Extensions and unknown fields.
     #[serde(flatten)]
@@ -53,24 +77,44 @@ pub struct ServerV2 {
     /// Protocol, e.g. `sse`, `http`, `https`, `ws`, `kafka`.
     pub protocol: String,
     /// Protocol version.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub protocol_version: Option<String>,
     /// Description.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub description: Option<String>,
     /// URL variables.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub variables: Option<BTreeMap<String, RefOr<ServerVariable>>>,
     /// Security requirements.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub security: Option<Vec<SecurityRequirement>>,
     /// Tags.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub tags: Option<Vec<RefOr<Tag>>>,
     /// Protocol bindings.
     #[serde(
         default,
-        deserialize_with = "crate::model::common::keep_null",
+        deserialize_with = "crate::model::common::present",
         skip_serializing_if = "Option::is_none"
     )]
     pub bindings: Option<Value>,
@@ -84,24 +128,44 @@ pub struct ServerV2 {
 #[serde(rename_all = "camelCase")]
 pub struct ChannelV2 {
     /// Description.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub description: Option<String>,
     /// Names of the servers this channel is available on.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub servers: Option<Vec<String>>,
     /// What a client receives (the SSE direction).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub subscribe: Option<OperationV2>,
     /// What a client sends.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub publish: Option<OperationV2>,
     /// Parameters of the channel name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub parameters: Option<BTreeMap<String, RefOr<Parameter>>>,
     /// Protocol bindings.
     #[serde(
         default,
-        deserialize_with = "crate::model::common::keep_null",
+        deserialize_with = "crate::model::common::present",
         skip_serializing_if = "Option::is_none"
     )]
     pub bindings: Option<Value>,
@@ -115,35 +179,67 @@ pub struct ChannelV2 {
 #[serde(rename_all = "camelCase")]
 pub struct OperationV2 {
     /// Unique identifier.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub operation_id: Option<String>,
     /// Summary.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub summary: Option<String>,
     /// Description.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub description: Option<String>,
     /// Security requirements (2.4+).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub security: Option<Vec<SecurityRequirement>>,
     /// Tags.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub tags: Option<Vec<RefOr<Tag>>>,
     /// External documentation.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub external_docs: Option<RefOr<ExternalDocs>>,
     /// Protocol bindings.
     #[serde(
         default,
-        deserialize_with = "crate::model::common::keep_null",
+        deserialize_with = "crate::model::common::present",
         skip_serializing_if = "Option::is_none"
     )]
     pub bindings: Option<Value>,
     /// Traits.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub traits: Option<Vec<Value>>,
     /// The message, a reference, or `oneOf` several.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub message: Option<OperationMessage>,
     /// Extensions and unknown fields (WSO2: `x-scopes`, `x-uri-mapping`).
     #[serde(flatten)]
@@ -173,22 +269,46 @@ pub struct OneOfMessages {
 #[serde(rename_all = "camelCase")]
 pub struct ComponentsV2 {
     /// Schemas (kept as JSON values).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub schemas: Option<BTreeMap<String, Value>>,
     /// Servers (2.3+).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub servers: Option<BTreeMap<String, RefOr<ServerV2>>>,
     /// Channels (2.5+).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub channels: Option<BTreeMap<String, RefOr<ChannelV2>>>,
     /// Messages.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub messages: Option<BTreeMap<String, RefOr<Message>>>,
     /// Security schemes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub security_schemes: Option<BTreeMap<String, RefOr<SecurityScheme>>>,
     /// Parameters.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub parameters: Option<BTreeMap<String, RefOr<Parameter>>>,
     /// Everything else (traits, bindings, correlation ids, server variables) and extensions.
     #[serde(flatten)]

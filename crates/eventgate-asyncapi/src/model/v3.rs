@@ -17,24 +17,48 @@ pub struct AsyncApiV3 {
     /// `3.0.0`.
     pub asyncapi: String,
     /// Application identifier (URI).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub id: Option<String>,
     /// Metadata (tags and external docs live here in 3.0).
     pub info: Info,
     /// Servers by name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub servers: Option<BTreeMap<String, RefOr<ServerV3>>>,
     /// Default content type of messages.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub default_content_type: Option<String>,
     /// Channels by id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub channels: Option<BTreeMap<String, RefOr<ChannelV3>>>,
     /// Operations by id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub operations: Option<BTreeMap<String, RefOr<OperationV3>>>,
     /// Reusable objects.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub components: Option<ComponentsV3>,
     /// Extensions and unknown fields.
     #[serde(flatten)]
@@ -50,36 +74,72 @@ pub struct ServerV3 {
     /// Protocol, e.g. `sse`, `http`, `https`, `ws`, `kafka`.
     pub protocol: String,
     /// Protocol version.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub protocol_version: Option<String>,
     /// Path prefix.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub pathname: Option<String>,
     /// Description.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub description: Option<String>,
     /// Title.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub title: Option<String>,
     /// Summary.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub summary: Option<String>,
     /// Variables.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub variables: Option<BTreeMap<String, RefOr<ServerVariable>>>,
     /// Security schemes that apply.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub security: Option<Vec<RefOr<SecurityScheme>>>,
     /// Tags.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub tags: Option<Vec<RefOr<Tag>>>,
     /// External documentation.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub external_docs: Option<RefOr<ExternalDocs>>,
     /// Protocol bindings.
     #[serde(
         default,
-        deserialize_with = "crate::model::common::keep_null",
+        deserialize_with = "crate::model::common::present",
         skip_serializing_if = "Option::is_none"
     )]
     pub bindings: Option<Value>,
@@ -97,33 +157,65 @@ pub struct ChannelV3 {
     #[allow(clippy::option_option)]
     pub address: Option<Option<String>>,
     /// Messages by id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub messages: Option<BTreeMap<String, RefOr<Message>>>,
     /// Title.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub title: Option<String>,
     /// Summary.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub summary: Option<String>,
     /// Description.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub description: Option<String>,
     /// Servers (references).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub servers: Option<Vec<Reference>>,
     /// Parameters of the address.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub parameters: Option<BTreeMap<String, RefOr<Parameter>>>,
     /// Tags.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub tags: Option<Vec<RefOr<Tag>>>,
     /// External documentation.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub external_docs: Option<RefOr<ExternalDocs>>,
     /// Protocol bindings.
     #[serde(
         default,
-        deserialize_with = "crate::model::common::keep_null",
+        deserialize_with = "crate::model::common::present",
         skip_serializing_if = "Option::is_none"
     )]
     pub bindings: Option<Value>,
@@ -151,40 +243,72 @@ pub struct OperationV3 {
     /// The channel (`#/channels/...`).
     pub channel: Reference,
     /// Title.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub title: Option<String>,
     /// Summary.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub summary: Option<String>,
     /// Description.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub description: Option<String>,
     /// Security schemes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub security: Option<Vec<RefOr<SecurityScheme>>>,
     /// Tags.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub tags: Option<Vec<RefOr<Tag>>>,
     /// External documentation.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub external_docs: Option<RefOr<ExternalDocs>>,
     /// Protocol bindings.
     #[serde(
         default,
-        deserialize_with = "crate::model::common::keep_null",
+        deserialize_with = "crate::model::common::present",
         skip_serializing_if = "Option::is_none"
     )]
     pub bindings: Option<Value>,
     /// Traits.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub traits: Option<Vec<Value>>,
     /// Messages (references into the channel's messages).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub messages: Option<Vec<Reference>>,
     /// Reply.
     #[serde(
         default,
-        deserialize_with = "crate::model::common::keep_null",
+        deserialize_with = "crate::model::common::present",
         skip_serializing_if = "Option::is_none"
     )]
     pub reply: Option<Value>,
@@ -198,25 +322,53 @@ pub struct OperationV3 {
 #[serde(rename_all = "camelCase")]
 pub struct ComponentsV3 {
     /// Schemas (JSON values, or multi-format schema objects).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub schemas: Option<BTreeMap<String, Value>>,
     /// Servers.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub servers: Option<BTreeMap<String, RefOr<ServerV3>>>,
     /// Channels.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub channels: Option<BTreeMap<String, RefOr<ChannelV3>>>,
     /// Operations.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub operations: Option<BTreeMap<String, RefOr<OperationV3>>>,
     /// Messages.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub messages: Option<BTreeMap<String, RefOr<Message>>>,
     /// Security schemes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub security_schemes: Option<BTreeMap<String, RefOr<SecurityScheme>>>,
     /// Parameters.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::model::common::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub parameters: Option<BTreeMap<String, RefOr<Parameter>>>,
     /// Everything else and extensions.
     #[serde(flatten)]

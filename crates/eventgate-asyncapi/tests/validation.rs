@@ -1,0 +1,292 @@
+//! Validation of documents written for these tests: every problem is reported at once, each with
+//! the expected JSON pointer.
+
+use eventgate_asyncapi::{Document, ProblemKind};
+
+fn problems(text: &str) -> Vec<(String, ProblemKind)> {
+    let doc = Document::parse(text).expect("well-formed");
+    doc.validate()
+        .problems
+        .into_iter()
+        .map(|p| (p.pointer, p.kind))
+        .collect()
+}
+
+fn pointers(text: &str) -> Vec<String> {
+    problems(text).into_iter().map(|(p, _)| p).collect()
+}
+
+#[test]
+fn valid_sse_document_has_no_problems_and_counts_objects() {
+    let doc = Document::parse(
+        r##"
+asyncapi: 2.6.0
+info: {title: Quotes, version: 1.0.0, x-team: markets}
+servers:
+  production: {url: "https://quotes.example/{region}", protocol: sse, variables: {region: {default: eu}}}
+channels:
+  /stocks/{symbol}:
+    parameters: {symbol: {schema: {type: string}}}
+    subscribe:
+      operationId: quotes
+      message:
+        oneOf:
+          - $ref: "#/components/messages/Quote"
+          - {name: heartbeat, payload: {type: "null"}}
+  /news:
+    subscribe:
+      operationId: news
+      message: {$ref: "#/components/messages/Quote"}
+components:
+  messages:
+    Quote: {payload: {type: object, properties: {price: {type: number}}}}
+"##,
+    )
+    .unwrap();
+    let r = doc.validate();
+    assert!(r.is_valid(), "{:?}", r.problems);
+    assert_eq!(r.counts.channels, 2);
+    assert_eq!(r.counts.operations, 2);
+    // Quote is referenced twice but counts once; the inline heartbeat counts too.
+    assert_eq!(r.counts.messages, 2);
+    assert_eq!(r.counts.servers, 1);
+}
+
+#[test]
+fn every_problem_is_reported_at_once_with_pointers() {
+    let got = problems(
+        r##"{
+  "asyncapi": "2.6.0",
+  "info": {"title": "Broken", "colour": "red"},
+  "servers": {"prod": {"url": "http://h", "security": [{"nope": []}]}},
+  "channels": {
+    "/memory/{kind}": {
+      "subscribe": {"operationId": "dup", "message": {"$ref": "#/components/messages/Missing"}}
+    },
+    "/other": {"publish": {"operationId": "dup", "tags": [{"name": "a"}, {"name": "a"}]}}
+  }
+}"##,
+    );
+    let expected = vec![
+        (
+            "/channels/~1memory~1{kind}".to_owned(),
+            ProblemKind::Parameter,
+        ),
+        (
+            "/channels/~1memory~1{kind}/subscribe/message/$ref".to_owned(),
+            ProblemKind::Reference,
+        ),
+        (
+            "/channels/~1other/publish/operationId".to_owned(),
+            ProblemKind::Duplicate,
+        ),
+        (
+            "/channels/~1other/publish/tags/1/name".to_owned(),
+            ProblemKind::Duplicate,
+        ),
+        ("/info".to_owned(), ProblemKind::Required),
+        ("/info/colour".to_owned(), ProblemKind::UnexpectedProperty),
+        ("/servers/prod".to_owned(), ProblemKind::Required),
+        (
+            "/servers/prod/security/0/nope".to_owned(),
+            ProblemKind::Security,
+        ),
+    ];
+    assert_eq!(got, expected);
+}
+
+#[test]
+fn missing_asyncapi_field_is_not_an_asyncapi_document() {
+    assert_eq!(
+        problems("openapi: 3.0.0\ninfo: {title: t, version: v}\n"),
+        vec![(String::new(), ProblemKind::NotAsyncApi)]
+    );
+}
+
+#[test]
+fn unknown_version_is_reported_at_asyncapi_field() {
+    assert_eq!(
+        problems("asyncapi: 1.2.0\ninfo: {title: t, version: v}\nchannels: {}\n"),
+        vec![("/asyncapi".to_owned(), ProblemKind::UnsupportedVersion)]
+    );
+}
+
+#[test]
+fn external_and_malformed_refs_are_reported_as_reference_problems() {
+    let got = pointers(
+        r##"
+asyncapi: 2.6.0
+info: {title: t, version: v}
+channels:
+  a:
+    subscribe:
+      message: {$ref: "other.yaml#/components/messages/M"}
+  b:
+    subscribe:
+      message: {$ref: "# /components/messages/M"}
+"##,
+    );
+    assert_eq!(
+        got,
+        vec![
+            "/channels/a/subscribe/message/$ref",
+            "/channels/b/subscribe/message/$ref"
+        ]
+    );
+    let doc = Document::parse("{\"asyncapi\":\"2.6.0\",\"x\":{\"$ref\":\"refs/a.yaml\"}}").unwrap();
+    let report = doc.validate();
+    let p = report
+        .problems
+        .iter()
+        .find(|p| p.pointer == "/x/$ref")
+        .unwrap();
+    assert!(p.message.contains("not supported"), "{}", p.message);
+}
+
+#[test]
+fn ref_cycle_is_reported() {
+    let got = problems(
+        r##"
+asyncapi: 2.6.0
+info: {title: t, version: v}
+channels: {}
+components:
+  messages:
+    A: {$ref: "#/components/messages/B"}
+    B: {$ref: "#/components/messages/A"}
+"##,
+    );
+    assert_eq!(got.len(), 2);
+    assert!(got.iter().all(|(_, k)| *k == ProblemKind::Reference));
+}
+
+#[test]
+fn server_protocol_and_undefined_oauth_scope_are_reported() {
+    let got = pointers(
+        r##"
+asyncapi: 2.6.0
+info: {title: t, version: v}
+servers:
+  p: {url: "http://h", protocol: "", security: [{oauth2: [read, write]}]}
+channels: {}
+components:
+  securitySchemes:
+    oauth2: {type: oauth2, flows: {implicit: {authorizationUrl: "http://a", scopes: {read: r}}}}
+"##,
+    );
+    assert_eq!(
+        got,
+        vec!["/servers/p/protocol", "/servers/p/security/0/oauth2/1"]
+    );
+}
+
+#[test]
+fn oauth2_implicit_flow_without_authorization_url_is_reported() {
+    let got = pointers(
+        r##"
+asyncapi: 2.0.0
+info: {title: t, version: v}
+channels: {"/*": {subscribe: {}}}
+components:
+  securitySchemes:
+    oauth2: {type: oauth2, flows: {implicit: {scopes: {}}}}
+    key: {type: httpApiKey, name: X-Key, in: body}
+    jwt: {type: http, scheme: bearer, bearerFormat: JWT}
+"##,
+    );
+    assert_eq!(
+        got,
+        vec![
+            "/components/securitySchemes/key/in",
+            "/components/securitySchemes/oauth2/flows/implicit",
+        ]
+    );
+}
+
+#[test]
+fn schema_with_unknown_type_and_bad_message_example_are_reported() {
+    let got = pointers(
+        r##"
+asyncapi: 2.6.0
+info: {title: t, version: v}
+channels:
+  c:
+    subscribe:
+      message:
+        payload: {type: object, properties: {n: {type: integer32}}, required: name}
+        examples: [{name: no-payload}]
+"##,
+    );
+    assert_eq!(
+        got,
+        vec![
+            "/channels/c/subscribe/message/examples/0",
+            "/channels/c/subscribe/message/payload/properties/n/type",
+            "/channels/c/subscribe/message/payload/required",
+        ]
+    );
+}
+
+#[test]
+fn v3_operation_rules_are_checked() {
+    let got = pointers(
+        r##"
+asyncapi: 3.0.0
+info: {title: t, version: v}
+channels:
+  quotes:
+    address: /stocks/{symbol}
+    messages: {q: {payload: {type: object}}}
+  other:
+    address: /other
+    messages: {o: {payload: {type: string}}}
+operations:
+  a: {action: listen, channel: {$ref: "#/channels/quotes"}}
+  b: {action: receive, channel: {$ref: "#/channels/quotes"}, messages: [{$ref: "#/channels/other/messages/o"}]}
+  c: {action: receive}
+"##,
+    );
+    assert_eq!(
+        got,
+        vec![
+            "/channels/quotes",
+            "/operations/a/action",
+            "/operations/b/messages/0",
+            "/operations/c",
+        ]
+    );
+}
+
+#[test]
+fn v3_null_address_and_extensions_are_accepted() {
+    let doc = Document::parse(
+        r##"
+asyncapi: 3.0.0
+info: {title: t, version: v, x-owner: me}
+channels:
+  dynamic: {address: null, x-eventgate-backend-path: /feed}
+operations:
+  r: {action: receive, channel: {$ref: "#/channels/dynamic"}}
+"##,
+    )
+    .unwrap();
+    let r = doc.validate();
+    assert!(r.is_valid(), "{:?}", r.problems);
+    assert_eq!((r.counts.channels, r.counts.operations), (1, 1));
+}
+
+#[test]
+fn typed_model_round_trip_keeps_extensions_nulls_and_unknown_fields() {
+    for text in [
+        r##"{"asyncapi":"2.6.0","info":{"title":"t","version":"v","x-a":[1,{"b":null}]},
+            "channels":{"/c":{"x-auth-type":"None","subscribe":{"x-scopes":["s"],"message":{"payload":null,"x-m":1}}}},
+            "components":{"messageTraits":{"t":{"headers":{}}},"securitySchemes":{"o":{"type":"oauth2","flows":{"implicit":{"authorizationUrl":"u","scopes":{},"x-scopes-bindings":{"s":"admin"}}}}}},
+            "x-root":true}"##,
+        "asyncapi: 3.0.0\ninfo: {title: t, version: v}\nchannels:\n  c: {address: null, messages: {m: {payload: {schemaFormat: 'application/vnd.apache.avro;version=1.9.0', schema: {type: record}}}}}\noperations:\n  o: {action: send, channel: {$ref: '#/channels/c'}, reply: {address: {location: '$message.header#/r'}}, x-o: 1}\n",
+    ] {
+        // (The first document is invalid: a null payload. The model still keeps it.)
+        let doc = Document::parse(text).unwrap();
+        let model = doc.to_model().unwrap();
+        assert_eq!(model.to_value(), *doc.value());
+    }
+}
