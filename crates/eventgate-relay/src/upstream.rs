@@ -158,6 +158,13 @@ pub struct ClientInfo {
     pub proto: Option<&'static str>,
 }
 
+impl ClientInfo {
+    /// The client's address and the scheme it used (`"http"` or `"https"`).
+    pub fn new(addr: Option<SocketAddr>, proto: Option<&'static str>) -> ClientInfo {
+        ClientInfo { addr, proto }
+    }
+}
+
 /// Builds the upstream request: `GET uri`, `Accept: text/event-stream`,
 /// `Cache-Control: no-cache`, the `Last-Event-ID` if any, `static_headers`, and (proxy mode)
 /// the client's headers without hop-by-hop ones, with `X-Forwarded-For/-Proto/-Host` added.

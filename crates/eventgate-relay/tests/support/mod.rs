@@ -430,3 +430,73 @@ impl Rng {
         lo + self.next() % (hi - lo + 1)
     }
 }
+
+/// Serves `relay` on 127.0.0.1 the way the `relay` example does: `GET /<path>?<query>` is
+/// relayed to `upstream` with the same path and query.
+pub async fn serve_relay(relay: eventgate_relay::Relay, upstream: http::Uri) -> SocketAddr {
+    use http_body_util::{Either, Full};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, peer)) = listener.accept().await else {
+                continue;
+            };
+            let relay = relay.clone();
+            let upstream = upstream.clone();
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                    let relay = relay.clone();
+                    let upstream = upstream.clone();
+                    async move {
+                        let (parts, _) = req.into_parts();
+                        let sub = match eventgate_relay::SubscribeRequest::from_parts(
+                            &parts, &upstream,
+                        ) {
+                            Ok(r) => {
+                                relay
+                                    .subscribe(r.client(eventgate_relay::ClientInfo::new(
+                                        Some(peer),
+                                        Some("http"),
+                                    )))
+                                    .await
+                            }
+                            Err(e) => Err(e),
+                        };
+                        Ok::<_, Infallible>(match sub {
+                            Ok(sub) => eventgate_relay::sse_response(sub).map(Either::Left),
+                            Err(e) => Response::builder()
+                                .status(e.suggested_status())
+                                .body(Either::Right(Full::new(Bytes::from(e.to_string()))))
+                                .unwrap(),
+                        })
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+/// Opens `GET url` with headers and returns the response (head + streaming body).
+pub async fn get(url: &str, headers: &[(&str, &str)]) -> Response<hyper::body::Incoming> {
+    let uri: http::Uri = url.parse().unwrap();
+    let addr = format!("{}:{}", uri.host().unwrap(), uri.port_u16().unwrap());
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut send, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let mut req = Request::get(uri.path_and_query().unwrap().as_str())
+        .header("host", uri.authority().unwrap().as_str());
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    send.send_request(req.body(http_body_util::Empty::<Bytes>::new()).unwrap())
+        .await
+        .unwrap()
+}

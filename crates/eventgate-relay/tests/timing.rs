@@ -1,0 +1,266 @@
+//! Timers under tokio's paused clock (no real sleeps): reconnection backoff honours the
+//! backend's `retry:` and the cap, heartbeats on idle channels, linger after the last
+//! subscriber; and upstream behaviour scripted through an in-memory transport.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use eventgate_relay::{EventId, HEARTBEAT, OnUnknownId, RESET_EVENT, Relay, SubscribeRequest};
+use support::{ScriptTransport, Scripted, read_events};
+
+fn url() -> http::Uri {
+    "http://backend.test/feed".parse().unwrap()
+}
+
+fn relay(t: &Arc<ScriptTransport>) -> eventgate_relay::RelayBuilder {
+    Relay::builder()
+        .transport(t.clone())
+        .heartbeat(None)
+        .idle_timeout(None)
+}
+
+fn gaps(times: &[tokio::time::Instant]) -> Vec<Duration> {
+    times.windows(2).map(|w| w[1] - w[0]).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn reconnection_waits_at_least_the_backends_retry() {
+    let t = ScriptTransport::new(vec![Scripted::Stream(vec![
+        "retry: 3000\n\nid: 1\ndata: 1\n\n",
+    ])]);
+    let relay = relay(&t)
+        .backoff(Duration::from_millis(10), Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let _sub = relay.subscribe(SubscribeRequest::new(url())).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let g = gaps(&t.times());
+    assert!(g.len() >= 4, "{g:?}");
+    for d in &g {
+        assert!(
+            *d >= Duration::from_secs(3),
+            "reconnected after {d:?} < retry 3s"
+        );
+        assert!(
+            *d < Duration::from_millis(3100),
+            "{d:?}: delay far above retry"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn backoff_grows_exponentially_up_to_the_cap_and_the_cap_bounds_retry() {
+    // First connection works (so the channel is live), then every attempt fails.
+    let t = ScriptTransport::new(vec![
+        Scripted::Stream(vec!["retry: 3600000\n\nid: 1\ndata: 1\n\n"]),
+        Scripted::Status(503),
+    ]);
+    let relay = relay(&t)
+        .backoff(Duration::from_millis(100), Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let _sub = relay.subscribe(SubscribeRequest::new(url())).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let g = gaps(&t.times());
+    assert!(g.len() >= 5, "{g:?}");
+    // retry: 1 hour is capped at 2 s.
+    for d in &g {
+        assert!(*d <= Duration::from_millis(2010), "{d:?} above the cap");
+        assert!(
+            *d >= Duration::from_secs(2),
+            "{d:?} below the (capped) retry"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn backoff_without_retry_doubles_then_caps() {
+    let t = ScriptTransport::new(vec![
+        Scripted::Stream(vec!["id: 1\ndata: 1\n\n"]),
+        Scripted::Status(500),
+    ]);
+    let relay = relay(&t)
+        .backoff(Duration::from_millis(100), Duration::from_millis(1600))
+        .build()
+        .unwrap();
+    let _sub = relay.subscribe(SubscribeRequest::new(url())).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let g = gaps(&t.times());
+    // After the good connection the attempt counter resets: delays are in
+    // [exp/2, exp] for exp = 100, 200, 400, 800, 1600, 1600, ...
+    let mut exp = Duration::from_millis(100);
+    for d in g.iter().take(8) {
+        assert!(
+            *d >= exp / 2 && *d <= exp + Duration::from_millis(2),
+            "{d:?} vs {exp:?}"
+        );
+        exp = (exp * 2).min(Duration::from_millis(1600));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn reconnect_sends_the_last_seen_id_and_drops_events_the_backend_repeats() {
+    let t = ScriptTransport::new(vec![
+        Scripted::Stream(vec!["id: 1\ndata: 1\n\nid: 2\ndata: 2\n\n"]),
+        // A sloppy backend replays from 1 although we sent Last-Event-ID: 2.
+        Scripted::StreamThenHang(vec![
+            "id: 1\ndata: 1\n\nid: 2\ndata: 2\n\nid: 3\ndata: 3\n\n",
+        ]),
+    ]);
+    let relay = relay(&t).build().unwrap();
+    let mut sub = relay.subscribe(SubscribeRequest::new(url())).await.unwrap();
+    let got = read_events(&mut sub, 3, Duration::from_secs(10)).await;
+    let data: Vec<&str> = got.iter().map(|(d, _)| d.as_str()).collect();
+    assert_eq!(data, ["1", "2", "3"]);
+    let ids = t.last_event_ids.lock().unwrap().clone();
+    assert_eq!(ids, [None, Some("2".to_owned())]);
+    assert_eq!(relay.metrics().duplicates_dropped, 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn idle_channel_sends_heartbeats_at_the_interval() {
+    let t = ScriptTransport::new(vec![Scripted::StreamThenHang(vec!["id: 1\ndata: 1\n\n"])]);
+    let relay = relay(&t)
+        .heartbeat(Some(Duration::from_secs(15)))
+        .build()
+        .unwrap();
+    let mut sub = relay.subscribe(SubscribeRequest::new(url())).await.unwrap();
+    let start = tokio::time::Instant::now();
+    let first = sub.next_frame().await.unwrap().unwrap();
+    assert_eq!(first, "id: 1\ndata: 1\n\n");
+    let hb = sub.next_frame().await.unwrap().unwrap();
+    assert_eq!(hb, HEARTBEAT);
+    let waited = start.elapsed();
+    assert!(
+        waited >= Duration::from_secs(15) && waited < Duration::from_secs(16),
+        "{waited:?}"
+    );
+    let hb2 = sub.next_frame().await.unwrap().unwrap();
+    assert_eq!(hb2, HEARTBEAT);
+    assert!(start.elapsed() >= Duration::from_secs(30));
+}
+
+#[tokio::test(start_paused = true)]
+async fn fanout_channel_lingers_after_the_last_subscriber_then_closes() {
+    let t = ScriptTransport::new(vec![Scripted::StreamThenHang(vec!["id: 1\ndata: 1\n\n"])]);
+    let relay = relay(&t).linger(Duration::from_secs(10)).build().unwrap();
+    let a = relay.subscribe(SubscribeRequest::new(url())).await.unwrap();
+    let b = relay.subscribe(SubscribeRequest::new(url())).await.unwrap();
+    assert_eq!(t.times().len(), 1, "one upstream for both subscribers");
+    drop(a);
+    drop(b);
+    tokio::time::sleep(Duration::from_secs(9)).await;
+    assert_eq!(relay.fanout_channels(), 1);
+    // A client coming back within the linger replays from the kept backlog.
+    let mut c = relay
+        .subscribe(SubscribeRequest::new(url()).last_event_id(EventId::from_text("0")))
+        .await
+        .unwrap();
+    assert_eq!(c.try_next().unwrap().unwrap(), RESET_EVENT);
+    drop(c);
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    assert_eq!(relay.fanout_channels(), 0);
+    assert_eq!(relay.metrics().channels_open, 0);
+    // The next subscriber opens a new upstream.
+    let _d = relay.subscribe(SubscribeRequest::new(url())).await.unwrap();
+    assert_eq!(t.times().len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn bad_upstream_answers_are_typed_errors_for_the_first_subscriber() {
+    for (script, status) in [
+        (Scripted::Status(404), 502),
+        (Scripted::Status(503), 502),
+        (Scripted::ContentType("application/json"), 502),
+    ] {
+        let t = ScriptTransport::new(vec![script]);
+        let relay = relay(&t).build().unwrap();
+        let err = relay
+            .subscribe(SubscribeRequest::new(url()))
+            .await
+            .unwrap_err();
+        assert!(err.is_upstream());
+        assert_eq!(err.suggested_status().as_u16(), status);
+        assert_eq!(relay.fanout_channels(), 0);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn unknown_id_can_be_forwarded_to_the_backend_on_a_dedicated_connection() {
+    let t = ScriptTransport::new(vec![Scripted::StreamThenHang(vec![
+        "id: 100\ndata: 100\n\n",
+    ])]);
+    let relay = relay(&t)
+        .on_unknown_id(OnUnknownId::ForwardToBackend)
+        .build()
+        .unwrap();
+    let mut a = relay.subscribe(SubscribeRequest::new(url())).await.unwrap();
+    assert_eq!(
+        read_events(&mut a, 1, Duration::from_secs(1)).await.len(),
+        1
+    );
+    // "7" is not in the fan-out backlog: this client gets its own upstream with its id.
+    let _b = relay
+        .subscribe(SubscribeRequest::new(url()).last_event_id(EventId::from_text("7")))
+        .await
+        .unwrap();
+    let ids = t.last_event_ids.lock().unwrap().clone();
+    assert_eq!(ids, [None, Some("7".to_owned())]);
+    // A known id stays on the shared channel.
+    let _c = relay
+        .subscribe(SubscribeRequest::new(url()).last_event_id(EventId::from_text("100")))
+        .await
+        .unwrap();
+    assert_eq!(t.times().len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_sends_final_comment_and_retry_then_ends_streams() {
+    let t = ScriptTransport::new(vec![Scripted::StreamThenHang(vec!["id: 1\ndata: 1\n\n"])]);
+    let relay = relay(&t)
+        .shutdown_retry(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let mut sub = relay.subscribe(SubscribeRequest::new(url())).await.unwrap();
+    let reader = tokio::spawn(async move {
+        let mut frames = Vec::new();
+        while let Some(Ok(f)) = sub.next_frame().await {
+            frames.push(f);
+        }
+        frames
+    });
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    relay.shutdown(Duration::from_secs(1)).await.unwrap();
+    let frames = reader.await.unwrap();
+    assert_eq!(
+        frames,
+        [
+            Bytes::from_static(b"id: 1\ndata: 1\n\n"),
+            Bytes::from_static(eventgate_relay::SHUTDOWN_COMMENT),
+            Bytes::from_static(b"retry: 5000\n\n"),
+        ]
+    );
+    assert!(
+        relay
+            .subscribe(SubscribeRequest::new(url()))
+            .await
+            .unwrap_err()
+            .is_shutdown()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_deadline_ends_subscribers_that_do_not_drain() {
+    let t = ScriptTransport::new(vec![Scripted::StreamThenHang(vec!["id: 1\ndata: 1\n\n"])]);
+    let relay = relay(&t).build().unwrap();
+    let mut sub = relay.subscribe(SubscribeRequest::new(url())).await.unwrap();
+    let err = relay.shutdown(Duration::from_secs(3)).await.unwrap_err();
+    assert!(err.is_shutdown() && err.is_timeout());
+    assert!(
+        sub.next_frame().await.is_none(),
+        "aborted stream ends at once"
+    );
+}

@@ -1,0 +1,249 @@
+//! The relay against a real SSE backend on 127.0.0.1 (and, for the downstream side, served
+//! by hyper on 127.0.0.1): line endings, event sizes, ids assigned by the relay, backend
+//! restarts, slow consumers, header forwarding and the HTTP response body.
+
+mod support;
+
+use std::time::Duration;
+
+use eventgate_relay::{EventId, Mode, Relay, SubscribeRequest};
+use http_body_util::BodyExt;
+use support::{Backend, BackendConfig, Reader, frame, get, number, read_events, serve_relay};
+
+fn quick_relay() -> eventgate_relay::RelayBuilder {
+    Relay::builder()
+        .backoff(Duration::from_millis(5), Duration::from_millis(50))
+        .heartbeat(None)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cr_crlf_lf_endings_and_tiny_and_huge_events_pass_through_byte_for_byte() {
+    for eol in ["\n", "\r", "\r\n"] {
+        for size in [0usize, 1, 200_000] {
+            let cfg = BackendConfig {
+                eol,
+                event_size: size,
+                interval: Duration::from_micros(100),
+                ..BackendConfig::default()
+            };
+            let backend = Backend::start(cfg.clone()).await;
+            let relay = quick_relay().build().unwrap();
+            let mut sub = relay
+                .subscribe(SubscribeRequest::new(backend.url("/e")))
+                .await
+                .unwrap();
+            let mut frames = Vec::new();
+            while frames.len() < 5 {
+                frames.push(sub.next_frame().await.unwrap().unwrap());
+            }
+            let first = number(
+                &Reader::new()
+                    .items(frames[0].clone())
+                    .into_iter()
+                    .find_map(|i| match i {
+                        eventgate_sse::Item::Event(e) => Some(e.data().to_owned()),
+                        _ => None,
+                    })
+                    .unwrap(),
+            );
+            for (i, f) in frames.iter().enumerate() {
+                assert_eq!(f, &frame(first + i as u64, &cfg), "eol {eol:?} size {size}");
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn assigned_ids_let_clients_resume_when_the_backend_sends_none() {
+    let backend = Backend::start(BackendConfig {
+        ids: false,
+        ..BackendConfig::default()
+    })
+    .await;
+    let relay = quick_relay().assign_ids(true).build().unwrap();
+    let url = backend.url("/noids");
+    let mut a = relay
+        .subscribe(SubscribeRequest::new(url.clone()))
+        .await
+        .unwrap();
+    let first = read_events(&mut a, 5, Duration::from_secs(5)).await;
+    assert_eq!(first.len(), 5);
+    assert!(first.iter().all(|(_, id)| !id.is_empty()), "{first:?}");
+    drop(a);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let last = EventId::from_text(&first[4].1);
+    let mut b = relay
+        .subscribe(SubscribeRequest::new(url).last_event_id(last))
+        .await
+        .unwrap();
+    let second = read_events(&mut b, 10, Duration::from_secs(5)).await;
+    let n0 = number(&first[4].0);
+    let got: Vec<u64> = second.iter().map(|(d, _)| number(d)).collect();
+    let want: Vec<u64> = (n0 + 1..=n0 + 10).collect();
+    assert_eq!(got, want);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_stay_connected_through_backend_restarts_without_gaps_or_duplicates() {
+    let mut backend = Backend::start(BackendConfig::default()).await;
+    let relay = quick_relay().build().unwrap();
+    let mut sub = relay
+        .subscribe(SubscribeRequest::new(backend.url("/r")))
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let got = read_events(&mut sub, 20, Duration::from_secs(5)).await;
+        seen.extend(got.iter().map(|(d, _)| number(d)));
+        backend.kill();
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        backend.restart().await;
+    }
+    let got = read_events(&mut sub, 20, Duration::from_secs(5)).await;
+    seen.extend(got.iter().map(|(d, _)| number(d)));
+    let want: Vec<u64> = (seen[0]..seen[0] + 80).collect();
+    assert_eq!(seen, want);
+    assert!(backend.connections() >= 4);
+    let ids: Vec<_> = backend
+        .requests()
+        .iter()
+        .map(|h| {
+            h.get("last-event-id")
+                .map(|v| v.to_str().unwrap().to_owned())
+        })
+        .collect();
+    assert_eq!(ids[0], None);
+    assert!(ids[1..].iter().all(Option::is_some), "{ids:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_consumer_is_cut_off_while_fast_ones_keep_up_and_the_queue_stays_bounded() {
+    let backend = Backend::start(BackendConfig {
+        interval: Duration::from_micros(50),
+        event_size: 100,
+        ..BackendConfig::default()
+    })
+    .await;
+    let relay = quick_relay().queue_depth(64).build().unwrap();
+    let url = backend.url("/fast");
+    let mut slow = relay
+        .subscribe(SubscribeRequest::new(url.clone()))
+        .await
+        .unwrap();
+    let mut fast = Vec::new();
+    for _ in 0..3 {
+        let mut sub = relay
+            .subscribe(SubscribeRequest::new(url.clone()))
+            .await
+            .unwrap();
+        fast.push(tokio::spawn(async move {
+            read_events(&mut sub, 1000, Duration::from_secs(20)).await
+        }));
+    }
+    for f in fast {
+        let got = f.await.unwrap();
+        assert_eq!(got.len(), 1000);
+        let n: Vec<u64> = got.iter().map(|(d, _)| number(d)).collect();
+        assert!(
+            n.windows(2).all(|w| w[1] == w[0] + 1),
+            "fast reader lost events"
+        );
+    }
+    // The slow subscriber never read: it is cut off (and would reconnect and replay).
+    let mut cut = false;
+    while let Some(r) = slow.next_frame().await {
+        if let Err(e) = r {
+            assert!(e.is_lagged() && e.is_downstream());
+            cut = true;
+        }
+    }
+    assert!(cut);
+    assert_eq!(relay.metrics().slow_consumers_cut, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_mode_forwards_client_headers_and_last_event_id_without_hop_by_hop_ones() {
+    let backend = Backend::start(BackendConfig::default()).await;
+    let relay = quick_relay().mode(Mode::Proxy).build().unwrap();
+    let addr = serve_relay(relay, backend.url("/")).await;
+    let resp = get(
+        &format!("http://{addr}/p/stream?topic=a"),
+        &[
+            ("authorization", "Bearer abc"),
+            ("connection", "x-hop"),
+            ("x-hop", "1"),
+            ("last-event-id", "41"),
+        ],
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let mut body = resp.into_body();
+    let mut reader = Reader::new();
+    let mut first = None;
+    while first.is_none() {
+        let f = body.frame().await.unwrap().unwrap().into_data().unwrap();
+        for item in reader.items(f) {
+            if let eventgate_sse::Item::Event(e) = item {
+                first = Some(number(e.data()));
+            }
+        }
+    }
+    assert_eq!(first, Some(42), "the backend resumed after the client's id");
+    let h = &backend.requests()[0];
+    assert_eq!(h["authorization"], "Bearer abc");
+    assert_eq!(h["last-event-id"], "41");
+    assert_eq!(h["accept"], "text/event-stream");
+    assert_eq!(h["x-forwarded-for"], "127.0.0.1");
+    assert_eq!(h["x-forwarded-proto"], "http");
+    assert!(h.get("x-hop").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_body_serves_replay_then_live_and_maps_backend_errors_to_5xx() {
+    let backend = Backend::start(BackendConfig::default()).await;
+    let relay = quick_relay().build().unwrap();
+    let addr = serve_relay(relay.clone(), backend.url("/")).await;
+    let url = format!("http://{addr}/feed?q=1");
+
+    let resp = get(&url, &[]).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "text/event-stream");
+    assert_eq!(resp.headers()["cache-control"], "no-cache");
+    let mut body = resp.into_body();
+    let mut reader = Reader::new();
+    let mut seen = Vec::new();
+    while seen.len() < 10 {
+        let f = body.frame().await.unwrap().unwrap().into_data().unwrap();
+        for item in reader.items(f) {
+            if let eventgate_sse::Item::Event(e) = item {
+                seen.push(number(e.data()));
+            }
+        }
+    }
+    drop(body);
+    // Resume from the 5th event over a new HTTP request: replay from the backlog, then live.
+    let resp = get(&url, &[("last-event-id", &seen[4].to_string())]).await;
+    let mut body = resp.into_body();
+    let mut resumed = Vec::new();
+    while resumed.len() < 20 {
+        let f = body.frame().await.unwrap().unwrap().into_data().unwrap();
+        for item in reader.items(f) {
+            if let eventgate_sse::Item::Event(e) = item {
+                resumed.push(number(e.data()));
+            }
+        }
+    }
+    let want: Vec<u64> = (seen[4] + 1..seen[4] + 21).collect();
+    assert_eq!(resumed, want);
+    assert!(relay.metrics().replayed >= 5);
+
+    // A path the backend cannot serve: the backend always answers 200 here, so point the
+    // relay at a port with nothing listening instead.
+    let dead = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let dead_addr = dead.local_addr().unwrap();
+    drop(dead);
+    let relay2 = quick_relay().build().unwrap();
+    let addr2 = serve_relay(relay2, format!("http://{dead_addr}/").parse().unwrap()).await;
+    let resp = get(&format!("http://{addr2}/x"), &[]).await;
+    assert_eq!(resp.status(), 503);
+}
