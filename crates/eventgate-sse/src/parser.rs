@@ -1,7 +1,7 @@
 //! The sans-IO `text/event-stream` parser.
 
 use crate::error::ParseError;
-use crate::event::{Event, Item};
+use crate::event::{Event, Item, RawSpan, Span};
 use crate::utf8::Utf8Bytes;
 use bytes::{Bytes, BytesMut};
 use std::collections::VecDeque;
@@ -139,35 +139,98 @@ enum State {
 }
 
 /// Where the line being processed lives.
-enum Line<'a> {
-    /// `chunk[start..end]`, zero-copy.
-    Chunk {
-        chunk: &'a Bytes,
-        start: usize,
-        end: usize,
-    },
-    /// The line spanned chunks and was assembled here.
-    Owned(&'a BytesMut),
+#[derive(Clone, Copy)]
+enum LineSrc {
+    /// `cur[start..end]`, zero-copy.
+    Chunk(usize, usize),
+    /// The line spanned chunks and was assembled in `partial`.
+    Partial,
 }
 
-impl Line<'_> {
+/// A field value while its event is assembled: a range of the current chunk (so making
+/// it costs nothing), or text of its own.
+#[derive(Debug, Clone, Default)]
+enum PSpan {
+    #[default]
+    None,
+    Cur(usize, usize),
+    Own(Utf8Bytes),
+}
+
+impl PSpan {
     #[inline]
-    fn bytes(&self) -> &[u8] {
+    fn len(&self) -> usize {
         match self {
-            Line::Chunk { chunk, start, end } => &chunk[*start..*end],
-            Line::Owned(buf) => buf,
+            PSpan::None => 0,
+            PSpan::Cur(s, e) => e - s,
+            PSpan::Own(u) => u.len(),
         }
     }
 
-    /// `line[from..]` as UTF-8 text (replacement characters for invalid sequences): a
-    /// slice of the chunk, or for an assembled line a copy into the shared `block`.
+    /// Gives the value text of its own (a slice of `cur`), before `cur` goes away.
     #[inline]
-    fn value(&self, from: usize, block: &mut BytesMut) -> Utf8Bytes {
-        let bytes = match self {
-            Line::Chunk { chunk, start, end } => chunk.slice(*start + from..*end),
-            Line::Owned(buf) => copy_into_block(block, &buf[from..]),
-        };
-        Utf8Bytes::from_utf8_lossy(bytes)
+    fn detach(&mut self, cur: &Bytes) {
+        if let PSpan::Cur(s, e) = *self {
+            *self = PSpan::Own(Utf8Bytes::from_checked(cur.slice(s..e)));
+        }
+    }
+
+    #[inline]
+    fn as_bytes<'a>(&'a self, cur: &'a [u8]) -> &'a [u8] {
+        match self {
+            PSpan::None => b"",
+            PSpan::Cur(s, e) => &cur[*s..*e],
+            PSpan::Own(u) => u.as_str().as_bytes(),
+        }
+    }
+
+    #[inline]
+    fn start(&self) -> Option<usize> {
+        match self {
+            PSpan::Cur(s, _) => Some(*s),
+            _ => None,
+        }
+    }
+
+    /// The span as part of an event whose buffer starts at `lo` of the current chunk.
+    #[inline]
+    fn into_span(self, lo: usize) -> Span {
+        match self {
+            PSpan::None => Span::Empty,
+            PSpan::Cur(s, e) => Span::In(s - lo, e - lo),
+            PSpan::Own(u) => Span::Own(u),
+        }
+    }
+}
+
+/// Splits a field line into the name's end and the value's start (after the colon and one
+/// optional space). The four field names are tried first, so the common case needs no
+/// search for the colon.
+#[inline]
+fn split_field(line: &[u8]) -> (usize, usize) {
+    #[inline(always)]
+    fn after(line: &[u8], name_len: usize) -> Option<(usize, usize)> {
+        match line.get(name_len) {
+            None => Some((name_len, name_len)),
+            Some(b':') if line.get(name_len + 1) == Some(&b' ') => Some((name_len, name_len + 2)),
+            Some(b':') => Some((name_len, name_len + 1)),
+            Some(_) => None,
+        }
+    }
+    let known = match line.first() {
+        Some(b'd') if line.starts_with(b"data") => after(line, 4),
+        Some(b'i') if line.starts_with(b"id") => after(line, 2),
+        Some(b'e') if line.starts_with(b"event") => after(line, 5),
+        Some(b'r') if line.starts_with(b"retry") => after(line, 5),
+        _ => None,
+    };
+    if let Some(split) = known {
+        return split;
+    }
+    match memchr::memchr(b':', line) {
+        Some(c) if line.get(c + 1) == Some(&b' ') => (c, c + 2),
+        Some(c) => (c, c + 1),
+        None => (line.len(), line.len()),
     }
 }
 
@@ -234,16 +297,17 @@ pub struct Parser {
     cur: Bytes,
     pos: usize,
     partial: BytesMut,
+    partial_hint: usize,
     skip_lf: bool,
     bom_matched: u8,
     bom_done: bool,
     finished: bool,
     state: State,
     // The event being assembled.
-    data_lines: Vec<Utf8Bytes>,
+    data_lines: Vec<PSpan>,
     data_len: usize,
-    event_type: Option<Utf8Bytes>,
-    last_event_id: Utf8Bytes,
+    event_type: PSpan,
+    last_event_id: PSpan,
     id_in_frame: bool,
     retry: Option<Duration>,
     // Raw frame tracking (only with `raw_frames`).
@@ -277,6 +341,7 @@ impl Parser {
             cur: Bytes::new(),
             pos: 0,
             partial: BytesMut::new(),
+            partial_hint: 0,
             skip_lf: false,
             bom_matched: 0,
             bom_done: false,
@@ -284,8 +349,8 @@ impl Parser {
             state: State::Normal,
             data_lines: Vec::new(),
             data_len: 0,
-            event_type: None,
-            last_event_id: Utf8Bytes::new(),
+            event_type: PSpan::None,
+            last_event_id: PSpan::None,
             id_in_frame: false,
             retry: None,
             raw_start: None,
@@ -370,6 +435,7 @@ impl Parser {
     /// error state. The last event ID and the reconnection time are kept, as a browser's
     /// `EventSource` keeps them across reconnections.
     pub fn reset(&mut self) {
+        self.last_event_id.detach(&self.cur);
         let last_event_id = std::mem::take(&mut self.last_event_id);
         let retry = self.retry;
         let config = self.config.clone();
@@ -391,13 +457,13 @@ impl Parser {
     /// The last event ID buffer: the value of the most recent valid `id:` field (empty if
     /// none). This is what a client sends as `Last-Event-ID` when it reconnects.
     pub fn last_event_id(&self) -> &str {
-        &self.last_event_id
+        crate::utf8::str_from_checked(self.last_event_id.as_bytes(&self.cur))
     }
 
     /// Sets the last event ID buffer, e.g. to the `Last-Event-ID` a reconnecting relay
     /// sent upstream, so events without an `id:` field carry it.
     pub fn set_last_event_id(&mut self, id: impl Into<Utf8Bytes>) {
-        self.last_event_id = id.into();
+        self.last_event_id = PSpan::Own(id.into());
     }
 
     /// The reconnection time from the most recent valid `retry:` field, if any.
@@ -415,6 +481,12 @@ impl Parser {
 
     /// Takes the next chunk off the queue, carrying a raw frame in progress over.
     fn advance_chunk(&mut self) -> bool {
+        // Values that point into the chunk being left get bytes of their own.
+        for line in &mut self.data_lines {
+            line.detach(&self.cur);
+        }
+        self.event_type.detach(&self.cur);
+        self.last_event_id.detach(&self.cur);
         if let Some(start) = self.raw_start {
             if start < self.cur.len() {
                 self.raw_acc.extend_from_slice(&self.cur[start..]);
@@ -441,7 +513,7 @@ impl Parser {
     fn discard_event(&mut self) {
         self.data_lines.clear();
         self.data_len = 0;
-        self.event_type = None;
+        self.event_type = PSpan::None;
         self.id_in_frame = false;
         self.raw_start = None;
         self.raw_acc.clear();
@@ -452,6 +524,7 @@ impl Parser {
         self.discard_event();
         match self.config.on_limit {
             LimitPolicy::Fail => {
+                self.last_event_id.detach(&self.cur);
                 self.state = State::Failed;
                 self.queue.clear();
                 self.cur = Bytes::new();
@@ -485,7 +558,7 @@ impl Parser {
             }
             let start = self.pos;
             let rest = &self.cur[start..];
-            let Some(i) = memchr::memchr2(b'\n', b'\r', rest) else {
+            let Some(i) = find_eol(rest) else {
                 // No line ending in this chunk: keep the partial line (bounded).
                 let len = rest.len();
                 match self.state {
@@ -500,6 +573,10 @@ impl Parser {
                         }
                         if self.config.raw_frames && self.raw_start.is_none() {
                             self.raw_start = Some(start);
+                        }
+                        if self.partial.is_empty() && self.partial.capacity() < self.partial_hint {
+                            let hint = self.partial_hint.min(self.config.max_line_len);
+                            self.partial.reserve(hint);
                         }
                         self.partial.extend_from_slice(rest);
                     }
@@ -539,60 +616,97 @@ impl Parser {
             if self.config.raw_frames && self.raw_start.is_none() {
                 self.raw_start = Some(start);
             }
-            let cur = std::mem::take(&mut self.cur);
             let out = if self.partial.is_empty() {
-                self.process_line(
-                    Line::Chunk {
-                        chunk: &cur,
-                        start,
-                        end,
-                    },
-                    &cur,
-                )
+                self.process_line(LineSrc::Chunk(start, end))
             } else {
-                let mut partial = std::mem::take(&mut self.partial);
-                partial.extend_from_slice(&cur[start..end]);
-                let out = self.process_line(Line::Owned(&partial), &cur);
-                partial.clear();
-                self.partial = partial;
+                self.partial.extend_from_slice(&self.cur[start..end]);
+                let out = self.process_line(LineSrc::Partial);
+                self.partial.clear();
                 out
             };
-            if self.state != State::Failed {
-                self.cur = cur;
-            }
             if out.is_some() {
                 return out;
             }
         }
     }
 
-    /// Interprets one complete line. `cur` is the chunk holding the line ending, for the
-    /// raw frame.
-    fn process_line(&mut self, line: Line<'_>, cur: &Bytes) -> Option<Result<Item, ParseError>> {
-        let bytes = line.bytes();
-        let Some(&first) = bytes.first() else {
-            return self.dispatch(cur);
-        };
-        if self.config.raw_frames
-            && let Some(err) = self.check_raw_len()
-        {
-            return Some(err);
+    /// The value `line[from..]` as a span: a range of the chunk when the line is in it
+    /// and is UTF-8, else text of its own (copied into the shared block; invalid UTF-8
+    /// replaced).
+    #[inline(always)]
+    fn value(&mut self, line: LineSrc, from: usize) -> PSpan {
+        match line {
+            LineSrc::Chunk(start, end) => {
+                let bytes = &self.cur[start + from..end];
+                if bytes.is_ascii() || std::str::from_utf8(bytes).is_ok() {
+                    PSpan::Cur(start + from, end)
+                } else {
+                    PSpan::Own(Utf8Bytes::from(String::from_utf8_lossy(bytes).into_owned()))
+                }
+            }
+            LineSrc::Partial if self.partial.len() - from >= BLOCK_LEN => {
+                // A long line: hand over the buffer it was assembled in (no second copy),
+                // and remember its size so the next long line gets room in one go.
+                self.partial_hint = self.partial.len();
+                let line = self.partial.split().freeze();
+                PSpan::Own(Utf8Bytes::from_utf8_lossy(line.slice(from..)))
+            }
+            LineSrc::Partial => {
+                let copy = copy_into_block(&mut self.block, &self.partial[from..]);
+                PSpan::Own(Utf8Bytes::from_utf8_lossy(copy))
+            }
         }
+    }
+
+    /// Interprets one complete line.
+    fn process_line(&mut self, line: LineSrc) -> Option<Result<Item, ParseError>> {
+        let bytes: &[u8] = match line {
+            LineSrc::Chunk(start, end) => &self.cur[start..end],
+            LineSrc::Partial => &self.partial,
+        };
+        let Some(&first) = bytes.first() else {
+            return self.dispatch();
+        };
         if first == b':' {
+            let from = if bytes.get(1) == Some(&b' ') { 2 } else { 1 };
+            if let Some(err) = self.check_raw_len() {
+                return Some(err);
+            }
             if self.config.comments {
-                let from = if bytes.get(1) == Some(&b' ') { 2 } else { 1 };
-                return Some(Ok(Item::Comment(line.value(from, &mut self.block))));
+                let text = match self.value(line, from) {
+                    PSpan::Cur(s, e) => Utf8Bytes::from_checked(self.cur.slice(s..e)),
+                    PSpan::Own(u) => u,
+                    PSpan::None => Utf8Bytes::new(),
+                };
+                return Some(Ok(Item::Comment(text)));
             }
             return None;
         }
-        let (name_end, value_from) = match memchr::memchr(b':', bytes) {
-            Some(c) if bytes.get(c + 1) == Some(&b' ') => (c, c + 2),
-            Some(c) => (c, c + 1),
-            None => (bytes.len(), bytes.len()),
+        let (name_end, value_from) = split_field(bytes);
+        let field = match &bytes[..name_end] {
+            b"data" => Field::Data,
+            b"event" => Field::Event,
+            // An id containing NUL is ignored.
+            b"id" if !bytes[value_from..].contains(&0) => Field::Id,
+            b"retry" => {
+                let digits = &bytes[value_from..];
+                if !digits.is_empty() && digits.iter().all(u8::is_ascii_digit) {
+                    let ms = digits.iter().fold(0u64, |acc, d| {
+                        acc.saturating_mul(10).saturating_add(u64::from(d - b'0'))
+                    });
+                    Field::Retry(Duration::from_millis(ms))
+                } else {
+                    Field::Ignored
+                }
+            }
+            _ => Field::Ignored,
         };
-        match &bytes[..name_end] {
-            b"data" => {
-                let value = line.value(value_from, &mut self.block);
+        if let Some(err) = self.check_raw_len() {
+            return Some(err);
+        }
+        match field {
+            Field::Data => {
+                let value = self.value(line, value_from);
                 let added = value.len() + usize::from(!self.data_lines.is_empty());
                 if self.data_len + added > self.config.max_event_len {
                     let limit = self.config.max_event_len;
@@ -601,29 +715,30 @@ impl Parser {
                 self.data_len += added;
                 self.data_lines.push(value);
             }
-            b"event" => self.event_type = Some(line.value(value_from, &mut self.block)),
-            // An id containing NUL is ignored.
-            b"id" if memchr::memchr(0, &bytes[value_from..]).is_none() => {
-                self.last_event_id = line.value(value_from, &mut self.block);
+            Field::Event => self.event_type = self.value(line, value_from),
+            Field::Id => {
+                self.last_event_id = self.value(line, value_from);
                 self.id_in_frame = true;
             }
-            b"retry" => {
-                let digits = &bytes[value_from..];
-                if !digits.is_empty() && digits.iter().all(u8::is_ascii_digit) {
-                    let ms = digits.iter().fold(0u64, |acc, d| {
-                        acc.saturating_mul(10).saturating_add(u64::from(d - b'0'))
-                    });
-                    let retry = Duration::from_millis(ms);
-                    self.retry = Some(retry);
-                    return Some(Ok(Item::Retry(retry)));
-                }
+            Field::Retry(retry) => {
+                self.retry = Some(retry);
+                return Some(Ok(Item::Retry(retry)));
             }
-            _ => {}
+            Field::Ignored => {}
         }
         None
     }
 
+    #[inline(always)]
     fn check_raw_len(&mut self) -> Option<Result<Item, ParseError>> {
+        if !self.config.raw_frames {
+            return None;
+        }
+        self.check_raw_len_slow()
+    }
+
+    #[cold]
+    fn check_raw_len_slow(&mut self) -> Option<Result<Item, ParseError>> {
         let in_cur = self.raw_start.map_or(0, |s| self.pos.saturating_sub(s));
         if self.raw_acc.len() + in_cur > self.config.max_event_len {
             let limit = self.config.max_event_len;
@@ -632,12 +747,12 @@ impl Parser {
         None
     }
 
-    fn dispatch(&mut self, cur: &Bytes) -> Option<Result<Item, ParseError>> {
+    fn dispatch(&mut self) -> Option<Result<Item, ParseError>> {
         if self.data_lines.is_empty() {
             // Nothing to dispatch (a comment- or id-only block). An id change stays, and
             // so does its raw block: it is sent ahead of the next event's frame, so a
             // pass-through receiver ends up with the same last event ID.
-            self.event_type = None;
+            self.event_type = PSpan::None;
             if !self.id_in_frame {
                 self.raw_start = None;
                 self.raw_acc.clear();
@@ -653,30 +768,100 @@ impl Parser {
                 if n > 0 {
                     self.block.extend_from_slice(b"\n");
                 }
-                self.block.extend_from_slice(line.as_bytes());
+                self.block.extend_from_slice(line.as_bytes(&self.cur));
             }
-            Utf8Bytes::from_checked(self.block.split().freeze())
+            PSpan::Own(Utf8Bytes::from_checked(self.block.split().freeze()))
         };
         self.data_len = 0;
-        let raw = match self.raw_start.take() {
-            Some(start) if self.raw_acc.is_empty() => Some(cur.slice(start..self.pos)),
+        let event_type = std::mem::take(&mut self.event_type);
+        let id = self.last_event_id.clone();
+
+        // Raw frame: in this chunk, or assembled from several.
+        let mut raw_in = None;
+        let raw_own = match self.raw_start.take() {
+            Some(start) if self.raw_acc.is_empty() => {
+                raw_in = Some(start);
+                None
+            }
             Some(start) => {
-                self.raw_acc.extend_from_slice(&cur[start..self.pos]);
+                self.raw_acc.extend_from_slice(&self.cur[start..self.pos]);
                 let raw = copy_into_block(&mut self.block, &self.raw_acc);
                 self.raw_acc.clear();
                 Some(raw)
             }
             None => None,
         };
+
+        // One slice of the chunk covers every value that lies in it.
+        let lo = min_start(
+            min_start(data.start(), event_type.start()),
+            min_start(id.start(), raw_in),
+        );
+        let (buf, lo) = match lo {
+            Some(lo) => (self.cur.slice(lo..self.pos), lo),
+            None => (Bytes::new(), 0),
+        };
+        let raw = match (raw_in, raw_own) {
+            (Some(start), _) => RawSpan::In(start - lo, self.pos - lo),
+            (None, Some(bytes)) => RawSpan::Own(bytes),
+            (None, None) => RawSpan::None,
+        };
         let event = Event::from_parts(
-            data,
-            self.event_type.take(),
-            self.last_event_id.clone(),
+            buf,
+            data.into_span(lo),
+            event_type.into_span(lo),
+            id.into_span(lo),
             std::mem::take(&mut self.id_in_frame),
             raw,
         );
         Some(Ok(Item::Event(event)))
     }
+}
+
+/// The first CR or LF in `haystack`. Event-stream lines are mostly short, where a
+/// word-at-a-time scan beats the setup of a vector search; past 32 bytes, memchr's SIMD
+/// search takes over.
+#[inline(always)]
+fn find_eol(haystack: &[u8]) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let mut i = 0;
+    while i < 32 {
+        let Some(word) = haystack.get(i..i + 8) else {
+            break;
+        };
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(word);
+        let w = u64::from_le_bytes(bytes);
+        let lf = w ^ (LO * u64::from(b'\n'));
+        let cr = w ^ (LO * u64::from(b'\r'));
+        // A byte is zero in `lf` / `cr` where `w` holds LF / CR; the lowest flagged byte is
+        // always a true match (borrows only flag bytes above a true zero).
+        let found = ((lf.wrapping_sub(LO) & !lf) | (cr.wrapping_sub(LO) & !cr)) & HI;
+        if found != 0 {
+            return Some(i + (found.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    memchr::memchr2(b'\n', b'\r', &haystack[i..]).map(|p| p + i)
+}
+
+#[inline(always)]
+fn min_start(a: Option<usize>, b: Option<usize>) -> Option<usize> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, None) => a,
+        (None, b) => b,
+    }
+}
+
+/// A field line, classified.
+enum Field {
+    Data,
+    Event,
+    Id,
+    Retry(Duration),
+    Ignored,
 }
 
 impl Iterator for Parser {

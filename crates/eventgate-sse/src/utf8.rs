@@ -35,7 +35,11 @@ impl Utf8Bytes {
 
     /// Decodes `bytes` as UTF-8 the way the WHATWG decoder does: valid input is kept as it is
     /// (no copy); each invalid sequence is replaced by U+FFFD (one copy).
+    #[inline]
     pub fn from_utf8_lossy(bytes: Bytes) -> Self {
+        if bytes.is_ascii() {
+            return Utf8Bytes(bytes);
+        }
         match std::str::from_utf8(&bytes) {
             Ok(_) => Utf8Bytes(bytes),
             Err(_) => Utf8Bytes(Bytes::from(String::from_utf8_lossy(&bytes).into_owned())),
@@ -70,6 +74,18 @@ impl Utf8Bytes {
     pub(crate) fn from_checked(bytes: Bytes) -> Self {
         debug_assert!(std::str::from_utf8(&bytes).is_ok());
         Utf8Bytes(bytes)
+    }
+}
+
+/// `bytes` as `str`, for bytes this crate has already checked to be UTF-8.
+#[inline]
+pub(crate) fn str_from_checked(bytes: &[u8]) -> &str {
+    debug_assert!(std::str::from_utf8(bytes).is_ok());
+    // SAFETY: callers pass only bytes that were checked to be UTF-8 when they were parsed
+    // (and `Bytes` is immutable).
+    #[allow(unsafe_code)]
+    unsafe {
+        std::str::from_utf8_unchecked(bytes)
     }
 }
 

@@ -49,3 +49,21 @@ fn last_event_id_is_carried_to_later_events() {
         vec![("a".into(), "42".into()), ("b".into(), "42".into())]
     );
 }
+
+/// Long lines (past the 16 KiB copy block) split across many chunks take the hand-over
+/// path; consecutive ones must not share or lose bytes.
+#[test]
+fn long_lines_split_across_chunks_arrive_whole() {
+    let a = "a".repeat(100_000);
+    let b = "b".repeat(70_000);
+    let input = format!("id: 1\ndata: {a}\n\ndata: {b}\ndata: {a}\n\n");
+    let chunks: Vec<&[u8]> = input.as_bytes().chunks(1460).collect();
+    let got = data_and_ids(&chunks);
+    assert_eq!(
+        got,
+        vec![
+            (a.clone(), "1".to_string()),
+            (format!("{b}\n{a}"), "1".to_string())
+        ]
+    );
+}

@@ -154,7 +154,7 @@ proptest! {
         events.extend(parser.by_ref().filter_map(|r| match r.expect("within limits") { Item::Event(e) => Some(e), _ => None }));
         // Re-parse the concatenated raw frames: same data, types and ids.
         let mut replay = Vec::new();
-        for e in &events { replay.extend_from_slice(e.raw().expect("raw frame kept")); }
+        for e in &events { replay.extend_from_slice(&e.raw().expect("raw frame kept")); }
         let again: Vec<Out> = naive::parse(&replay).into_iter().filter(|o| matches!(o, Out::Event { .. })).collect();
         let first: Vec<Out> = events.iter().map(|e| Out::Event {
             event_type: e.event_type().to_string(), data: e.data().to_string(), last_event_id: e.last_event_id().to_string(),
