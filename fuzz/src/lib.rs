@@ -4,4 +4,5 @@
 
 #![allow(missing_docs, unreachable_pub)]
 
+pub mod policy;
 pub mod sse;

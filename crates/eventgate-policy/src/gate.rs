@@ -1,6 +1,7 @@
 //! The decision API: [`Gate::authorize`] turns request facts into a [`Grant`] or a
 //! [`Denial`].
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::collections::hash_map::DefaultHasher;
 use std::fmt;
@@ -352,7 +353,8 @@ struct Registry {
     apis: HashMap<ApiId, ApiPolicy>,
     apps: HashMap<ApplicationId, Application>,
     by_client: HashMap<String, ApplicationId>,
-    subs: HashMap<ApiId, HashMap<ApplicationId, Subscription>>,
+    /// Subscriptions with their counter key (`sub:<application>:<api>`), built once.
+    subs: HashMap<ApiId, HashMap<ApplicationId, (Subscription, Box<str>)>>,
     plans: HashMap<PlanName, Plan>,
 }
 
@@ -617,7 +619,13 @@ impl Gate {
             .subs
             .entry(sub.api.clone())
             .or_default()
-            .insert(sub.application.clone(), sub);
+            .insert(
+                sub.application.clone(),
+                (
+                    sub.clone(),
+                    format!("sub:{}:{}", sub.application, sub.api).into(),
+                ),
+            );
     }
 
     /// Remove a subscription; true if it existed.
@@ -780,16 +788,16 @@ impl Gate {
         });
         let app = app_id.and_then(|id| reg.apps.get(id.as_str()));
         let mut meters: Vec<(Arc<dyn WindowCounter>, QuotaScope)> = Vec::with_capacity(4);
-        let mut slots = Vec::with_capacity(3);
+        let mut slots = Vec::new();
         if let Some(g) = &self.global {
             slots.push(
                 SlotGuard::acquire(Arc::clone(g))
                     .ok_or(R::ConnectionLimit(ConnectionScope::Global))?,
             );
         }
-        let (plan_name, sub_key) = if api.subscription_required {
+        let (plan_name, sub_key): (_, Cow<'_, str>) = if api.subscription_required {
             let id = app_id.ok_or(R::NotSubscribed)?;
-            let sub = reg
+            let (sub, key) = reg
                 .subs
                 .get(facts.api)
                 .and_then(|m| m.get(id.as_str()))
@@ -802,7 +810,7 @@ impl Gate {
                 }
                 s => return Err(R::SubscriptionInactive(s)),
             }
-            (sub.plan.clone(), format!("sub:{id}:{}", facts.api))
+            (sub.plan.clone(), Cow::Borrowed(&**key))
         } else {
             let who = app_id
                 .map(ApplicationId::as_str)
@@ -810,7 +818,7 @@ impl Gate {
                 .unwrap_or("anonymous");
             (
                 PlanName::new("AsyncDefaultSubscriptionless"),
-                format!("nosub:{who}:{}", facts.api),
+                Cow::Owned(format!("nosub:{who}:{}", facts.api)),
             )
         };
         if let Some(t) = topic

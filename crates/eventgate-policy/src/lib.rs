@@ -129,9 +129,6 @@ mod model;
 pub mod quota;
 mod time;
 
-#[doc(hidden)]
-pub mod fuzzing;
-
 pub use apikey::{API_KEY_PREFIX, ApiKeyRecord, ApiKeyStore, IssuedApiKey, RandomUnavailable};
 pub use error::{ConfigError, IoError, TokenError};
 pub use facts::RequestFacts;

@@ -79,7 +79,9 @@ pub trait CounterStore: Send + Sync + fmt::Debug {
 
 const SHARDS: usize = 16;
 
-type Shard<K, V> = RwLock<HashMap<K, Arc<V>>>;
+/// Counters by name, then by parameters (a plan change gives a fresh counter). Looked up by
+/// `&str`, so a hit allocates nothing.
+type Shard<P, V> = RwLock<HashMap<String, Vec<(P, Arc<V>)>>>;
 
 /// The in-process [`CounterStore`]: lock-free atomic counters, found through a sharded map
 /// (the map is touched once per stream, never per event).
@@ -88,8 +90,8 @@ type Shard<K, V> = RwLock<HashMap<K, Arc<V>>>;
 /// plan change); keys are bounded by the registry the gate holds.
 #[derive(Debug, Default)]
 pub struct InProcessCounters {
-    windows: [Shard<(String, Quota), AtomicWindow>; SHARDS],
-    gauges: [Shard<(String, u32), AtomicGauge>; SHARDS],
+    windows: [Shard<Quota, AtomicWindow>; SHARDS],
+    gauges: [Shard<u32, AtomicGauge>; SHARDS],
 }
 
 fn shard_of(key: &str) -> usize {
@@ -101,13 +103,16 @@ fn shard_of(key: &str) -> usize {
     i % SHARDS
 }
 
-fn get_or_insert<K: Hash + Eq + Clone, V>(
-    lock: &RwLock<HashMap<K, Arc<V>>>,
-    k: &K,
+fn get_or_insert<P: PartialEq + Copy, V>(
+    lock: &Shard<P, V>,
+    key: &str,
+    params: P,
     make: impl FnOnce() -> V,
 ) -> Arc<V> {
     if let Ok(g) = lock.read()
-        && let Some(v) = g.get(k)
+        && let Some((_, v)) = g
+            .get(key)
+            .and_then(|l| l.iter().find(|(p, _)| *p == params))
     {
         return Arc::clone(v);
     }
@@ -115,7 +120,13 @@ fn get_or_insert<K: Hash + Eq + Clone, V>(
         Ok(g) => g,
         Err(p) => p.into_inner(),
     };
-    Arc::clone(g.entry(k.clone()).or_insert_with(|| Arc::new(make())))
+    let list = g.entry(key.to_owned()).or_default();
+    if let Some((_, v)) = list.iter().find(|(p, _)| *p == params) {
+        return Arc::clone(v);
+    }
+    let v = Arc::new(make());
+    list.push((params, Arc::clone(&v)));
+    v
 }
 
 impl InProcessCounters {
@@ -128,17 +139,16 @@ impl InProcessCounters {
 
 impl CounterStore for InProcessCounters {
     fn window(&self, key: &str, quota: Quota) -> Arc<dyn WindowCounter> {
-        let k = (key.to_owned(), quota);
-        let w: Arc<AtomicWindow> = get_or_insert(&self.windows[shard_of(key)], &k, || {
+        let w: Arc<AtomicWindow> = get_or_insert(&self.windows[shard_of(key)], key, quota, || {
             AtomicWindow::new(quota)
         });
         w
     }
 
     fn gauge(&self, key: &str, max: u32) -> Arc<dyn Gauge> {
-        let k = (key.to_owned(), max);
-        let g: Arc<AtomicGauge> =
-            get_or_insert(&self.gauges[shard_of(key)], &k, || AtomicGauge::new(max));
+        let g: Arc<AtomicGauge> = get_or_insert(&self.gauges[shard_of(key)], key, max, || {
+            AtomicGauge::new(max)
+        });
         g
     }
 }
@@ -153,8 +163,58 @@ const NEVER: u64 = u32::MAX as u64;
 pub struct AtomicWindow {
     state: AtomicU64,
     limit: u64,
-    period_ms: u64,
+    period: Divisor,
     quota: Quota,
+}
+
+/// Division by a window length fixed at construction, by multiply-and-shift (a 64-bit `div`
+/// costs more than the rest of a charge). For `d` not a power of two, with
+/// `k = floor(log2 d)` and `m = ceil(2^(64+k) / d) < 2^64`, `floor(n·m / 2^(64+k))` equals
+/// `floor(n / d)` for every `n < 2^63` (the error term `n·(m − 2^(64+k)/d) / 2^(64+k)` stays
+/// below `1/d`). Larger `n` fall back to `div`.
+#[derive(Clone, Copy, Debug)]
+struct Divisor {
+    d: u64,
+    magic: u64,
+    shift: u32,
+    pow2: bool,
+}
+
+impl Divisor {
+    fn new(d: u64) -> Self {
+        let d = d.max(1);
+        let k = 63 - d.leading_zeros();
+        if d.is_power_of_two() {
+            return Self {
+                d,
+                magic: 0,
+                shift: k,
+                pow2: true,
+            };
+        }
+        let m = (1u128 << (64 + k)) / u128::from(d) + 1;
+        Self {
+            d,
+            magic: u64::try_from(m).unwrap_or(u64::MAX),
+            shift: k,
+            pow2: false,
+        }
+    }
+
+    #[inline]
+    fn div(self, n: u64) -> u64 {
+        if self.pow2 {
+            n >> self.shift
+        } else if n < 1 << 63 {
+            let hi = (u128::from(n) * u128::from(self.magic)) >> 64;
+            // `hi < 2^64` because `magic < 2^64`.
+            #[allow(clippy::cast_possible_truncation)]
+            let hi = hi as u64;
+            hi >> self.shift
+        } else {
+            n / self.d
+        }
+    }
 }
 
 impl AtomicWindow {
@@ -162,29 +222,27 @@ impl AtomicWindow {
     /// least 1 ms).
     #[must_use]
     pub fn new(quota: Quota) -> Self {
-        let period_ms = u64::try_from(quota.per.as_millis())
-            .unwrap_or(u64::MAX)
-            .max(1);
+        let period = Divisor::new(u64::try_from(quota.per.as_millis()).unwrap_or(u64::MAX));
         Self {
             // Window tag u32::MAX never matches a real index below 2^32 - 1, so the first
             // charge always opens a fresh window.
             state: AtomicU64::new(NEVER << 32),
             limit: quota.events.min(crate::model::MAX_QUOTA_EVENTS),
-            period_ms,
+            period,
             quota,
         }
     }
 
     #[inline]
     fn window_of(&self, now: Timestamp) -> (u64, u64) {
-        let idx = now.as_unix_millis() / self.period_ms;
+        let idx = self.period.div(now.as_unix_millis());
         // Mask to 32 bits for the tag; u32::MAX is reserved for "never used".
         let tag = idx % TAG_SPACE;
         (idx, tag)
     }
 
     fn reset_of(&self, idx: u64) -> Timestamp {
-        Timestamp::from_unix_millis(idx.saturating_add(1).saturating_mul(self.period_ms))
+        Timestamp::from_unix_millis(idx.saturating_add(1).saturating_mul(self.period.d))
     }
 }
 
@@ -537,6 +595,37 @@ mod tests {
 
     fn q(n: u64, secs: u64) -> Quota {
         Quota::new(n, Duration::from_secs(secs))
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn divisor_agrees_with_division(d in 1u64..=u64::MAX, n in 0u64..=u64::MAX, small in 0u64..(1 << 45)) {
+            let div = Divisor::new(d);
+            proptest::prop_assert_eq!(div.div(n), n / d);
+            proptest::prop_assert_eq!(div.div(small), small / d);
+        }
+    }
+
+    #[test]
+    fn divisor_is_exact_at_window_edges_for_common_periods() {
+        for d in [
+            1u64,
+            3,
+            7,
+            1000,
+            60_000,
+            3_600_000,
+            86_400_000,
+            2_592_000_000,
+            (1 << 40) + 1,
+        ] {
+            let div = Divisor::new(d);
+            for k in [0u64, 1, 2, 20_000, 1 << 20, (1 << 62) / d] {
+                for n in [k * d, (k * d).saturating_sub(1), k * d + 1] {
+                    assert_eq!(div.div(n), n / d, "n={n} d={d}");
+                }
+            }
+        }
     }
 
     #[test]

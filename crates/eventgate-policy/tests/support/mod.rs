@@ -1,6 +1,8 @@
 //! Shared test helpers: the committed PyJWT vectors, a gate over them, a tiny executor.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod fuzz_checks;
+
 use std::future::Future;
 use std::task::{Context, Poll, Waker};
 

@@ -1,0 +1,152 @@
+//! eventgate-policy: decisions and meters.
+//!
+//! * `authorize/cached_jwt`: a full `Gate::authorize` for an already verified (cached) JWT:
+//!   API, topic scopes, application, subscription, plan, meter handles, grant.
+//! * `verify_first/<alg>/pipeline` next to `verify_first/<alg>/raw_signature`: the first
+//!   verification of a token (our header/claims checks + signature) against the signature
+//!   check alone (jsonwebtoken's RustCrypto verifier on the same bytes).
+//! * `meter/*`: one `Meter::charge` per event, uncontended (one and two plans) and with two
+//!   threads charging the same meter.
+//!
+//! Tokens and keys are the committed PyJWT vectors of eventgate-policy.
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use eventgate_policy::{
+    Algorithm, ApiPolicy, Application, AtomicWindow, Gate, IssuerConfig, JwksCache, JwtValidator,
+    KeySet, KeyType, MAX_QUOTA_EVENTS, Meter, Quota, QuotaScope, RequestFacts, Subscription,
+    Timestamp, TopicPolicy, parse_token,
+};
+use serde_json::Value;
+
+const VECTORS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../crates/eventgate-policy/tests/vectors"
+);
+
+fn vectors() -> (Vec<Value>, Timestamp, KeySet) {
+    let meta: Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{VECTORS}/tokens.json")).unwrap())
+            .unwrap();
+    let now = Timestamp::from_unix_secs(meta["now"].as_u64().unwrap());
+    let jwks = std::fs::read(format!("{VECTORS}/jwks.json")).unwrap();
+    let keys = KeySet::from_jwks(&jwks, 1 << 16, 32).unwrap();
+    (meta["vectors"].as_array().unwrap().clone(), now, keys)
+}
+
+fn validator(keys: KeySet) -> JwtValidator {
+    JwtValidator::new(vec![
+        IssuerConfig::new(
+            "https://issuer.example",
+            Algorithm::ALL.to_vec(),
+            JwksCache::fixed(keys),
+        )
+        .audience("eventgate"),
+    ])
+}
+
+fn authorize(c: &mut Criterion) {
+    let (vectors, now, keys) = vectors();
+    let gate = Gate::builder().jwt(validator(keys)).build();
+    gate.put_api(
+        ApiPolicy::new("observer:1.0.0").topic(TopicPolicy::new("/memory").scopes(["read:memory"])),
+    );
+    gate.put_application(
+        Application::new("app-1", "Dashboard", "alice")
+            .client_id(KeyType::Production, "client-abc"),
+    );
+    gate.put_subscription(Subscription::new("app-1", "observer:1.0.0", "AsyncGold"));
+    let token = vectors.iter().find(|v| v["name"] == "valid_RS256").unwrap()["token"]
+        .as_str()
+        .unwrap();
+    let auth = format!("Bearer {token}");
+    let facts = RequestFacts::new("observer:1.0.0", "/memory").authorization(&auth);
+    assert!(gate.authorize(&facts, now).is_ok());
+    let mut g = c.benchmark_group("authorize");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("cached_jwt", |b| {
+        b.iter(|| black_box(gate.authorize(black_box(&facts), now)).is_ok())
+    });
+    g.finish();
+}
+
+fn verify_first(c: &mut Criterion) {
+    let (vectors, now, keys) = vectors();
+    let v = validator(keys.clone());
+    let mut g = c.benchmark_group("verify_first");
+    g.throughput(Throughput::Elements(1));
+    g.sample_size(20);
+    g.measurement_time(Duration::from_secs(2));
+    g.warm_up_time(Duration::from_millis(500));
+    for vec in vectors.iter().filter(|x| x.get("alg").is_some()) {
+        let alg: Algorithm = vec["alg"].as_str().unwrap().parse().unwrap();
+        let token = vec["token"].as_str().unwrap();
+        assert!(v.verify(token, now).is_ok());
+        let parsed = parse_token(token, 8192).unwrap();
+        let key = keys
+            .iter()
+            .find(|k| k.kid() == parsed.kid.as_deref())
+            .unwrap();
+        let (msg, sig) = (parsed.signing_input.as_bytes(), parsed.signature.clone());
+        g.bench_function(format!("{alg}/pipeline"), |b| {
+            b.iter(|| black_box(v.verify(black_box(token), now)).is_ok())
+        });
+        g.bench_function(format!("{alg}/raw_signature"), |b| {
+            b.iter(|| black_box(key.verify_signature(alg, black_box(msg), &sig)).is_ok())
+        });
+    }
+    g.finish();
+}
+
+fn unlimited() -> Arc<AtomicWindow> {
+    // Never exhausted within a bench run (4.29e9 events per hour).
+    Arc::new(AtomicWindow::new(Quota::new(
+        MAX_QUOTA_EVENTS,
+        Duration::from_secs(3600),
+    )))
+}
+
+fn meter(c: &mut Criterion) {
+    let now = Timestamp::from_unix_secs(1_800_000_000);
+    let mut g = c.benchmark_group("meter");
+    g.throughput(Throughput::Elements(1));
+    let one = Meter::new(vec![(unlimited() as _, QuotaScope::Subscription)]);
+    g.bench_function("charge/one_plan", |b| {
+        b.iter(|| black_box(one.charge(black_box(now))).is_ok())
+    });
+    let two = Meter::new(vec![
+        (unlimited() as _, QuotaScope::Subscription),
+        (unlimited() as _, QuotaScope::Application),
+    ]);
+    g.bench_function("charge/two_plans", |b| {
+        b.iter(|| black_box(two.charge(black_box(now))).is_ok())
+    });
+    let shared = Arc::new(Meter::new(vec![(
+        unlimited() as _,
+        QuotaScope::Subscription,
+    )]));
+    g.throughput(Throughput::Elements(2));
+    g.bench_function("charge/one_plan_2_threads_contended", |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            std::thread::scope(|s| {
+                for _ in 0..2 {
+                    let m = Arc::clone(&shared);
+                    s.spawn(move || {
+                        for _ in 0..iters {
+                            black_box(m.charge(black_box(now))).ok();
+                        }
+                    });
+                }
+            });
+            start.elapsed()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, authorize, verify_first, meter);
+criterion_main!(benches);
