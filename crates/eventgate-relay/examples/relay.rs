@@ -9,7 +9,8 @@
 //! Serves `GET /<any path>?<query>` by relaying the upstream's same path and query, with
 //! reconnection (backoff honouring `retry:`), `Last-Event-ID` replay from a backlog of N
 //! events (default 1024), heartbeats every 15 s, and fan-out (one upstream connection per
-//! path and query) or proxy mode (one per client). No auth. Ctrl-C shuts down gracefully:
+//! path and query) or proxy mode (one per client); `--threads N` sets the worker threads
+//! (default one per core; 1 runs everything on one thread). No auth. Ctrl-C shuts down gracefully:
 //! every client gets a final comment and `retry:`, within 5 seconds.
 
 use std::convert::Infallible;
@@ -32,9 +33,10 @@ struct Args {
     mode: Mode,
     backlog: usize,
     assign_ids: bool,
+    threads: usize,
 }
 
-const USAGE: &str = "usage: relay --upstream URL --listen ADDR:PORT --mode fanout|proxy [--backlog N] [--assign-ids]";
+const USAGE: &str = "usage: relay --upstream URL --listen ADDR:PORT --mode fanout|proxy [--backlog N] [--assign-ids] [--threads N]";
 
 fn parse_args() -> Result<Args, String> {
     let mut upstream = None;
@@ -42,6 +44,7 @@ fn parse_args() -> Result<Args, String> {
     let mut mode = Mode::Fanout;
     let mut backlog = eventgate_relay::DEFAULT_BACKLOG_EVENTS;
     let mut assign_ids = false;
+    let mut threads = 0;
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{a} needs a value"));
@@ -63,6 +66,7 @@ fn parse_args() -> Result<Args, String> {
             }
             "--backlog" => backlog = value()?.parse().map_err(|e| format!("--backlog: {e}"))?,
             "--assign-ids" => assign_ids = true,
+            "--threads" => threads = value()?.parse().map_err(|e| format!("--threads: {e}"))?,
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
@@ -73,6 +77,7 @@ fn parse_args() -> Result<Args, String> {
         mode,
         backlog,
         assign_ids,
+        threads,
     })
 }
 
@@ -108,8 +113,7 @@ async fn handle(
     })
 }
 
-#[tokio::main]
-async fn main() {
+fn main() {
     let args = match parse_args() {
         Ok(a) => a,
         Err(e) => {
@@ -117,6 +121,22 @@ async fn main() {
             std::process::exit(2);
         }
     };
+    // `--threads 1`: one thread (no cross-thread wake-ups); default: one per core.
+    let runtime = if args.threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        if args.threads > 1 {
+            b.worker_threads(args.threads);
+        }
+        b.enable_all().build()
+    };
+    runtime.expect("tokio runtime").block_on(run(args));
+}
+
+async fn run(args: Args) {
     let relay = Relay::builder()
         .mode(args.mode)
         .backlog_events(args.backlog)

@@ -1,0 +1,110 @@
+//! A load-test SSE origin: every connection gets `--rate` events per second of `--size`
+//! bytes, each carrying the send time (`data: <unix micros> <padding>`) and an id (resumed
+//! after `Last-Event-ID`). Used with the `load` example to measure the `relay` example (and
+//! nginx / Pushpin) on 127.0.0.1.
+//!
+//! ```text
+//! cargo run --release -p eventgate-relay --example origin -- --listen 127.0.0.1:9000 --rate 100 --size 64
+//! ```
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+struct Body(mpsc::Receiver<Bytes>);
+
+impl http_body::Body for Body {
+    type Data = Bytes;
+    type Error = Infallible;
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Infallible>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|o| o.map(|b| Ok(http_body::Frame::data(b))))
+    }
+}
+
+fn now_micros() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros())
+        .unwrap_or(0)
+}
+
+fn respond(req: Request<Incoming>, rate: u64, size: usize) -> Response<Body> {
+    let mut n: u64 = req
+        .headers()
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let (tx, rx) = mpsc::channel(64);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / rate.max(1)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            n += 1;
+            let mut data = format!("{} ", now_micros());
+            while data.len() < size {
+                data.push('x');
+            }
+            let frame = Bytes::from(format!("id: {n}\ndata: {data}\n\n"));
+            if tx.send(frame).await.is_err() {
+                return;
+            }
+        }
+    });
+    Response::builder()
+        .header("content-type", "text/event-stream")
+        .header("cache-control", "no-cache")
+        .body(Body(rx))
+        .expect("static response")
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let mut listen: SocketAddr = "127.0.0.1:9000".parse().expect("default address");
+    let mut rate = 100u64;
+    let mut size = 64usize;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let v = args.next().unwrap_or_default();
+        match a.as_str() {
+            "--listen" => listen = v.parse().expect("--listen ADDR:PORT"),
+            "--rate" => rate = v.parse().expect("--rate N"),
+            "--size" => size = v.parse().expect("--size BYTES"),
+            _ => {
+                eprintln!("usage: origin --listen ADDR:PORT --rate EVENTS_PER_S --size BYTES");
+                std::process::exit(2);
+            }
+        }
+    }
+    let listener = TcpListener::bind(listen).await.expect("bind");
+    eprintln!("origin: {listen}, {rate} events/s per connection, {size} B");
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(move |req| async move {
+                Ok::<_, Infallible>(respond(req, rate, size))
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), svc)
+                .await;
+        });
+    }
+}
