@@ -14,7 +14,8 @@ pub fn parse_chunks(data: &[u8]) {
         Some((&n, rest)) => {
             let n = usize::from(n % 4) + 1;
             let n = n.min(rest.len());
-            let mut sizes: Vec<usize> = rest[..n].iter().map(|&b| usize::from(b % 64) + 1).collect();
+            let mut sizes: Vec<usize> =
+                rest[..n].iter().map(|&b| usize::from(b % 64) + 1).collect();
             if sizes.is_empty() {
                 sizes.push(1);
             }
