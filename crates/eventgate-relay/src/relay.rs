@@ -560,7 +560,14 @@ impl Relay {
         let sub = channel.subscribe(self.sub_options(req.meter))?;
         let (tx, rx) = watch::channel(ConnState::Connecting);
         let reg = self.inner.next_reg.fetch_add(1, Ordering::Relaxed);
-        self.inner.hub().all.insert(reg, channel.clone());
+        {
+            let mut hub = self.inner.hub();
+            // Checked under the hub lock: `shutdown` closes every channel it finds there.
+            if self.inner.shutting_down.load(Ordering::Acquire) {
+                return Err(Error::new(Kind::Shutdown));
+            }
+            hub.all.insert(reg, channel.clone());
+        }
         let driver = Driver::new(
             self.inner.clone(),
             channel,
@@ -591,6 +598,9 @@ impl Relay {
             .unknown_id(unknown);
         let attached = {
             let mut hub = self.inner.hub();
+            if self.inner.shutting_down.load(Ordering::Acquire) {
+                return Err(Error::new(Kind::Shutdown));
+            }
             let entry = match hub.fanout.get(&key) {
                 Some(e) if !e.channel.is_closed() => e.clone(),
                 _ => {
@@ -638,7 +648,12 @@ impl Relay {
     /// the remaining subscribers are ended without their pending frames and the error
     /// says so ([`Error::is_shutdown`] and [`Error::is_timeout`]).
     pub async fn shutdown(&self, deadline: Duration) -> Result<(), Error> {
-        self.inner.shutting_down.store(true, Ordering::Release);
+        {
+            // Under the hub lock, so a subscribe either registered its channel already (and
+            // is closed below) or sees the flag.
+            let _hub = self.inner.hub();
+            self.inner.shutting_down.store(true, Ordering::Release);
+        }
         let retry = Bytes::from(format!(
             "retry: {}\n\n",
             self.inner.config.shutdown_retry.as_millis()

@@ -264,3 +264,79 @@ async fn shutdown_deadline_ends_subscribers_that_do_not_drain() {
         "aborted stream ends at once"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn response_head_timeout_is_a_gateway_timeout_for_the_first_subscriber() {
+    let t = ScriptTransport::new(vec![Scripted::Hang]);
+    let relay = relay(&t)
+        .response_timeout(Duration::from_secs(4))
+        .build()
+        .unwrap();
+    let start = tokio::time::Instant::now();
+    let err = relay
+        .subscribe(SubscribeRequest::new(url()))
+        .await
+        .unwrap_err();
+    assert!(err.is_timeout() && err.is_upstream());
+    assert_eq!(err.suggested_status().as_u16(), 504);
+    assert_eq!(start.elapsed(), Duration::from_secs(4));
+}
+
+#[tokio::test(start_paused = true)]
+async fn silent_upstream_is_reconnected_after_the_idle_timeout() {
+    let t = ScriptTransport::new(vec![Scripted::StreamThenHang(vec!["id: 1\ndata: 1\n\n"])]);
+    let relay = relay(&t)
+        .idle_timeout(Some(Duration::from_secs(20)))
+        .backoff(Duration::from_millis(100), Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let _sub = relay.subscribe(SubscribeRequest::new(url())).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(50)).await;
+    let g = gaps(&t.times());
+    assert_eq!(g.len(), 2, "{g:?}");
+    for d in g {
+        assert!(
+            d >= Duration::from_secs(20) && d <= Duration::from_millis(20_100),
+            "{d:?}"
+        );
+    }
+    assert_eq!(
+        t.last_event_ids.lock().unwrap()[1..],
+        [Some("1".to_owned()), Some("1".to_owned())]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn meter_denial_from_the_gateway_ends_the_stream_with_its_final_event() {
+    use eventgate_relay::{Delivery, Denial};
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let t = ScriptTransport::new(vec![Scripted::StreamThenHang(vec![
+        "id: 1\ndata: 1\n\nid: 2\ndata: 2\n\nid: 3\ndata: 3\n\n",
+    ])]);
+    let relay = relay(&t).build().unwrap();
+    let left = AtomicU32::new(2);
+    let meter = move |_: &Delivery<'_>| {
+        left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .map(|_| ())
+            .map_err(|_| {
+                Denial::with_frame(Bytes::from_static(b"event: quota\ndata: exceeded\n\n"))
+            })
+    };
+    let mut sub = relay
+        .subscribe(SubscribeRequest::new(url()).meter(Arc::new(meter)))
+        .await
+        .unwrap();
+    let mut frames = Vec::new();
+    while let Some(f) = sub.next_frame().await {
+        frames.push(f.unwrap());
+    }
+    assert_eq!(
+        frames,
+        [
+            Bytes::from_static(b"id: 1\ndata: 1\n\n"),
+            Bytes::from_static(b"id: 2\ndata: 2\n\n"),
+            Bytes::from_static(b"event: quota\ndata: exceeded\n\n"),
+        ]
+    );
+    assert_eq!(relay.metrics().meter_denials, 1);
+}

@@ -299,6 +299,8 @@ pub enum Scripted {
     Status(u16),
     /// 200 with this content type.
     ContentType(&'static str),
+    /// Never answers.
+    Hang,
 }
 
 impl ScriptTransport {
@@ -337,7 +339,11 @@ impl Transport for ScriptTransport {
                 None => last.clone().expect("empty script"),
             }
         };
+        if let Scripted::Hang = next {
+            return Box::pin(std::future::pending());
+        }
         let resp = match next {
+            Scripted::Hang => unreachable!(),
             Scripted::Stream(chunks) => sse(chunks, false),
             Scripted::StreamThenHang(chunks) => sse(chunks, true),
             Scripted::Status(s) => Response::builder().status(s).body(empty()).unwrap(),
