@@ -20,6 +20,7 @@
 //! first match.
 
 use std::cmp::Ordering;
+use std::collections::HashMap;
 use std::fmt;
 
 /// A template that cannot be parsed.
@@ -521,10 +522,19 @@ impl<'t, 'p> Captures<'t, 'p> {
 /// assert_eq!(set.find("/stocks/msft").unwrap().0, 1);
 /// assert_eq!(set.find("/news").unwrap().0, 0);
 /// ```
+///
+/// Lookup is indexed by the first path segment: templates whose first segment is literal are
+/// bucketed by it (and, by the precedence rules, always beat templates whose first segment is
+/// not literal), so a lookup tries only the templates sharing the path's first segment, then the
+/// few whose first segment is a variable or `*`.
 #[derive(Debug, Clone, Default)]
 pub struct TopicSet {
     /// (template, index given at construction), sorted by precedence.
     entries: Vec<(TopicTemplate, usize)>,
+    /// First literal segment -> positions in `entries`, ascending.
+    by_first: HashMap<String, Vec<usize>>,
+    /// Positions of templates whose first segment is not literal, ascending.
+    other: Vec<usize>,
 }
 
 impl TopicSet {
@@ -536,15 +546,31 @@ impl TopicSet {
             .map(|(i, t)| (t, i))
             .collect();
         entries.sort_by(|a, b| a.0.precedence(&b.0).then(a.1.cmp(&b.1)));
-        TopicSet { entries }
+        let mut by_first: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut other = Vec::new();
+        for (pos, (t, _)) in entries.iter().enumerate() {
+            match t.segments.first() {
+                Some(Segment::Lit(l)) => by_first.entry(l.clone()).or_default().push(pos),
+                _ => other.push(pos),
+            }
+        }
+        TopicSet {
+            entries,
+            by_first,
+            other,
+        }
     }
 
     /// The most specific template matching `path`: its input index and the captures.
     #[must_use]
     pub fn find<'s, 'p>(&'s self, path: &'p str) -> Option<(usize, Captures<'s, 'p>)> {
-        self.entries
-            .iter()
-            .find_map(|(t, i)| t.match_path(path).map(|c| (*i, c)))
+        let rest = path.strip_prefix('/')?;
+        let first = rest.split('/').next().unwrap_or(rest);
+        let bucket = self.by_first.get(first).map(Vec::as_slice).unwrap_or(&[]);
+        bucket.iter().chain(&self.other).find_map(|&pos| {
+            let (t, i) = self.entries.get(pos)?;
+            t.match_path(path).map(|c| (*i, c))
+        })
     }
 
     /// Templates in precedence order.
@@ -688,6 +714,42 @@ mod tests {
         let tb: Vec<_> = b.iter().collect();
         assert_eq!(ta, tb);
         assert_eq!(ta[0].as_str(), "/x/{a}");
+    }
+
+    #[test]
+    fn indexed_find_agrees_with_a_linear_scan_in_precedence_order() {
+        let templates = [
+            "/*",
+            "/a/*",
+            "/a/{x}",
+            "/a/b",
+            "/{x}/b",
+            "/{x}.json",
+            "/a/{x}.json",
+            "/",
+            "/b/*",
+        ];
+        let set = TopicSet::new(templates.map(t));
+        let sorted: Vec<TopicTemplate> = set.iter().cloned().collect();
+        for path in [
+            "/",
+            "/a",
+            "/a/b",
+            "/a/c",
+            "/a/c.json",
+            "/z/b",
+            "/q.json",
+            "/b",
+            "/b/c/d",
+            "x",
+        ] {
+            let linear = sorted
+                .iter()
+                .find(|tt| tt.is_match(path))
+                .map(|tt| tt.as_str().to_owned());
+            let indexed = set.find(path).map(|(i, _)| templates[i].to_owned());
+            assert_eq!(indexed, linear, "{path}");
+        }
     }
 
     #[test]

@@ -154,7 +154,7 @@ pub(crate) fn validate(root: &Value) -> Report {
         problems,
         schemes,
     };
-    v.refs(root, "");
+    v.refs(root, &mut Vec::new());
     match line {
         SpecVersion::V2 => v.root_v2(m),
         SpecVersion::V3 => v.root_v3(m),
@@ -168,6 +168,12 @@ pub(crate) fn validate(root: &Value) -> Report {
         problems,
         counts,
     }
+}
+
+/// One step of the path to a value (pointers are only built when a problem is reported).
+enum Seg<'a> {
+    Key(&'a str),
+    Index(usize),
 }
 
 fn is_ext(k: &str) -> bool {
@@ -236,7 +242,7 @@ impl<'a> V<'a> {
     }
 
     /// Every `$ref` in the document must resolve inside it.
-    fn refs(&mut self, v: &'a Value, ptr: &str) {
+    fn refs(&mut self, v: &'a Value, path: &mut Vec<Seg<'a>>) {
         match v {
             Value::Object(m) => {
                 for (k, c) in m {
@@ -244,16 +250,31 @@ impl<'a> V<'a> {
                         && let Some(r) = c.as_str()
                     {
                         if let Err(e) = refs::resolve(self.root, r) {
-                            self.push(push(ptr, k), ProblemKind::Reference, e.to_string());
+                            let mut ptr = String::new();
+                            for seg in path.iter() {
+                                match seg {
+                                    Seg::Key(k) => ptr = push(&ptr, k),
+                                    Seg::Index(i) => ptr = push_index(&ptr, *i),
+                                }
+                            }
+                            self.push(push(&ptr, k), ProblemKind::Reference, e.to_string());
                         }
                         continue;
                     }
-                    self.refs(c, &push(ptr, k));
+                    if c.is_object() || c.is_array() {
+                        path.push(Seg::Key(k));
+                        self.refs(c, path);
+                        path.pop();
+                    }
                 }
             }
             Value::Array(a) => {
                 for (i, c) in a.iter().enumerate() {
-                    self.refs(c, &push_index(ptr, i));
+                    if c.is_object() || c.is_array() {
+                        path.push(Seg::Index(i));
+                        self.refs(c, path);
+                        path.pop();
+                    }
                 }
             }
             _ => {}

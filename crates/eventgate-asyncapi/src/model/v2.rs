@@ -39,8 +39,7 @@ pub struct AsyncApiV2 {
         skip_serializing_if = "Option::is_none"
     )]
     pub default_content_type: Option<String>,
-    /// Channels by name (the channel name is the address, e.g. `/stocks/{symbol}`).
-    #[serde(default)]
+    /// Channels by name (the channel name is the address, e.g. `/stocks/{symbol}`). Required.
     pub channels: BTreeMap<String, RefOr<ChannelV2>>,
     /// Reusable objects.
     #[serde(
