@@ -5,5 +5,4 @@
 #![allow(missing_docs, unreachable_pub)]
 
 pub mod policy;
-pub mod asyncapi;
 pub mod sse;

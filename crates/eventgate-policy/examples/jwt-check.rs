@@ -7,8 +7,10 @@
 //! Configuration (JSON):
 //! `{"jwks": {...} | "jwks_file": "..", "pem_files": [".."], "issuer": "..",
 //!   "audience": ".." | [".."], "algorithms": ["RS256", ...], "leeway_s": 0}`.
-//! Relative paths are read from the configuration file's folder. Without `algorithms`, the
-//! algorithms the keys can serve are allowed (never what a token asks for).
+//! `jwks` may also be a single JWK, and `jwks_file` a PEM public key. Relative paths are read
+//! from the configuration file's folder (or the working directory, if the file exists there).
+//! Without `algorithms`, the algorithms the keys can serve are allowed (never what a token
+//! asks for).
 //!
 //! Output, one line per non-empty input line:
 //! `ok sub=<subject> client=<client id> scopes=<space separated>` or `err <kind>`, where
@@ -69,12 +71,18 @@ fn run() -> Result<(), String> {
         }
         (None, None) => None,
     };
-    if let Some(t) = jwks_text {
-        for k in KeySet::from_jwks(t.as_bytes(), 1 << 20, 256)
-            .map_err(|e| e.to_string())?
-            .into_iter()
-        {
-            keys.push(k);
+    if let Some(mut t) = jwks_text {
+        if t.trim_start().starts_with("-----BEGIN") {
+            // A PEM public key where a JWKS was expected: accept it.
+            keys.push(VerificationKey::from_pem(t.as_bytes(), None).map_err(|e| e.to_string())?);
+        } else {
+            if serde_json::from_str::<Value>(&t).is_ok_and(|v| v.get("kty").is_some()) {
+                // A single JWK: wrap it into a set.
+                t = format!("{{\"keys\":[{t}]}}");
+            }
+            for k in KeySet::from_jwks(t.as_bytes(), 1 << 20, 256).map_err(|e| e.to_string())? {
+                keys.push(k);
+            }
         }
     }
     for f in config

@@ -99,7 +99,9 @@
 //! AsyncSilver 25000/day, AsyncBronze 5000/day, AsyncUnlimited 2147483647/day,
 //! AsyncDefaultSubscriptionless 10000/day. User plans add any events-per-window quota, an
 //! optional burst window and an optional connection limit. A subscription's plan is counted
-//! per subscription (application × API); an application plan per application.
+//! per subscription (application × API, WSO2's `<appId>:<context>:<version>`); an
+//! application plan per application (WSO2 keys it per application and end user; here one
+//! budget covers the application's streams whoever the user).
 //!
 //! The relay calls [`Meter::charge`] once per event it is about to deliver:
 //! * `Ok(())`: deliver it. Exactly `N` events pass per window, across all streams and threads

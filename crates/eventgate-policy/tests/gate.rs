@@ -567,3 +567,17 @@ fn opaque_tokens_are_refused_without_introspection() {
         DenialReason::InvalidCredentials(TokenError::OpaqueNotAccepted)
     );
 }
+
+#[test]
+fn gate_grant_meter_are_send_sync_and_the_async_path_is_send() {
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    fn send<T: Send>(_: T) {}
+    let g = gate("AsyncGold");
+    let auth = bearer(&token("valid_HS256"));
+    let facts = RequestFacts::new(API, "/memory").authorization(&auth);
+    send_sync(&g);
+    let grant = g.authorize(&facts, now()).unwrap();
+    send_sync(&grant);
+    send_sync(grant.meter());
+    send(g.authorize_async(&facts, now()));
+}
