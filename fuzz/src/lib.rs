@@ -5,4 +5,5 @@
 #![allow(missing_docs, unreachable_pub)]
 
 pub mod policy;
+pub mod asyncapi;
 pub mod sse;
