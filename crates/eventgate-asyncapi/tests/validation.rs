@@ -290,3 +290,16 @@ fn typed_model_round_trip_keeps_extensions_nulls_and_unknown_fields() {
         assert_eq!(model.to_value(), *doc.value());
     }
 }
+
+#[test]
+fn one_element_array_is_not_read_as_a_reference() {
+    // serde's derive accepts `["x"]` for a one-field struct; the model must not.
+    let doc = Document::parse(
+        r##"{"asyncapi":"3.0.0","info":{"title":"t","version":"v"},"operations":{"o":["read"]}}"##,
+    )
+    .unwrap();
+    if let Ok(model) = doc.to_model() {
+        assert_eq!(model.to_value(), *doc.value());
+    }
+    assert!(!doc.validate().is_valid());
+}

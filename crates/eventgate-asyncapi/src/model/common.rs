@@ -9,12 +9,28 @@ use serde_json::Value;
 pub type Extensions = BTreeMap<String, Value>;
 
 /// A `$ref` object (`{"$ref": "#/components/..."}`).
+///
+/// Only an object with exactly the one key `$ref` (a string) is a reference (serde's derive would
+/// also accept a one-element array, which would not round-trip).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "serde_json::Map<String, Value>")]
 pub struct Reference {
     /// The reference, e.g. `#/components/messages/Tick`.
     #[serde(rename = "$ref")]
     pub reference: String,
+}
+
+impl TryFrom<serde_json::Map<String, Value>> for Reference {
+    type Error = &'static str;
+
+    fn try_from(m: serde_json::Map<String, Value>) -> Result<Self, Self::Error> {
+        match (m.len(), m.get("$ref")) {
+            (1, Some(Value::String(r))) => Ok(Reference {
+                reference: r.clone(),
+            }),
+            _ => Err("a reference is an object with exactly one key, \"$ref\", a string"),
+        }
+    }
 }
 
 impl Reference {

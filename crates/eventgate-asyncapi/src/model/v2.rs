@@ -257,7 +257,7 @@ pub enum OperationMessage {
 
 /// `{"oneOf": [...]}` in a 2.x operation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", try_from = "serde_json::Map<String, Value>")]
 pub struct OneOfMessages {
     /// The alternatives.
     pub one_of: Vec<RefOr<Message>>,
@@ -312,4 +312,17 @@ pub struct ComponentsV2 {
     /// Everything else (traits, bindings, correlation ids, server variables) and extensions.
     #[serde(flatten)]
     pub extensions: Extensions,
+}
+
+impl TryFrom<serde_json::Map<String, Value>> for OneOfMessages {
+    type Error = String;
+
+    fn try_from(mut m: serde_json::Map<String, Value>) -> Result<Self, Self::Error> {
+        match (m.len(), m.remove("oneOf")) {
+            (1, Some(v)) => serde_json::from_value(v)
+                .map(|one_of| OneOfMessages { one_of })
+                .map_err(|e| e.to_string()),
+            _ => Err("a oneOf message is an object with exactly one key, \"oneOf\"".to_owned()),
+        }
+    }
 }
