@@ -5,8 +5,9 @@
 //! * `verify_first/<alg>/pipeline` next to `verify_first/<alg>/raw_signature`: the first
 //!   verification of a token (our header/claims checks + signature) against the signature
 //!   check alone (jsonwebtoken's RustCrypto verifier on the same bytes).
-//! * `meter/*`: one `Meter::charge` per event, uncontended (one and two plans) and with two
-//!   threads charging the same meter.
+//! * `meter/*`: one `Meter::charge` per event on a grant's meter (in-process counters),
+//!   uncontended with one and two plans, through a `dyn WindowCounter` (how a custom store is
+//!   charged), and with two threads charging the same meter.
 //!
 //! Tokens and keys are the committed PyJWT vectors of eventgate-policy.
 
@@ -17,7 +18,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use eventgate_policy::{
     Algorithm, ApiPolicy, Application, AtomicWindow, Gate, IssuerConfig, JwksCache, JwtValidator,
-    KeySet, KeyType, MAX_QUOTA_EVENTS, Meter, Quota, QuotaScope, RequestFacts, Subscription,
+    KeySet, KeyType, MAX_QUOTA_EVENTS, Meter, Plan, Quota, QuotaScope, RequestFacts, Subscription,
     Timestamp, TopicPolicy, parse_token,
 };
 use serde_json::Value;
@@ -109,25 +110,50 @@ fn unlimited() -> Arc<AtomicWindow> {
     )))
 }
 
+/// The meter of a real grant (in-process counters): the subscription plan, and with
+/// `app_plan` an application plan as well.
+fn grant_meter(app_plan: bool) -> Arc<Meter> {
+    let (vectors, now, keys) = vectors();
+    let big = Plan::new("Big", MAX_QUOTA_EVENTS, Duration::from_secs(3600)).unwrap();
+    let gate = Gate::builder().jwt(validator(keys)).plan(big).build();
+    gate.put_api(ApiPolicy::new("observer:1.0.0"));
+    let mut app = Application::new("app-1", "Dashboard", "alice")
+        .client_id(KeyType::Production, "client-abc");
+    if app_plan {
+        app = app.plan("Big");
+    }
+    gate.put_application(app);
+    gate.put_subscription(Subscription::new("app-1", "observer:1.0.0", "Big"));
+    let token = vectors.iter().find(|v| v["name"] == "valid_ES256").unwrap()["token"]
+        .as_str()
+        .unwrap();
+    let auth = format!("Bearer {token}");
+    let grant = gate
+        .authorize(
+            &RequestFacts::new("observer:1.0.0", "/x").authorization(&auth),
+            now,
+        )
+        .unwrap();
+    Arc::clone(grant.meter())
+}
+
 fn meter(c: &mut Criterion) {
     let now = Timestamp::from_unix_secs(1_800_000_000);
     let mut g = c.benchmark_group("meter");
     g.throughput(Throughput::Elements(1));
-    let one = Meter::new(vec![(unlimited() as _, QuotaScope::Subscription)]);
+    let one = grant_meter(false);
     g.bench_function("charge/one_plan", |b| {
         b.iter(|| black_box(one.charge(black_box(now))).is_ok())
     });
-    let two = Meter::new(vec![
-        (unlimited() as _, QuotaScope::Subscription),
-        (unlimited() as _, QuotaScope::Application),
-    ]);
+    let two = grant_meter(true);
     g.bench_function("charge/two_plans", |b| {
         b.iter(|| black_box(two.charge(black_box(now))).is_ok())
     });
-    let shared = Arc::new(Meter::new(vec![(
-        unlimited() as _,
-        QuotaScope::Subscription,
-    )]));
+    let dyn_store = Meter::new(vec![(unlimited() as _, QuotaScope::Subscription)]);
+    g.bench_function("charge/one_plan_dyn_counter", |b| {
+        b.iter(|| black_box(dyn_store.charge(black_box(now))).is_ok())
+    });
+    let shared = grant_meter(false);
     g.throughput(Throughput::Elements(2));
     g.bench_function("charge/one_plan_2_threads_contended", |b| {
         b.iter_custom(|iters| {

@@ -15,12 +15,12 @@ use crate::facts::RequestFacts;
 use crate::introspect::{IntrospectionCache, Introspector, JwksFetcher};
 use crate::jwt::{DEFAULT_MAX_TOKEN_BYTES, JwtValidator};
 use crate::model::{
-    ApiId, ApiPolicy, Application, ApplicationId, KeyType, Plan, PlanName, Principal, Subscription,
-    SubscriptionState,
+    ApiId, ApiPolicy, Application, ApplicationId, KeyType, Plan, PlanName, Principal, Quota,
+    Subscription, SubscriptionState,
 };
 use crate::quota::{
-    AtomicGauge, CounterStore, Gauge, InProcessCounters, Meter, QuotaExceeded, QuotaScope,
-    SlotGuard, WindowCounter,
+    AtomicGauge, Counter, CounterStore, Gauge, InProcessCounters, Meter, QuotaExceeded, QuotaScope,
+    SlotGuard,
 };
 use crate::time::Timestamp;
 
@@ -776,6 +776,13 @@ impl Gate {
         facts.credential(&api.credential_sources)
     }
 
+    fn window(&self, key: &str, quota: Quota) -> Counter {
+        match self.counters.local_window(key, quota) {
+            Some(w) => Counter::Local(w),
+            None => Counter::Shared(self.counters.window(key, quota)),
+        }
+    }
+
     fn decide(&self, facts: &RequestFacts<'_>, now: Timestamp) -> Result<Grant, DenialReason> {
         use DenialReason as R;
         let reg = self.read();
@@ -809,7 +816,7 @@ impl Gate {
                 .and_then(|c| reg.by_client.get(c.as_str()))
         });
         let app = app_id.and_then(|id| reg.apps.get(id.as_str()));
-        let mut meters: Vec<(Arc<dyn WindowCounter>, QuotaScope)> = Vec::with_capacity(4);
+        let mut meters: Vec<(Counter, QuotaScope)> = Vec::with_capacity(4);
         let mut slots = Vec::new();
         if let Some(g) = &self.global {
             slots.push(
@@ -868,7 +875,7 @@ impl Gate {
                 );
             }
             for q in ap.quota.iter().chain(&ap.burst) {
-                meters.push((self.counters.window(&key, *q), QuotaScope::Application));
+                meters.push((self.window(&key, *q), QuotaScope::Application));
             }
         }
         if let Some(max) = plan.max_connections {
@@ -878,11 +885,11 @@ impl Gate {
             );
         }
         for q in plan.quota.iter().chain(&plan.burst) {
-            meters.push((self.counters.window(&sub_key, *q), QuotaScope::Subscription));
+            meters.push((self.window(&sub_key, *q), QuotaScope::Subscription));
         }
         // Subscription counters first: they are the ones most often exhausted.
         meters.reverse();
-        let meter = Meter::new(meters);
+        let meter = Meter::from_counters(meters);
         if let Some(e) = meter.check(now) {
             return Err(R::QuotaExceeded(e));
         }

@@ -73,6 +73,12 @@ pub trait CounterStore: Send + Sync + fmt::Debug {
     /// The window counter named `key` for `quota`. The same key and quota give the same
     /// counter, shared by every stream.
     fn window(&self, key: &str, quota: Quota) -> Arc<dyn WindowCounter>;
+    /// The same counter as [`window`](Self::window) when it is an in-process
+    /// [`AtomicWindow`], so meters can charge it without dynamic dispatch. Default: `None`.
+    fn local_window(&self, key: &str, quota: Quota) -> Option<Arc<AtomicWindow>> {
+        let _ = (key, quota);
+        None
+    }
     /// The gauge named `key` with `max` slots.
     fn gauge(&self, key: &str, max: u32) -> Arc<dyn Gauge>;
 }
@@ -138,6 +144,15 @@ impl InProcessCounters {
 }
 
 impl CounterStore for InProcessCounters {
+    fn local_window(&self, key: &str, quota: Quota) -> Option<Arc<AtomicWindow>> {
+        Some(get_or_insert(
+            &self.windows[shard_of(key)],
+            key,
+            quota,
+            || AtomicWindow::new(quota),
+        ))
+    }
+
     fn window(&self, key: &str, quota: Quota) -> Arc<dyn WindowCounter> {
         let w: Arc<AtomicWindow> = get_or_insert(&self.windows[shard_of(key)], key, quota, || {
             AtomicWindow::new(quota)
@@ -241,14 +256,12 @@ impl AtomicWindow {
         (idx, tag)
     }
 
-    fn reset_of(&self, idx: u64) -> Timestamp {
-        Timestamp::from_unix_millis(idx.saturating_add(1).saturating_mul(self.period.d))
-    }
-}
-
-impl WindowCounter for AtomicWindow {
+    /// [`WindowCounter::try_take`] without dynamic dispatch.
+    ///
+    /// # Errors
+    /// [`Exhausted`] when the current window is full.
     #[inline]
-    fn try_take(&self, now: Timestamp) -> Result<(), Exhausted> {
+    pub fn take(&self, now: Timestamp) -> Result<(), Exhausted> {
         let (idx, tag) = self.window_of(now);
         let mut cur = self.state.load(Ordering::Relaxed);
         loop {
@@ -276,6 +289,17 @@ impl WindowCounter for AtomicWindow {
                 Err(actual) => cur = actual,
             }
         }
+    }
+
+    fn reset_of(&self, idx: u64) -> Timestamp {
+        Timestamp::from_unix_millis(idx.saturating_add(1).saturating_mul(self.period.d))
+    }
+}
+
+impl WindowCounter for AtomicWindow {
+    #[inline]
+    fn try_take(&self, now: Timestamp) -> Result<(), Exhausted> {
+        self.take(now)
     }
 
     fn give_back(&self, now: Timestamp) {
@@ -482,9 +506,33 @@ pub(crate) fn wso2_error_json(
     out
 }
 
+/// A counter a meter charges: the in-process one without dynamic dispatch, or any other.
+#[derive(Debug, Clone)]
+pub(crate) enum Counter {
+    Local(Arc<AtomicWindow>),
+    Shared(Arc<dyn WindowCounter>),
+}
+
+impl Counter {
+    #[inline]
+    fn try_take(&self, now: Timestamp) -> Result<(), Exhausted> {
+        match self {
+            Self::Local(w) => w.take(now),
+            Self::Shared(c) => c.try_take(now),
+        }
+    }
+
+    fn get(&self) -> &dyn WindowCounter {
+        match self {
+            Self::Local(w) => &**w,
+            Self::Shared(c) => &**c,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Charge {
-    counter: Arc<dyn WindowCounter>,
+    counter: Counter,
     scope: QuotaScope,
 }
 
@@ -524,6 +572,18 @@ impl Meter {
         Self {
             charges: counters
                 .into_iter()
+                .map(|(counter, scope)| Charge {
+                    counter: Counter::Shared(counter),
+                    scope,
+                })
+                .collect(),
+        }
+    }
+
+    pub(crate) fn from_counters(counters: Vec<(Counter, QuotaScope)>) -> Self {
+        Self {
+            charges: counters
+                .into_iter()
                 .map(|(counter, scope)| Charge { counter, scope })
                 .collect(),
         }
@@ -544,11 +604,11 @@ impl Meter {
         for (i, c) in self.charges.iter().enumerate() {
             if let Err(e) = c.counter.try_take(now) {
                 for done in self.charges.iter().take(i) {
-                    done.counter.give_back(now);
+                    done.counter.get().give_back(now);
                 }
                 return Err(QuotaExceeded {
                     scope: c.scope,
-                    quota: c.counter.quota(),
+                    quota: c.counter.get().quota(),
                     resets_at: e.resets_at,
                 });
             }
@@ -561,14 +621,14 @@ impl Meter {
     pub fn check(&self, now: Timestamp) -> Option<QuotaExceeded> {
         self.charges
             .iter()
-            .find(|c| c.counter.remaining(now) == 0)
+            .find(|c| c.counter.get().remaining(now) == 0)
             .map(|c| QuotaExceeded {
                 scope: c.scope,
-                quota: c.counter.quota(),
+                quota: c.counter.get().quota(),
                 resets_at: Timestamp::from_unix_millis(
-                    (now.as_unix_millis() / period_ms(c.counter.quota().per))
+                    (now.as_unix_millis() / period_ms(c.counter.get().quota().per))
                         .saturating_add(1)
-                        .saturating_mul(period_ms(c.counter.quota().per)),
+                        .saturating_mul(period_ms(c.counter.get().quota().per)),
                 ),
             })
     }
@@ -579,7 +639,7 @@ impl Meter {
     pub fn remaining(&self, now: Timestamp) -> u64 {
         self.charges
             .iter()
-            .map(|c| c.counter.remaining(now))
+            .map(|c| c.counter.get().remaining(now))
             .min()
             .unwrap_or(u64::MAX)
     }
