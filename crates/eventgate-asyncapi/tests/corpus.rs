@@ -1,7 +1,8 @@
 //! Runs the shared AsyncAPI corpus (`../shared/asyncapi-corpus` beside the repository) and checks
 //! agreement with the reference parser (@asyncapi/parser 3.6.3): valid vs invalid, and for valid
 //! documents the channel, operation, message and server counts. Also round-trips every document
-//! through the typed model. Skips with a notice when the corpus folder is absent.
+//! through the typed model and through JSON and YAML text. Skips with a notice when the corpus
+//! folder is absent.
 
 use std::path::PathBuf;
 
@@ -70,6 +71,7 @@ fn corpus_agrees_with_reference_parser_and_round_trips() {
     let mut agree = 0;
     let mut disagreements = Vec::new();
     let mut round_trips = 0;
+    let mut text_round_trips = 0;
     let mut round_trip_failures = Vec::new();
     for d in docs {
         let file = d["file"].as_str().unwrap();
@@ -97,8 +99,18 @@ fn corpus_agrees_with_reference_parser_and_round_trips() {
         } else {
             disagreements.push((file.to_owned(), why));
         }
-        // Round trip through the typed model.
+        // Round trip through the typed model, and through JSON and YAML text.
         if let Ok(doc) = Document::parse(&text) {
+            let as_json = serde_json::to_string_pretty(doc.value()).unwrap();
+            let as_yaml = serde_norway::to_string(doc.value()).unwrap();
+            for (syntax, again) in [("JSON", as_json), ("YAML", as_yaml)] {
+                match Document::parse(&again) {
+                    Ok(d) if d.value() == doc.value() => text_round_trips += 1,
+                    _ => {
+                        round_trip_failures.push(format!("{file}: differs after writing {syntax}"))
+                    }
+                }
+            }
             match AsyncApi::from_value(doc.value()) {
                 Ok(model) => {
                     if model.to_value() == *doc.value() {
@@ -116,7 +128,7 @@ fn corpus_agrees_with_reference_parser_and_round_trips() {
         }
     }
     println!(
-        "asyncapi corpus: agreement {agree}/{} with @asyncapi/parser 3.6.3; {round_trips} documents round-tripped losslessly",
+        "asyncapi corpus: agreement {agree}/{} with @asyncapi/parser 3.6.3; {round_trips} documents round-tripped losslessly through the typed model, {text_round_trips} JSON/YAML text round trips",
         docs.len()
     );
     for (f, why) in &disagreements {
