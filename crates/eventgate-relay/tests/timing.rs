@@ -340,3 +340,48 @@ async fn meter_denial_from_the_gateway_ends_the_stream_with_its_final_event() {
     );
     assert_eq!(relay.metrics().meter_denials, 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn comments_pass_through_when_enabled_and_static_headers_and_retry_hint_are_sent() {
+    let t = ScriptTransport::new(vec![Scripted::StreamThenHang(vec![
+        ": backend says hi\n\nid: 1\ndata: 1\n\n",
+    ])]);
+    let r = relay(&t)
+        .pass_comments(true)
+        .retry_hint(Some(Duration::from_millis(1500)))
+        .upstream_header(
+            http::HeaderName::from_static("x-api-key"),
+            http::HeaderValue::from_static("k"),
+        )
+        .build()
+        .unwrap();
+    let mut sub = r.subscribe(SubscribeRequest::new(url())).await.unwrap();
+    let mut frames = Vec::new();
+    for _ in 0..3 {
+        frames.push(sub.next_frame().await.unwrap().unwrap());
+    }
+    assert_eq!(
+        frames,
+        [
+            Bytes::from_static(b"retry: 1500\n\n"),
+            Bytes::from_static(b": backend says hi\n\n"),
+            Bytes::from_static(b"id: 1\ndata: 1\n\n"),
+        ]
+    );
+    let sent = t.headers.lock().unwrap()[0].clone();
+    assert_eq!(sent["x-api-key"], "k");
+    assert_eq!(sent["accept"], "text/event-stream");
+    // Without pass-through the comment is dropped.
+    let t2 = ScriptTransport::new(vec![Scripted::StreamThenHang(vec![
+        ": backend says hi\n\nid: 1\ndata: 1\n\n",
+    ])]);
+    let relay2 = relay(&t2).build().unwrap();
+    let mut sub2 = relay2
+        .subscribe(SubscribeRequest::new(url()))
+        .await
+        .unwrap();
+    assert_eq!(
+        sub2.next_frame().await.unwrap().unwrap(),
+        "id: 1\ndata: 1\n\n"
+    );
+}

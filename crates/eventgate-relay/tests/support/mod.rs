@@ -287,6 +287,7 @@ pub struct ScriptTransport {
     pub last: Mutex<Option<Scripted>>,
     pub times: Mutex<Vec<tokio::time::Instant>>,
     pub last_event_ids: Mutex<Vec<Option<String>>>,
+    pub headers: Mutex<Vec<http::HeaderMap>>,
 }
 
 #[derive(Clone)]
@@ -310,6 +311,7 @@ impl ScriptTransport {
             last: Mutex::new(None),
             times: Mutex::new(Vec::new()),
             last_event_ids: Mutex::new(Vec::new()),
+            headers: Mutex::new(Vec::new()),
         })
     }
     pub fn times(&self) -> Vec<tokio::time::Instant> {
@@ -323,6 +325,7 @@ impl Transport for ScriptTransport {
         req: Request<()>,
     ) -> BoxFuture<'static, Result<Response<UpstreamBody>, Error>> {
         self.times.lock().unwrap().push(tokio::time::Instant::now());
+        self.headers.lock().unwrap().push(req.headers().clone());
         self.last_event_ids.lock().unwrap().push(
             req.headers()
                 .get("last-event-id")
