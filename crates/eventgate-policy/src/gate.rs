@@ -723,8 +723,8 @@ impl Gate {
     }
 
     /// Like [`Gate::authorize`], but performs the I/O the local state lacks: a JWKS refresh
-    /// when a token names an unknown `kid` (rate-limited per issuer) and introspection of an
-    /// opaque token not in the cache. The future is `Send` and holds no lock across `.await`.
+    /// when an issuer's keys are older than their `max_age` or a token names an unknown `kid`
+    /// (both rate-limited per issuer), and introspection of an opaque token not in the cache. The future is `Send` and holds no lock across `.await`.
     ///
     /// # Errors
     /// As [`Gate::authorize`].
@@ -733,6 +733,17 @@ impl Gate {
         facts: &RequestFacts<'_>,
         now: Timestamp,
     ) -> Result<Grant, Denial> {
+        if let (Some(fetcher), Some(v)) = (&self.jwks_fetcher, &self.jwt) {
+            for issuer in v.issuers() {
+                if issuer.keys.is_stale(now)
+                    && issuer.keys.try_begin_refresh(now)
+                    && let Some(url) = issuer.keys.url()
+                    && let Ok(body) = fetcher.fetch(url).await
+                {
+                    let _ = issuer.keys.install_jwks(&body, now);
+                }
+            }
+        }
         match self.decide(facts, now) {
             Err(DenialReason::InvalidCredentials(
                 TokenError::UnknownKid(_) | TokenError::KeysUnavailable,
@@ -744,7 +755,7 @@ impl Gate {
                     && issuer.keys.try_begin_refresh(now)
                     && let Ok(body) = fetcher.fetch(url).await
                 {
-                    let _ = issuer.keys.install_jwks(&body);
+                    let _ = issuer.keys.install_jwks(&body, now);
                 }
             }
             Err(DenialReason::InvalidCredentials(TokenError::IntrospectionRequired)) => {

@@ -33,6 +33,9 @@ pub const DEFAULT_MAX_JWKS_BYTES: usize = 64 * 1024;
 pub const DEFAULT_MAX_JWKS_KEYS: usize = 32;
 /// Default minimum interval between two JWKS refreshes of one issuer: 30 s.
 pub const DEFAULT_JWKS_MIN_REFRESH: Duration = Duration::from_secs(30);
+/// Default age after which a fetched JWKS is refreshed even if no token asks for an unknown
+/// `kid` (so keys the issuer withdrew stop being trusted): 1 h.
+pub const DEFAULT_JWKS_MAX_AGE: Duration = Duration::from_secs(3600);
 
 /// A JWS signature algorithm this crate verifies.
 ///
@@ -468,14 +471,18 @@ impl IntoIterator for KeySet {
 ///
 /// Keys are swapped atomically (readers clone an `Arc`); refreshes on an unknown `kid` are
 /// rate-limited to one per `min_refresh` interval per issuer, so a stream of tokens with
-/// invented `kid`s cannot turn into a stream of fetches.
+/// invented `kid`s cannot turn into a stream of fetches. Keys older than `max_age` are
+/// refreshed too ([`Gate::authorize_async`](crate::Gate::authorize_async) does both).
 #[derive(Debug)]
 pub struct JwksCache {
     url: Option<String>,
     keys: RwLock<Arc<KeySet>>,
     /// Millis of the last refresh attempt, plus one (0 = never).
     last_attempt: AtomicU64,
+    /// Millis of the last successful install, plus one (0 = never).
+    loaded_at: AtomicU64,
     min_refresh: Duration,
+    max_age: Duration,
     max_bytes: usize,
     max_keys: usize,
 }
@@ -488,7 +495,9 @@ impl JwksCache {
             url: None,
             keys: RwLock::new(Arc::new(keys)),
             last_attempt: AtomicU64::new(0),
+            loaded_at: AtomicU64::new(0),
             min_refresh: DEFAULT_JWKS_MIN_REFRESH,
+            max_age: DEFAULT_JWKS_MAX_AGE,
             max_bytes: DEFAULT_MAX_JWKS_BYTES,
             max_keys: DEFAULT_MAX_JWKS_KEYS,
         }
@@ -496,7 +505,7 @@ impl JwksCache {
 
     /// Keys fetched from `url` through a [`JwksFetcher`](crate::JwksFetcher); empty until
     /// the first fetch. Default minimum refresh interval is
-    /// [`DEFAULT_JWKS_MIN_REFRESH`], document limits [`DEFAULT_MAX_JWKS_BYTES`] and
+    /// [`DEFAULT_JWKS_MIN_REFRESH`], maximum age [`DEFAULT_JWKS_MAX_AGE`], document limits [`DEFAULT_MAX_JWKS_BYTES`] and
     /// [`DEFAULT_MAX_JWKS_KEYS`].
     #[must_use]
     pub fn remote(url: impl Into<String>) -> Self {
@@ -511,6 +520,29 @@ impl JwksCache {
     pub fn min_refresh(mut self, d: Duration) -> Self {
         self.min_refresh = d;
         self
+    }
+
+    /// Set the age after which fetched keys are refreshed.
+    #[must_use]
+    pub fn max_age(mut self, d: Duration) -> Self {
+        self.max_age = d;
+        self
+    }
+
+    /// A remote JWKS never loaded, or loaded `max_age` or longer before `now`.
+    #[must_use]
+    pub fn is_stale(&self, now: Timestamp) -> bool {
+        if self.url.is_none() {
+            return false;
+        }
+        let loaded = self.loaded_at.load(Ordering::Acquire);
+        let max = u64::try_from(self.max_age.as_millis()).unwrap_or(u64::MAX);
+        loaded == 0
+            || now
+                .as_unix_millis()
+                .saturating_add(1)
+                .saturating_sub(loaded)
+                >= max
     }
 
     /// The JWKS URL, if remote.
@@ -528,17 +560,19 @@ impl JwksCache {
         }
     }
 
-    /// Replace the keys with a freshly fetched JWKS document.
+    /// Replace the keys with a JWKS document fetched at `now`.
     ///
     /// # Errors
     /// [`ConfigError::InvalidJwks`]; the previous keys stay in place.
-    pub fn install_jwks(&self, json: &[u8]) -> Result<(), ConfigError> {
+    pub fn install_jwks(&self, json: &[u8], now: Timestamp) -> Result<(), ConfigError> {
         let set = KeySet::from_jwks(json, self.max_bytes, self.max_keys)?;
         let mut g = match self.keys.write() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         };
         *g = Arc::new(set);
+        self.loaded_at
+            .store(now.as_unix_millis().saturating_add(1), Ordering::Release);
         Ok(())
     }
 

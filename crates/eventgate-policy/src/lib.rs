@@ -46,11 +46,11 @@
 //!   PS256/384/512, ES256/384, EdDSA, verified with `jsonwebtoken`'s pure-Rust (RustCrypto)
 //!   backend. Keys from PEM, a JWK or a JWKS ([`VerificationKey`], [`KeySet`],
 //!   [`JwksCache`]); a remote JWKS is fetched through [`JwksFetcher`], cached, refreshed
-//!   when a token names an unknown `kid`, at most once per 30 s per issuer by default. Per
-//!   issuer: allowed algorithms (never taken from the token), audiences, leeway, claims
-//!   mapping ([`ClaimsMapping`]: client id from `azp` or `client_id`, scopes from the `scope`
-//!   string or the `scp` array, key type from `keytype`). Verified tokens are cached until
-//!   their `exp`.
+//!   when a token names an unknown `kid` and once an hour, at most once per 30 s per issuer
+//!   (defaults). Per issuer: allowed algorithms (never taken from the token), audiences,
+//!   leeway, claims mapping ([`ClaimsMapping`]: client id from `azp` or `client_id`, scopes
+//!   from the `scope` string or the `scp` array, key type from `keytype`). Verified tokens
+//!   are cached until their `exp`.
 //! * **Opaque tokens**: [`Introspector`] (RFC 7662) with a bounded [`IntrospectionCache`]
 //!   (positive and negative entries, never past the token's `exp`).
 //! * **API keys** ([`ApiKeyStore`]): `egk_<id>_<secret>`, 256 random bits from the OS,
@@ -137,9 +137,9 @@ pub use facts::RequestFacts;
 pub use gate::{ConnectionScope, Denial, DenialDetails, DenialReason, Gate, GateBuilder, Grant};
 pub use introspect::{BoxFuture, Introspection, IntrospectionCache, Introspector, JwksFetcher};
 pub use jwt::{
-    Algorithm, ClaimsMapping, DEFAULT_JWKS_MIN_REFRESH, DEFAULT_MAX_JWKS_BYTES,
-    DEFAULT_MAX_JWKS_KEYS, DEFAULT_MAX_TOKEN_BYTES, IssuerConfig, JwksCache, JwtValidator,
-    KeyFamily, KeySet, ParsedToken, VerificationKey, parse_token,
+    Algorithm, ClaimsMapping, DEFAULT_JWKS_MAX_AGE, DEFAULT_JWKS_MIN_REFRESH,
+    DEFAULT_MAX_JWKS_BYTES, DEFAULT_MAX_JWKS_KEYS, DEFAULT_MAX_TOKEN_BYTES, IssuerConfig,
+    JwksCache, JwtValidator, KeyFamily, KeySet, ParsedToken, VerificationKey, parse_token,
 };
 pub use model::{
     ApiId, ApiPolicy, Application, ApplicationId, CredentialKind, CredentialSource, KeyType,

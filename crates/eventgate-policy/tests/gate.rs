@@ -581,3 +581,23 @@ fn gate_grant_meter_are_send_sync_and_the_async_path_is_send() {
     send_sync(grant.meter());
     send(g.authorize_async(&facts, now()));
 }
+
+#[test]
+fn fetched_keys_are_refreshed_once_they_reach_max_age() {
+    let fetcher = Arc::new(Fetcher::default());
+    let keys = JwksCache::remote("https://issuer.example/jwks").max_age(Duration::from_secs(600));
+    let g = Gate::builder()
+        .jwt(JwtValidator::new(vec![issuer(keys)]))
+        .jwks_fetcher(Arc::clone(&fetcher) as _)
+        .build();
+    populate(&g, "AsyncGold");
+    let auth = bearer(&token("valid_ES384"));
+    let facts = RequestFacts::new(API, "/memory").authorization(&auth);
+    let at = |s: u64| Timestamp::from_unix_secs(now().as_unix_secs() + s);
+    assert!(block_on(g.authorize_async(&facts, at(0))).is_ok());
+    assert!(block_on(g.authorize_async(&facts, at(599))).is_ok());
+    assert_eq!(fetcher.calls.load(Ordering::SeqCst), 1);
+    assert!(block_on(g.authorize_async(&facts, at(600))).is_ok());
+    assert!(block_on(g.authorize_async(&facts, at(601))).is_ok());
+    assert_eq!(fetcher.calls.load(Ordering::SeqCst), 2);
+}
