@@ -659,6 +659,7 @@ impl Parser {
     }
 
     /// Interprets one complete line.
+    #[inline(always)]
     fn process_line(&mut self, line: LineSrc) -> Option<Result<Item, ParseError>> {
         let bytes: &[u8] = match line {
             LineSrc::Chunk(start, end) => &self.cur[start..end],
