@@ -113,16 +113,22 @@ enum Cached {
     Inactive,
 }
 
+const SHARDS: usize = 16;
+
+/// Token digest to (answer, served until).
+type Shard = Mutex<HashMap<[u8; 32], (Cached, Timestamp)>>;
+
 /// A bounded cache of introspection answers, keyed by SHA-256 of the token (the cache never
 /// holds a token).
 ///
 /// Positive entries live `positive_ttl` (default 300 s) but never past the token's `exp`;
 /// negative entries `negative_ttl` (default 30 s). At most `capacity` entries (default
-/// 10 000): when full, expired entries are dropped, then the entry closest to expiry.
+/// 10 000), rounded up to a multiple of the 16 shards: when a shard is full, expired entries are dropped, then the entry closest to expiry.
 #[derive(Debug)]
 pub struct IntrospectionCache {
-    map: Mutex<HashMap<[u8; 32], (Cached, Timestamp)>>,
-    capacity: usize,
+    /// Sharded by the digest's first byte, so concurrent lookups rarely share a lock.
+    shards: [Shard; SHARDS],
+    per_shard: usize,
     positive_ttl: Duration,
     negative_ttl: Duration,
 }
@@ -138,11 +144,15 @@ impl IntrospectionCache {
     #[must_use]
     pub fn new(capacity: usize, positive_ttl: Duration, negative_ttl: Duration) -> Self {
         Self {
-            map: Mutex::new(HashMap::new()),
-            capacity: capacity.max(1),
+            shards: Default::default(),
+            per_shard: capacity.div_ceil(SHARDS).max(1),
             positive_ttl,
             negative_ttl,
         }
+    }
+
+    fn shard(&self, key: &[u8; 32]) -> &Shard {
+        &self.shards[usize::from(key[0]) % SHARDS]
     }
 
     /// The cached answer for `token` at `now`: `None` if unknown or stale, else the
@@ -150,7 +160,7 @@ impl IntrospectionCache {
     #[must_use]
     pub fn get(&self, token: &str, now: Timestamp) -> Option<Result<Arc<Principal>, TokenError>> {
         let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        let mut g = self.map.lock().ok()?;
+        let mut g = self.shard(&key).lock().ok()?;
         match g.get(&key) {
             Some((_, until)) if *until <= now => {
                 g.remove(&key);
@@ -190,10 +200,10 @@ impl IntrospectionCache {
                 Err(TokenError::Inactive),
             )
         };
-        if let Ok(mut g) = self.map.lock() {
-            if g.len() >= self.capacity && !g.contains_key(&key) {
+        if let Ok(mut g) = self.shard(&key).lock() {
+            if g.len() >= self.per_shard && !g.contains_key(&key) {
                 g.retain(|_, (_, u)| *u > now);
-                if g.len() >= self.capacity
+                if g.len() >= self.per_shard
                     && let Some(k) = g.iter().min_by_key(|(_, (_, u))| *u).map(|(k, _)| *k)
                 {
                     g.remove(&k);
@@ -207,7 +217,10 @@ impl IntrospectionCache {
     /// Number of entries (stale ones included until touched).
     #[must_use]
     pub fn len(&self) -> usize {
-        self.map.lock().map(|g| g.len()).unwrap_or(0)
+        self.shards
+            .iter()
+            .map(|s| s.lock().map(|g| g.len()).unwrap_or(0))
+            .sum()
     }
 
     /// No entries.
@@ -248,13 +261,14 @@ mod tests {
 
     #[test]
     fn cache_stays_within_capacity() {
-        let c = IntrospectionCache::new(3, Duration::from_secs(300), Duration::from_secs(30));
+        // 16 shards of ceil(64 / 16) = 4 entries each.
+        let c = IntrospectionCache::new(64, Duration::from_secs(300), Duration::from_secs(30));
         let now = Timestamp::from_unix_secs(1000);
-        for i in 0..10 {
+        for i in 0..1000 {
             let _ = c.insert(&format!("t{i}"), &Introspection::active("c", "", None), now);
         }
-        assert_eq!(c.len(), 3);
-        assert!(c.get("t9", now).is_some());
+        assert_eq!(c.len(), 64);
+        assert!(c.get("t999", now).is_some());
     }
 
     #[test]
