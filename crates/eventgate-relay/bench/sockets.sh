@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Over-the-socket comparison on 127.0.0.1: the `relay` example (fanout) vs nginx
-# (proxy_buffering off), both in front of the `origin` example, driven by the `load`
-# example. Installs nginx from Debian if missing. Pushpin is not driven (yet).
+# (proxy_buffering off) and Pushpin (GRIP: the origin holds each request on channel `feed`
+# and publishes every event once to Pushpin), all in front of the `origin` example, driven
+# by the `load` example. Installs nginx and Pushpin from Debian if missing.
+# SERVERS="relay nginx pushpin" (default) picks the servers.
 #
 # usage: crates/eventgate-relay/bench/sockets.sh [scenario...]
 #   scenarios: rate  (1,000 clients x 100 events/s, 64 B; CPU per event, latency)
@@ -13,8 +15,8 @@ ulimit -n 20000
 WARMUP=${WARMUP:-5}
 DURATION=${DURATION:-15}
 T=${CARGO_TARGET_DIR:-target}
-if ! command -v nginx >/dev/null; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null
+if ! command -v nginx >/dev/null || ! command -v pushpin >/dev/null; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx pushpin >/dev/null
 fi
 cargo build -q --release -p eventgate-relay --examples
 B=$T/release/examples
@@ -41,32 +43,52 @@ http {
   }
 }
 CONF
+# Pushpin: the Debian package does not start zurl; zurl denies 127.* and caps open
+# requests, Pushpin's handler caps message_rate: lift all of these for a fan-out test.
+mkdir -p /var/run/zurl "$tmp/run" "$tmp/log"
+sed -e 's/^deny=.*/deny=/' -e 's/^max_open_requests=.*/max_open_requests=50000/' \
+  -e 's/^in_hwm=.*/in_hwm=100000/' -e 's/^out_hwm=.*/out_hwm=100000/' /etc/zurl.conf > "$tmp/zurl.conf"
+sed -e "s|^rundir=.*|rundir=$tmp/run|" -e "s|^logdir=.*|logdir=$tmp/log|" \
+  -e 's|^http_port=.*|http_port=19103|' -e 's|^message_rate=.*|message_rate=10000000|' \
+  -e 's|^message_hwm=.*|message_hwm=10000000|' -e "s|^routesfile=.*|routesfile=$tmp/routes|" \
+  -e 's|^include=.*|include=/usr/lib/pushpin/internal.conf|' /etc/pushpin/pushpin.conf > "$tmp/pushpin.conf"
+echo "* 127.0.0.1:19100" > "$tmp/routes"
 
 run() { # name clients rate
-  local name=$1 clients=$2 rate=$3
-  $B/origin --listen 127.0.0.1:19100 --rate "$rate" --size 64 2>/dev/null & local op=$!
-  sleep 0.3
-  local url pids
-  if [ "$name" = relay ]; then
-    $B/relay --upstream http://127.0.0.1:19100 --listen 127.0.0.1:19101 --mode fanout 2>/dev/null & local rp=$!
-    url=http://127.0.0.1:19101/feed; pids="--pid $rp"
-  else
-    nginx -c "$tmp/nginx.conf" -g 'daemon off;' & local rp=$!
-    sleep 0.5
-    url=http://127.0.0.1:19102/feed
-    pids=""; for w in $(pgrep -P $rp); do pids="$pids --pid $w"; done
-  fi
-  sleep 0.5
-  echo "== $name: $clients clients x $rate events/s (pids: server$( [ $name = nginx ] && echo ' workers'), origin, load tool)"
+  local name=$1 clients=$2 rate=$3 url pids op rp
+  case $name in
+    relay)
+      $B/origin --listen 127.0.0.1:19100 --rate "$rate" --size 64 2>/dev/null & op=$!
+      $B/relay --upstream http://127.0.0.1:19100 --listen 127.0.0.1:19101 --mode fanout 2>/dev/null & rp=$!
+      sleep 0.5
+      url=http://127.0.0.1:19101/feed; pids="--pid $rp" ;;
+    nginx)
+      $B/origin --listen 127.0.0.1:19100 --rate "$rate" --size 64 2>/dev/null & op=$!
+      nginx -c "$tmp/nginx.conf" -g 'daemon off;' & rp=$!
+      sleep 0.5
+      url=http://127.0.0.1:19102/feed
+      pids=""; for w in $(pgrep -P $rp); do pids="$pids --pid $w"; done ;;
+    pushpin)
+      zurl --config="$tmp/zurl.conf" >/dev/null 2>&1 & local zp=$!
+      pushpin --config="$tmp/pushpin.conf" >/dev/null 2>&1 & rp=$!
+      sleep 2
+      $B/origin --listen 127.0.0.1:19100 --rate "$rate" --size 64 \
+        --grip http://127.0.0.1:5561/publish/ 2>/dev/null & op=$!
+      sleep 0.5
+      url=http://127.0.0.1:19103/feed
+      pids="--pid $zp"; for w in $(pgrep -P $rp); do pids="$pids --pid $w"; done ;;
+  esac
+  echo "== $name: $clients clients x $rate events/s (pids: server processes, origin, load tool)"
   # shellcheck disable=SC2086
   $B/load --url $url --clients "$clients" --warmup "$WARMUP" --duration "$DURATION" $pids --pid $op
-  kill -INT $rp 2>/dev/null || true; sleep 0.5; kill $rp $op 2>/dev/null || true; wait 2>/dev/null || true
+  kill -INT $rp 2>/dev/null || true; sleep 0.5
+  kill $rp $op ${zp:-} 2>/dev/null || true; wait 2>/dev/null || true
 }
 
 scenarios=("$@")
 [ ${#scenarios[@]} -eq 0 ] && scenarios=(rate conns)
 for s in "${scenarios[@]}"; do
-  for name in relay nginx; do
+  for name in ${SERVERS:-relay nginx pushpin}; do
     case $s in
       rate) run $name 1000 100 ;;
       conns) WARMUP=$((WARMUP > 15 ? WARMUP : 15)) run $name 10000 1 ;;

@@ -3,6 +3,11 @@
 //! after `Last-Event-ID`). Used with the `load` example to measure the `relay` example (and
 //! nginx / Pushpin) on 127.0.0.1.
 //!
+//! With `--grip PUBLISH_URL` it is a GRIP origin for Pushpin instead: every request is
+//! answered with `Grip-Hold: stream` on channel `feed`, and one ticker publishes each event
+//! once to Pushpin's HTTP publish endpoint (e.g. `http://127.0.0.1:5561/publish/`), which
+//! fans it out.
+//!
 //! ```text
 //! cargo run --release -p eventgate-relay --example origin -- --listen 127.0.0.1:9000 --rate 100 --size 64
 //! ```
@@ -42,6 +47,48 @@ fn now_micros() -> u128 {
         .unwrap_or(0)
 }
 
+fn event(n: u64, size: usize) -> String {
+    let mut data = format!("{} ", now_micros());
+    while data.len() < size {
+        data.push('x');
+    }
+    format!("id: {n}\ndata: {data}\n\n")
+}
+
+fn grip_hold() -> Response<Body> {
+    let (_tx, rx) = mpsc::channel(1);
+    Response::builder()
+        .header("content-type", "text/event-stream")
+        .header("grip-hold", "stream")
+        .header("grip-channel", "feed")
+        .body(Body(rx))
+        .expect("static response")
+}
+
+/// Publishes `rate` events per second to Pushpin's HTTP publish endpoint.
+async fn publish_loop(url: http::Uri, rate: u64, size: usize) {
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Full<Bytes>>();
+    let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / rate.max(1)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut n = 0u64;
+    loop {
+        tick.tick().await;
+        n += 1;
+        let content = event(n, size).replace('\n', "\\n");
+        let body = format!(
+            r#"{{"items":[{{"channel":"feed","formats":{{"http-stream":{{"content":"{content}"}}}}}}]}}"#
+        );
+        let req = Request::post(url.clone())
+            .header("content-type", "application/json")
+            .body(http_body_util::Full::new(Bytes::from(body)))
+            .expect("publish request");
+        if let Err(e) = client.request(req).await {
+            eprintln!("origin: publish failed: {e}");
+        }
+    }
+}
+
 fn respond(req: Request<Incoming>, rate: u64, size: usize) -> Response<Body> {
     let mut n: u64 = req
         .headers()
@@ -56,11 +103,7 @@ fn respond(req: Request<Incoming>, rate: u64, size: usize) -> Response<Body> {
         loop {
             tick.tick().await;
             n += 1;
-            let mut data = format!("{} ", now_micros());
-            while data.len() < size {
-                data.push('x');
-            }
-            let frame = Bytes::from(format!("id: {n}\ndata: {data}\n\n"));
+            let frame = Bytes::from(event(n, size));
             if tx.send(frame).await.is_err() {
                 return;
             }
@@ -78,6 +121,7 @@ async fn main() {
     let mut listen: SocketAddr = "127.0.0.1:9000".parse().expect("default address");
     let mut rate = 100u64;
     let mut size = 64usize;
+    let mut grip: Option<http::Uri> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let v = args.next().unwrap_or_default();
@@ -85,14 +129,21 @@ async fn main() {
             "--listen" => listen = v.parse().expect("--listen ADDR:PORT"),
             "--rate" => rate = v.parse().expect("--rate N"),
             "--size" => size = v.parse().expect("--size BYTES"),
+            "--grip" => grip = Some(v.parse().expect("--grip PUBLISH_URL")),
             _ => {
-                eprintln!("usage: origin --listen ADDR:PORT --rate EVENTS_PER_S --size BYTES");
+                eprintln!(
+                    "usage: origin --listen ADDR:PORT --rate EVENTS_PER_S --size BYTES [--grip PUBLISH_URL]"
+                );
                 std::process::exit(2);
             }
         }
     }
     let listener = TcpListener::bind(listen).await.expect("bind");
     eprintln!("origin: {listen}, {rate} events/s per connection, {size} B");
+    let grip_mode = grip.is_some();
+    if let Some(url) = grip {
+        tokio::spawn(publish_loop(url, rate, size));
+    }
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
@@ -100,7 +151,11 @@ async fn main() {
         let _ = stream.set_nodelay(true);
         tokio::spawn(async move {
             let svc = hyper::service::service_fn(move |req| async move {
-                Ok::<_, Infallible>(respond(req, rate, size))
+                Ok::<_, Infallible>(if grip_mode {
+                    grip_hold()
+                } else {
+                    respond(req, rate, size)
+                })
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), svc)
