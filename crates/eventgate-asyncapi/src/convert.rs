@@ -31,6 +31,7 @@ pub enum ConvertError {
 
 /// One thing a conversion left out.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Dropped {
     /// Pointer in the source document.
     pub pointer: String,
@@ -40,6 +41,7 @@ pub struct Dropped {
 
 /// What a conversion could not carry over.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct ConversionReport {
     /// Everything left out, in document order.
     pub dropped: Vec<Dropped>,

@@ -40,7 +40,8 @@ impl Limits {
     }
 
     /// Deepest accepted nesting of arrays and objects (the root object is level 1).
-    /// Default is 64. Values above 120 behave as 120 (the readers' own recursion limit).
+    /// Default is 64. The JSON and YAML readers stop at about 128 levels whatever this is set to
+    /// (reported as [`ParseError::TooDeep`] too).
     pub const fn max_depth(mut self, n: usize) -> Self {
         self.max_depth = n;
         self

@@ -41,6 +41,7 @@ pub enum ProblemKind {
 
 /// One problem found in a document.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct Problem {
     /// RFC 6901 pointer to the offending value, e.g. `/channels/~1memory/subscribe`.
     pub pointer: String,
@@ -52,6 +53,7 @@ pub struct Problem {
 
 /// How many objects of each kind a document has, counted as the reference parser counts them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+#[non_exhaustive]
 pub struct Counts {
     /// Entries of the root `channels` map.
     pub channels: usize,
@@ -65,6 +67,7 @@ pub struct Counts {
 
 /// The outcome of validating a document.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Report {
     /// The declared `asyncapi` version, if any.
     pub version: Option<String>,
