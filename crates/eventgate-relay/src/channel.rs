@@ -121,6 +121,8 @@ struct State {
     free: Vec<usize>,
     wake_buf: Vec<Waker>,
     subscribers: usize,
+    /// When the last subscriber left (None while there are subscribers).
+    idle_since: Option<tokio::time::Instant>,
     closed: bool,
 }
 
@@ -225,6 +227,7 @@ impl ChannelBuilder {
                     free: Vec::new(),
                     wake_buf: Vec::new(),
                     subscribers: 0,
+                    idle_since: Some(tokio::time::Instant::now()),
                     closed: false,
                 }),
                 metrics,
@@ -388,6 +391,11 @@ impl Channel {
         self.shared.lock().subscribers
     }
 
+    /// Since when the channel has had no subscriber (`None` while it has some).
+    pub(crate) fn idle_since(&self) -> Option<tokio::time::Instant> {
+        self.shared.lock().idle_since
+    }
+
     /// Number of frames in the live ring (bounded by the queue depth).
     pub fn queued_frames(&self) -> usize {
         self.shared.lock().ring.len()
@@ -500,6 +508,7 @@ impl Channel {
             }
         };
         st.subscribers += 1;
+        st.idle_since = None;
         let cursor = st.next_seq;
         drop(st);
 
@@ -765,6 +774,9 @@ impl Drop for Subscription {
         st.free.push(self.slot);
         st.subscribers -= 1;
         let last = st.subscribers == 0;
+        if last {
+            st.idle_since = Some(tokio::time::Instant::now());
+        }
         drop(st);
         self.shared
             .metrics

@@ -924,11 +924,24 @@ impl Driver {
                     }
                     self.hb_sleep.as_mut().reset(self.last_out + every);
                 }
-                Tick::Idle => self.linger_at = Some(Instant::now() + self.linger),
+                Tick::Idle => {
+                    let since = self.channel.idle_since().unwrap_or_else(Instant::now);
+                    self.linger_at = Some(since + self.linger);
+                }
                 Tick::LingerOver => {
                     self.linger_at = None;
-                    if self.try_retire_idle() {
-                        return None;
+                    // Subscribers may have come and gone meanwhile: linger counts from the
+                    // last departure.
+                    match self.channel.idle_since() {
+                        Some(since) if since + self.linger > Instant::now() => {
+                            self.linger_at = Some(since + self.linger);
+                        }
+                        Some(_) => {
+                            if self.try_retire_idle() {
+                                return None;
+                            }
+                        }
+                        None => {}
                     }
                 }
             }

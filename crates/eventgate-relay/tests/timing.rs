@@ -385,3 +385,22 @@ async fn comments_pass_through_when_enabled_and_static_headers_and_retry_hint_ar
         "id: 1\ndata: 1\n\n"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn linger_counts_from_the_last_departure() {
+    let t = ScriptTransport::new(vec![Scripted::StreamThenHang(vec!["id: 1\ndata: 1\n\n"])]);
+    let relay = relay(&t).linger(Duration::from_secs(10)).build().unwrap();
+    drop(relay.subscribe(SubscribeRequest::new(url())).await.unwrap());
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    // A client comes and goes 6 s into the linger: the channel must stay 10 s after it left.
+    drop(relay.subscribe(SubscribeRequest::new(url())).await.unwrap());
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(
+        relay.fanout_channels(),
+        1,
+        "closed 10 s after the first departure"
+    );
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(relay.fanout_channels(), 0);
+    assert_eq!(t.times().len(), 1);
+}
