@@ -936,12 +936,8 @@ impl Driver {
                         Some(since) if since + self.linger > Instant::now() => {
                             self.linger_at = Some(since + self.linger);
                         }
-                        Some(_) => {
-                            if self.try_retire_idle() {
-                                return None;
-                            }
-                        }
-                        None => {}
+                        Some(_) if self.try_retire_idle() => return None,
+                        Some(_) | None => {}
                     }
                 }
             }
