@@ -6,6 +6,10 @@
 //! One group per workload and feeding (`parse/<workload>/<whole|1460>`), one benchmark per
 //! parser in it, all over the same bytes; then `encode`.
 //!
+//! Time is the benchmark thread's CPU time ([`ThreadCpuTime`]), so that the figures taken on
+//! the shared machine leave out the time the thread waits for a core while others compile;
+//! set `SSE_BENCH_CLOCK=wall` for criterion's usual wall-clock time.
+//!
 //! Every parser is driven the same way: the input chunks (zero-copy `Bytes` slices, made
 //! once) are cloned into a `Vec` outside the timed part; the timed part builds the parser
 //! (or the peer's stream over `futures_util::stream::iter` of those chunks, polled with a
@@ -14,10 +18,9 @@
 //! every figure is for a parser that found every event.
 
 use bytes::{Bytes, BytesMut};
-use criterion::{
-    BatchSize, BenchmarkGroup, Criterion, SamplingMode, Throughput, criterion_group,
-    criterion_main, measurement::WallTime,
-};
+use criterion::measurement::{Measurement, WallTime};
+use criterion::{BatchSize, BenchmarkGroup, Criterion, SamplingMode, Throughput};
+use eventgate_benches::measurement::ThreadCpuTime;
 use eventgate_benches::sse::{QUOTE_DATA, all};
 use eventgate_benches::{Scale, TCP_CHUNK, Workload};
 use eventgate_sse::{Encoder, EventBuilder};
@@ -175,7 +178,7 @@ const PARSERS: &[(&str, Parse, usize)] = &[
 
 /// Criterion settings: flat sampling (iterations here take 0.1 to 200 ms), fewer and
 /// longer samples for `big` inputs, so the whole suite stays within about five minutes.
-fn configure(group: &mut BenchmarkGroup<'_, WallTime>, big: bool) {
+fn configure<M: Measurement>(group: &mut BenchmarkGroup<'_, M>, big: bool) {
     group
         .sampling_mode(SamplingMode::Flat)
         .warm_up_time(Duration::from_millis(if big { 1000 } else { 500 }))
@@ -183,7 +186,7 @@ fn configure(group: &mut BenchmarkGroup<'_, WallTime>, big: bool) {
         .sample_size(if big { 10 } else { 20 });
 }
 
-fn parse(c: &mut Criterion) {
+fn parse<M: Measurement>(c: &mut Criterion<M>) {
     let scale = Scale::from_args();
     for workload in all(scale) {
         for (feed, chunk_size) in [("whole", None), ("1460", Some(TCP_CHUNK))] {
@@ -248,7 +251,7 @@ fn frame_bytes<'a>(events: impl Iterator<Item = EventBuilder<'a>>) -> u64 {
         .sum()
 }
 
-fn encode(c: &mut Criterion) {
+fn encode<M: Measurement>(c: &mut Criterion<M>) {
     let scale = Scale::from_args();
 
     // 64 KiB payloads: 100 events per iteration.
@@ -324,5 +327,16 @@ fn encode(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, parse, encode);
-criterion_main!(benches);
+fn run<M: Measurement>(c: Criterion<M>) {
+    let mut c = c.configure_from_args();
+    parse(&mut c);
+    encode(&mut c);
+    c.final_summary();
+}
+
+fn main() {
+    match std::env::var("SSE_BENCH_CLOCK").as_deref() {
+        Ok("wall") => run(Criterion::default().with_measurement(WallTime)),
+        _ => run(Criterion::default().with_measurement(ThreadCpuTime)),
+    }
+}
