@@ -182,7 +182,7 @@ fn configure<M: Measurement>(group: &mut BenchmarkGroup<'_, M>, big: bool) {
     group
         .sampling_mode(SamplingMode::Flat)
         .warm_up_time(Duration::from_millis(if big { 1000 } else { 500 }))
-        .measurement_time(Duration::from_millis(if big { 3000 } else { 2000 }))
+        .measurement_time(Duration::from_millis(if big { 2000 } else { 1500 }))
         .sample_size(if big { 10 } else { 20 });
 }
 
