@@ -77,7 +77,10 @@ fn bench(c: &mut Criterion) {
     let json = json_doc();
     let yaml = yaml_doc();
     let parsed = Document::parse(&json).unwrap();
-    assert_eq!(parsed, Document::from_value(Document::parse(&yaml).unwrap().into_value()));
+    assert_eq!(
+        parsed,
+        Document::from_value(Document::parse(&yaml).unwrap().into_value())
+    );
     let report = parsed.validate();
     assert!(report.is_valid(), "{:?}", report.problems.first());
     assert_eq!(report.counts.channels, CHANNELS);
@@ -97,7 +100,9 @@ fn bench(c: &mut Criterion) {
     }
     g.throughput(Throughput::Bytes(json.len() as u64));
     g.bench_function("validate", |b| b.iter(|| black_box(&parsed).validate()));
-    g.bench_function("model", |b| b.iter(|| black_box(&parsed).to_model().unwrap()));
+    g.bench_function("model", |b| {
+        b.iter(|| black_box(&parsed).to_model().unwrap())
+    });
     g.finish();
 
     let templates: Vec<TopicTemplate> = (0..CHANNELS)
