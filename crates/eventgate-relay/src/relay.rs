@@ -98,6 +98,7 @@ struct Config {
     max_event_len: usize,
     static_headers: HeaderMap,
     shutdown_retry: Duration,
+    h2c: bool,
 }
 
 /// Builds a [`Relay`]. Every setting has a documented default.
@@ -147,6 +148,7 @@ impl RelayBuilder {
                 max_event_len: 4 * 1024 * 1024,
                 static_headers: HeaderMap::new(),
                 shutdown_retry: DEFAULT_SHUTDOWN_RETRY,
+                h2c: false,
             },
             transport: None,
         }
@@ -287,6 +289,13 @@ impl RelayBuilder {
         self
     }
 
+    /// Speak HTTP/2 to `http://` upstreams too (prior knowledge, h2c). Default is off
+    /// (HTTP/1.1 over plain `http`, ALPN over `https`). Ignored with [`RelayBuilder::transport`].
+    pub fn upstream_h2c(mut self, on: bool) -> RelayBuilder {
+        self.config.h2c = on;
+        self
+    }
+
     /// Use this transport instead of [`HttpTransport`]. Default is an [`HttpTransport`]
     /// with the connect timeout above.
     pub fn transport(mut self, transport: Arc<dyn Transport>) -> RelayBuilder {
@@ -298,7 +307,10 @@ impl RelayBuilder {
     pub fn build(self) -> Result<Relay, Error> {
         let transport = match self.transport {
             Some(t) => t,
-            None => Arc::new(HttpTransport::new(self.config.connect_timeout)?),
+            None => Arc::new(HttpTransport::with_http2_prior_knowledge(
+                self.config.connect_timeout,
+                self.config.h2c,
+            )?),
         };
         Ok(Relay {
             inner: Arc::new(Inner {

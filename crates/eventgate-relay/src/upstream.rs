@@ -62,6 +62,16 @@ impl HttpTransport {
     ///
     /// Fails only if the TLS configuration cannot be built.
     pub fn new(connect_timeout: Duration) -> Result<HttpTransport, Error> {
+        HttpTransport::with_http2_prior_knowledge(connect_timeout, false)
+    }
+
+    /// Like [`HttpTransport::new`]; with `h2c` true every request uses HTTP/2, also over
+    /// plain `http` (prior knowledge, for backends that speak h2c only). Over TLS the
+    /// protocol is otherwise chosen by ALPN.
+    pub fn with_http2_prior_knowledge(
+        connect_timeout: Duration,
+        h2c: bool,
+    ) -> Result<HttpTransport, Error> {
         let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
         http.set_connect_timeout(Some(connect_timeout));
         http.set_nodelay(true);
@@ -78,6 +88,7 @@ impl HttpTransport {
         let client =
             hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
                 .pool_idle_timeout(Duration::from_secs(90))
+                .http2_only(h2c)
                 .build(connector);
         Ok(HttpTransport { client })
     }

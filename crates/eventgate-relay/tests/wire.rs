@@ -247,3 +247,39 @@ async fn http_body_serves_replay_then_live_and_maps_backend_errors_to_5xx() {
     let resp = get(&format!("http://{addr2}/x"), &[]).await;
     assert_eq!(resp.status(), 503);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h2c_upstreams_are_relayed_over_http2_and_resumed_after_a_restart() {
+    let mut backend = Backend::start(BackendConfig {
+        h2: true,
+        ..BackendConfig::default()
+    })
+    .await;
+    let relay = quick_relay().upstream_h2c(true).build().unwrap();
+    let mut sub = relay
+        .subscribe(SubscribeRequest::new(backend.url("/h2")))
+        .await
+        .unwrap();
+    let mut seen: Vec<u64> = read_events(&mut sub, 10, Duration::from_secs(5))
+        .await
+        .iter()
+        .map(|(d, _)| number(d))
+        .collect();
+    backend.kill();
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    backend.restart().await;
+    seen.extend(
+        read_events(&mut sub, 10, Duration::from_secs(5))
+            .await
+            .iter()
+            .map(|(d, _)| number(d)),
+    );
+    let want: Vec<u64> = (seen[0]..seen[0] + 20).collect();
+    assert_eq!(seen, want);
+    let versions = backend.versions();
+    assert!(versions.len() >= 2);
+    assert!(
+        versions.iter().all(|v| *v == http::Version::HTTP_2),
+        "{versions:?}"
+    );
+}

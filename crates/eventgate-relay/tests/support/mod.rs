@@ -44,6 +44,8 @@ pub struct BackendConfig {
     pub overlap: u64,
     /// Stop producing at this event number (the stream then stays open, idle).
     pub last_event: Option<u64>,
+    /// Serve HTTP/2 (h2c, prior knowledge) instead of HTTP/1.1.
+    pub h2: bool,
 }
 
 impl Default for BackendConfig {
@@ -57,6 +59,7 @@ impl Default for BackendConfig {
             retry_ms: None,
             overlap: 0,
             last_event: None,
+            h2: false,
         }
     }
 }
@@ -94,6 +97,7 @@ struct State {
     head: AtomicU64,
     connections: AtomicU64,
     requests: Mutex<Vec<http::HeaderMap>>,
+    versions: Mutex<Vec<http::Version>>,
 }
 
 /// A killable SSE backend bound to 127.0.0.1.
@@ -110,6 +114,7 @@ impl Backend {
             head: AtomicU64::new(0),
             connections: AtomicU64::new(0),
             requests: Mutex::new(Vec::new()),
+            versions: Mutex::new(Vec::new()),
         });
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -136,6 +141,10 @@ impl Backend {
 
     pub fn requests(&self) -> Vec<http::HeaderMap> {
         self.state.requests.lock().unwrap().clone()
+    }
+
+    pub fn versions(&self) -> Vec<http::Version> {
+        self.state.versions.lock().unwrap().clone()
     }
 
     pub fn set_config(&self, f: impl FnOnce(&mut BackendConfig)) {
@@ -180,14 +189,24 @@ impl Backend {
                     continue;
                 };
                 let state = state.clone();
+                let h2 = state.cfg.lock().unwrap().h2;
                 let h = tokio::spawn(async move {
                     let svc = hyper::service::service_fn(move |req| {
                         let state = state.clone();
                         async move { Ok::<_, Infallible>(respond(state, req)) }
                     });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                    let io = hyper_util::rt::TokioIo::new(stream);
+                    if h2 {
+                        let _ = hyper::server::conn::http2::Builder::new(
+                            hyper_util::rt::TokioExecutor::new(),
+                        )
+                        .serve_connection(io, svc)
                         .await;
+                    } else {
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(io, svc)
+                            .await;
+                    }
                 });
                 conns2.lock().unwrap().push(h.abort_handle());
             }
@@ -214,6 +233,7 @@ impl Drop for AbortOnDrop {
 
 fn respond(state: Arc<State>, req: Request<hyper::body::Incoming>) -> Response<ChannelBody> {
     state.connections.fetch_add(1, Ordering::SeqCst);
+    state.versions.lock().unwrap().push(req.version());
     state.requests.lock().unwrap().push(req.headers().clone());
     let cfg = state.cfg.lock().unwrap().clone();
     let resume: Option<u64> = req
