@@ -196,6 +196,11 @@ impl Event {
     /// events, in order, gives a receiver the same events with the same last event IDs.
     /// A reference-counted slice of the input when the frame arrived in one chunk.
     ///
+    /// `None` when raw frames are off, for events made by hand or changed with a `with_*`
+    /// method, and for the rare frame that begins with the bytes of a UTF-8 BOM (a
+    /// receiver would strip them if the frame opened its stream): [`to_frame`](Self::to_frame)
+    /// encodes those afresh.
+    ///
     /// [`ParserBuilder::raw_frames`]: crate::ParserBuilder::raw_frames
     #[inline]
     pub fn raw(&self) -> Option<Bytes> {

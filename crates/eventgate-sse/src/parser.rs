@@ -802,8 +802,12 @@ impl Parser {
             Some(lo) => (self.cur.slice(lo..self.pos), lo),
             None => (Bytes::new(), 0),
         };
+        // A frame that starts with the bytes of a BOM would lose them if it were sent
+        // first on a new stream (receivers strip a leading BOM): no raw pass-through then.
         let raw = match (raw_in, raw_own) {
+            (Some(start), _) if self.cur[start..].starts_with(BOM) => RawSpan::None,
             (Some(start), _) => RawSpan::In(start - lo, self.pos - lo),
+            (None, Some(bytes)) if bytes.starts_with(BOM) => RawSpan::None,
             (None, Some(bytes)) => RawSpan::Own(bytes),
             (None, None) => RawSpan::None,
         };

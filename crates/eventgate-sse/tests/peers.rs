@@ -67,3 +67,17 @@ fn long_lines_split_across_chunks_arrive_whole() {
         ]
     );
 }
+
+/// A frame that begins with BOM bytes mid-stream must not be passed through raw: sent first
+/// on a new stream, its BOM would be stripped and change the event.
+#[test]
+fn raw_frame_starting_with_bom_bytes_is_reencoded_instead() {
+    let mut parser = Parser::builder().raw_frames(true).build();
+    parser.feed(&b"\n\xEF\xBB\xBFdata:\ndata: x\n\n"[..]);
+    let Some(Ok(Item::Event(event))) = parser.next() else {
+        panic!("one event")
+    };
+    assert_eq!(event.data(), "x");
+    assert!(event.raw().is_none());
+    assert_eq!(event.to_frame().as_bytes().as_ref(), b"data: x\n\n");
+}

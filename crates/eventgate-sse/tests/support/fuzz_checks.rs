@@ -26,6 +26,29 @@ pub fn parse_chunks(data: &[u8]) {
     let fast = parse_chunked(&Parser::builder(), input, &sizes);
     assert_eq!(fast, naive::parse(input), "fast and naive parsers disagree");
 
+    // Pass-through: each event's frame (raw when kept, else re-encoded), concatenated,
+    // gives a receiver the same events.
+    let mut relay = Parser::builder().raw_frames(true).build();
+    let mut forwarded = Vec::new();
+    for chunk in input.chunks(sizes[0]) {
+        relay.feed_slice(chunk);
+        for item in relay.by_ref() {
+            if let Item::Event(e) = item.expect("within default limits") {
+                forwarded.extend_from_slice(e.to_frame().as_bytes());
+            }
+        }
+    }
+    let events = |out: Vec<Out>| -> Vec<Out> {
+        out.into_iter()
+            .filter(|o| matches!(o, Out::Event { .. }))
+            .collect()
+    };
+    assert_eq!(
+        events(naive::parse(&forwarded)),
+        events(fast),
+        "forwarded frames change the events"
+    );
+
     let mut limited = Parser::builder()
         .max_line_len(16)
         .max_event_len(32)
