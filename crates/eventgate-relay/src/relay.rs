@@ -99,6 +99,7 @@ struct Config {
     static_headers: HeaderMap,
     shutdown_retry: Duration,
     h2c: bool,
+    extra_roots: Vec<Vec<u8>>,
 }
 
 /// Builds a [`Relay`]. Every setting has a documented default.
@@ -149,6 +150,7 @@ impl RelayBuilder {
                 static_headers: HeaderMap::new(),
                 shutdown_retry: DEFAULT_SHUTDOWN_RETRY,
                 h2c: false,
+                extra_roots: Vec::new(),
             },
             transport: None,
         }
@@ -296,6 +298,14 @@ impl RelayBuilder {
         self
     }
 
+    /// Trust this root certificate (DER) for `https` upstreams, besides the Mozilla roots
+    /// (e.g. a private CA). Default is none. Ignored with [`RelayBuilder::transport`] and
+    /// without the `tls` feature; [`RelayBuilder::build`] fails if it is not a certificate.
+    pub fn add_root_certificate(mut self, der: Vec<u8>) -> RelayBuilder {
+        self.config.extra_roots.push(der);
+        self
+    }
+
     /// Use this transport instead of [`HttpTransport`]. Default is an [`HttpTransport`]
     /// with the connect timeout above.
     pub fn transport(mut self, transport: Arc<dyn Transport>) -> RelayBuilder {
@@ -303,13 +313,15 @@ impl RelayBuilder {
         self
     }
 
-    /// Builds the relay. Fails only if the default transport's TLS setup fails.
+    /// Builds the relay. Fails only if the default transport's TLS setup fails (an invalid
+    /// root certificate).
     pub fn build(self) -> Result<Relay, Error> {
         let transport = match self.transport {
             Some(t) => t,
-            None => Arc::new(HttpTransport::with_http2_prior_knowledge(
+            None => Arc::new(HttpTransport::with_options(
                 self.config.connect_timeout,
                 self.config.h2c,
+                &self.config.extra_roots,
             )?),
         };
         Ok(Relay {

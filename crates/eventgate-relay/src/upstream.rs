@@ -72,19 +72,32 @@ impl HttpTransport {
         connect_timeout: Duration,
         h2c: bool,
     ) -> Result<HttpTransport, Error> {
+        HttpTransport::with_options(connect_timeout, h2c, &[])
+    }
+
+    /// Like [`HttpTransport::with_http2_prior_knowledge`], trusting `extra_roots` (DER
+    /// certificates, e.g. a private CA) besides the Mozilla roots. Without the `tls` feature
+    /// the roots are ignored. Fails if a root is not a valid certificate.
+    pub fn with_options(
+        connect_timeout: Duration,
+        h2c: bool,
+        extra_roots: &[Vec<u8>],
+    ) -> Result<HttpTransport, Error> {
         let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
         http.set_connect_timeout(Some(connect_timeout));
         http.set_nodelay(true);
         http.enforce_http(false);
         #[cfg(feature = "tls")]
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
-            .map_err(|e| Error::with_source(Kind::InvalidRequest("TLS configuration"), e))?
+            .with_tls_config(tls_config(extra_roots)?)
             .https_or_http()
             .enable_all_versions()
             .wrap_connector(http);
         #[cfg(not(feature = "tls"))]
-        let connector = http;
+        let connector = {
+            let _ = extra_roots;
+            http
+        };
         let client =
             hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
                 .pool_idle_timeout(Duration::from_secs(90))
@@ -116,6 +129,27 @@ impl Transport for HttpTransport {
             }
         })
     }
+}
+
+#[cfg(feature = "tls")]
+fn tls_config(extra_roots: &[Vec<u8>]) -> Result<rustls::ClientConfig, Error> {
+    let bad = |e: rustls::Error| Error::with_source(Kind::InvalidRequest("TLS configuration"), e);
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    for der in extra_roots {
+        roots
+            .add(rustls::pki_types::CertificateDer::from(der.clone()))
+            .map_err(bad)?;
+    }
+    Ok(
+        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(bad)?
+        .with_root_certificates(roots)
+        .with_no_client_auth(),
+    )
 }
 
 fn is_timed_out(e: &(dyn std::error::Error + 'static)) -> bool {

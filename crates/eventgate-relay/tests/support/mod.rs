@@ -46,6 +46,9 @@ pub struct BackendConfig {
     pub last_event: Option<u64>,
     /// Serve HTTP/2 (h2c, prior knowledge) instead of HTTP/1.1.
     pub h2: bool,
+    /// Serve https with this configuration (HTTP/2 when ALPN picks `h2`).
+    #[cfg(feature = "tls")]
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Default for BackendConfig {
@@ -60,6 +63,8 @@ impl Default for BackendConfig {
             overlap: 0,
             last_event: None,
             h2: false,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }
@@ -190,23 +195,20 @@ impl Backend {
                 };
                 let state = state.clone();
                 let h2 = state.cfg.lock().unwrap().h2;
+                #[cfg(feature = "tls")]
+                let tls = state.cfg.lock().unwrap().tls.clone();
                 let h = tokio::spawn(async move {
-                    let svc = hyper::service::service_fn(move |req| {
-                        let state = state.clone();
-                        async move { Ok::<_, Infallible>(respond(state, req)) }
-                    });
-                    let io = hyper_util::rt::TokioIo::new(stream);
-                    if h2 {
-                        let _ = hyper::server::conn::http2::Builder::new(
-                            hyper_util::rt::TokioExecutor::new(),
-                        )
-                        .serve_connection(io, svc)
-                        .await;
-                    } else {
-                        let _ = hyper::server::conn::http1::Builder::new()
-                            .serve_connection(io, svc)
-                            .await;
+                    #[cfg(feature = "tls")]
+                    if let Some(cfg) = tls {
+                        let Ok(stream) = tokio_rustls::TlsAcceptor::from(cfg).accept(stream).await
+                        else {
+                            return;
+                        };
+                        let h2 = stream.get_ref().1.alpn_protocol() == Some(&b"h2"[..]);
+                        serve_io(stream, h2, state).await;
+                        return;
                     }
+                    serve_io(stream, h2, state).await;
                 });
                 conns2.lock().unwrap().push(h.abort_handle());
             }
@@ -218,6 +220,26 @@ impl Backend {
 impl Drop for Backend {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+async fn serve_io<I>(io: I, h2: bool, state: Arc<State>)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = hyper::service::service_fn(move |req| {
+        let state = state.clone();
+        async move { Ok::<_, Infallible>(respond(state, req)) }
+    });
+    let io = hyper_util::rt::TokioIo::new(io);
+    if h2 {
+        let _ = hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+            .serve_connection(io, svc)
+            .await;
+    } else {
+        let _ = hyper::server::conn::http1::Builder::new()
+            .serve_connection(io, svc)
+            .await;
     }
 }
 
