@@ -359,20 +359,23 @@ impl TopicTemplate {
         loop {
             match (a.next(), b.next()) {
                 (None, None) => return self.raw.cmp(&other.raw),
-                // A shorter template ranks as if it continued with nothing: literal paths of
-                // different length cannot both match, so only the text decides.
+                // A template that ends ranks its end between a variable and a trailing
+                // wildcard: it beats a longer template that only adds the wildcard (both
+                // can match the same path), and against anything else (which cannot match
+                // the same paths) the fixed place keeps the order total and transitive, as
+                // sorting needs.
                 (None, Some(s)) => {
                     return if s.rank() == 3 {
                         Ordering::Less
                     } else {
-                        self.raw.cmp(&other.raw)
+                        Ordering::Greater
                     };
                 }
                 (Some(s), None) => {
                     return if s.rank() == 3 {
                         Ordering::Greater
                     } else {
-                        self.raw.cmp(&other.raw)
+                        Ordering::Less
                     };
                 }
                 (Some(x), Some(y)) => match x.rank().cmp(&y.rank()) {
@@ -714,6 +717,43 @@ mod tests {
         let tb: Vec<_> = b.iter().collect();
         assert_eq!(ta, tb);
         assert_eq!(ta[0].as_str(), "/x/{a}");
+    }
+
+    /// Sorting needs a total order: a cycle (a < b < c < a) made topic order depend on
+    /// declaration order and can make `sort_by` panic.
+    #[test]
+    fn precedence_is_a_total_order() {
+        let all = [
+            "/",
+            "/*",
+            "/a",
+            "/b",
+            "/a/*",
+            "/a/{x}",
+            "/a/b",
+            "/{x}/b",
+            "/{x}.json",
+            "/a/{x}.json",
+            "/n/{v0}.json",
+            "/a/{v0}",
+            "/b/*",
+            "/{x}",
+            "/{x}/*",
+            "/a/b/c",
+            "/a/{x}/c",
+        ]
+        .map(t);
+        for a in &all {
+            assert_eq!(a.precedence(a), Ordering::Equal);
+            for b in &all {
+                assert_eq!(a.precedence(b), b.precedence(a).reverse(), "{a:?} vs {b:?}");
+                for c in &all {
+                    if a.precedence(b) == Ordering::Less && b.precedence(c) == Ordering::Less {
+                        assert_eq!(a.precedence(c), Ordering::Less, "{a:?} < {b:?} < {c:?}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
