@@ -5,14 +5,20 @@ use bytes::{BufMut, Bytes, BytesMut};
 use std::time::Duration;
 
 pub(crate) fn check_id(id: &str) -> Result<(), EncodeError> {
-    let b = id.as_bytes();
-    if memchr::memchr2(b'\r', b'\n', b).is_some() {
-        return Err(EncodeError::NewlineInId);
+    // One pass; a line break is reported before a NUL.
+    let mut nul = false;
+    for &b in id.as_bytes() {
+        match b {
+            b'\r' | b'\n' => return Err(EncodeError::NewlineInId),
+            0 => nul = true,
+            _ => {}
+        }
     }
-    if memchr::memchr(0, b).is_some() {
-        return Err(EncodeError::NulInId);
+    if nul {
+        Err(EncodeError::NulInId)
+    } else {
+        Ok(())
     }
-    Ok(())
 }
 
 pub(crate) fn check_event_type(event_type: &str) -> Result<(), EncodeError> {
@@ -212,18 +218,15 @@ impl<'a> EventBuilder<'a> {
     }
 
     /// An upper bound of the encoded length.
-    fn max_len(&self) -> usize {
-        let lines = |s: Option<&str>, prefix: usize| {
-            s.map_or(0, |s| {
-                s.len()
-                    + (prefix + 1) * (1 + memchr::memchr2_iter(b'\r', b'\n', s.as_bytes()).count())
-            })
-        };
-        lines(self.comment, 2)
+    /// The encoded length when no value has a line break (a frame with more lines makes
+    /// the buffer grow while it is written). Cheap: no scan of the values.
+    fn size_hint(&self) -> usize {
+        let line = |s: Option<&str>, overhead: usize| s.map_or(0, |s| s.len() + overhead);
+        line(self.comment, 3)
             + self.retry.map_or(0, |_| 28)
-            + self.id.map_or(0, |s| s.len() + 5)
-            + self.event.map_or(0, |s| s.len() + 8)
-            + lines(self.data, 6)
+            + line(self.id, 5)
+            + line(self.event, 8)
+            + line(self.data, 7)
             + 1
     }
 
@@ -249,7 +252,7 @@ impl<'a> EventBuilder<'a> {
 
     pub(crate) fn encode_unchecked(&self, buf: &mut BytesMut) {
         // Reserve from the exact sizes when there is no line break to count.
-        buf.reserve(self.max_len());
+        buf.reserve(self.size_hint());
         if let Some(comment) = self.comment {
             put_lines(buf, b": ", comment.as_bytes());
         }
@@ -333,7 +336,7 @@ impl Encoder {
     /// An [`EncodeError`] if the id or event type cannot be encoded.
     pub fn encode(&mut self, event: &EventBuilder<'_>) -> Result<Frame, EncodeError> {
         event.check()?;
-        self.reserve(event.max_len());
+        self.reserve(event.size_hint());
         event.encode_unchecked(&mut self.buf);
         Ok(Frame(self.buf.split().freeze()))
     }

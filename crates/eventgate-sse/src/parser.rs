@@ -298,6 +298,7 @@ pub struct Parser {
     pos: usize,
     partial: BytesMut,
     partial_hint: usize,
+    long_lines: bool,
     skip_lf: bool,
     bom_matched: u8,
     bom_done: bool,
@@ -342,6 +343,7 @@ impl Parser {
             pos: 0,
             partial: BytesMut::new(),
             partial_hint: 0,
+            long_lines: false,
             skip_lf: false,
             bom_matched: 0,
             bom_done: false,
@@ -558,7 +560,13 @@ impl Parser {
             }
             let start = self.pos;
             let rest = &self.cur[start..];
-            let Some(i) = find_eol(rest) else {
+            // Lines tend to be alike: after a long one, go straight to the vector search.
+            let found = if self.long_lines {
+                memchr::memchr2(b'\n', b'\r', rest)
+            } else {
+                find_eol(rest)
+            };
+            let Some(i) = found else {
                 // No line ending in this chunk: keep the partial line (bounded).
                 let len = rest.len();
                 match self.state {
@@ -584,6 +592,7 @@ impl Parser {
                 self.pos = self.cur.len();
                 continue;
             };
+            self.long_lines = i > 32;
             let end = start + i;
             let term = if rest[i] == b'\r' {
                 match rest.get(i + 1) {
