@@ -21,30 +21,16 @@ pub enum Item {
     Comment(Utf8Bytes),
 }
 
-/// Where one of an event's values lives: in the event's shared buffer (checked UTF-8),
-/// in text of its own, or nowhere (empty / absent).
-#[derive(Clone, Default)]
-pub(crate) enum Span {
-    #[default]
-    Empty,
-    In(usize, usize),
-    Own(Utf8Bytes),
-}
-
-#[derive(Clone, Default)]
-pub(crate) enum RawSpan {
-    #[default]
-    None,
-    In(usize, usize),
-    Own(Bytes),
-}
+const OWN_ID: u8 = 1;
+const HAS_RAW: u8 = 2;
 
 /// A server-sent event.
 ///
 /// Made by the [`Parser`](crate::Parser), or by hand with [`Event::new`] and the `with_*`
-/// methods, which reject values that could not be sent on the wire. A parsed event holds
-/// one reference to the input chunk its values were found in (no copies), so making,
-/// cloning and dropping one costs a reference-count update.
+/// methods, which reject values that could not be sent on the wire. An event is 64 bytes:
+/// one reference-counted buffer (for a parsed event, usually a slice of the input chunk,
+/// with no copy) and the offsets of its values in it. Making, cloning and dropping one
+/// costs a reference-count update.
 ///
 /// ```
 /// use eventgate_sse::Event;
@@ -57,111 +43,137 @@ pub(crate) enum RawSpan {
 #[derive(Clone)]
 pub struct Event {
     buf: Bytes,
-    data: Span,
-    event_type: Span,
-    last_event_id: Span,
-    id_in_frame: bool,
-    raw: RawSpan,
+    data: (u32, u32),
+    event_type: (u32, u32),
+    last_event_id: (u32, u32),
+    raw_start: u32,
+    flags: u8,
 }
 
 impl Event {
     /// An event of type `message` with `data` and no id.
+    ///
+    /// # Panics
+    /// If `data` is 4 GiB or larger.
     pub fn new(data: impl Into<Utf8Bytes>) -> Self {
+        let buf = data.into().into_bytes();
+        let len = u32::try_from(buf.len()).expect("event data under 4 GiB");
         Event {
-            buf: Bytes::new(),
-            data: Span::Own(data.into()),
-            event_type: Span::Empty,
-            last_event_id: Span::Empty,
-            id_in_frame: false,
-            raw: RawSpan::None,
+            buf,
+            data: (0, len),
+            event_type: (len, len),
+            last_event_id: (len, len),
+            raw_start: 0,
+            flags: 0,
         }
     }
 
     pub(crate) fn from_parts(
         buf: Bytes,
-        data: Span,
-        event_type: Span,
-        last_event_id: Span,
-        id_in_frame: bool,
-        raw: RawSpan,
+        data: (u32, u32),
+        event_type: (u32, u32),
+        last_event_id: (u32, u32),
+        own_id: bool,
+        raw_start: Option<u32>,
     ) -> Self {
+        let mut flags = 0;
+        if own_id {
+            flags |= OWN_ID;
+        }
+        if raw_start.is_some() {
+            flags |= HAS_RAW;
+        }
         Event {
             buf,
             data,
             event_type,
             last_event_id,
-            id_in_frame,
-            raw,
+            raw_start: raw_start.unwrap_or(0),
+            flags,
         }
     }
 
-    #[inline]
-    fn str_of<'a>(&'a self, span: &'a Span) -> &'a str {
-        match span {
-            Span::Empty => "",
-            Span::In(s, e) => str_from_checked(&self.buf[*s..*e]),
-            Span::Own(u) => u.as_str(),
-        }
+    /// A hand-made event from its values (one new buffer).
+    fn assemble(data: &str, event_type: &str, id: &str, own_id: bool) -> Self {
+        let mut buf = BytesMut::with_capacity(data.len() + event_type.len() + id.len());
+        let mut put = |s: &str| {
+            let start = buf.len();
+            buf.extend_from_slice(s.as_bytes());
+            let end = u32::try_from(buf.len()).expect("event values under 4 GiB");
+            (start as u32, end)
+        };
+        let (d, t, i) = (put(data), put(event_type), put(id));
+        Event::from_parts(buf.freeze(), d, t, i, own_id, None)
     }
 
     #[inline]
-    fn bytes_of(&self, span: &Span) -> Utf8Bytes {
-        match span {
-            Span::Empty => Utf8Bytes::new(),
-            Span::In(s, e) => Utf8Bytes::from_checked(self.buf.slice(*s..*e)),
-            Span::Own(u) => u.clone(),
-        }
+    fn str_at(&self, (start, end): (u32, u32)) -> &str {
+        str_from_checked(&self.buf[start as usize..end as usize])
+    }
+
+    #[inline]
+    fn bytes_at(&self, (start, end): (u32, u32)) -> Utf8Bytes {
+        Utf8Bytes::from_checked(self.buf.slice(start as usize..end as usize))
     }
 
     /// Sets the event type.
     ///
     /// # Errors
     /// [`EncodeError::NewlineInEventType`] if it contains CR or LF.
-    pub fn with_type(mut self, event_type: impl Into<Utf8Bytes>) -> Result<Self, EncodeError> {
+    pub fn with_type(self, event_type: impl Into<Utf8Bytes>) -> Result<Self, EncodeError> {
         let event_type = event_type.into();
         crate::encode::check_event_type(&event_type)?;
-        self.event_type = Span::Own(event_type);
-        self.raw = RawSpan::None;
-        Ok(self)
+        Ok(Event::assemble(
+            self.data(),
+            &event_type,
+            self.last_event_id(),
+            self.has_own_id(),
+        ))
     }
 
     /// Sets the id (written as an `id:` field when encoded).
     ///
     /// # Errors
     /// [`EncodeError::NewlineInId`] or [`EncodeError::NulInId`].
-    pub fn with_id(mut self, id: impl Into<Utf8Bytes>) -> Result<Self, EncodeError> {
+    pub fn with_id(self, id: impl Into<Utf8Bytes>) -> Result<Self, EncodeError> {
         let id = id.into();
         crate::encode::check_id(&id)?;
-        self.last_event_id = Span::Own(id);
-        self.id_in_frame = true;
-        self.raw = RawSpan::None;
-        Ok(self)
+        Ok(Event::assemble(
+            self.data(),
+            self.str_at(self.event_type),
+            &id,
+            true,
+        ))
     }
 
     /// Replaces the data (any text: line breaks become several `data:` lines).
-    pub fn with_data(mut self, data: impl Into<Utf8Bytes>) -> Self {
-        self.data = Span::Own(data.into());
-        self.raw = RawSpan::None;
-        self
+    pub fn with_data(self, data: impl Into<Utf8Bytes>) -> Self {
+        let data = data.into();
+        Event::assemble(
+            &data,
+            self.str_at(self.event_type),
+            self.last_event_id(),
+            self.has_own_id(),
+        )
     }
 
     /// The data: the `data:` lines of the event joined with LF.
     #[inline]
     pub fn data(&self) -> &str {
-        self.str_of(&self.data)
+        self.str_at(self.data)
     }
 
     /// The data as shared bytes (a reference-counted slice, no copy).
     #[inline]
     pub fn data_bytes(&self) -> Utf8Bytes {
-        self.bytes_of(&self.data)
+        self.bytes_at(self.data)
     }
 
     /// The event type: the last `event:` field's value, or `message` if there was none or
     /// it was empty.
     #[inline]
     pub fn event_type(&self) -> &str {
-        match self.str_of(&self.event_type) {
+        match self.str_at(self.event_type) {
             "" => "message",
             t => t,
         }
@@ -171,13 +183,13 @@ impl Event {
     /// carried to later events that have no `id:` of their own). Empty if none.
     #[inline]
     pub fn last_event_id(&self) -> &str {
-        self.str_of(&self.last_event_id)
+        self.str_at(self.last_event_id)
     }
 
     /// The last event ID as shared bytes (a reference-counted slice, no copy).
     #[inline]
     pub fn last_event_id_bytes(&self) -> Utf8Bytes {
-        self.bytes_of(&self.last_event_id)
+        self.bytes_at(self.last_event_id)
     }
 
     /// True if a valid `id:` field was seen since the previous event was dispatched (in
@@ -186,7 +198,7 @@ impl Event {
     /// exactly when this is true.
     #[inline]
     pub fn has_own_id(&self) -> bool {
-        self.id_in_frame
+        self.flags & OWN_ID != 0
     }
 
     /// The raw frame as received (every line of the block and its line endings, through
@@ -204,21 +216,18 @@ impl Event {
     /// [`ParserBuilder::raw_frames`]: crate::ParserBuilder::raw_frames
     #[inline]
     pub fn raw(&self) -> Option<Bytes> {
-        match &self.raw {
-            RawSpan::None => None,
-            RawSpan::In(s, e) => Some(self.buf.slice(*s..*e)),
-            RawSpan::Own(b) => Some(b.clone()),
-        }
+        (self.flags & HAS_RAW != 0).then(|| self.buf.slice(self.raw_start as usize..))
     }
 
     /// Encodes the event (id only if [`has_own_id`](Self::has_own_id)), appending to `buf`.
     pub fn encode(&self, buf: &mut BytesMut) {
         // Parsed and `with_*`-checked values are always encodable.
         let mut builder = EventBuilder::new().data(self.data());
-        if !matches!(self.event_type, Span::Empty) {
-            builder = builder.event(self.str_of(&self.event_type));
+        let event_type = self.str_at(self.event_type);
+        if !event_type.is_empty() {
+            builder = builder.event(event_type);
         }
-        if self.id_in_frame {
+        if self.has_own_id() {
             builder = builder.id(self.last_event_id());
         }
         builder.encode_unchecked(buf);
@@ -243,7 +252,7 @@ impl PartialEq for Event {
         self.data() == other.data()
             && self.event_type() == other.event_type()
             && self.last_event_id() == other.last_event_id()
-            && self.id_in_frame == other.id_in_frame
+            && self.has_own_id() == other.has_own_id()
             && self.raw() == other.raw()
     }
 }
@@ -256,7 +265,7 @@ impl fmt::Debug for Event {
         d.field("event_type", &self.event_type())
             .field("data", &self.data())
             .field("last_event_id", &self.last_event_id())
-            .field("has_own_id", &self.id_in_frame);
+            .field("has_own_id", &self.has_own_id());
         if let Some(raw) = self.raw() {
             d.field("raw", &raw);
         }

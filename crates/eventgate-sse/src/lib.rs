@@ -85,7 +85,9 @@ pub use body::{EventStream, ItemStream, MIME_TYPE, SseBody, is_event_stream, res
 pub use encode::{Encoder, EventBuilder, Frame};
 pub use error::{BoxError, EncodeError, ParseError, StreamError};
 pub use event::{Event, Item};
-pub use parser::{DEFAULT_MAX_EVENT_LEN, DEFAULT_MAX_LINE_LEN, LimitPolicy, Parser, ParserBuilder};
+pub use parser::{
+    DEFAULT_MAX_EVENT_LEN, DEFAULT_MAX_LINE_LEN, LIMIT_CAP, LimitPolicy, Parser, ParserBuilder,
+};
 pub use utf8::Utf8Bytes;
 
 // The README's examples are compiled and run as doctests.

@@ -1,7 +1,7 @@
 //! The sans-IO `text/event-stream` parser.
 
 use crate::error::ParseError;
-use crate::event::{Event, Item, RawSpan, Span};
+use crate::event::{Event, Item};
 use crate::utf8::Utf8Bytes;
 use bytes::{Bytes, BytesMut};
 use std::collections::VecDeque;
@@ -13,6 +13,10 @@ const BOM: &[u8; 3] = b"\xEF\xBB\xBF";
 pub const DEFAULT_MAX_LINE_LEN: usize = 4 * 1024 * 1024;
 /// Default for [`ParserBuilder::max_event_len`]: 16 MiB.
 pub const DEFAULT_MAX_EVENT_LEN: usize = 16 * 1024 * 1024;
+
+/// The largest value either limit can take (512 MiB); larger settings are capped. It keeps
+/// an event's offsets within 32 bits, which keeps [`Event`] at 64 bytes.
+pub const LIMIT_CAP: usize = 512 * 1024 * 1024;
 
 /// What the parser does after a [`ParseError`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -76,13 +80,13 @@ impl ParserBuilder {
     /// [`ParseError::LineTooLong`]. This bounds the memory an upstream that never sends a
     /// line ending can make the parser hold.
     ///
-    /// Default is [`DEFAULT_MAX_LINE_LEN`] (4 MiB).
+    /// Default is [`DEFAULT_MAX_LINE_LEN`] (4 MiB); at most [`LIMIT_CAP`].
     ///
     /// # Panics
     /// If `len` is 0.
     pub fn max_line_len(&mut self, len: usize) -> &mut Self {
         assert!(len > 0, "max_line_len must be at least 1");
-        self.max_line_len = len;
+        self.max_line_len = len.min(LIMIT_CAP);
         self
     }
 
@@ -90,13 +94,13 @@ impl ParserBuilder {
     /// [`ParseError::EventTooLarge`]. With [`raw_frames`](Self::raw_frames) on, the raw
     /// frame (every line of the event with its line ending) is held to the same limit.
     ///
-    /// Default is [`DEFAULT_MAX_EVENT_LEN`] (16 MiB).
+    /// Default is [`DEFAULT_MAX_EVENT_LEN`] (16 MiB); at most [`LIMIT_CAP`].
     ///
     /// # Panics
     /// If `len` is 0.
     pub fn max_event_len(&mut self, len: usize) -> &mut Self {
         assert!(len > 0, "max_event_len must be at least 1");
-        self.max_event_len = len;
+        self.max_event_len = len.min(LIMIT_CAP);
         self
     }
 
@@ -189,16 +193,6 @@ impl PSpan {
         match self {
             PSpan::Cur(s, _) => Some(*s),
             _ => None,
-        }
-    }
-
-    /// The span as part of an event whose buffer starts at `lo` of the current chunk.
-    #[inline]
-    fn into_span(self, lo: usize) -> Span {
-        match self {
-            PSpan::None => Span::Empty,
-            PSpan::Cur(s, e) => Span::In(s - lo, e - lo),
-            PSpan::Own(u) => Span::Own(u),
         }
     }
 }
@@ -769,65 +763,78 @@ impl Parser {
             }
             return None;
         }
-        let data = if self.data_lines.len() == 1 {
-            self.data_lines.pop().unwrap_or_default()
-        } else {
-            // One copy, carved from the shared block: at most one allocation.
-            reserve_block(&mut self.block, self.data_len);
-            for (n, line) in self.data_lines.drain(..).enumerate() {
-                if n > 0 {
-                    self.block.extend_from_slice(b"\n");
-                }
-                self.block.extend_from_slice(line.as_bytes(&self.cur));
-            }
-            PSpan::Own(Utf8Bytes::from_checked(self.block.split().freeze()))
-        };
-        self.data_len = 0;
         let event_type = std::mem::take(&mut self.event_type);
-        let id = self.last_event_id.clone();
+        let own_id = std::mem::take(&mut self.id_in_frame);
+        let raw_start = self.raw_start.take();
+        let raw_in_chunk = raw_start.filter(|_| self.raw_acc.is_empty());
 
-        // Raw frame: in this chunk, or assembled from several.
-        let mut raw_in = None;
-        let raw_own = match self.raw_start.take() {
-            Some(start) if self.raw_acc.is_empty() => {
-                raw_in = Some(start);
-                None
+        // Fast path: one data line and every value in the current chunk. The event is
+        // one reference-counted slice of the chunk plus offsets.
+        if self.data_lines.len() == 1 && (raw_start.is_none() || raw_in_chunk.is_some()) {
+            let data = &self.data_lines[0];
+            let in_chunk = |s: &PSpan| !matches!(s, PSpan::Own(_));
+            if in_chunk(data) && in_chunk(&event_type) && in_chunk(&self.last_event_id) {
+                let lo = min_start(
+                    min_start(data.start(), event_type.start()),
+                    min_start(self.last_event_id.start(), raw_in_chunk),
+                )
+                .unwrap_or(self.pos);
+                if let Ok(len) = u32::try_from(self.pos - lo) {
+                    let off = |s: &PSpan| match *s {
+                        PSpan::Cur(a, b) => ((a - lo) as u32, (b - lo) as u32),
+                        _ => (len, len),
+                    };
+                    let raw = raw_in_chunk
+                        .filter(|&r| !self.cur[r..].starts_with(BOM))
+                        .map(|r| (r - lo) as u32);
+                    let event = Event::from_parts(
+                        self.cur.slice(lo..self.pos),
+                        off(data),
+                        off(&event_type),
+                        off(&self.last_event_id),
+                        own_id,
+                        raw,
+                    );
+                    self.data_lines.clear();
+                    self.data_len = 0;
+                    return Some(Ok(Item::Event(event)));
+                }
             }
-            Some(start) => {
-                self.raw_acc.extend_from_slice(&self.cur[start..self.pos]);
-                let raw = copy_into_block(&mut self.block, &self.raw_acc);
-                self.raw_acc.clear();
-                Some(raw)
-            }
-            None => None,
-        };
+        }
 
-        // One slice of the chunk covers every value that lies in it.
-        let lo = min_start(
-            min_start(data.start(), event_type.start()),
-            min_start(id.start(), raw_in),
-        );
-        let (buf, lo) = match lo {
-            Some(lo) => (self.cur.slice(lo..self.pos), lo),
-            None => (Bytes::new(), 0),
+        // Otherwise one copy of the values, laid out as data, type, id, raw frame, in a
+        // buffer carved from the shared block: at most one allocation.
+        let raw_len = raw_start.map_or(0, |r| self.raw_acc.len() + (self.pos - r));
+        let total = self.data_len + event_type.len() + self.last_event_id.len() + raw_len;
+        reserve_block(&mut self.block, total);
+        let block = &mut self.block;
+        let cur: &[u8] = &self.cur;
+        let mut put = |bytes: &[u8]| -> (u32, u32) {
+            let start = block.len();
+            block.extend_from_slice(bytes);
+            // The limits (at most 512 MiB each) keep every offset within u32.
+            (start as u32, block.len() as u32)
         };
-        // A frame that starts with the bytes of a BOM would lose them if it were sent
-        // first on a new stream (receivers strip a leading BOM): no raw pass-through then.
-        let raw = match (raw_in, raw_own) {
-            (Some(start), _) if self.cur[start..].starts_with(BOM) => RawSpan::None,
-            (Some(start), _) => RawSpan::In(start - lo, self.pos - lo),
-            (None, Some(bytes)) if bytes.starts_with(BOM) => RawSpan::None,
-            (None, Some(bytes)) => RawSpan::Own(bytes),
-            (None, None) => RawSpan::None,
-        };
-        let event = Event::from_parts(
-            buf,
-            data.into_span(lo),
-            event_type.into_span(lo),
-            id.into_span(lo),
-            std::mem::take(&mut self.id_in_frame),
-            raw,
-        );
+        let mut data = (0, 0);
+        for (n, line) in self.data_lines.iter().enumerate() {
+            if n > 0 {
+                put(b"\n");
+            }
+            data.1 = put(line.as_bytes(cur)).1;
+        }
+        let ty = put(event_type.as_bytes(cur));
+        let id = put(self.last_event_id.as_bytes(cur));
+        let raw = raw_start.map(|r| {
+            let start = put(&self.raw_acc).0;
+            put(&cur[r..self.pos]);
+            start
+        });
+        let buf = self.block.split().freeze();
+        let raw = raw.filter(|&r| !buf[r as usize..].starts_with(BOM));
+        self.raw_acc.clear();
+        self.data_lines.clear();
+        self.data_len = 0;
+        let event = Event::from_parts(buf, data, ty, id, own_id, raw);
         Some(Ok(Item::Event(event)))
     }
 }

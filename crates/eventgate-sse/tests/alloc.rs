@@ -99,3 +99,13 @@ fn multi_line_or_split_events_allocate_at_most_once_per_event() {
         "{allocations} allocations for {events} events in {n_chunks} chunks"
     );
 }
+
+#[test]
+fn an_event_is_at_most_64_bytes_and_an_item_at_most_72() {
+    assert!(
+        std::mem::size_of::<eventgate_sse::Event>() <= 64,
+        "{}",
+        std::mem::size_of::<eventgate_sse::Event>()
+    );
+    assert!(std::mem::size_of::<Option<Result<Item, eventgate_sse::ParseError>>>() <= 72);
+}
