@@ -802,6 +802,28 @@ impl Parser {
             }
         }
 
+        // Data of its own (a long line handed over) and nothing else to keep: the event is
+        // that buffer, with no second copy.
+        if self.data_lines.len() == 1
+            && raw_start.is_none()
+            && event_type.len() == 0
+            && self.last_event_id.len() == 0
+            && matches!(self.data_lines.first(), Some(PSpan::Own(_)))
+            && let Some(PSpan::Own(data)) = self.data_lines.pop()
+        {
+            self.data_len = 0;
+            let len = data.len() as u32; // Within the limits, so within u32.
+            let event = Event::from_parts(
+                data.into_bytes(),
+                (0, len),
+                (len, len),
+                (len, len),
+                own_id,
+                None,
+            );
+            return Some(Ok(Item::Event(event)));
+        }
+
         // Otherwise one copy of the values, laid out as data, type, id, raw frame, in a
         // buffer carved from the shared block: at most one allocation.
         let raw_len = raw_start.map_or(0, |r| self.raw_acc.len() + (self.pos - r));

@@ -81,3 +81,22 @@ fn raw_frame_starting_with_bom_bytes_is_reencoded_instead() {
     assert!(event.raw().is_none());
     assert_eq!(event.to_frame().as_bytes().as_ref(), b"data: x\n\n");
 }
+
+/// A long line without id or type becomes the event's buffer as it is (no second copy);
+/// the next event must still start clean.
+#[test]
+fn long_id_less_lines_split_across_chunks_arrive_whole() {
+    let a = "x".repeat(65_536);
+    let b = "y".repeat(20_000);
+    let input = format!("data: {a}\n\ndata: {b}\n\ndata: short\n\n");
+    let chunks: Vec<&[u8]> = input.as_bytes().chunks(1460).collect();
+    let got = data_and_ids(&chunks);
+    assert_eq!(
+        got,
+        vec![
+            (a, String::new()),
+            (b, String::new()),
+            ("short".to_string(), String::new())
+        ]
+    );
+}
