@@ -2,7 +2,7 @@
 //!
 //! `eventgate-sse` reads and writes the event-stream format exactly as the WHATWG HTML
 //! standard defines it ("Interpreting an event stream"), fast: lines are found with
-//! [`memchr`]'s SIMD search, event data is handed out as slices of the input [`Bytes`]
+//! [`memchr`]'s SIMD search, event data is handed out as slices of the input [`Bytes`](bytes::Bytes)
 //! (no copy when an event's data is one line that arrived in one chunk), and every buffer
 //! is bounded so a hostile upstream cannot grow memory.
 //!
