@@ -1,0 +1,3 @@
+//! The request path: route, authorize, attach, respond.
+
+pub(crate) mod errors;
