@@ -8,3 +8,6 @@
 pub mod fetch;
 pub mod server;
 mod service;
+mod telemetry;
+pub use service::body::GatewayBody;
+pub use telemetry::{ApiSnapshot, StatsSnapshot};

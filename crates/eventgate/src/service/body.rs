@@ -1,0 +1,169 @@
+//! The gateway's response body: a fixed body (errors, preflights, metrics) or an event stream
+//! that can be ended from outside with one final frame.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use eventgate_types::BoxError;
+use http_body::{Body, Frame, SizeHint};
+
+/// Resolves to the last frame a stream sends before the gateway ends it (its credential
+/// expired, its API was undeployed or blocked, the gateway shuts down).
+pub(crate) type Ender = Pin<Box<dyn Future<Output = Bytes> + Send>>;
+
+type Inner = Pin<Box<dyn Body<Data = Bytes, Error = BoxError> + Send>>;
+
+/// The body of every response the [`Gateway`](crate::Gateway) gives.
+///
+/// Event streams pass frame by frame, as the relay yields them: nothing is buffered or
+/// compressed, and [`Body::is_end_stream`] stays `false` until the stream really ends.
+pub struct GatewayBody {
+    kind: Kind,
+}
+
+enum Kind {
+    Full(Option<Bytes>),
+    Stream {
+        inner: Inner,
+        ender: Option<Ender>,
+        done: bool,
+    },
+}
+
+impl fmt::Debug for GatewayBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            Kind::Full(b) => f
+                .debug_struct("GatewayBody")
+                .field("len", &b.as_ref().map_or(0, Bytes::len))
+                .finish(),
+            Kind::Stream { done, .. } => f
+                .debug_struct("GatewayBody")
+                .field("stream", &true)
+                .field("done", done)
+                .finish(),
+        }
+    }
+}
+
+impl GatewayBody {
+    /// A complete body.
+    pub(crate) fn full(bytes: Bytes) -> Self {
+        Self {
+            kind: Kind::Full((!bytes.is_empty()).then_some(bytes)),
+        }
+    }
+
+    /// An empty body.
+    pub(crate) fn empty() -> Self {
+        Self::full(Bytes::new())
+    }
+
+    /// A stream of frames from `inner`, ended early with the frame `ender` resolves to.
+    pub(crate) fn stream<B>(inner: B, ender: Option<Ender>) -> Self
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        use http_body_util::BodyExt as _;
+        Self {
+            kind: Kind::Stream {
+                inner: Box::pin(inner.map_err(Into::into)),
+                ender,
+                done: false,
+            },
+        }
+    }
+}
+
+impl Body for GatewayBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match &mut self.get_mut().kind {
+            Kind::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
+            Kind::Stream { inner, ender, done } => {
+                if *done {
+                    return Poll::Ready(None);
+                }
+                if let Some(e) = ender
+                    && let Poll::Ready(last) = e.as_mut().poll(cx)
+                {
+                    *done = true;
+                    *ender = None;
+                    return Poll::Ready((!last.is_empty()).then(|| Ok(Frame::data(last))));
+                }
+                match inner.as_mut().poll_frame(cx) {
+                    Poll::Ready(None) => {
+                        *done = true;
+                        Poll::Ready(None)
+                    }
+                    other => other,
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            Kind::Full(b) => b.is_none(),
+            Kind::Stream { done, .. } => *done,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            Kind::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
+            Kind::Stream { .. } => SizeHint::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::{BodyExt, StreamBody};
+
+    #[tokio::test]
+    async fn a_full_body_is_one_frame_with_an_exact_size() {
+        let b = GatewayBody::full(Bytes::from_static(b"{}"));
+        assert_eq!(b.size_hint().exact(), Some(2));
+        assert_eq!(b.collect().await.unwrap().to_bytes(), "{}");
+        assert!(GatewayBody::empty().is_end_stream());
+    }
+
+    #[tokio::test]
+    async fn the_ender_sends_one_last_frame_then_ends_the_stream() {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, BoxError>>(4);
+        let inner = StreamBody::new(tokio_stream_shim(rx));
+        let (end_tx, end_rx) = tokio::sync::oneshot::channel::<()>();
+        let ender: Ender = Box::pin(async move {
+            let _ = end_rx.await;
+            Bytes::from_static(b"event: eventgate-error\ndata: bye\n\n")
+        });
+        let mut body = GatewayBody::stream(inner, Some(ender));
+        tx.send(Ok(Frame::data(Bytes::from_static(b"data: 1\n\n")))).await.unwrap();
+        let f = body.frame().await.unwrap().unwrap().into_data().unwrap();
+        assert_eq!(f, "data: 1\n\n");
+        assert!(!body.is_end_stream());
+        end_tx.send(()).unwrap();
+        tx.send(Ok(Frame::data(Bytes::from_static(b"data: 2\n\n")))).await.unwrap();
+        let f = body.frame().await.unwrap().unwrap().into_data().unwrap();
+        assert_eq!(f, "event: eventgate-error\ndata: bye\n\n");
+        assert!(body.frame().await.is_none());
+        assert!(body.is_end_stream());
+    }
+
+    fn tokio_stream_shim(
+        mut rx: tokio::sync::mpsc::Receiver<Result<Frame<Bytes>, BoxError>>,
+    ) -> impl futures_core::Stream<Item = Result<Frame<Bytes>, BoxError>> {
+        futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+    }
+}

@@ -1,0 +1,257 @@
+//! What the gateway counts, and how it is read: Prometheus text exposition and a JSON-ready
+//! snapshot (the developer portal's live view reads the same numbers).
+//!
+//! The counters are plain atomics owned by the [`Gateway`](crate::Gateway) (no global
+//! recorder, so two gateways in one process never mix their numbers); a delivered event
+//! costs two relaxed atomic adds (events and bytes of its API). Per-API counters are created
+//! when an API first serves a stream and kept while the process runs (bounded by the number of
+//! APIs ever routed).
+//!
+//! | metric | type | labels |
+//! |---|---|---|
+//! | `eventgate_streams_open` | gauge | `api` |
+//! | `eventgate_streams_total` | counter | `api` |
+//! | `eventgate_events_out_total` | counter | `api` |
+//! | `eventgate_bytes_out_total` | counter | `api` |
+//! | `eventgate_quota_cuts_total` | counter | `api` |
+//! | `eventgate_denials_total` | counter | `code` |
+//! | `eventgate_channels_open` | gauge | |
+//! | `eventgate_upstream_connects_total` | counter | |
+//! | `eventgate_upstream_failures_total` | counter | |
+//! | `eventgate_replayed_total` | counter | |
+//! | `eventgate_replay_misses_total` | counter | |
+//! | `eventgate_slow_consumers_cut_total` | counter | |
+//! | `eventgate_heartbeats_total` | counter | |
+//!
+//! At the close of every stream one `tracing` event (target `eventgate::stream`) records the
+//! summary WSO2 publishes as analytics: API, topic, application, key type, duration, events,
+//! bytes and the close reason.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, RwLock};
+
+use eventgate_relay::MetricsSnapshot;
+
+/// Counters of one API (`name:version`).
+#[derive(Debug, Default)]
+pub(crate) struct ApiStats {
+    pub(crate) streams_open: AtomicI64,
+    pub(crate) streams_total: AtomicU64,
+    pub(crate) events_out: AtomicU64,
+    pub(crate) bytes_out: AtomicU64,
+    pub(crate) quota_cuts: AtomicU64,
+}
+
+impl ApiStats {
+    #[inline]
+    pub(crate) fn delivered(&self, bytes: usize) {
+        self.events_out.fetch_add(1, Relaxed);
+        self.bytes_out.fetch_add(bytes as u64, Relaxed);
+    }
+}
+
+/// The gateway's counters.
+#[derive(Debug, Default)]
+pub(crate) struct Telemetry {
+    apis: RwLock<BTreeMap<Arc<str>, Arc<ApiStats>>>,
+    denials: Mutex<BTreeMap<String, u64>>,
+}
+
+impl Telemetry {
+    /// The counters of `api`, created on first use.
+    pub(crate) fn api(&self, api: &str) -> Arc<ApiStats> {
+        if let Some(s) = self
+            .apis
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(api)
+        {
+            return Arc::clone(s);
+        }
+        let mut w = self
+            .apis
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Arc::clone(w.entry(Arc::from(api)).or_default())
+    }
+
+    /// Counts one refusal by its WSO2 code.
+    pub(crate) fn denied(&self, code: &str) {
+        let mut d = self
+            .denials
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match d.get_mut(code) {
+            Some(n) => *n += 1,
+            // Codes come from a fixed table; the map stays small.
+            None => {
+                d.insert(code.to_owned(), 1);
+            }
+        }
+    }
+
+    /// A copy of every counter, with the relay's.
+    pub(crate) fn snapshot(&self, relay: MetricsSnapshot) -> StatsSnapshot {
+        let apis = self
+            .apis
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .map(|(k, s)| ApiSnapshot {
+                api: k.to_string(),
+                streams_open: s.streams_open.load(Relaxed).max(0) as u64,
+                streams_total: s.streams_total.load(Relaxed),
+                events_out: s.events_out.load(Relaxed),
+                bytes_out: s.bytes_out.load(Relaxed),
+                quota_cuts: s.quota_cuts.load(Relaxed),
+            })
+            .collect();
+        let denials = self
+            .denials
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        StatsSnapshot {
+            apis,
+            denials,
+            relay,
+        }
+    }
+}
+
+/// Counters of one API at one moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ApiSnapshot {
+    /// `name:version`.
+    pub api: String,
+    /// Streams open now.
+    pub streams_open: u64,
+    /// Streams ever opened.
+    pub streams_total: u64,
+    /// Events delivered (replayed and live; not heartbeats).
+    pub events_out: u64,
+    /// Bytes of those events.
+    pub bytes_out: u64,
+    /// Streams ended because their plan's quota ran out.
+    pub quota_cuts: u64,
+}
+
+/// Every counter of a gateway at one moment ([`Gateway::stats`](crate::Gateway::stats)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StatsSnapshot {
+    /// Per API, by name.
+    pub apis: Vec<ApiSnapshot>,
+    /// Refusals by WSO2 code.
+    pub denials: BTreeMap<String, u64>,
+    /// The relay's counters.
+    pub relay: MetricsSnapshot,
+}
+
+impl StatsSnapshot {
+    /// The snapshot as JSON (what the portal's live view reads).
+    #[must_use]
+    pub fn to_json(&self) -> serde_json::Value {
+        let apis: Vec<serde_json::Value> = self
+            .apis
+            .iter()
+            .map(|a| {
+                serde_json::json!({
+                    "api": a.api, "streams_open": a.streams_open, "streams_total": a.streams_total,
+                    "events_out": a.events_out, "bytes_out": a.bytes_out, "quota_cuts": a.quota_cuts,
+                })
+            })
+            .collect();
+        let r = &self.relay;
+        serde_json::json!({
+            "apis": apis,
+            "denials": self.denials,
+            "channels_open": r.channels_open,
+            "upstream_connects": r.upstream_connects,
+            "upstream_failures": r.upstream_failures,
+            "replayed": r.replayed,
+            "replay_misses": r.replay_misses,
+            "slow_consumers_cut": r.slow_consumers_cut,
+            "heartbeats": r.heartbeats,
+        })
+    }
+
+    /// The snapshot in the Prometheus text exposition format (version 0.0.4).
+    #[must_use]
+    pub fn to_prometheus(&self) -> String {
+        let mut out = String::with_capacity(1024);
+        let family = |out: &mut String, name: &str, kind: &str, help: &str| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        };
+        type Field = fn(&ApiSnapshot) -> u64;
+        let per_api: [(&str, &str, &str, Field); 5] = [
+            ("eventgate_streams_open", "gauge", "Streams open now.", |a| a.streams_open),
+            ("eventgate_streams_total", "counter", "Streams opened.", |a| a.streams_total),
+            ("eventgate_events_out_total", "counter", "Events delivered to clients.", |a| a.events_out),
+            ("eventgate_bytes_out_total", "counter", "Bytes of events delivered to clients.", |a| a.bytes_out),
+            ("eventgate_quota_cuts_total", "counter", "Streams ended by their plan's quota.", |a| a.quota_cuts),
+        ];
+        for (name, kind, help, get) in per_api {
+            family(&mut out, name, kind, help);
+            for a in &self.apis {
+                let _ = writeln!(out, "{name}{{api=\"{}\"}} {}", escape_label(&a.api), get(a));
+            }
+        }
+        family(&mut out, "eventgate_denials_total", "counter", "Requests refused, by WSO2 code.");
+        for (code, n) in &self.denials {
+            let _ = writeln!(out, "eventgate_denials_total{{code=\"{}\"}} {n}", escape_label(code));
+        }
+        let r = &self.relay;
+        let plain = [
+            ("eventgate_channels_open", "gauge", "Upstream channels open.", r.channels_open),
+            ("eventgate_upstream_connects_total", "counter", "Upstream connections made.", r.upstream_connects),
+            ("eventgate_upstream_failures_total", "counter", "Upstream connections or streams failed.", r.upstream_failures),
+            ("eventgate_replayed_total", "counter", "Events replayed from a backlog.", r.replayed),
+            ("eventgate_replay_misses_total", "counter", "Last-Event-IDs not found in the backlog.", r.replay_misses),
+            ("eventgate_slow_consumers_cut_total", "counter", "Slow clients cut off.", r.slow_consumers_cut),
+            ("eventgate_heartbeats_total", "counter", "Heartbeat comments sent.", r.heartbeats),
+        ];
+        for (name, kind, help, v) in plain {
+            family(&mut out, name, kind, help);
+            let _ = writeln!(out, "{name} {v}");
+        }
+        out
+    }
+}
+
+fn escape_label(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prometheus_text_has_one_sample_per_api_and_code() {
+        let t = Telemetry::default();
+        let a = t.api("Observer:1.0.0");
+        a.streams_open.fetch_add(2, Relaxed);
+        a.delivered(10);
+        a.delivered(5);
+        assert!(Arc::ptr_eq(&a, &t.api("Observer:1.0.0")));
+        t.denied("900901");
+        t.denied("900901");
+        let text = t.snapshot(MetricsSnapshot::default()).to_prometheus();
+        assert!(text.contains("eventgate_streams_open{api=\"Observer:1.0.0\"} 2\n"), "{text}");
+        assert!(text.contains("eventgate_events_out_total{api=\"Observer:1.0.0\"} 2\n"));
+        assert!(text.contains("eventgate_bytes_out_total{api=\"Observer:1.0.0\"} 15\n"));
+        assert!(text.contains("eventgate_denials_total{code=\"900901\"} 2\n"));
+        assert!(text.contains("# TYPE eventgate_channels_open gauge\neventgate_channels_open 0\n"));
+        let json = t.snapshot(MetricsSnapshot::default()).to_json();
+        assert_eq!(json["apis"][0]["events_out"], 2);
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape_label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+}
