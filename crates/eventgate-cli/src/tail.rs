@@ -311,6 +311,7 @@ enum Entry {
     Error(String),
     Closed {
         events: u64,
+        broken: bool,
     },
     Wait {
         delay: Duration,
@@ -379,7 +380,7 @@ impl Entry {
             Entry::Error(_) => "error",
             Entry::Closed { .. } => "closed",
             Entry::Wait { .. } => "wait",
-            Entry::NoContent => "no-content",
+            Entry::NoContent => "stop",
             Entry::NotEventStream { .. } => "not-sse",
             Entry::Done { .. } => "done",
         }
@@ -431,7 +432,7 @@ impl Entry {
             Entry::Merge { delta } => json!({"delta": delta}),
             Entry::Text(text) => json!({"text": text}),
             Entry::Error(message) => json!({"message": message}),
-            Entry::Closed { events } => json!({"events": events}),
+            Entry::Closed { events, broken } => json!({"events": events, "broken": broken}),
             Entry::Wait { delay, from_server } => {
                 json!({"delay_ms": ms(*delay), "from_server": from_server})
             }
@@ -539,8 +540,13 @@ impl Entry {
             }
             Entry::Text(text) => escape_controls(text),
             Entry::Error(message) => escape_controls(message),
-            Entry::Closed { events } => format!(
-                "the server ended the response after {}",
+            Entry::Closed { events, broken } => format!(
+                "{} after {}",
+                if *broken {
+                    "the connection broke"
+                } else {
+                    "the server ended the response"
+                },
                 plural(*events, "event", "events")
             ),
             Entry::Wait { delay, from_server } => format!(
@@ -624,10 +630,10 @@ impl Entry {
         let mut out = format!("{stamp} {kind} {first}").trim_end().to_owned();
         for line in lines {
             out.push('\n');
-            out.push_str(INDENT);
-            out.push_str(line);
-            let trimmed = out.trim_end().len();
-            out.truncate(trimmed);
+            if !line.trim().is_empty() {
+                out.push_str(INDENT);
+                out.push_str(line.trim_end());
+            }
         }
         out
     }
@@ -886,6 +892,7 @@ async fn connect_once(
     summary.last_attempt_failed = false;
     let mut items = ItemStream::with_parser(response.into_body(), std::mem::take(parser));
     let mut in_response = 0u64;
+    let mut broken = false;
     let outcome = loop {
         let next = match stop.race(items.next()).await {
             Ok(next) => next,
@@ -908,6 +915,7 @@ async fn connect_once(
             Some(Ok(_)) => {}
             Some(Err(e)) => {
                 summary.errors += 1;
+                broken |= e.is_body();
                 let message = if e.is_body() {
                     format!("the response broke: {}", error_chain(&e))
                 } else {
@@ -918,6 +926,7 @@ async fn connect_once(
             None => {
                 timeline.emit(&Entry::Closed {
                     events: in_response,
+                    broken,
                 })?;
                 break Attempt::Reconnect;
             }
@@ -956,6 +965,7 @@ fn show_event(
         && let Some(path) = &opts.merge
         && let Ok(value) = serde_json::from_str::<Value>(event.data())
         && let Some(Value::String(delta)) = path.select(&value)
+        && !delta.is_empty()
     {
         summary.merged.push_str(delta);
         timeline.emit(&Entry::Merge {

@@ -1,0 +1,209 @@
+//! `eventgate sample-backend` run as a child process, read with a plain HTTP client.
+
+use bytes::Bytes;
+use eventgate_sse::{Event, EventStream};
+use futures_util::StreamExt;
+use http_body_util::Empty;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running backend, killed on drop.
+struct Backend {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(args: &[&str]) -> Backend {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_eventgate"))
+        .arg("sample-backend")
+        .args(["--port", "0"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in the ready line {line:?}"))
+        .trim_end_matches(':')
+        .to_owned();
+    Backend { child, url }
+}
+
+type Client = hyper_util::client::legacy::Client<
+    hyper_util::client::legacy::connect::HttpConnector,
+    Empty<Bytes>,
+>;
+
+fn client() -> Client {
+    hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http()
+}
+
+/// Events of one response with their arrival time (since the request), and when it ended.
+async fn read_response(
+    url: &str,
+    last_event_id: Option<&str>,
+    max_events: usize,
+) -> (Vec<(Duration, Event)>, Option<Duration>, http::HeaderMap) {
+    let mut req = http::Request::get(url);
+    if let Some(id) = last_event_id {
+        req = req.header("last-event-id", id);
+    }
+    let start = Instant::now();
+    let resp = client()
+        .request(req.body(Empty::new()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let headers = resp.headers().clone();
+    let mut events = EventStream::new(resp.into_body());
+    let mut out = Vec::new();
+    while out.len() < max_events {
+        match tokio::time::timeout(Duration::from_secs(10), events.next()).await {
+            Ok(Some(Ok(e))) => out.push((start.elapsed(), e)),
+            Ok(None) => return (out, Some(start.elapsed()), headers),
+            other => panic!("stream failed: {other:?}"),
+        }
+    }
+    (out, None, headers)
+}
+
+fn id_of(e: &Event) -> u64 {
+    e.last_event_id().parse().unwrap()
+}
+
+fn bytes_field(v: &serde_json::Value, name: &str) -> u64 {
+    let s = v[name].as_str().unwrap_or_else(|| panic!("{name} in {v}"));
+    s.strip_suffix(" bytes").unwrap().parse().unwrap()
+}
+
+fn mem_total() -> u64 {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
+    let line = meminfo
+        .lines()
+        .find(|l| l.starts_with("MemTotal:"))
+        .unwrap();
+    let kb: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kb * 1024
+}
+
+#[tokio::test]
+async fn events_arrive_at_the_interval_with_increasing_ids_and_real_memory_then_the_response_ends()
+{
+    let backend = start(&["--interval", "200", "--time", "1500"]);
+    let (events, ended, headers) = read_response(&backend.url, None, 100).await;
+    assert_eq!(headers["content-type"], "text/event-stream");
+    assert_eq!(headers["cache-control"], "no-store");
+    let ended = ended.expect("the server ends the response");
+    assert!(
+        ended >= Duration::from_millis(1400) && ended < Duration::from_millis(3000),
+        "ended after {ended:?}, --time is 1500 ms"
+    );
+    assert!(
+        (5..=9).contains(&events.len()),
+        "{} events in 1.5 s at 200 ms",
+        events.len()
+    );
+    for pair in events.windows(2) {
+        assert_eq!(id_of(&pair[1].1), id_of(&pair[0].1) + 1, "ids go up by one");
+        let gap = pair[1].0 - pair[0].0;
+        assert!(
+            gap >= Duration::from_millis(100) && gap <= Duration::from_millis(450),
+            "gap of {gap:?} between samples at a 200 ms interval"
+        );
+    }
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let total = mem_total();
+    for (_, e) in &events {
+        assert_eq!(e.event_type(), "message");
+        let v: serde_json::Value = serde_json::from_str(e.data()).unwrap();
+        let (heap, non_heap) = (bytes_field(&v, "heap"), bytes_field(&v, "nonHeap"));
+        assert_eq!(bytes_field(&v, "total"), total, "MemTotal of this machine");
+        assert_eq!(heap + non_heap, total, "used + available = total");
+        assert!(heap > 0 && non_heap > 0);
+        assert!(bytes_field(&v, "rss") > 0, "the backend's own RSS");
+        let ts = v["timeStamp"].as_u64().unwrap();
+        assert!(
+            now_ms.abs_diff(ts) < 10_000,
+            "timeStamp {ts} is now ({now_ms})"
+        );
+    }
+}
+
+#[tokio::test]
+async fn last_event_id_replays_what_was_missed_and_an_unknown_id_starts_live() {
+    let backend = start(&["--interval", "100", "--time", "60000", "--history", "5"]);
+    let (first, _, _) = read_response(&backend.url, None, 2).await;
+    let last = id_of(&first[1].1);
+    // Miss about four samples.
+    tokio::time::sleep(Duration::from_millis(420)).await;
+    let (resumed, _, _) = read_response(&backend.url, Some(&last.to_string()), 3).await;
+    let ids: Vec<u64> = resumed.iter().map(|(_, e)| id_of(e)).collect();
+    assert_eq!(
+        ids,
+        [last + 1, last + 2, last + 3],
+        "replayed from the history"
+    );
+    assert!(
+        resumed[1].0 < Duration::from_millis(80),
+        "missed events are replayed at once, not at the interval ({:?})",
+        resumed[1].0
+    );
+    // An id older than the five kept: the client starts on live events.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let (live, _, _) = read_response(&backend.url, Some(&last.to_string()), 2).await;
+    assert!(
+        id_of(&live[0].1) > last + 6,
+        "id {} after an id older than the history",
+        id_of(&live[0].1)
+    );
+    assert_eq!(id_of(&live[1].1), id_of(&live[0].1) + 1);
+    assert!(
+        live[1].0 - live[0].0 >= Duration::from_millis(50),
+        "live events come at the interval, not as a replayed burst"
+    );
+}
+
+#[tokio::test]
+async fn other_paths_are_404() {
+    let backend = start(&[]);
+    let url = backend.url.replace("/memory", "/other");
+    let resp = client()
+        .request(http::Request::get(url).body(Empty::new()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+}
+
+#[test]
+fn a_busy_port_is_an_error_naming_the_port_and_the_flag() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_eventgate"))
+        .args(["sample-backend", "--port", &port])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("port {port} is already in use")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--port"), "{stderr}");
+}
