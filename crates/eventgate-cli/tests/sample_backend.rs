@@ -213,3 +213,64 @@ fn a_busy_port_is_an_error_naming_the_port_and_the_flag() {
     );
     assert!(stderr.contains("--port"), "{stderr}");
 }
+
+#[tokio::test]
+async fn http2_prior_knowledge_is_served() {
+    let backend = start(&["--interval", "100"]);
+    let h2: Client =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .http2_only(true)
+            .build_http();
+    let resp = h2
+        .request(http::Request::get(&backend.url).body(Empty::new()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(resp.version(), http::Version::HTTP_2);
+    let mut events = EventStream::new(resp.into_body());
+    let first = tokio::time::timeout(Duration::from_secs(5), events.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(first.data().contains("\"heap\":\""));
+}
+
+#[tokio::test]
+async fn tail_resumes_across_the_servers_cuts_without_losing_an_event() {
+    // Responses end every 400 ms; tail waits the default 3 s before reconnecting and gets
+    // what it missed from the history, so the ids it shows have no gap.
+    let backend = start(&["--interval", "100", "--time", "400"]);
+    let url = backend.url.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_eventgate"))
+            .args(["tail", &url, "--json", "--count", "8"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let entries: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let ids: Vec<u64> = entries
+        .iter()
+        .filter(|e| e["kind"] == "event")
+        .map(|e| e["id"].as_str().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 8);
+    for pair in ids.windows(2) {
+        assert_eq!(pair[1], pair[0] + 1, "no gap across reconnects: {ids:?}");
+    }
+    let reconnects: Vec<&serde_json::Value> = entries
+        .iter()
+        .filter(|e| e["kind"] == "connect" && e["reconnect"].as_u64() > Some(0))
+        .collect();
+    assert!(
+        !reconnects.is_empty(),
+        "the server's cut made tail reconnect"
+    );
+    assert!(reconnects[0]["last_event_id"].is_string());
+}
