@@ -1,0 +1,23 @@
+//! The parts of the `eventgate` binary that other code can reuse.
+//!
+//! - [`backend`]: the tutorial's sample memory observer (`GET /memory`, `text/event-stream`),
+//!   with `id:` lines and `Last-Event-ID` replay from a bounded history. The demo starts it
+//!   in-process with [`backend::run`].
+//! - [`issuer`]: a local JWT issuer (ES256, key in `DATA/issuer-key.pem`) and its JWKS; the
+//!   gateway mints `app token` JWTs with it and publishes the JWKS.
+//! - [`tail`]: the SSE debugging client behind `eventgate tail`: a timeline of one event
+//!   source, reconnecting as a browser's `EventSource` does.
+//! - [`duration`]: the `30s` / `15m` / `1h` durations the command line takes.
+//! - [`jsonpath`]: the small JSONPath subset `tail --merge` takes.
+//!
+//! The binary's subcommands and flags are described in `docs/cli.md`.
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)
+)]
+
+pub mod backend;
+pub mod duration;
+pub mod issuer;
+pub mod jsonpath;
+pub mod tail;

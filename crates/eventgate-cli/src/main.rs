@@ -1,0 +1,335 @@
+//! The `eventgate` binary. See `docs/cli.md`.
+
+mod cli;
+
+use clap::Parser as _;
+use cli::{Cli, Command, GlobalArgs, SampleBackendArgs, TailArgs, TokenCommand};
+use eventgate_cli::issuer::{LocalIssuer, TokenRequest, decode_unverified};
+use eventgate_cli::{backend, tail};
+use serde_json::json;
+use std::io::{IsTerminal, Read, Write};
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime};
+
+/// Exit status of a failed command.
+const EXIT_FAILURE: u8 = 1;
+/// Exit status of a usage error and of a command this build does not provide (as clap's own
+/// usage errors).
+const EXIT_USAGE: u8 = 2;
+
+/// A failed command: its message and exit status.
+#[derive(Debug)]
+struct Failure {
+    message: String,
+    code: u8,
+}
+
+impl Failure {
+    fn new(message: impl Into<String>) -> Self {
+        Failure {
+            message: message.into(),
+            code: EXIT_FAILURE,
+        }
+    }
+}
+
+impl<E: std::error::Error> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure::new(e.to_string())
+    }
+}
+
+type Outcome = Result<(), Failure>;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let json = cli.global.json;
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            if json {
+                eprintln!("{}", json!({"error": failure.message}));
+            } else {
+                eprintln!("error: {}", failure.message);
+            }
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::new(format!("cannot start the async runtime: {e}")))
+}
+
+fn run(cli: Cli) -> Outcome {
+    let global = &cli.global;
+    match cli.command {
+        Command::Demo(_) => not_yet("demo"),
+        Command::Serve(_) => not_yet("serve"),
+        Command::Api(_) => not_yet("api"),
+        Command::App(_) => not_yet("app"),
+        Command::SampleBackend(args) => runtime()?.block_on(sample_backend(global, args)),
+        Command::Tail(args) => runtime()?.block_on(tail_cmd(global, args)),
+        Command::Token(cmd) => token(global, cmd),
+    }
+}
+
+/// The commands that need the gateway crate's registry and control plane.
+fn not_yet(command: &str) -> Outcome {
+    Err(Failure {
+        message: format!(
+            "`eventgate {command}` is not available in this build yet: it needs the gateway and \
+             its control plane (sample-backend, tail and token work now)"
+        ),
+        code: EXIT_USAGE,
+    })
+}
+
+/// A listener on `addr`, or an error that names the port and the flag to change it.
+async fn bind(addr: std::net::SocketAddr, flag: &str) -> Result<tokio::net::TcpListener, Failure> {
+    tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AddrInUse {
+            Failure::new(format!(
+                "port {} is already in use ({flag} {}); stop what listens there or choose \
+                 another with {flag}",
+                addr.port(),
+                addr.port()
+            ))
+        } else {
+            Failure::new(format!("cannot listen on {addr} ({flag}): {e}"))
+        }
+    })
+}
+
+async fn sample_backend(global: &GlobalArgs, args: SampleBackendArgs) -> Outcome {
+    let listener = bind(std::net::SocketAddr::new(args.host, args.port), "--port").await?;
+    let local = listener.local_addr()?;
+    let url = format!("http://{local}{}", backend::PATH);
+    let mut settings = backend::Settings::new(
+        Duration::from_millis(args.time),
+        Duration::from_millis(args.interval),
+    );
+    settings.history = args.history;
+    if global.json {
+        println!(
+            "{}",
+            json!({"listening": url, "time_ms": args.time, "interval_ms": args.interval})
+        );
+    } else {
+        println!(
+            "sample backend on {url}: one memory sample every {} ms, each response ended after {} ms",
+            args.interval, args.time
+        );
+    }
+    std::io::stdout().flush()?;
+    backend::run(listener, settings, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
+    Ok(())
+}
+
+fn parse_header(text: &str) -> Result<(http::HeaderName, http::HeaderValue), Failure> {
+    let (name, value) = text
+        .split_once(':')
+        .ok_or_else(|| Failure::new(format!("-H {text:?}: expected 'Name: value'")))?;
+    let name = http::HeaderName::from_bytes(name.trim().as_bytes())
+        .map_err(|_| Failure::new(format!("-H {text:?}: invalid header name")))?;
+    let value = http::HeaderValue::from_str(value.trim())
+        .map_err(|_| Failure::new(format!("-H {text:?}: invalid header value")))?;
+    Ok((name, value))
+}
+
+fn read_cacert(path: &std::path::Path) -> Result<Vec<Vec<u8>>, Failure> {
+    use rustls::pki_types::pem::PemObject;
+    let pem = std::fs::read(path)
+        .map_err(|e| Failure::new(format!("--cacert {}: {e}", path.display())))?;
+    let certs = rustls::pki_types::CertificateDer::pem_slice_iter(&pem)
+        .map(|c| c.map(|c| c.as_ref().to_vec()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Failure::new(format!("--cacert {}: {e}", path.display())))?;
+    if certs.is_empty() {
+        return Err(Failure::new(format!(
+            "--cacert {}: no PEM certificate in the file",
+            path.display()
+        )));
+    }
+    Ok(certs)
+}
+
+async fn tail_cmd(global: &GlobalArgs, args: TailArgs) -> Outcome {
+    let url: http::Uri = args
+        .url
+        .parse()
+        .map_err(|e| Failure::new(format!("URL {:?}: {e}", args.url)))?;
+    let mut opts = tail::Options::new(url);
+    for h in &args.headers {
+        let (name, value) = parse_header(h)?;
+        opts.headers.append(name, value);
+    }
+    opts.last_event_id = args.last_event_id;
+    opts.json = global.json;
+    opts.pretty = args.pretty;
+    opts.merge = args.merge;
+    opts.max_reconnects = args.max_reconnects;
+    opts.count = args.count;
+    opts.duration = args.duration;
+    opts.connect_timeout = args.connect_timeout;
+    opts.insecure = args.insecure;
+    if let Some(path) = &args.cacert {
+        opts.extra_roots = read_cacert(path)?;
+    }
+    opts.color = !global.json
+        && match args.color {
+            cli::ColorChoice::Always => true,
+            cli::ColorChoice::Never => false,
+            cli::ColorChoice::Auto => {
+                std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+            }
+        };
+    let mut stdout = std::io::stdout().lock();
+    let summary = tail::run(&opts, &mut stdout, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
+    if summary.last_attempt_failed {
+        return Err(Failure::new(match summary.ended_by {
+            Some(tail::EndReason::NotEventStream) => "the response is not a 200 event stream",
+            _ => "the last connection attempt failed",
+        }));
+    }
+    Ok(())
+}
+
+fn read_token(arg: &str) -> Result<String, Failure> {
+    if arg == "-" {
+        let mut s = String::new();
+        std::io::stdin()
+            .take(64 * 1024)
+            .read_to_string(&mut s)
+            .map_err(|e| Failure::new(format!("reading the token from stdin: {e}")))?;
+        Ok(s.trim().to_owned())
+    } else {
+        Ok(arg.trim().to_owned())
+    }
+}
+
+fn exp_note(claims: &serde_json::Value, now: SystemTime) -> Option<String> {
+    let exp = claims.get("exp")?.as_u64()?;
+    let now_s = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let at = eventgate_policy::Timestamp::from_unix_secs(exp).to_rfc3339();
+    Some(if exp > now_s {
+        format!(
+            "expires {at} (in {})",
+            eventgate_cli::duration::format_duration(Duration::from_secs(exp - now_s))
+        )
+    } else {
+        format!(
+            "expired {at} ({} ago)",
+            eventgate_cli::duration::format_duration(Duration::from_secs(now_s - exp))
+        )
+    })
+}
+
+fn token(global: &GlobalArgs, cmd: TokenCommand) -> Outcome {
+    let now = SystemTime::now();
+    match cmd {
+        TokenCommand::Mint(args) => {
+            let issuer = LocalIssuer::load_or_create(&global.data)?.with_issuer(args.issuer.issuer);
+            let mut request = TokenRequest::new(args.client_id)
+                .subject(args.sub)
+                .scopes(args.scopes)
+                .key_type(args.key_type.into())
+                .ttl(args.ttl);
+            if let Some(aud) = args.aud {
+                request = request.audience(aud);
+            }
+            let token = issuer.mint(&request, now)?;
+            if global.json {
+                println!(
+                    "{}",
+                    json!({"token": token, "issuer": issuer.issuer(), "kid": issuer.key_id(),
+                           "expires_in": args.ttl.as_secs()})
+                );
+            } else {
+                println!("{token}");
+            }
+        }
+        TokenCommand::Decode(arg) => {
+            let token = read_token(&arg.token)?;
+            let decoded = decode_unverified(&token)?;
+            if global.json {
+                println!(
+                    "{}",
+                    json!({"verified": false, "header": decoded.header, "claims": decoded.claims})
+                );
+            } else {
+                let pretty = |v: &serde_json::Value| {
+                    serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
+                };
+                println!("NOT VERIFIED: decoded only; use `eventgate token verify` to check it");
+                println!("header:\n{}", pretty(&decoded.header));
+                println!("claims:\n{}", pretty(&decoded.claims));
+                if let Some(note) = exp_note(&decoded.claims, now) {
+                    println!("{note}");
+                }
+            }
+        }
+        TokenCommand::Verify(args) => {
+            let token = read_token(&args.token)?;
+            let issuer = LocalIssuer::load_or_create(&global.data)?.with_issuer(args.issuer.issuer);
+            match issuer.verify(&token, args.aud.as_deref(), now) {
+                Ok(p) => {
+                    let expires = p.expires_at.map(|t| t.to_rfc3339());
+                    if global.json {
+                        println!(
+                            "{}",
+                            json!({"valid": true, "issuer": p.issuer, "subject": p.subject,
+                                   "client_id": p.client_id, "scopes": p.scopes,
+                                   "key_type": p.key_type.as_str(), "expires_at": expires})
+                        );
+                    } else {
+                        println!(
+                            "valid: issuer {}, subject {}, client id {}, scopes [{}], {}, expires {}",
+                            p.issuer.as_deref().unwrap_or("-"),
+                            p.subject.as_deref().unwrap_or("-"),
+                            p.client_id.as_deref().unwrap_or("-"),
+                            p.scopes.join(" "),
+                            p.key_type.as_str(),
+                            expires.as_deref().unwrap_or("never"),
+                        );
+                    }
+                }
+                Err(eventgate_cli::issuer::IssuerError::Refused(e)) => {
+                    if global.json {
+                        println!(
+                            "{}",
+                            json!({"valid": false, "error": e.kind(), "message": e.to_string()})
+                        );
+                    }
+                    return Err(Failure::new(format!("token refused: {e} ({})", e.kind())));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        TokenCommand::Jwks(args) => {
+            let issuer = LocalIssuer::load_or_create(&global.data)?.with_issuer(args.issuer);
+            let jwks = issuer.jwks();
+            if global.json {
+                println!("{jwks}");
+            } else {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&jwks).unwrap_or_else(|_| jwks.to_string())
+                );
+            }
+        }
+    }
+    Ok(())
+}

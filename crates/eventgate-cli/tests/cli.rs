@@ -1,0 +1,88 @@
+//! The binary's command line as a user meets it.
+
+use std::process::Command;
+
+fn eventgate(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_eventgate"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    for path in [
+        "",
+        "demo",
+        "serve",
+        "sample-backend",
+        "api",
+        "api create",
+        "api topics",
+        "api topics add",
+        "api topics remove",
+        "api topics list",
+        "api plans",
+        "api plans set",
+        "api lifecycle",
+        "api revision",
+        "api revision create",
+        "api revision list",
+        "api revision delete",
+        "api deploy",
+        "api undeploy",
+        "api export",
+        "api import",
+        "api list",
+        "api show",
+        "app",
+        "app create",
+        "app subscribe",
+        "app token",
+        "app key",
+        "tail",
+        "token",
+        "token mint",
+        "token decode",
+        "token verify",
+        "token jwks",
+    ] {
+        let mut args: Vec<&str> = path.split_whitespace().collect();
+        args.push("--help");
+        let out = eventgate(&args);
+        assert!(out.status.success(), "{path} --help: {out:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("Usage: eventgate"), "{path}: {text}");
+        assert!(
+            text.contains("--data <DIR>"),
+            "{path}: global flags listed: {text}"
+        );
+    }
+}
+
+#[test]
+fn commands_that_need_the_gateway_say_so_with_exit_code_2() {
+    for args in [
+        &["demo"][..],
+        &["serve"],
+        &["api", "list"],
+        &["app", "create", "DemoApp"],
+    ] {
+        let out = eventgate(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("not available in this build yet"),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_bad_duration_is_a_usage_error_naming_the_flag() {
+    let out = eventgate(&["token", "mint", "--ttl", "10"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--ttl"), "{stderr}");
+    assert!(stderr.contains("missing unit"), "{stderr}");
+}
