@@ -232,12 +232,19 @@ impl ChannelBuilder {
         self
     }
 
-    pub(crate) fn shared_backlog_factory(
-        &mut self,
-        factory: BacklogFactory,
-    ) -> &mut ChannelBuilder {
-        self.backlog_factory = Some(factory);
-        self
+    /// The bounds of the [`MemoryBacklog`]: events and bytes.
+    pub(crate) fn backlog_bounds(&self) -> (usize, usize) {
+        (self.backlog_events, self.backlog_bytes)
+    }
+
+    /// The checks of [`ChannelBuilder::build`].
+    pub(crate) fn check(&self) -> Result<(), Error> {
+        if self.queue_depth == 0 {
+            return Err(Error::new(Kind::InvalidConfig(
+                "queue depth must be at least 1",
+            )));
+        }
+        Ok(())
     }
 
     pub(crate) fn metrics(&mut self, metrics: Arc<Metrics>) -> &mut ChannelBuilder {
@@ -250,11 +257,7 @@ impl ChannelBuilder {
     /// # Errors
     /// [`Error::is_invalid_config`] if the queue depth is zero.
     pub fn build(&self) -> Result<Channel, Error> {
-        if self.queue_depth == 0 {
-            return Err(Error::new(Kind::InvalidConfig(
-                "queue depth must be at least 1",
-            )));
-        }
+        self.check()?;
         let backlog = match &self.backlog_factory {
             Some(f) => f(),
             None => Box::new(MemoryBacklog::new(self.backlog_events, self.backlog_bytes)),

@@ -10,8 +10,12 @@ use http::header::{HeaderMap, HeaderName, HeaderValue};
 
 use super::hub::Hub;
 use super::{Inner, Mode, Relay};
-use crate::backlog::{Backlog, BacklogFactory, DEFAULT_BACKLOG_BYTES, DEFAULT_BACKLOG_EVENTS};
+use crate::backlog::Backlog;
+#[cfg(doc)]
+use crate::backlog::{DEFAULT_BACKLOG_BYTES, DEFAULT_BACKLOG_EVENTS};
 use crate::backoff::{DEFAULT_BACKOFF_INITIAL, DEFAULT_BACKOFF_MAX};
+use crate::channel::ChannelBuilder;
+#[cfg(doc)]
 use crate::channel::{DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_DEPTH};
 use crate::error::{Error, Kind};
 use crate::metrics::Metrics;
@@ -42,12 +46,8 @@ pub const DEFAULT_MAX_CHANNELS: usize = 10_000;
 #[derive(Clone)]
 pub(crate) struct Config {
     pub(crate) mode: Mode,
-    pub(crate) backlog_events: usize,
-    pub(crate) backlog_bytes: usize,
-    pub(crate) backlog_factory: Option<BacklogFactory>,
-    pub(crate) queue_depth: usize,
-    pub(crate) queue_bytes: usize,
-    pub(crate) assign_ids: bool,
+    /// The settings of each new channel (backlog, queue, assigned ids).
+    pub(crate) channel: ChannelBuilder,
     pub(crate) heartbeat: Option<Duration>,
     pub(crate) retry_hint: Option<Duration>,
     pub(crate) pass_comments: bool,
@@ -115,12 +115,7 @@ impl RelayBuilder {
         RelayBuilder {
             config: Config {
                 mode: Mode::Fanout,
-                backlog_events: DEFAULT_BACKLOG_EVENTS,
-                backlog_bytes: DEFAULT_BACKLOG_BYTES,
-                backlog_factory: None,
-                queue_depth: DEFAULT_QUEUE_DEPTH,
-                queue_bytes: DEFAULT_QUEUE_BYTES,
-                assign_ids: false,
+                channel: ChannelBuilder::new(),
                 heartbeat: Some(DEFAULT_HEARTBEAT),
                 retry_hint: None,
                 pass_comments: false,
@@ -152,13 +147,13 @@ impl RelayBuilder {
 
     /// Events kept per channel for replay. Default is [`DEFAULT_BACKLOG_EVENTS`].
     pub fn backlog_events(&mut self, n: usize) -> &mut RelayBuilder {
-        self.config.backlog_events = n;
+        self.config.channel.backlog_events(n);
         self
     }
 
     /// Frame bytes kept per channel for replay. Default is [`DEFAULT_BACKLOG_BYTES`].
     pub fn backlog_bytes(&mut self, n: usize) -> &mut RelayBuilder {
-        self.config.backlog_bytes = n;
+        self.config.channel.backlog_bytes(n);
         self
     }
 
@@ -168,26 +163,26 @@ impl RelayBuilder {
         &mut self,
         factory: impl Fn() -> Box<dyn Backlog> + Send + Sync + 'static,
     ) -> &mut RelayBuilder {
-        self.config.backlog_factory = Some(Arc::new(factory));
+        self.config.channel.backlog_factory(factory);
         self
     }
 
     /// How many frames a subscriber may fall behind before it is cut off; at least 1.
     /// Default is [`DEFAULT_QUEUE_DEPTH`].
     pub fn queue_depth(&mut self, depth: usize) -> &mut RelayBuilder {
-        self.config.queue_depth = depth;
+        self.config.channel.queue_depth(depth);
         self
     }
 
     /// Frame bytes of the live ring per channel. Default is [`DEFAULT_QUEUE_BYTES`].
     pub fn queue_bytes(&mut self, bytes: usize) -> &mut RelayBuilder {
-        self.config.queue_bytes = bytes;
+        self.config.channel.queue_bytes(bytes);
         self
     }
 
     /// Assign ids to events the backend sends without one. Default is off.
     pub fn assign_ids(&mut self, on: bool) -> &mut RelayBuilder {
-        self.config.assign_ids = on;
+        self.config.channel.assign_ids(on);
         self
     }
 
@@ -311,10 +306,10 @@ impl RelayBuilder {
     }
 
     fn check(&self) -> Result<(), Error> {
+        self.config.channel.check()?;
         let c = &self.config;
         let zero = Duration::ZERO;
-        let rules: [(bool, &'static str); 9] = [
-            (c.queue_depth == 0, "queue depth must be at least 1"),
+        let rules: [(bool, &'static str); 8] = [
             (
                 c.max_line_len == 0,
                 "max upstream line length must be at least 1",

@@ -152,7 +152,7 @@ impl Relay {
             uri: normalize_uri(&uri)?,
             headers: opts.upstream_headers.clone(),
             heartbeat,
-            backlog: opts.backlog.unwrap_or((c.backlog_events, c.backlog_bytes)),
+            backlog: opts.backlog.unwrap_or(c.channel.backlog_bounds()),
         };
         match opts.mode.unwrap_or(c.mode) {
             Mode::Proxy => self.open_proxy(settings, opts).await,
@@ -161,16 +161,12 @@ impl Relay {
     }
 
     fn new_channel(&self, backlog: (usize, usize)) -> Result<Channel, Error> {
-        let c = &self.inner.config;
-        let mut b = Channel::builder();
-        if let Some(f) = &c.backlog_factory {
-            b.shared_backlog_factory(f.clone());
-        }
-        b.backlog_events(backlog.0)
+        self.inner
+            .config
+            .channel
+            .clone()
+            .backlog_events(backlog.0)
             .backlog_bytes(backlog.1)
-            .queue_depth(c.queue_depth)
-            .queue_bytes(c.queue_bytes)
-            .assign_ids(c.assign_ids)
             .metrics(self.inner.metrics.clone())
             .build()
     }
