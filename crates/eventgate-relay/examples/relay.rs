@@ -20,7 +20,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use eventgate_relay::{ClientInfo, Mode, Relay, SubscribeRequest, sse_response};
+use eventgate_relay::{
+    ClientInfo, Mode, Relay, SubscribeOptions, last_event_id, sse_response, upstream_uri,
+};
 use http::{Method, Request, Response, StatusCode, Uri};
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
@@ -82,7 +84,7 @@ fn parse_args() -> Result<Args, String> {
     })
 }
 
-type Body = Either<eventgate_relay::Subscription, Full<Bytes>>;
+type Body = Either<eventgate_relay::Feed, Full<Bytes>>;
 
 fn plain(status: StatusCode, text: String) -> Response<Body> {
     let mut r = Response::new(Either::Right(Full::new(Bytes::from(text + "\n"))));
@@ -93,6 +95,7 @@ fn plain(status: StatusCode, text: String) -> Response<Body> {
 async fn handle(
     relay: Relay,
     upstream: Uri,
+    mode: Mode,
     peer: SocketAddr,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
@@ -100,12 +103,16 @@ async fn handle(
         return Ok(plain(StatusCode::METHOD_NOT_ALLOWED, "only GET".into()));
     }
     let (parts, _) = req.into_parts();
-    let sub = match SubscribeRequest::from_parts(&parts, &upstream) {
-        Ok(r) => {
-            relay
-                .subscribe(r.client(ClientInfo::new(Some(peer), Some("http"))))
-                .await
-        }
+    let mut opts = SubscribeOptions::new();
+    opts.last_event_id(last_event_id(&parts.headers))
+        .client(ClientInfo::new(Some(peer), Some("http")));
+    if mode == Mode::Proxy {
+        // This proxy has no auth: in proxy mode the backend sees the client's headers
+        // (the relay drops hop-by-hop ones). A gateway would strip credentials first.
+        opts.upstream_headers(parts.headers.clone());
+    }
+    let sub = match upstream_uri(&upstream, &parts.uri) {
+        Ok(uri) => relay.subscribe(uri, &opts).await,
         Err(e) => Err(e),
     };
     Ok(match sub {
@@ -162,8 +169,9 @@ async fn run(args: Args) {
                 let _ = stream.set_nodelay(true);
                 let relay = relay.clone();
                 let upstream = args.upstream.clone();
+                let mode = args.mode;
                 let svc = hyper::service::service_fn(move |req| {
-                    handle(relay.clone(), upstream.clone(), peer, req)
+                    handle(relay.clone(), upstream.clone(), mode, peer, req)
                 });
                 let conn = server.serve_connection(TokioIo::new(stream), svc);
                 let conn = graceful.watch(conn);

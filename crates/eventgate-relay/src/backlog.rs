@@ -2,9 +2,13 @@
 
 use std::collections::VecDeque;
 
-use bytes::Bytes;
+use std::sync::Arc;
 
-use crate::id::EventId;
+use bytes::Bytes;
+use eventgate_sse::EventId;
+
+/// Makes one channel's backlog (see `backlog_factory` on the builders).
+pub(crate) type BacklogFactory = Arc<dyn Fn() -> Box<dyn Backlog> + Send + Sync>;
 
 /// Default number of events a [`MemoryBacklog`] keeps.
 pub const DEFAULT_BACKLOG_EVENTS: usize = 1024;

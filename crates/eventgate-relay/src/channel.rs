@@ -6,23 +6,31 @@
 //! allocation). A subscriber's queue is the window of the ring between its cursor and the
 //! newest frame; when the ring evicts a frame a subscriber has not read yet, that subscriber
 //! is a slow consumer and is cut off.
+//!
+//! The channel does no I/O, spawns nothing and reads no clock: heartbeats, linger and
+//! upstream timeouts are the relay's driver task's. Its two waits ([`Channel::closed`],
+//! [`Channel::idle`]) use `tokio::sync::Notify`, which works on any executor.
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::io::Write as _;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
+use eventgate_sse::{Encoder, EventId, Frame};
 use tokio::sync::Notify;
 
-use crate::backlog::{Backlog, Entry, MemoryBacklog};
+use crate::backlog::{
+    Backlog, BacklogFactory, DEFAULT_BACKLOG_BYTES, DEFAULT_BACKLOG_EVENTS, Entry, MemoryBacklog,
+};
 use crate::error::{Error, Kind};
-use crate::id::EventId;
-use crate::meter::{Delivery, Denial, Meter};
+use crate::gate::{Cutoff, Delivery, DeliveryGate};
 use crate::metrics::Metrics;
+use crate::subscribe::{SubscribeOptions, UnknownId};
 
 /// Default bound of the live ring, in frames: how far a subscriber may fall behind before it
 /// is cut off.
@@ -30,32 +38,14 @@ pub const DEFAULT_QUEUE_DEPTH: usize = 1024;
 /// Default bound of the live ring, in frame bytes (8 MiB).
 pub const DEFAULT_QUEUE_BYTES: usize = 8 * 1024 * 1024;
 
-/// The heartbeat comment the relay sends on idle channels.
-pub const HEARTBEAT: &[u8] = b": keep-alive\n\n";
-
 /// The event sent by default to a subscriber whose `Last-Event-ID` is not in the backlog
 /// (unknown, or older than what the backlog keeps), before the live stream starts.
 ///
 /// It is a named event (`event: eventgate-reset`), so an `EventSource` only sees it through
-/// `addEventListener("eventgate-reset", ...)`; it carries no `id:` and is not metered.
-pub const RESET_EVENT: &[u8] =
-    b"event: eventgate-reset\ndata: last-event-id not in backlog; starting live\n\n";
-
-/// What to do when a subscriber's `Last-Event-ID` is not in the backlog.
-#[derive(Debug, Clone, Default)]
-#[non_exhaustive]
-pub enum UnknownId {
-    /// Start with the live stream, after sending `notice` (default [`RESET_EVENT`]; `None`
-    /// sends nothing). This is the default.
-    #[default]
-    StartLive,
-    /// Start live after sending this frame instead of [`RESET_EVENT`] (`None`: nothing).
-    StartLiveWith(Option<Bytes>),
-    /// Refuse the subscription with an error for which [`Error::is_unknown_id`] is true; the
-    /// relay uses this to fall back to a dedicated upstream connection that forwards the id
-    /// to the backend (proxy mode).
-    Reject,
-}
+/// `addEventListener("eventgate-reset", ...)`; it carries no `id:` and is not gated.
+pub const RESET_EVENT: Frame = Frame::from_static(
+    "event: eventgate-reset\ndata: last-event-id not in backlog; starting live\n\n",
+);
 
 /// How a subscription started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,18 +65,19 @@ pub enum Replay {
 ///
 /// ```
 /// use eventgate_relay::{Channel, EventId, SubscribeOptions};
-/// use bytes::Bytes;
+/// use eventgate_sse::Frame;
 ///
-/// let ch = Channel::builder().build();
-/// ch.publish(EventId::from_text("1"), Bytes::from_static(b"id: 1\ndata: a\n\n"));
-/// ch.publish(EventId::from_text("2"), Bytes::from_static(b"id: 2\ndata: b\n\n"));
+/// let ch = Channel::builder().build()?;
+/// ch.publish(EventId::from_text("1"), Frame::from_static("id: 1\ndata: a\n\n"));
+/// ch.publish(EventId::from_text("2"), Frame::from_static("id: 2\ndata: b\n\n"));
 ///
 /// // A client that has seen event 1 resumes: it gets 2 from the backlog, then live events.
-/// let mut sub = ch.subscribe(SubscribeOptions::new().last_event_id(EventId::from_text("1"))).unwrap();
-/// ch.publish(EventId::from_text("3"), Bytes::from_static(b"id: 3\ndata: c\n\n"));
-/// assert_eq!(sub.try_next().unwrap().unwrap(), "id: 2\ndata: b\n\n");
-/// assert_eq!(sub.try_next().unwrap().unwrap(), "id: 3\ndata: c\n\n");
-/// assert!(sub.try_next().is_none()); // nothing more for now
+/// let mut feed = ch.subscribe(SubscribeOptions::new().last_event_id(EventId::from_text("1")))?;
+/// ch.publish(EventId::from_text("3"), Frame::from_static("id: 3\ndata: c\n\n"));
+/// assert_eq!(feed.try_next().unwrap()?, "id: 2\ndata: b\n\n");
+/// assert_eq!(feed.try_next().unwrap()?, "id: 3\ndata: c\n\n");
+/// assert!(feed.try_next().is_none()); // nothing more for now
+/// # Ok::<(), eventgate_relay::Error>(())
 /// ```
 #[derive(Clone)]
 pub struct Channel {
@@ -96,9 +87,6 @@ pub struct Channel {
 pub(crate) struct Shared {
     state: Mutex<State>,
     metrics: Arc<Metrics>,
-    assign_ids: bool,
-    id_epoch: u64,
-    id_counter: AtomicU64,
     /// Set when subscribers must end now, without draining (shutdown deadline passed).
     aborted: AtomicBool,
     /// Notified when the last subscriber leaves.
@@ -121,9 +109,18 @@ struct State {
     free: Vec<usize>,
     wake_buf: Vec<Waker>,
     subscribers: usize,
-    /// When the last subscriber left (None while there are subscribers).
-    idle_since: Option<tokio::time::Instant>,
+    /// Counts the times the last subscriber left (the driver times the linger from them).
+    departures: u64,
     closed: bool,
+    /// Relay-assigned ids (`None`: events without an id keep none).
+    ids: Option<IdAssigner>,
+}
+
+/// Gives events without an id the id `<epoch>-<n>`, written by the SSE encoder.
+struct IdAssigner {
+    epoch: u64,
+    counter: u64,
+    encoder: Encoder,
 }
 
 #[derive(Clone)]
@@ -132,10 +129,23 @@ struct Slot {
     event: bool,
 }
 
-/// Builds a [`Channel`].
+/// Builds a [`Channel`]. Setters take `&mut self` and chain; [`ChannelBuilder::build`]
+/// checks the settings and can be called again for another channel.
+///
+/// ```
+/// use eventgate_relay::Channel;
+///
+/// let channel = Channel::builder().queue_depth(64).backlog_events(100).build()?;
+/// # drop(channel);
+/// assert!(Channel::builder().queue_depth(0).build().unwrap_err().is_invalid_config());
+/// # Ok::<(), eventgate_relay::Error>(())
+/// ```
+#[derive(Clone)]
 #[must_use]
 pub struct ChannelBuilder {
-    backlog: Option<Box<dyn Backlog>>,
+    backlog_events: usize,
+    backlog_bytes: usize,
+    backlog_factory: Option<BacklogFactory>,
     queue_depth: usize,
     queue_bytes: usize,
     assign_ids: bool,
@@ -145,6 +155,9 @@ pub struct ChannelBuilder {
 impl fmt::Debug for ChannelBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ChannelBuilder")
+            .field("backlog_events", &self.backlog_events)
+            .field("backlog_bytes", &self.backlog_bytes)
+            .field("backlog_factory", &self.backlog_factory.is_some())
             .field("queue_depth", &self.queue_depth)
             .field("queue_bytes", &self.queue_bytes)
             .field("assign_ids", &self.assign_ids)
@@ -162,7 +175,9 @@ impl ChannelBuilder {
     /// A builder with the defaults below.
     pub fn new() -> ChannelBuilder {
         ChannelBuilder {
-            backlog: None,
+            backlog_events: DEFAULT_BACKLOG_EVENTS,
+            backlog_bytes: DEFAULT_BACKLOG_BYTES,
+            backlog_factory: None,
             queue_depth: DEFAULT_QUEUE_DEPTH,
             queue_bytes: DEFAULT_QUEUE_BYTES,
             assign_ids: false,
@@ -170,19 +185,33 @@ impl ChannelBuilder {
         }
     }
 
-    /// The backlog used for replay. Default is a [`MemoryBacklog::default`].
-    pub fn backlog(mut self, backlog: Box<dyn Backlog>) -> ChannelBuilder {
-        self.backlog = Some(backlog);
+    /// Events the [`MemoryBacklog`] keeps for replay (zero keeps none: every resume is an
+    /// unknown id). Default is [`DEFAULT_BACKLOG_EVENTS`].
+    pub fn backlog_events(&mut self, n: usize) -> &mut ChannelBuilder {
+        self.backlog_events = n;
+        self
+    }
+
+    /// Frame bytes the [`MemoryBacklog`] keeps for replay. Default is
+    /// [`DEFAULT_BACKLOG_BYTES`].
+    pub fn backlog_bytes(&mut self, n: usize) -> &mut ChannelBuilder {
+        self.backlog_bytes = n;
+        self
+    }
+
+    /// Makes the channel's backlog with `factory` instead of a [`MemoryBacklog`] with the
+    /// bounds above (e.g. a shared store). Default is none.
+    pub fn backlog_factory(
+        &mut self,
+        factory: impl Fn() -> Box<dyn Backlog> + Send + Sync + 'static,
+    ) -> &mut ChannelBuilder {
+        self.backlog_factory = Some(Arc::new(factory));
         self
     }
 
     /// How many frames a subscriber may fall behind before it is cut off (the bound of each
-    /// subscriber's queue). Default is [`DEFAULT_QUEUE_DEPTH`].
-    ///
-    /// # Panics
-    /// If `depth` is zero.
-    pub fn queue_depth(mut self, depth: usize) -> ChannelBuilder {
-        assert!(depth > 0, "queue depth must be at least 1");
+    /// subscriber's queue); at least 1. Default is [`DEFAULT_QUEUE_DEPTH`].
+    pub fn queue_depth(&mut self, depth: usize) -> &mut ChannelBuilder {
         self.queue_depth = depth;
         self
     }
@@ -190,7 +219,7 @@ impl ChannelBuilder {
     /// How many frame bytes the live ring keeps before evicting (cutting off subscribers
     /// that have not read the evicted frames). Default is [`DEFAULT_QUEUE_BYTES`]. The newest
     /// frame is always kept, whatever its size.
-    pub fn queue_bytes(mut self, bytes: usize) -> ChannelBuilder {
+    pub fn queue_bytes(&mut self, bytes: usize) -> &mut ChannelBuilder {
         self.queue_bytes = bytes;
         self
     }
@@ -198,25 +227,46 @@ impl ChannelBuilder {
     /// Give events that arrive without an id a relay-assigned id `<epoch>-<n>` (`n` counts
     /// from 1, `epoch` differs between channel instances so ids from an earlier instance are
     /// unknown rather than wrong), so that clients can resume. Default is off.
-    pub fn assign_ids(mut self, on: bool) -> ChannelBuilder {
+    pub fn assign_ids(&mut self, on: bool) -> &mut ChannelBuilder {
         self.assign_ids = on;
         self
     }
 
-    pub(crate) fn metrics(mut self, metrics: Arc<Metrics>) -> ChannelBuilder {
+    /// The bounds of the [`MemoryBacklog`]: events and bytes.
+    pub(crate) fn backlog_bounds(&self) -> (usize, usize) {
+        (self.backlog_events, self.backlog_bytes)
+    }
+
+    /// The checks of [`ChannelBuilder::build`].
+    pub(crate) fn check(&self) -> Result<(), Error> {
+        if self.queue_depth == 0 {
+            return Err(Error::new(Kind::InvalidConfig(
+                "queue depth must be at least 1",
+            )));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn metrics(&mut self, metrics: Arc<Metrics>) -> &mut ChannelBuilder {
         self.metrics = Some(metrics);
         self
     }
 
-    /// Builds the channel.
-    pub fn build(self) -> Channel {
-        let metrics = self.metrics.unwrap_or_default();
-        Channel {
+    /// Builds a channel.
+    ///
+    /// # Errors
+    /// [`Error::is_invalid_config`] if the queue depth is zero.
+    pub fn build(&self) -> Result<Channel, Error> {
+        self.check()?;
+        let backlog = match &self.backlog_factory {
+            Some(f) => f(),
+            None => Box::new(MemoryBacklog::new(self.backlog_events, self.backlog_bytes)),
+        };
+        let metrics = self.metrics.clone().unwrap_or_default();
+        Ok(Channel {
             shared: Arc::new(Shared {
                 state: Mutex::new(State {
-                    backlog: self
-                        .backlog
-                        .unwrap_or_else(|| Box::new(MemoryBacklog::default())),
+                    backlog,
                     ring: VecDeque::new(),
                     ring_bytes: 0,
                     head_seq: 0,
@@ -227,22 +277,25 @@ impl ChannelBuilder {
                     free: Vec::new(),
                     wake_buf: Vec::new(),
                     subscribers: 0,
-                    idle_since: Some(tokio::time::Instant::now()),
+                    departures: 0,
                     closed: false,
+                    ids: self.assign_ids.then(|| IdAssigner {
+                        epoch: epoch(),
+                        counter: 0,
+                        encoder: Encoder::new(),
+                    }),
                 }),
                 metrics,
-                assign_ids: self.assign_ids,
-                id_epoch: epoch(),
-                id_counter: AtomicU64::new(0),
                 aborted: AtomicBool::new(false),
                 idle: Notify::new(),
                 closed: Notify::new(),
             }),
-        }
+        })
     }
 }
 
-/// A value that differs between channel instances (and between processes): time-based.
+/// A value that differs between channel instances (and between processes), seeded from the
+/// system time once per channel: the epoch of relay-assigned ids.
 fn epoch() -> u64 {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let nanos = std::time::SystemTime::now()
@@ -252,6 +305,20 @@ fn epoch() -> u64 {
     // Mix in a process-wide counter so two channels built in the same nanosecond differ.
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     (nanos ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15)) & 0xFFFF_FFFF_FFFF
+}
+
+impl IdAssigner {
+    /// The frame with an `id:` line in front, and that id; no allocation of its own (the
+    /// id is formatted on the stack, the encoder writes into its block).
+    fn assign(&mut self, frame: &Frame) -> Option<(Frame, EventId)> {
+        self.counter += 1;
+        let mut text = [0u8; 40];
+        let mut cursor = &mut text[..];
+        write!(cursor, "{:x}-{}", self.epoch, self.counter).ok()?;
+        let len = 40 - cursor.len();
+        let id = std::str::from_utf8(&text[..len]).ok()?;
+        self.encoder.prepend_id(id, frame).ok()
+    }
 }
 
 impl fmt::Debug for Channel {
@@ -328,28 +395,25 @@ impl Channel {
     /// Publishes one event: appends it to the backlog (if it has an id, or gets one) and
     /// makes it visible to every subscriber, in one step.
     ///
-    /// `frame` is the complete encoded event (`text/event-stream` bytes ending with a blank
-    /// line); it is shared, not copied. With [`ChannelBuilder::assign_ids`] an event without
-    /// id gets one (an `id:` line is prepended, one allocation per event). Returns the id the
-    /// event is stored under. Publishing to a closed channel does nothing.
-    pub fn publish(&self, id: Option<EventId>, frame: Bytes) -> Option<EventId> {
-        let (id, frame) = match id {
-            None if self.shared.assign_ids => {
-                let n = self.shared.id_counter.fetch_add(1, Ordering::Relaxed) + 1;
-                let text = format!("{:x}-{n}", self.shared.id_epoch);
-                let mut buf = BytesMut::with_capacity(text.len() + 5 + frame.len());
-                buf.put_slice(b"id: ");
-                buf.put_slice(text.as_bytes());
-                buf.put_u8(b'\n');
-                buf.put_slice(&frame);
-                (EventId::new(Bytes::from(text)), buf.freeze())
-            }
-            other => (other, frame),
-        };
+    /// `frame` is the complete encoded event, for example an upstream event's raw frame
+    /// ([`Event::to_frame`](eventgate_sse::Event::to_frame)); it is shared, not copied. With
+    /// [`ChannelBuilder::assign_ids`] an event without id gets one: the SSE encoder writes
+    /// an `id:` line in front of the frame (a copy into its block, no allocation per event).
+    /// Returns the id the event is stored under. Publishing to a closed channel does
+    /// nothing.
+    pub fn publish(&self, id: Option<EventId>, frame: Frame) -> Option<EventId> {
         let mut st = self.shared.lock();
         if st.closed {
             return None;
         }
+        let (id, frame) = match (id, st.ids.as_mut()) {
+            (None, Some(ids)) => match ids.assign(&frame) {
+                Some((framed, id)) => (Some(id), framed),
+                None => (None, frame),
+            },
+            (id, _) => (id, frame),
+        };
+        let frame = frame.into_bytes();
         let seq = st.next_seq;
         st.backlog.push(Entry::new(seq, id.clone(), frame.clone()));
         st.push(frame, true);
@@ -361,24 +425,24 @@ impl Channel {
         id
     }
 
-    /// Publishes a frame that is not an event (a comment, a `retry:` line): live
-    /// subscribers get it, the backlog does not keep it and meters are not asked.
-    pub fn publish_control(&self, frame: Bytes) {
+    /// Publishes a frame that is not an event (a comment, a `retry:` hint): live
+    /// subscribers get it, the backlog does not keep it and gates are not asked.
+    pub fn publish_control(&self, frame: Frame) {
         let mut st = self.shared.lock();
         if st.closed {
             return;
         }
-        st.push(frame, false);
+        st.push(frame.into_bytes(), false);
         wake_all(&self.shared, st);
     }
 
-    /// Publishes the [`HEARTBEAT`] comment.
+    /// Publishes the keep-alive comment, [`Frame::KEEP_ALIVE`].
     pub fn heartbeat(&self) {
         self.shared
             .metrics
             .heartbeats
             .fetch_add(1, Ordering::Relaxed);
-        self.publish_control(Bytes::from_static(HEARTBEAT));
+        self.publish_control(Frame::KEEP_ALIVE);
     }
 
     /// True if the backlog keeps an event with this id.
@@ -391,9 +455,10 @@ impl Channel {
         self.shared.lock().subscribers
     }
 
-    /// Since when the channel has had no subscriber (`None` while it has some).
-    pub(crate) fn idle_since(&self) -> Option<tokio::time::Instant> {
-        self.shared.lock().idle_since
+    /// How many times the last subscriber has left (a count, not a time: the relay's driver
+    /// reads its own clock when [`Channel::idle`] returns).
+    pub(crate) fn departures(&self) -> u64 {
+        self.shared.lock().departures
     }
 
     /// Number of frames in the live ring (bounded by the queue depth).
@@ -411,16 +476,18 @@ impl Channel {
         self.shared.lock().closed
     }
 
-    /// Closes the channel: `final_frames` (for example a comment and a `retry:` hint) go to
-    /// every live subscriber, which then ends once it has read everything before them. No
-    /// new subscriber can attach.
-    pub fn close(&self, final_frames: &[Bytes]) {
+    /// Closes the channel: `final_frames` (for example [`SHUTDOWN_COMMENT`] and a `retry:`
+    /// hint) go to every live subscriber, which then ends once it has read everything before
+    /// them. No new subscriber can attach.
+    ///
+    /// [`SHUTDOWN_COMMENT`]: crate::SHUTDOWN_COMMENT
+    pub fn close(&self, final_frames: &[Frame]) {
         let mut st = self.shared.lock();
         if st.closed {
             return;
         }
         for f in final_frames {
-            st.push(f.clone(), false);
+            st.push(f.as_bytes().clone(), false);
         }
         st.closed = true;
         let State {
@@ -467,27 +534,52 @@ impl Channel {
         }
     }
 
+    /// Waits until the last subscriber leaves again after `departures` (see
+    /// [`Channel::departures`]); returns at once if it already did.
+    pub(crate) async fn departed_since(&self, departures: u64) {
+        loop {
+            let notified = self.shared.idle.notified();
+            if self.departures() != departures {
+                return;
+            }
+            notified.await;
+        }
+    }
+
     /// Attaches a subscriber: takes its replay snapshot from the backlog and its position in
     /// the live stream in one step, so the first live frame follows the last replayed one
-    /// with no gap and no duplicate.
+    /// with no gap and no duplicate. Reads the subscriber settings of `opts` (resume point,
+    /// gate, retry hint, unknown-id policy) and ignores its channel settings.
     ///
-    /// Fails if the channel is closed ([`Error::is_closed`]) or, with
-    /// [`UnknownId::Reject`], if the `Last-Event-ID` is not in the backlog
-    /// ([`Error::is_unknown_id`]).
-    pub fn subscribe(&self, opts: SubscribeOptions) -> Result<Subscription, Error> {
-        let SubscribeOptions {
-            last_event_id,
-            meter,
-            retry_hint,
-            unknown_id,
-        } = opts;
+    /// # Errors
+    /// [`Error::is_closed`] if the channel is closed; [`Error::is_unknown_id`] if the
+    /// `Last-Event-ID` is not in the backlog and the policy is [`UnknownId::Reject`] or
+    /// [`UnknownId::ForwardToBackend`].
+    pub fn subscribe(&self, opts: &SubscribeOptions) -> Result<Feed, Error> {
+        self.attach(
+            opts.last_event_id.as_ref(),
+            opts.gate.as_ref(),
+            opts.retry_hint.flatten(),
+            opts.unknown_id.as_ref().unwrap_or(&UnknownId::StartLive),
+        )
+    }
+
+    /// [`Channel::subscribe`] with the subscriber settings resolved (the relay fills in its
+    /// defaults).
+    pub(crate) fn attach(
+        &self,
+        last_event_id: Option<&EventId>,
+        gate: Option<&Arc<dyn DeliveryGate>>,
+        retry_hint: Option<Duration>,
+        unknown_id: &UnknownId,
+    ) -> Result<Feed, Error> {
         let metrics = &self.shared.metrics;
         let mut replay_frames = VecDeque::new();
         let mut st = self.shared.lock();
         if st.closed {
             return Err(Error::new(Kind::Closed));
         }
-        let replay = match &last_event_id {
+        let replay = match last_event_id {
             None => Replay::None,
             Some(id) => {
                 if st.backlog.replay_after(id, &mut replay_frames) {
@@ -497,7 +589,9 @@ impl Channel {
                 }
             }
         };
-        if replay == Replay::Unknown && matches!(unknown_id, UnknownId::Reject) {
+        if replay == Replay::Unknown
+            && matches!(unknown_id, UnknownId::Reject | UnknownId::ForwardToBackend)
+        {
             return Err(Error::new(Kind::UnknownId));
         }
         let slot = match st.free.pop() {
@@ -508,7 +602,6 @@ impl Channel {
             }
         };
         st.subscribers += 1;
-        st.idle_since = None;
         let cursor = st.next_seq;
         drop(st);
 
@@ -525,29 +618,28 @@ impl Channel {
         }
 
         let notice = match (replay, unknown_id) {
-            (Replay::Unknown, UnknownId::StartLive) => Some(Bytes::from_static(RESET_EVENT)),
-            (Replay::Unknown, UnknownId::StartLiveWith(f)) => f,
+            (Replay::Unknown, UnknownId::StartLive) => Some(RESET_EVENT),
+            (Replay::Unknown, UnknownId::StartLiveWith(f)) => f.clone(),
             _ => None,
         };
-        let mut prelude = BytesMut::new();
-        if let Some(d) = retry_hint {
-            prelude.put_slice(format!("retry: {}\n\n", d.as_millis()).as_bytes());
-        }
-        if let Some(n) = notice {
-            prelude.put_slice(&n);
-        }
-        Ok(Subscription {
+        let retry = retry_hint.map(Frame::retry);
+        let prelude = match (retry, notice) {
+            (None, None) => None,
+            (Some(f), None) | (None, Some(f)) => Some(f.into_bytes()),
+            (Some(r), Some(n)) => {
+                let mut both = BytesMut::with_capacity(r.len() + n.len());
+                both.extend_from_slice(r.as_bytes());
+                both.extend_from_slice(n.as_bytes());
+                Some(both.freeze())
+            }
+        };
+        Ok(Feed {
             shared: self.shared.clone(),
             slot,
             cursor,
-            prelude: if prelude.is_empty() {
-                None
-            } else {
-                Some(prelude.freeze())
-            },
+            prelude,
             replay_frames,
-            meter,
-            final_frame: None,
+            gate: gate.cloned(),
             unflushed: 0,
             replay,
             done: false,
@@ -555,83 +647,31 @@ impl Channel {
     }
 }
 
-/// How a subscriber attaches; see [`Channel::subscribe`].
-#[derive(Default)]
-#[must_use]
-pub struct SubscribeOptions {
-    last_event_id: Option<EventId>,
-    meter: Option<Arc<dyn Meter>>,
-    retry_hint: Option<Duration>,
-    unknown_id: UnknownId,
-}
-
-impl fmt::Debug for SubscribeOptions {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SubscribeOptions")
-            .field("last_event_id", &self.last_event_id)
-            .field("metered", &self.meter.is_some())
-            .field("retry_hint", &self.retry_hint)
-            .field("unknown_id", &self.unknown_id)
-            .finish()
-    }
-}
-
-impl SubscribeOptions {
-    /// Live from now, no meter, no retry hint, [`UnknownId::StartLive`].
-    pub fn new() -> SubscribeOptions {
-        SubscribeOptions::default()
-    }
-
-    /// Resume after this id (the client's `Last-Event-ID`). Default is none.
-    pub fn last_event_id(mut self, id: Option<EventId>) -> SubscribeOptions {
-        self.last_event_id = id;
-        self
-    }
-
-    /// Ask this meter before each event. Default is none (every event is delivered).
-    pub fn meter(mut self, meter: Arc<dyn Meter>) -> SubscribeOptions {
-        self.meter = Some(meter);
-        self
-    }
-
-    /// Send `retry: <ms>` first. Default is none.
-    pub fn retry_hint(mut self, retry: Option<Duration>) -> SubscribeOptions {
-        self.retry_hint = retry;
-        self
-    }
-
-    /// What to do when the `Last-Event-ID` is not in the backlog. Default is
-    /// [`UnknownId::StartLive`].
-    pub fn unknown_id(mut self, policy: UnknownId) -> SubscribeOptions {
-        self.unknown_id = policy;
-        self
-    }
-}
-
-/// One subscriber of a [`Channel`]: a stream of encoded frames (`Bytes`), in order: the
-/// prelude (`retry:` hint, unknown-id notice), the replayed events, then live frames.
+/// One subscriber's feed from a [`Channel`]: a stream of encoded frames (`Bytes`), in
+/// order: the prelude (`retry:` hint, unknown-id notice), the replayed events, then live
+/// frames.
 ///
 /// It is a [`futures_core::Stream`] of `Result<Bytes, Error>` and an
-/// [`http_body::Body`] of `Bytes`, so it can be a hyper response body as is. The stream
-/// ends when the channel is closed (after the final frames), after a meter denial (after the
-/// denial's frame), or with an error when the subscriber was cut off as a slow consumer
-/// ([`Error::is_lagged`]). Dropping it detaches it.
-pub struct Subscription {
+/// [`http_body::Body`] of `Bytes`, so it can be a hyper response body as is (see
+/// [`sse_response`](crate::sse_response)). The stream ends when the channel is closed
+/// (after the final frames), after a [`Cutoff`] (after its final frame), or with an error
+/// when the subscriber was cut off as a slow consumer ([`Error::is_lagged`]). Dropping it
+/// detaches it.
+pub struct Feed {
     shared: Arc<Shared>,
     slot: usize,
     cursor: u64,
     prelude: Option<Bytes>,
     replay_frames: VecDeque<Bytes>,
-    meter: Option<Arc<dyn Meter>>,
-    final_frame: Option<Bytes>,
+    gate: Option<Arc<dyn DeliveryGate>>,
     unflushed: u32,
     replay: Replay,
     done: bool,
 }
 
-impl fmt::Debug for Subscription {
+impl fmt::Debug for Feed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Subscription")
+        f.debug_struct("Feed")
             .field("cursor", &self.cursor)
             .field("replay", &self.replay)
             .field("replay_left", &self.replay_frames.len())
@@ -642,7 +682,7 @@ impl fmt::Debug for Subscription {
 
 const FLUSH_EVERY: u32 = 64;
 
-impl Subscription {
+impl Feed {
     /// How the subscription started (replay found, unknown id, or no id).
     pub fn replay(&self) -> Replay {
         self.replay
@@ -667,14 +707,14 @@ impl Subscription {
         self.done
     }
 
-    fn charge(&mut self, frame: Bytes, replay: bool) -> Option<Result<Bytes, Error>> {
-        if let Some(meter) = &self.meter
-            && let Err(denial) = meter.charge(&Delivery {
+    fn admit(&mut self, frame: Bytes, replay: bool) -> Option<Result<Bytes, Error>> {
+        if let Some(gate) = &self.gate
+            && let Err(cutoff) = gate.admit(&Delivery {
                 frame: &frame,
                 replay,
             })
         {
-            return self.deny(denial);
+            return self.cut_off(cutoff);
         }
         self.unflushed += 1;
         if self.unflushed >= FLUSH_EVERY {
@@ -683,13 +723,10 @@ impl Subscription {
         Some(Ok(frame))
     }
 
-    fn deny(&mut self, denial: Denial) -> Option<Result<Bytes, Error>> {
-        self.shared
-            .metrics
-            .meter_denials
-            .fetch_add(1, Ordering::Relaxed);
+    fn cut_off(&mut self, cutoff: Cutoff) -> Option<Result<Bytes, Error>> {
+        self.shared.metrics.cutoffs.fetch_add(1, Ordering::Relaxed);
         self.finish();
-        denial.into_frame().map(Ok)
+        cutoff.into_frame().map(|f| Ok(f.into_bytes()))
     }
 
     fn flush_metrics(&mut self) {
@@ -710,7 +747,7 @@ impl Subscription {
 
     fn poll_inner(&mut self, waker: Option<&Waker>) -> Poll<Option<Result<Bytes, Error>>> {
         if self.done {
-            return Poll::Ready(self.final_frame.take().map(Ok));
+            return Poll::Ready(None);
         }
         if self.shared.aborted.load(Ordering::Acquire) {
             self.finish();
@@ -720,7 +757,7 @@ impl Subscription {
             return Poll::Ready(Some(Ok(p)));
         }
         if let Some(f) = self.replay_frames.pop_front() {
-            return Poll::Ready(self.charge(f, true));
+            return Poll::Ready(self.admit(f, true));
         }
         let mut st = self.shared.lock();
         if self.cursor < st.head_seq {
@@ -743,7 +780,7 @@ impl Subscription {
             drop(st);
             self.cursor += 1;
             return Poll::Ready(if slot.event {
-                self.charge(slot.frame, false)
+                self.admit(slot.frame, false)
             } else {
                 Some(Ok(slot.frame))
             });
@@ -764,7 +801,7 @@ impl Subscription {
     }
 }
 
-impl Drop for Subscription {
+impl Drop for Feed {
     fn drop(&mut self) {
         self.flush_metrics();
         let mut st = self.shared.lock();
@@ -775,7 +812,7 @@ impl Drop for Subscription {
         st.subscribers -= 1;
         let last = st.subscribers == 0;
         if last {
-            st.idle_since = Some(tokio::time::Instant::now());
+            st.departures += 1;
         }
         drop(st);
         self.shared
@@ -788,7 +825,7 @@ impl Drop for Subscription {
     }
 }
 
-impl futures_core::Stream for Subscription {
+impl futures_core::Stream for Feed {
     type Item = Result<Bytes, Error>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
@@ -796,7 +833,7 @@ impl futures_core::Stream for Subscription {
     }
 }
 
-impl http_body::Body for Subscription {
+impl http_body::Body for Feed {
     type Data = Bytes;
     type Error = Error;
 
@@ -810,7 +847,7 @@ impl http_body::Body for Subscription {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.done && self.final_frame.is_none()
+        self.done
     }
 }
 
@@ -818,27 +855,34 @@ impl http_body::Body for Subscription {
 mod tests {
     use super::*;
 
+    use eventgate_sse::EventBuilder;
+
+    fn frame(n: u64) -> Frame {
+        let n = n.to_string();
+        EventBuilder::new().id(&n).data(&n).build().unwrap()
+    }
+
     fn ev(n: u64) -> (Option<EventId>, Bytes) {
-        (
-            EventId::from_text(&n.to_string()),
-            Bytes::from(format!("id: {n}\ndata: {n}\n\n")),
-        )
+        (EventId::from_text(&n.to_string()), frame(n).into_bytes())
     }
 
     fn publish(ch: &Channel, n: u64) {
-        let (id, f) = ev(n);
-        ch.publish(id, f);
+        ch.publish(EventId::from_text(&n.to_string()), frame(n));
     }
 
-    fn drain(sub: &mut Subscription) -> Vec<Bytes> {
+    fn opts() -> SubscribeOptions {
+        SubscribeOptions::new()
+    }
+
+    fn drain(sub: &mut Feed) -> Vec<Bytes> {
         std::iter::from_fn(|| sub.try_next().map(|r| r.unwrap())).collect()
     }
 
     #[test]
     fn live_subscriber_gets_events_published_after_it_attached() {
-        let ch = Channel::builder().build();
+        let ch = Channel::builder().build().unwrap();
         publish(&ch, 1);
-        let mut sub = ch.subscribe(SubscribeOptions::new()).unwrap();
+        let mut sub = ch.subscribe(&opts()).unwrap();
         assert_eq!(sub.replay(), Replay::None);
         publish(&ch, 2);
         publish(&ch, 3);
@@ -847,12 +891,12 @@ mod tests {
 
     #[test]
     fn replay_then_live_has_no_gap_and_no_duplicate_at_the_seam() {
-        let ch = Channel::builder().build();
+        let ch = Channel::builder().build().unwrap();
         for n in 1..=10 {
             publish(&ch, n);
         }
         let mut sub = ch
-            .subscribe(SubscribeOptions::new().last_event_id(EventId::from_text("4")))
+            .subscribe(opts().last_event_id(EventId::from_text("4")))
             .unwrap();
         assert_eq!(sub.replay(), Replay::Found(6));
         for n in 11..=12 {
@@ -865,22 +909,22 @@ mod tests {
 
     #[test]
     fn unknown_id_starts_live_with_the_reset_event_by_default() {
-        let ch = Channel::builder().build();
+        let ch = Channel::builder().build().unwrap();
         publish(&ch, 1);
         let mut sub = ch
-            .subscribe(SubscribeOptions::new().last_event_id(EventId::from_text("zzz")))
+            .subscribe(opts().last_event_id(EventId::from_text("zzz")))
             .unwrap();
         assert_eq!(sub.replay(), Replay::Unknown);
         publish(&ch, 2);
-        assert_eq!(drain(&mut sub), [Bytes::from_static(RESET_EVENT), ev(2).1]);
+        assert_eq!(drain(&mut sub), [RESET_EVENT.into_bytes(), ev(2).1]);
     }
 
     #[test]
     fn unknown_id_can_be_rejected_or_start_silently() {
-        let ch = Channel::builder().build();
+        let ch = Channel::builder().build().unwrap();
         let err = ch
             .subscribe(
-                SubscribeOptions::new()
+                opts()
                     .last_event_id(EventId::from_text("9"))
                     .unknown_id(UnknownId::Reject),
             )
@@ -889,7 +933,7 @@ mod tests {
         assert_eq!(ch.subscriber_count(), 0);
         let mut sub = ch
             .subscribe(
-                SubscribeOptions::new()
+                opts()
                     .last_event_id(EventId::from_text("9"))
                     .unknown_id(UnknownId::StartLiveWith(None)),
             )
@@ -900,30 +944,32 @@ mod tests {
     #[test]
     fn id_older_than_the_backlog_is_unknown() {
         let ch = Channel::builder()
-            .backlog(Box::new(MemoryBacklog::new(3, 1 << 20)))
-            .build();
+            .backlog_events(3)
+            .backlog_bytes(1 << 20)
+            .build()
+            .unwrap();
         for n in 1..=5 {
             publish(&ch, n);
         }
         let sub = ch
-            .subscribe(SubscribeOptions::new().last_event_id(EventId::from_text("1")))
+            .subscribe(opts().last_event_id(EventId::from_text("1")))
             .unwrap();
         assert_eq!(sub.replay(), Replay::Unknown);
         let sub = ch
-            .subscribe(SubscribeOptions::new().last_event_id(EventId::from_text("2")))
+            .subscribe(opts().last_event_id(EventId::from_text("2")))
             .unwrap();
         assert_eq!(sub.replay(), Replay::Unknown);
         let sub = ch
-            .subscribe(SubscribeOptions::new().last_event_id(EventId::from_text("3")))
+            .subscribe(opts().last_event_id(EventId::from_text("3")))
             .unwrap();
         assert_eq!(sub.replay(), Replay::Found(2));
     }
 
     #[test]
     fn every_subscriber_shares_the_same_frame_allocation() {
-        let ch = Channel::builder().build();
-        let mut a = ch.subscribe(SubscribeOptions::new()).unwrap();
-        let mut b = ch.subscribe(SubscribeOptions::new()).unwrap();
+        let ch = Channel::builder().build().unwrap();
+        let mut a = ch.subscribe(&opts()).unwrap();
+        let mut b = ch.subscribe(&opts()).unwrap();
         publish(&ch, 1);
         let fa = a.try_next().unwrap().unwrap();
         let fb = b.try_next().unwrap().unwrap();
@@ -932,9 +978,9 @@ mod tests {
 
     #[test]
     fn slow_consumer_is_cut_off_while_a_fast_one_keeps_up_and_memory_stays_bounded() {
-        let ch = Channel::builder().queue_depth(8).build();
-        let mut slow = ch.subscribe(SubscribeOptions::new()).unwrap();
-        let mut fast = ch.subscribe(SubscribeOptions::new()).unwrap();
+        let ch = Channel::builder().queue_depth(8).build().unwrap();
+        let mut slow = ch.subscribe(&opts()).unwrap();
+        let mut fast = ch.subscribe(&opts()).unwrap();
         for n in 1..=100 {
             publish(&ch, n);
             assert_eq!(fast.try_next().unwrap().unwrap(), ev(n).1);
@@ -948,8 +994,8 @@ mod tests {
 
     #[test]
     fn queue_bytes_bound_cuts_off_a_subscriber_behind_it() {
-        let ch = Channel::builder().queue_bytes(64).build();
-        let mut sub = ch.subscribe(SubscribeOptions::new()).unwrap();
+        let ch = Channel::builder().queue_bytes(64).build().unwrap();
+        let mut sub = ch.subscribe(&opts()).unwrap();
         for n in 1..=10 {
             publish(&ch, n);
         }
@@ -957,22 +1003,20 @@ mod tests {
     }
 
     #[test]
-    fn meter_denial_ends_the_stream_after_the_callers_final_frame() {
-        let ch = Channel::builder().build();
+    fn cutoff_ends_the_stream_after_the_callers_final_frame() {
+        let ch = Channel::builder().build().unwrap();
         let count = Arc::new(AtomicU64::new(0));
         let c = count.clone();
-        let meter = move |_: &Delivery<'_>| {
+        let gate = move |_: &Delivery<'_>| {
             if c.fetch_add(1, Ordering::Relaxed) < 2 {
                 Ok(())
             } else {
-                Err(Denial::with_frame(Bytes::from_static(
-                    b"event: error\ndata: quota\n\n",
+                Err(Cutoff::with_frame(Frame::from_static(
+                    "event: error\ndata: quota\n\n",
                 )))
             }
         };
-        let mut sub = ch
-            .subscribe(SubscribeOptions::new().meter(Arc::new(meter)))
-            .unwrap();
+        let mut sub = ch.subscribe(opts().gate(Arc::new(gate))).unwrap();
         for n in 1..=4 {
             publish(&ch, n);
         }
@@ -987,22 +1031,20 @@ mod tests {
             ]
         );
         assert!(sub.is_done());
-        assert_eq!(ch.metrics().snapshot().meter_denials, 1);
+        assert_eq!(ch.metrics().snapshot().cutoffs, 1);
     }
 
     #[test]
-    fn heartbeats_and_control_frames_are_not_metered_nor_kept() {
-        let ch = Channel::builder().build();
-        let meter = |_: &Delivery<'_>| Err(Denial::silent());
-        let mut sub = ch
-            .subscribe(SubscribeOptions::new().meter(Arc::new(meter)))
-            .unwrap();
+    fn heartbeats_and_control_frames_are_not_gated_nor_kept() {
+        let ch = Channel::builder().build().unwrap();
+        let gate = |_: &Delivery<'_>| Err(Cutoff::silent());
+        let mut sub = ch.subscribe(opts().gate(Arc::new(gate))).unwrap();
         ch.heartbeat();
-        ch.publish_control(Bytes::from_static(b"retry: 10\n\n"));
+        ch.publish_control(Frame::retry(Duration::from_millis(10)));
         assert_eq!(
             drain(&mut sub),
             [
-                Bytes::from_static(HEARTBEAT),
+                Frame::KEEP_ALIVE.into_bytes(),
                 Bytes::from_static(b"retry: 10\n\n")
             ]
         );
@@ -1011,9 +1053,9 @@ mod tests {
 
     #[test]
     fn retry_hint_comes_first() {
-        let ch = Channel::builder().build();
+        let ch = Channel::builder().build().unwrap();
         let mut sub = ch
-            .subscribe(SubscribeOptions::new().retry_hint(Some(Duration::from_millis(2500))))
+            .subscribe(opts().retry_hint(Some(Duration::from_millis(2500))))
             .unwrap();
         publish(&ch, 1);
         assert_eq!(drain(&mut sub), [Bytes::from("retry: 2500\n\n"), ev(1).1]);
@@ -1021,20 +1063,14 @@ mod tests {
 
     #[test]
     fn assigned_ids_are_monotonic_and_resumable() {
-        let ch = Channel::builder().assign_ids(true).build();
-        let a = ch
-            .publish(None, Bytes::from_static(b"data: a\n\n"))
-            .unwrap();
-        let b = ch
-            .publish(None, Bytes::from_static(b"data: b\n\n"))
-            .unwrap();
+        let ch = Channel::builder().assign_ids(true).build().unwrap();
+        let a = ch.publish(None, Frame::from_static("data: a\n\n")).unwrap();
+        let b = ch.publish(None, Frame::from_static("data: b\n\n")).unwrap();
         let (ea, na) = a.as_str().split_once('-').unwrap();
         let (eb, nb) = b.as_str().split_once('-').unwrap();
         assert_eq!(ea, eb);
         assert_eq!((na, nb), ("1", "2"));
-        let mut sub = ch
-            .subscribe(SubscribeOptions::new().last_event_id(Some(a.clone())))
-            .unwrap();
+        let mut sub = ch.subscribe(opts().last_event_id(Some(a.clone()))).unwrap();
         assert_eq!(
             drain(&mut sub),
             [Bytes::from(format!("id: {b}\ndata: b\n\n"))]
@@ -1042,56 +1078,50 @@ mod tests {
         // An explicit id is kept as is.
         let c = ch.publish(
             EventId::from_text("x"),
-            Bytes::from_static(b"id: x\ndata: c\n\n"),
+            Frame::from_static("id: x\ndata: c\n\n"),
         );
         assert_eq!(c.unwrap().as_str(), "x");
         // Another instance never produces the same ids.
-        let other = Channel::builder().assign_ids(true).build();
+        let other = Channel::builder().assign_ids(true).build().unwrap();
         let o = other
-            .publish(None, Bytes::from_static(b"data: a\n\n"))
+            .publish(None, Frame::from_static("data: a\n\n"))
             .unwrap();
         assert_ne!(o.as_str().split_once('-').unwrap().0, ea);
     }
 
     #[test]
     fn close_delivers_final_frames_then_ends_and_refuses_new_subscribers() {
-        let ch = Channel::builder().build();
-        let mut sub = ch.subscribe(SubscribeOptions::new()).unwrap();
+        let ch = Channel::builder().build().unwrap();
+        let mut sub = ch.subscribe(&opts()).unwrap();
         publish(&ch, 1);
-        ch.close(&[Bytes::from_static(b": bye\n\n")]);
+        ch.close(&[Frame::comment("bye")]);
         publish(&ch, 2);
         assert_eq!(drain(&mut sub), [ev(1).1, Bytes::from_static(b": bye\n\n")]);
         assert!(sub.is_done());
-        assert!(
-            ch.subscribe(SubscribeOptions::new())
-                .unwrap_err()
-                .is_closed()
-        );
+        assert!(ch.subscribe(&opts()).unwrap_err().is_closed());
     }
 
     #[test]
     fn dropping_subscribers_frees_their_slots() {
-        let ch = Channel::builder().build();
-        let subs: Vec<_> = (0..10)
-            .map(|_| ch.subscribe(SubscribeOptions::new()).unwrap())
-            .collect();
+        let ch = Channel::builder().build().unwrap();
+        let subs: Vec<_> = (0..10).map(|_| ch.subscribe(&opts()).unwrap()).collect();
         assert_eq!(ch.subscriber_count(), 10);
         drop(subs);
         assert_eq!(ch.subscriber_count(), 0);
-        let _again = ch.subscribe(SubscribeOptions::new()).unwrap();
+        let _again = ch.subscribe(&opts()).unwrap();
         assert_eq!(ch.shared.lock().wakers.len(), 10);
         assert_eq!(ch.metrics().snapshot().subscribers_active, 1);
     }
 
     #[test]
     fn subscriber_state_is_small() {
-        assert!(std::mem::size_of::<Subscription>() <= 192);
+        assert!(std::mem::size_of::<Feed>() <= 160);
     }
 
     #[tokio::test]
     async fn parked_subscriber_is_woken_by_publish() {
-        let ch = Channel::builder().build();
-        let mut sub = ch.subscribe(SubscribeOptions::new()).unwrap();
+        let ch = Channel::builder().build().unwrap();
+        let mut sub = ch.subscribe(&opts()).unwrap();
         let task = tokio::spawn(async move { sub.next_frame().await });
         tokio::task::yield_now().await;
         publish(&ch, 7);
@@ -1101,13 +1131,64 @@ mod tests {
 
     #[tokio::test]
     async fn idle_returns_when_the_last_subscriber_leaves() {
-        let ch = Channel::builder().build();
-        let sub = ch.subscribe(SubscribeOptions::new()).unwrap();
+        let ch = Channel::builder().build().unwrap();
+        let sub = ch.subscribe(&opts()).unwrap();
         let ch2 = ch.clone();
         let waiter = tokio::spawn(async move { ch2.idle().await });
         tokio::task::yield_now().await;
         assert!(!waiter.is_finished());
         drop(sub);
         waiter.await.unwrap();
+    }
+
+    #[test]
+    fn zero_queue_depth_is_refused_when_building() {
+        let err = Channel::builder().queue_depth(0).build().unwrap_err();
+        assert!(err.is_invalid_config(), "{err:?}");
+    }
+
+    #[test]
+    fn forward_to_backend_on_a_bare_channel_refuses_like_reject() {
+        let ch = Channel::builder().build().unwrap();
+        let err = ch
+            .subscribe(
+                opts()
+                    .last_event_id(EventId::from_text("9"))
+                    .unknown_id(UnknownId::ForwardToBackend),
+            )
+            .unwrap_err();
+        assert!(err.is_unknown_id());
+    }
+
+    #[test]
+    fn assigned_ids_are_written_by_the_encoder_without_an_allocation_per_event() {
+        let ch = Channel::builder().assign_ids(true).build().unwrap();
+        let f = Frame::from_static("data: a\n\n");
+        let mut frames = Vec::new();
+        for _ in 0..3 {
+            let id = ch.publish(None, f.clone()).unwrap();
+            frames.push(id);
+        }
+        let mut sub = ch
+            .subscribe(opts().last_event_id(Some(frames[0].clone())))
+            .unwrap();
+        let got = drain(&mut sub);
+        // Consecutive frames are carved from one encoder block.
+        assert_eq!(got[1].as_ptr(), got[0][got[0].len()..].as_ptr());
+        assert_eq!(got[0], format!("id: {}\ndata: a\n\n", frames[1]));
+    }
+
+    #[test]
+    fn departures_count_each_time_the_last_subscriber_leaves() {
+        let ch = Channel::builder().build().unwrap();
+        assert_eq!(ch.departures(), 0);
+        let a = ch.subscribe(&opts()).unwrap();
+        let b = ch.subscribe(&opts()).unwrap();
+        drop(a);
+        assert_eq!(ch.departures(), 0);
+        drop(b);
+        assert_eq!(ch.departures(), 1);
+        drop(ch.subscribe(&opts()).unwrap());
+        assert_eq!(ch.departures(), 2);
     }
 }

@@ -3,10 +3,8 @@
 use std::error::Error as StdError;
 use std::fmt;
 
+use eventgate_types::BoxError;
 use http::StatusCode;
-
-/// A boxed error from a lower layer (hyper, rustls, the body of an upstream response).
-pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 
 /// Errors of the relay.
 ///
@@ -48,8 +46,12 @@ pub(crate) enum Kind {
     Closed,
     /// The subscriber's `Last-Event-ID` is not in the backlog (and the policy rejects it).
     UnknownId,
-    /// The request or the configuration is not usable (for example a URI without authority).
+    /// The request is not usable (for example a URI without authority).
     InvalidRequest(&'static str),
+    /// A builder setting is out of range (found by `build`, before anything runs).
+    InvalidConfig(&'static str),
+    /// Opening a channel would cross the relay's `max_channels`.
+    ChannelLimit,
 }
 
 /// Which side of the relay an [`Error`] comes from.
@@ -95,7 +97,9 @@ impl Error {
             | Kind::Shutdown
             | Kind::Closed
             | Kind::UnknownId
-            | Kind::InvalidRequest(_) => Side::Internal,
+            | Kind::InvalidRequest(_)
+            | Kind::InvalidConfig(_)
+            | Kind::ChannelLimit => Side::Internal,
             Kind::Timeout(_)
             | Kind::UpstreamConnect
             | Kind::UpstreamStatus(_)
@@ -166,19 +170,35 @@ impl Error {
     }
 
     /// True if the subscriber's `Last-Event-ID` was not in the backlog and the
-    /// [`UnknownId::Reject`](crate::UnknownId::Reject) policy refused the subscription.
+    /// [`UnknownId::Reject`](crate::UnknownId::Reject) policy refused the subscription (or a
+    /// bare channel met [`UnknownId::ForwardToBackend`](crate::UnknownId::ForwardToBackend)).
     pub fn is_unknown_id(&self) -> bool {
         matches!(self.inner.kind, Kind::UnknownId)
     }
 
-    /// True if the request or the configuration was rejected before any I/O.
+    /// True if the request was rejected before any I/O (for example an upstream URI that
+    /// is not absolute `http` or `https`, or a zero heartbeat in its options).
     pub fn is_invalid_request(&self) -> bool {
         matches!(self.inner.kind, Kind::InvalidRequest(_))
     }
 
+    /// True if a builder refused its settings (a limit out of range, an invalid root
+    /// certificate): returned by `build`, before anything runs.
+    pub fn is_invalid_config(&self) -> bool {
+        matches!(self.inner.kind, Kind::InvalidConfig(_))
+    }
+
+    /// True if a new channel was refused because the relay already holds
+    /// [`RelayBuilder::max_channels`](crate::RelayBuilder::max_channels) channels. Joining
+    /// an open fan-out channel is never refused.
+    pub fn is_channel_limit(&self) -> bool {
+        matches!(self.inner.kind, Kind::ChannelLimit)
+    }
+
     /// The status a gateway should answer a client with when this error ends a subscribe
     /// attempt: 504 for upstream timeouts, 502 for a bad upstream answer, 503 when the
-    /// upstream cannot be reached or the relay is shutting down, 400 for invalid requests.
+    /// upstream cannot be reached, the relay is shutting down or holds its maximum of
+    /// channels, 400 for invalid requests, 500 for an invalid configuration.
     pub fn suggested_status(&self) -> StatusCode {
         match self.inner.kind {
             Kind::Timeout(Phase::Shutdown) | Kind::Shutdown | Kind::Closed => {
@@ -189,6 +209,8 @@ impl Error {
             Kind::UpstreamStatus(_) | Kind::UpstreamContentType => StatusCode::BAD_GATEWAY,
             Kind::Lagged => StatusCode::SERVICE_UNAVAILABLE,
             Kind::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            Kind::InvalidConfig(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Kind::ChannelLimit => StatusCode::SERVICE_UNAVAILABLE,
             Kind::UnknownId => StatusCode::CONFLICT,
         }
     }
@@ -205,7 +227,8 @@ impl Error {
             Kind::Shutdown => "relay is shutting down",
             Kind::Closed => "channel closed",
             Kind::UnknownId => "last-event-id not in backlog",
-            Kind::InvalidRequest(what) => what,
+            Kind::InvalidRequest(what) | Kind::InvalidConfig(what) => what,
+            Kind::ChannelLimit => "too many channels open",
         }
     }
 }

@@ -14,69 +14,90 @@
 //!
 //! # Pieces
 //!
-//! - [`Channel`]: the sans-IO core, one per upstream stream. A bounded [`Backlog`] (default
-//!   [`MemoryBacklog`], by count and by bytes) and a bounded live ring shared by all
-//!   subscribers. Publishing is O(1) whatever the number of subscribers: one `Bytes` frame,
-//!   shared, never copied; each [`Subscription`] reads it at its own cursor. Subscribing
-//!   takes the replay snapshot and the live position in one step, so replay joins live
-//!   exactly. A subscriber that falls more than the queue depth behind is cut off
-//!   ([`Error::is_lagged`]): it reconnects and replays, memory stays bounded.
-//! - [`Relay`]: channels keyed by upstream URI, each with a task that owns the upstream
-//!   connection (hyper-util's pooled client, HTTP/1.1 and HTTP/2, https through rustls):
-//!   response-head and idle-read timeouts, reconnection with [`Backoff`] (exponential,
-//!   jittered, never faster than the backend's `retry:`, capped) sending the last seen id,
-//!   events the backend repeats after a reconnect dropped, heartbeat comments on idle
-//!   channels, linger after the last subscriber, graceful [`Relay::shutdown`].
-//!   [`Mode::Fanout`] shares one upstream per URI; [`Mode::Proxy`] opens one per client.
-//! - [`Meter`]: asked before each event goes to a subscriber; a [`Denial`] ends that stream
-//!   after a final frame of the caller's choice.
-//! - [`Subscription`] is an `http_body::Body` (and a `Stream`) of encoded frames: hand it to
-//!   hyper as a response body, see [`sse_response`].
+//! - [`Channel`]: the core, one per upstream stream, with no I/O, no clock and no task of
+//!   its own. A bounded [`Backlog`] (default [`MemoryBacklog`], by count and by bytes) and a
+//!   bounded live ring shared by all subscribers. Publishing is O(1) whatever the number of
+//!   subscribers: one frame, shared, never copied; each subscriber's [`Feed`] reads it at
+//!   its own cursor. Subscribing takes the replay snapshot and the live position in one
+//!   step, so replay joins live exactly. A subscriber that falls more than the queue depth
+//!   behind is cut off ([`Error::is_lagged`]): it reconnects and replays, memory stays
+//!   bounded.
+//! - [`Relay`]: channels keyed by normalised upstream URI and channel settings, each with a
+//!   driver task that owns the upstream connection (through an [`Upstream`]; by default
+//!   [`HttpUpstream`], hyper-util's pooled client, HTTP/1.1 and HTTP/2, https through
+//!   rustls) and the channel's timers: response-head and idle-read timeouts, reconnection
+//!   with [`Backoff`] (exponential, jittered, never faster than the backend's `retry:`,
+//!   capped) sending the last seen id, events the backend repeats after a reconnect
+//!   dropped, heartbeats ([`Frame::KEEP_ALIVE`]) on idle channels, linger after the last
+//!   subscriber, a bound on open channels ([`RelayBuilder::max_channels`]), graceful
+//!   [`Relay::shutdown`]. [`Mode::Fanout`] shares one upstream per channel key;
+//!   [`Mode::Proxy`] opens one per client.
+//! - [`SubscribeOptions`]: one subscriber's resume point, [`DeliveryGate`], `retry:` hint
+//!   and [`UnknownId`] policy, and the settings of the channel it needs (upstream headers,
+//!   heartbeat, backlog), so a gateway can set them per API.
+//! - [`DeliveryGate`]: asked before each event goes to a subscriber (where a gateway
+//!   meters); a [`Cutoff`] ends that stream after a final frame of the caller's choice.
+//! - [`Feed`] is an `http_body::Body` (and a `Stream`) of encoded frames: hand it to hyper
+//!   as a response body, see [`sse_response`].
+//!
+//! Every byte of `text/event-stream` the relay writes itself (heartbeats, [`RESET_EVENT`],
+//! [`SHUTDOWN_COMMENT`], `retry:` hints, assigned `id:` lines) is a [`Frame`] from
+//! `eventgate-sse`; upstream events pass through as the raw frames the parser kept.
+//!
+//! # Headers sent upstream
+//!
+//! The relay never copies a client's request headers by itself. An upstream request carries
+//! `Accept: text/event-stream`, `Cache-Control: no-cache`, the `Last-Event-ID` the relay
+//! resumes from, the subscriber's [`SubscribeOptions::upstream_headers`] (minus hop-by-hop
+//! ones), the relay-wide [`RelayBuilder::upstream_header`]s, and on a dedicated (proxy)
+//! connection `X-Forwarded-For` / `-Proto` / `-Host`. A gateway passes what the backend
+//! should see and strips the credential it consumed.
 //!
 //! # Unknown or too-old `Last-Event-ID`
 //!
 //! When a client's id is not in the backlog (never seen, or evicted), the default is to
 //! start live after sending [`RESET_EVENT`] (`event: eventgate-reset`), so the client can
-//! tell it may have missed events ([`OnUnknownId::StartLive`]). Alternatively
-//! [`OnUnknownId::ForwardToBackend`] opens a dedicated upstream connection for that client
-//! that forwards its id (proxy mode), for backends that keep their own history.
+//! tell it may have missed events ([`UnknownId::StartLive`]). Alternatively
+//! [`UnknownId::ForwardToBackend`] opens a dedicated upstream connection for that client
+//! that forwards its id (proxy mode), for backends that keep their own history, and
+//! [`UnknownId::Reject`] refuses the subscription.
 //!
 //! # Ids
 //!
-//! Replay needs ids. Events the backend sends with an `id:` keep it. With
-//! [`RelayBuilder::assign_ids`] the relay gives the others an id `<epoch>-<n>` (an `id:` line
-//! is prepended to the frame). Without ids, events are still relayed but a reconnecting
-//! client cannot resume exactly.
+//! Replay needs ids ([`EventId`], the one id type of `eventgate-sse`). Events the backend
+//! sends with an `id:` keep it. With [`RelayBuilder::assign_ids`] the relay gives the others
+//! an id `<epoch>-<n>` (the SSE encoder prepends an `id:` line to the frame,
+//! [`Encoder::prepend_id`](eventgate_sse::Encoder::prepend_id)). Without ids, events are
+//! still relayed but a reconnecting client cannot resume exactly.
 //!
 //! # Example
 //!
 //! ```
 //! use eventgate_relay::{Channel, EventId, SubscribeOptions};
-//! use bytes::Bytes;
+//! use eventgate_sse::Frame;
 //!
-//! let channel = Channel::builder().build();
-//! let mut alice = channel.subscribe(SubscribeOptions::new()).unwrap();
-//! let mut bob = channel.subscribe(SubscribeOptions::new()).unwrap();
-//! channel.publish(EventId::from_text("1"), Bytes::from_static(b"id: 1\ndata: hello\n\n"));
+//! let channel = Channel::builder().build()?;
+//! let mut alice = channel.subscribe(&SubscribeOptions::new())?;
+//! let mut bob = channel.subscribe(&SubscribeOptions::new())?;
+//! channel.publish(EventId::from_text("1"), Frame::from_static("id: 1\ndata: hello\n\n"));
 //!
 //! // Both get the same bytes, not a copy.
-//! let a = alice.try_next().unwrap().unwrap();
-//! let b = bob.try_next().unwrap().unwrap();
+//! let a = alice.try_next().unwrap()?;
+//! let b = bob.try_next().unwrap()?;
 //! assert_eq!(a.as_ptr(), b.as_ptr());
 //!
 //! // Bob drops and comes back with Last-Event-ID: 1 while event 2 is published.
 //! drop(bob);
-//! channel.publish(EventId::from_text("2"), Bytes::from_static(b"id: 2\ndata: again\n\n"));
-//! let mut bob = channel
-//!     .subscribe(SubscribeOptions::new().last_event_id(EventId::from_text("1")))
-//!     .unwrap();
-//! assert_eq!(bob.try_next().unwrap().unwrap(), "id: 2\ndata: again\n\n");
+//! channel.publish(EventId::from_text("2"), Frame::from_static("id: 2\ndata: again\n\n"));
+//! let mut bob = channel.subscribe(SubscribeOptions::new().last_event_id(EventId::from_text("1")))?;
+//! assert_eq!(bob.try_next().unwrap()?, "id: 2\ndata: again\n\n");
+//! # Ok::<(), eventgate_relay::Error>(())
 //! ```
 //!
 //! # Crate features
 //!
 //! - `tls` (default): `https` upstreams through rustls (ring provider, Mozilla roots via
-//!   webpki-roots, ALPN for HTTP/2). Without it, [`HttpTransport`] speaks plain `http` only.
+//!   webpki-roots, ALPN for HTTP/2). Without it, [`HttpUpstream`] speaks plain `http` only.
 #![cfg_attr(
     not(test),
     warn(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)
@@ -87,28 +108,29 @@ mod backlog;
 mod backoff;
 mod channel;
 mod error;
-mod id;
-mod meter;
+mod gate;
 mod metrics;
 mod relay;
+mod subscribe;
 mod upstream;
 
 pub use backlog::{Backlog, DEFAULT_BACKLOG_BYTES, DEFAULT_BACKLOG_EVENTS, Entry, MemoryBacklog};
 pub use backoff::{Backoff, DEFAULT_BACKOFF_INITIAL, DEFAULT_BACKOFF_MAX};
 pub use channel::{
-    Channel, ChannelBuilder, DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_DEPTH, HEARTBEAT, RESET_EVENT,
-    Replay, SubscribeOptions, Subscription, UnknownId,
+    Channel, ChannelBuilder, DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_DEPTH, Feed, RESET_EVENT, Replay,
 };
-pub use error::{BoxError, Error, Side};
-pub use id::{EventId, MAX_EVENT_ID_LEN};
-pub use meter::{Delivery, Denial, Meter};
+pub use error::{Error, Side};
+pub use eventgate_sse::{EventId, Frame, MAX_EVENT_ID_LEN};
+pub use eventgate_types::{BoxError, BoxFuture};
+pub use gate::{Cutoff, Delivery, DeliveryGate};
 pub use metrics::MetricsSnapshot;
 pub use relay::{
-    DEFAULT_HEARTBEAT, DEFAULT_IDLE_TIMEOUT, DEFAULT_LINGER, DEFAULT_RESPONSE_TIMEOUT,
-    DEFAULT_SHUTDOWN_RETRY, Mode, OnUnknownId, Relay, RelayBuilder, SHUTDOWN_COMMENT,
-    SubscribeRequest, sse_response,
+    DEFAULT_HEARTBEAT, DEFAULT_IDLE_TIMEOUT, DEFAULT_LINGER, DEFAULT_MAX_CHANNELS,
+    DEFAULT_MAX_UPSTREAM_EVENT_LEN, DEFAULT_MAX_UPSTREAM_LINE_LEN, DEFAULT_RESPONSE_TIMEOUT,
+    DEFAULT_SHUTDOWN_RETRY, Mode, Relay, RelayBuilder, SHUTDOWN_COMMENT, sse_response,
 };
+pub use subscribe::{SubscribeOptions, UnknownId};
 pub use upstream::{
-    BoxFuture, ClientInfo, DEFAULT_CONNECT_TIMEOUT, HttpTransport, Transport, UpstreamBody,
-    last_event_id,
+    ClientInfo, DEFAULT_CONNECT_TIMEOUT, HttpUpstream, Upstream, UpstreamBody, last_event_id,
+    upstream_uri,
 };

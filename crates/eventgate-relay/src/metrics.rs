@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 #[derive(Debug, Default)]
 pub(crate) struct Metrics {
     pub(crate) channels_open: AtomicU64,
+    pub(crate) channels_refused: AtomicU64,
     pub(crate) subscribers_active: AtomicU64,
     pub(crate) subscribers_total: AtomicU64,
     pub(crate) events_published: AtomicU64,
@@ -13,7 +14,7 @@ pub(crate) struct Metrics {
     pub(crate) replayed: AtomicU64,
     pub(crate) replay_misses: AtomicU64,
     pub(crate) slow_consumers_cut: AtomicU64,
-    pub(crate) meter_denials: AtomicU64,
+    pub(crate) cutoffs: AtomicU64,
     pub(crate) heartbeats: AtomicU64,
     pub(crate) upstream_connects: AtomicU64,
     pub(crate) upstream_failures: AtomicU64,
@@ -24,6 +25,7 @@ impl Metrics {
     pub(crate) fn snapshot(&self) -> MetricsSnapshot {
         MetricsSnapshot {
             channels_open: self.channels_open.load(Relaxed),
+            channels_refused: self.channels_refused.load(Relaxed),
             subscribers_active: self.subscribers_active.load(Relaxed),
             subscribers_total: self.subscribers_total.load(Relaxed),
             events_published: self.events_published.load(Relaxed),
@@ -31,7 +33,7 @@ impl Metrics {
             replayed: self.replayed.load(Relaxed),
             replay_misses: self.replay_misses.load(Relaxed),
             slow_consumers_cut: self.slow_consumers_cut.load(Relaxed),
-            meter_denials: self.meter_denials.load(Relaxed),
+            cutoffs: self.cutoffs.load(Relaxed),
             heartbeats: self.heartbeats.load(Relaxed),
             upstream_connects: self.upstream_connects.load(Relaxed),
             upstream_failures: self.upstream_failures.load(Relaxed),
@@ -49,6 +51,9 @@ impl Metrics {
 pub struct MetricsSnapshot {
     /// Channels (upstream streams) currently open.
     pub channels_open: u64,
+    /// Subscribes refused because opening their channel would cross
+    /// [`RelayBuilder::max_channels`](crate::RelayBuilder::max_channels).
+    pub channels_refused: u64,
     /// Subscribers currently attached.
     pub subscribers_active: u64,
     /// Subscribers ever attached.
@@ -63,8 +68,9 @@ pub struct MetricsSnapshot {
     pub replay_misses: u64,
     /// Slow subscribers cut off because they fell behind their queue bound.
     pub slow_consumers_cut: u64,
-    /// Streams ended by a meter denial.
-    pub meter_denials: u64,
+    /// Streams a [`DeliveryGate`](crate::DeliveryGate) stopped with a
+    /// [`Cutoff`](crate::Cutoff).
+    pub cutoffs: u64,
     /// Heartbeat comments published.
     pub heartbeats: u64,
     /// Successful upstream connections (status and content type accepted).

@@ -1,38 +1,116 @@
-//! The upstream side: how a request reaches the backend ([`Transport`], with the hyper
-//! client as [`HttpTransport`]) and which headers it carries.
+//! The upstream side: how a request reaches the backend ([`Upstream`], with the hyper
+//! client as [`HttpUpstream`]), which headers it carries, and the channel key's URI.
 
 use std::fmt;
-use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
+use eventgate_sse::EventId;
+use eventgate_types::{BoxError, BoxFuture};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, Uri};
+use http_body::Body;
 use http_body_util::BodyExt;
-use http_body_util::combinators::BoxBody;
+use http_body_util::combinators::UnsyncBoxBody;
 
-use crate::error::{BoxError, Error, Kind, Phase};
-use crate::id::EventId;
+use crate::error::{Error, Kind, Phase};
 
-/// The body of an upstream response, as a [`Transport`] returns it.
-pub type UpstreamBody = BoxBody<Bytes, BoxError>;
+/// The body of an upstream response, as an [`Upstream`] returns it: any
+/// [`http_body::Body`] of `Bytes`, boxed.
+///
+/// ```
+/// use eventgate_relay::UpstreamBody;
+/// use http_body::Body as _;
+///
+/// let body = UpstreamBody::new(http_body_util::Full::new(bytes::Bytes::from_static(b"data: x\n\n")));
+/// assert_eq!(body.size_hint().exact(), Some(9));
+/// assert!(UpstreamBody::empty().is_end_stream());
+/// ```
+pub struct UpstreamBody(UnsyncBoxBody<Bytes, BoxError>);
 
-/// A boxed, sendable future (what [`Transport::request`] returns).
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+impl UpstreamBody {
+    /// Boxes `body`; its errors become [`BoxError`]s.
+    pub fn new<B>(body: B) -> UpstreamBody
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        UpstreamBody(body.map_err(Into::into).boxed_unsync())
+    }
+
+    /// A body with no data (for an answer the relay refuses anyway, such as a 503).
+    pub fn empty() -> UpstreamBody {
+        UpstreamBody::new(http_body_util::Empty::new())
+    }
+}
+
+impl fmt::Debug for UpstreamBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UpstreamBody").finish_non_exhaustive()
+    }
+}
+
+impl Body for UpstreamBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
+        Pin::new(&mut self.get_mut().0).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.0.size_hint()
+    }
+}
 
 /// Sends one upstream request and returns the response head with a streaming body.
 ///
-/// The relay's own implementation is [`HttpTransport`] (hyper's pooled client). Tests and
+/// The relay's own implementation is [`HttpUpstream`] (hyper's pooled client). Tests and
 /// embedders can supply another one (an in-memory backend, a client with a custom resolver
-/// or proxy); the relay applies the status and content-type checks and the timeouts itself.
-pub trait Transport: Send + Sync + 'static {
+/// or proxy). The relay applies the status and content-type checks and the timeouts
+/// itself, and classifies a failure from the error's source chain: a
+/// [`std::io::ErrorKind::TimedOut`] anywhere in it is a connect timeout
+/// ([`Error::is_timeout`] and [`Error::is_connect`]), anything else a connect failure
+/// ([`Error::is_connect`]); the error is kept as the relay error's source.
+///
+/// ```
+/// use eventgate_relay::{BoxError, BoxFuture, Upstream, UpstreamBody};
+/// use http::{Request, Response};
+///
+/// /// A backend that is never there.
+/// struct Down;
+///
+/// impl Upstream for Down {
+///     fn request(&self, _: Request<()>) -> BoxFuture<'static, Result<Response<UpstreamBody>, BoxError>> {
+///         Box::pin(async { Err(std::io::Error::from(std::io::ErrorKind::ConnectionRefused).into()) })
+///     }
+/// }
+/// ```
+pub trait Upstream: Send + Sync + 'static {
     /// Sends `request` (a `GET` with an empty body and the headers already set).
     fn request(
         &self,
         request: Request<()>,
-    ) -> BoxFuture<'static, Result<Response<UpstreamBody>, Error>>;
+    ) -> BoxFuture<'static, Result<Response<UpstreamBody>, BoxError>>;
+}
+
+/// Turns an [`Upstream`]'s error into the relay's, keeping it as the source.
+pub(crate) fn classify(e: BoxError) -> Error {
+    if is_timed_out(&*e) {
+        Error::with_source(Kind::Timeout(Phase::Connect), e)
+    } else {
+        Error::with_source(Kind::UpstreamConnect, e)
+    }
 }
 
 /// Default connect timeout (TCP and TLS) for upstreams.
@@ -43,46 +121,46 @@ type Connector = hyper_rustls::HttpsConnector<hyper_util::client::legacy::connec
 #[cfg(not(feature = "tls"))]
 type Connector = hyper_util::client::legacy::connect::HttpConnector;
 
-/// The default [`Transport`]: hyper-util's pooled client, HTTP/1.1 and HTTP/2 (over TLS the
+/// The default [`Upstream`]: hyper-util's pooled client, HTTP/1.1 and HTTP/2 (over TLS the
 /// protocol is chosen by ALPN), `https` through rustls with the ring provider and the
 /// Mozilla root certificates (feature `tls`, on by default).
 #[derive(Clone)]
-pub struct HttpTransport {
+pub struct HttpUpstream {
     client: hyper_util::client::legacy::Client<Connector, http_body_util::Empty<Bytes>>,
 }
 
-impl fmt::Debug for HttpTransport {
+impl fmt::Debug for HttpUpstream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HttpTransport").finish_non_exhaustive()
+        f.debug_struct("HttpUpstream").finish_non_exhaustive()
     }
 }
 
-impl HttpTransport {
+impl HttpUpstream {
     /// A client with the given TCP+TLS connect timeout.
     ///
     /// Fails only if the TLS configuration cannot be built.
-    pub fn new(connect_timeout: Duration) -> Result<HttpTransport, Error> {
-        HttpTransport::with_http2_prior_knowledge(connect_timeout, false)
+    pub fn new(connect_timeout: Duration) -> Result<HttpUpstream, Error> {
+        HttpUpstream::with_http2_prior_knowledge(connect_timeout, false)
     }
 
-    /// Like [`HttpTransport::new`]; with `h2c` true every request uses HTTP/2, also over
+    /// Like [`HttpUpstream::new`]; with `h2c` true every request uses HTTP/2, also over
     /// plain `http` (prior knowledge, for backends that speak h2c only). Over TLS the
     /// protocol is otherwise chosen by ALPN.
     pub fn with_http2_prior_knowledge(
         connect_timeout: Duration,
         h2c: bool,
-    ) -> Result<HttpTransport, Error> {
-        HttpTransport::with_options(connect_timeout, h2c, &[])
+    ) -> Result<HttpUpstream, Error> {
+        HttpUpstream::with_options(connect_timeout, h2c, &[])
     }
 
-    /// Like [`HttpTransport::with_http2_prior_knowledge`], trusting `extra_roots` (DER
+    /// Like [`HttpUpstream::with_http2_prior_knowledge`], trusting `extra_roots` (DER
     /// certificates, e.g. a private CA) besides the Mozilla roots. Without the `tls` feature
     /// the roots are ignored. Fails if a root is not a valid certificate.
     pub fn with_options(
         connect_timeout: Duration,
         h2c: bool,
         extra_roots: &[Vec<u8>],
-    ) -> Result<HttpTransport, Error> {
+    ) -> Result<HttpUpstream, Error> {
         let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
         http.set_connect_timeout(Some(connect_timeout));
         http.set_nodelay(true);
@@ -103,29 +181,22 @@ impl HttpTransport {
                 .pool_idle_timeout(Duration::from_secs(90))
                 .http2_only(h2c)
                 .build(connector);
-        Ok(HttpTransport { client })
+        Ok(HttpUpstream { client })
     }
 }
 
-impl Transport for HttpTransport {
+impl Upstream for HttpUpstream {
     fn request(
         &self,
         request: Request<()>,
-    ) -> BoxFuture<'static, Result<Response<UpstreamBody>, Error>> {
+    ) -> BoxFuture<'static, Result<Response<UpstreamBody>, BoxError>> {
         let (parts, ()) = request.into_parts();
         let request = Request::from_parts(parts, http_body_util::Empty::new());
         let fut = self.client.request(request);
         Box::pin(async move {
             match fut.await {
-                Ok(resp) => Ok(resp.map(|b| b.map_err(|e| Box::new(e) as BoxError).boxed())),
-                Err(e) => {
-                    let timed_out = is_timed_out(&e);
-                    Err(if timed_out {
-                        Error::with_source(Kind::Timeout(Phase::Connect), e)
-                    } else {
-                        Error::with_source(Kind::UpstreamConnect, e)
-                    })
-                }
+                Ok(resp) => Ok(resp.map(UpstreamBody::new)),
+                Err(e) => Err(e.into()),
             }
         })
     }
@@ -133,7 +204,9 @@ impl Transport for HttpTransport {
 
 #[cfg(feature = "tls")]
 fn tls_config(extra_roots: &[Vec<u8>]) -> Result<rustls::ClientConfig, Error> {
-    let bad = |e: rustls::Error| Error::with_source(Kind::InvalidRequest("TLS configuration"), e);
+    let bad = |e: rustls::Error| {
+        Error::with_source(Kind::InvalidConfig("invalid TLS configuration or root"), e)
+    };
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     for der in extra_roots {
@@ -210,33 +283,40 @@ impl ClientInfo {
     }
 }
 
+/// The caller's headers an upstream request carries: all but hop-by-hop ones, those named
+/// in `Connection`, and those the relay sets itself.
+pub(crate) fn sent_headers(
+    headers: &HeaderMap,
+) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    headers
+        .iter()
+        .filter(move |(name, _)| !is_hop_by_hop(name) && !named.contains(name))
+}
+
 /// Builds the upstream request: `GET uri`, `Accept: text/event-stream`,
-/// `Cache-Control: no-cache`, the `Last-Event-ID` if any, `static_headers`, and (proxy mode)
-/// the client's headers without hop-by-hop ones, with `X-Forwarded-For/-Proto/-Host` added.
+/// `Cache-Control: no-cache`, the `Last-Event-ID` if any, the caller's `headers` without
+/// hop-by-hop ones, `static_headers` where `headers` has no value of that name, and for a
+/// dedicated (proxy) request `X-Forwarded-For/-Proto/-Host` from `forwarded`.
 pub(crate) fn build_request(
     uri: &Uri,
-    client_headers: Option<&HeaderMap>,
-    client: &ClientInfo,
+    headers: &HeaderMap,
+    forwarded: Option<&ClientInfo>,
     static_headers: &HeaderMap,
     last_event_id: Option<&EventId>,
 ) -> Result<Request<()>, Error> {
-    let mut headers = HeaderMap::new();
-    if let Some(src) = client_headers {
-        // Headers named in `Connection` are hop-by-hop too.
-        let named: Vec<HeaderName> = src
-            .get_all(header::CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
-            .collect();
-        for (name, value) in src {
-            if is_hop_by_hop(name) || named.contains(name) {
-                continue;
-            }
-            headers.append(name.clone(), value.clone());
-        }
-        let prior = src
+    let mut out = HeaderMap::new();
+    for (name, value) in sent_headers(headers) {
+        out.append(name.clone(), value.clone());
+    }
+    if let Some(client) = forwarded {
+        let prior = headers
             .get_all(&X_FORWARDED_FOR)
             .iter()
             .filter_map(|v| v.to_str().ok())
@@ -249,34 +329,125 @@ pub(crate) fn build_request(
                 format!("{prior}, {}", addr.ip())
             };
             if let Ok(v) = HeaderValue::from_str(&value) {
-                headers.insert(X_FORWARDED_FOR, v);
+                out.insert(X_FORWARDED_FOR, v);
             }
         }
-        if let Some(host) = src.get(header::HOST) {
-            headers.insert(X_FORWARDED_HOST, host.clone());
+        if let Some(host) = headers.get(header::HOST) {
+            out.insert(X_FORWARDED_HOST, host.clone());
         }
         if let Some(proto) = client.proto {
-            headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
+            out.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
         }
     }
     for (name, value) in static_headers {
-        headers.insert(name.clone(), value.clone());
+        if !out.contains_key(name) {
+            out.insert(name.clone(), value.clone());
+        }
     }
-    headers.insert(
+    out.insert(
         header::ACCEPT,
         HeaderValue::from_static(eventgate_sse::MIME_TYPE),
     );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    out.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     if let Some(id) = last_event_id
         && let Ok(v) = HeaderValue::from_bytes(id.as_bytes())
     {
-        headers.insert(LAST_EVENT_ID, v);
+        out.insert(LAST_EVENT_ID, v);
     }
     let mut req = Request::get(uri.clone())
         .body(())
         .map_err(|e| Error::with_source(Kind::InvalidRequest("invalid upstream URI"), e))?;
-    *req.headers_mut() = headers;
+    *req.headers_mut() = out;
     Ok(req)
+}
+
+/// The upstream URI for a client's request: `base`'s scheme and authority, `base`'s path
+/// (without a trailing `/`) followed by the client request's path and query.
+///
+/// ```
+/// let base: http::Uri = "http://backend:9000/v1/".parse().unwrap();
+/// let client: http::Uri = "/ticks?symbol=ACME".parse().unwrap();
+/// let uri = eventgate_relay::upstream_uri(&base, &client)?;
+/// assert_eq!(uri, "http://backend:9000/v1/ticks?symbol=ACME");
+/// # Ok::<(), eventgate_relay::Error>(())
+/// ```
+///
+/// # Errors
+/// [`Error::is_invalid_request`] if `base` has no scheme or authority, or the result is
+/// not a valid URI.
+pub fn upstream_uri(base: &Uri, request: &Uri) -> Result<Uri, Error> {
+    let base_path = base.path().trim_end_matches('/');
+    let pq = request.path_and_query().map_or("/", |pq| pq.as_str());
+    let scheme = base.scheme_str().ok_or(Error::new(Kind::InvalidRequest(
+        "upstream URI without scheme",
+    )))?;
+    let authority = base.authority().ok_or(Error::new(Kind::InvalidRequest(
+        "upstream URI without authority",
+    )))?;
+    format!("{scheme}://{authority}{base_path}{pq}")
+        .parse()
+        .map_err(|e| Error::with_source(Kind::InvalidRequest("invalid upstream URI"), e))
+}
+
+/// The channel key's form of an upstream URI (RFC 3986 section 6.2.2, without dot-segment
+/// removal): scheme and host in lower case, the scheme's default port dropped, an empty
+/// path as `/`, percent-encodings of unreserved characters decoded and the others in upper
+/// case. The query keeps its order. Two spellings of one URI thus share one fan-out channel.
+pub(crate) fn normalize_uri(uri: &Uri) -> Result<Uri, Error> {
+    let invalid = || {
+        Error::new(Kind::InvalidRequest(
+            "upstream URI must be absolute http or https",
+        ))
+    };
+    let scheme = uri.scheme_str().ok_or_else(invalid)?.to_ascii_lowercase();
+    let default_port = match scheme.as_str() {
+        "http" => 80,
+        "https" => 443,
+        _ => return Err(invalid()),
+    };
+    let authority = uri.authority().ok_or_else(invalid)?;
+    let mut out = String::with_capacity(uri.to_string().len() + 8);
+    out.push_str(&scheme);
+    out.push_str("://");
+    if let Some((userinfo, _)) = authority.as_str().rsplit_once('@') {
+        out.push_str(userinfo);
+        out.push('@');
+    }
+    out.push_str(&authority.host().to_ascii_lowercase());
+    if let Some(port) = authority.port_u16()
+        && port != default_port
+    {
+        out.push(':');
+        out.push_str(&port.to_string());
+    }
+    let pq = uri.path_and_query().map_or("/", |pq| pq.as_str());
+    if !pq.starts_with('/') {
+        out.push('/');
+    }
+    let b = pq.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2]))
+        {
+            let byte = (h * 16 + l) as u8;
+            if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+                out.push(byte as char);
+            } else {
+                out.push('%');
+                out.push(b[i + 1].to_ascii_uppercase() as char);
+                out.push(b[i + 2].to_ascii_uppercase() as char);
+            }
+            i += 3;
+            continue;
+        }
+        out.push(b[i] as char);
+        i += 1;
+    }
+    out.parse()
+        .map_err(|e| Error::with_source(Kind::InvalidRequest("invalid upstream URI"), e))
 }
 
 /// Checks an upstream response head: 2xx and `text/event-stream`.
@@ -324,7 +495,7 @@ mod tests {
         };
         let id = EventId::from_text("41").unwrap();
         let uri: Uri = "http://backend:8080/feed?x=1".parse().unwrap();
-        let req = build_request(&uri, Some(&h), &client, &HeaderMap::new(), Some(&id)).unwrap();
+        let req = build_request(&uri, &h, Some(&client), &HeaderMap::new(), Some(&id)).unwrap();
         let got = req.headers();
         for gone in [
             "connection",
@@ -345,14 +516,37 @@ mod tests {
     }
 
     #[test]
-    fn shared_requests_carry_no_client_headers() {
+    fn shared_requests_carry_only_the_given_headers_and_those_win_over_static_ones() {
         let mut statics = HeaderMap::new();
-        statics.insert("x-api-key", HeaderValue::from_static("backend-key"));
+        statics.insert("x-api-key", HeaderValue::from_static("relay-key"));
+        statics.insert("x-tenant", HeaderValue::from_static("t1"));
         let uri: Uri = "http://backend/feed".parse().unwrap();
-        let req = build_request(&uri, None, &ClientInfo::default(), &statics, None).unwrap();
-        assert_eq!(req.headers().len(), 3);
-        assert_eq!(req.headers()["x-api-key"], "backend-key");
+        let req = build_request(&uri, &HeaderMap::new(), None, &statics, None).unwrap();
+        assert_eq!(req.headers().len(), 4);
+        assert_eq!(req.headers()["x-api-key"], "relay-key");
         assert!(req.headers().get(LAST_EVENT_ID).is_none());
+        let mut given = HeaderMap::new();
+        given.insert("x-api-key", HeaderValue::from_static("api-key"));
+        let req = build_request(&uri, &given, None, &statics, None).unwrap();
+        assert_eq!(req.headers()["x-api-key"], "api-key");
+        assert_eq!(req.headers()["x-tenant"], "t1");
+        assert!(req.headers().get(X_FORWARDED_FOR).is_none());
+    }
+
+    #[test]
+    fn channel_keys_normalise_case_default_ports_and_percent_encoding() {
+        let n = |s: &str| normalize_uri(&s.parse().unwrap()).unwrap().to_string();
+        assert_eq!(n("HTTP://Backend.Test:80/feed"), "http://backend.test/feed");
+        assert_eq!(n("https://b.test:443"), "https://b.test/");
+        assert_eq!(n("https://b.test:8443/a"), "https://b.test:8443/a");
+        assert_eq!(
+            n("http://b/a%2fb?q=%7e%41&z=1&a=2"),
+            "http://b/a%2Fb?q=~A&z=1&a=2"
+        );
+        assert_eq!(n("http://b/%zz%2"), "http://b/%zz%2");
+        assert_eq!(n("http://u:P@B:8080/x"), "http://u:P@b:8080/x");
+        assert!(normalize_uri(&"ftp://b/x".parse().unwrap()).is_err());
+        assert!(normalize_uri(&"/relative".parse().unwrap()).is_err());
     }
 
     #[test]
@@ -362,8 +556,7 @@ mod tests {
             if let Some(ct) = ct {
                 b = b.header(header::CONTENT_TYPE, ct);
             }
-            b.body(http_body_util::Empty::new().map_err(|e| match e {}).boxed())
-                .unwrap()
+            b.body(UpstreamBody::empty()).unwrap()
         };
         assert!(check_response(&resp(200, Some("text/event-stream; charset=utf-8"))).is_ok());
         let e = check_response(&resp(503, Some("text/event-stream"))).unwrap_err();

@@ -9,7 +9,7 @@ mod support;
 
 use std::time::Duration;
 
-use eventgate_relay::{EventId, Mode, Relay, SubscribeRequest};
+use eventgate_relay::{EventId, Mode, Relay, SubscribeOptions};
 use eventgate_sse::Item;
 use support::{Backend, BackendConfig, Reader, Rng, number};
 
@@ -26,9 +26,9 @@ async fn client(relay: Relay, url: http::Uri, seed: u64) -> Vec<u64> {
             "client stalled at {:?}",
             seen.last()
         );
-        let req = SubscribeRequest::new(url.clone())
-            .last_event_id(last_id.as_deref().and_then(EventId::from_text));
-        let mut sub = match relay.subscribe(req).await {
+        let mut opts = SubscribeOptions::new();
+        opts.last_event_id(last_id.as_deref().and_then(EventId::from_text));
+        let mut sub = match relay.subscribe(url.clone(), &opts).await {
             Ok(s) => s,
             Err(e) => {
                 // The backend may be down when a new upstream is opened: 502/503, retry.

@@ -6,14 +6,11 @@
 
 mod support;
 
-use bytes::Bytes;
-use eventgate_relay::{
-    Channel, EventId, HEARTBEAT, MemoryBacklog, RESET_EVENT, Replay, SubscribeOptions, Subscription,
-};
+use eventgate_relay::{Channel, EventId, Feed, Frame, RESET_EVENT, Replay, SubscribeOptions};
 use support::Rng;
 
 struct Sub {
-    sub: Subscription,
+    sub: Feed,
     /// Next event number expected.
     next: u64,
     /// Position in the live ring (frames pushed before it subscribed + live frames read).
@@ -25,8 +22,13 @@ struct Sub {
     ended: bool,
 }
 
-fn frame(n: u64) -> Bytes {
-    Bytes::from(format!("id: {n}\ndata: {n}\n\n"))
+fn frame(n: u64) -> Frame {
+    let n = n.to_string();
+    eventgate_sse::EventBuilder::new()
+        .id(&n)
+        .data(&n)
+        .build()
+        .unwrap()
 }
 
 fn number(f: &[u8]) -> u64 {
@@ -44,8 +46,10 @@ fn run(seed: u64) {
     let backlog = rng.range(0, 32) as usize;
     let ch = Channel::builder()
         .queue_depth(depth)
-        .backlog(Box::new(MemoryBacklog::new(backlog, usize::MAX)))
-        .build();
+        .backlog_events(backlog)
+        .backlog_bytes(usize::MAX)
+        .build()
+        .unwrap();
     let mut published: Vec<u64> = Vec::new();
     let mut pushed: u64 = 0; // frames pushed into the live ring (events + heartbeats)
     let mut subs: Vec<Sub> = Vec::new();
@@ -133,13 +137,13 @@ fn run(seed: u64) {
                         }
                         Some(Ok(f)) => {
                             if s.expect_reset {
-                                assert_eq!(f, RESET_EVENT);
+                                assert_eq!(f, RESET_EVENT.into_bytes());
                                 s.expect_reset = false;
                             } else if s.replay_left > 0 {
                                 assert_eq!(number(&f), s.next, "seed {seed}: replay");
                                 s.next += 1;
                                 s.replay_left -= 1;
-                            } else if f == HEARTBEAT {
+                            } else if f == Frame::KEEP_ALIVE.into_bytes() {
                                 s.cursor += 1;
                             } else {
                                 assert_eq!(number(&f), s.next, "seed {seed}: live");

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use eventgate_relay::{EventId, HEARTBEAT, OnUnknownId, RESET_EVENT, Relay, SubscribeRequest};
+use eventgate_relay::{EventId, Frame, RESET_EVENT, Relay, SubscribeOptions, UnknownId};
 use support::{ScriptTransport, Scripted, read_events};
 
 fn url() -> http::Uri {
@@ -16,10 +16,13 @@ fn url() -> http::Uri {
 }
 
 fn relay(t: &Arc<ScriptTransport>) -> eventgate_relay::RelayBuilder {
-    Relay::builder()
-        .transport(t.clone())
-        .heartbeat(None)
-        .idle_timeout(None)
+    let mut b = Relay::builder();
+    b.upstream(t.clone()).heartbeat(None).idle_timeout(None);
+    b
+}
+
+fn live() -> SubscribeOptions {
+    SubscribeOptions::new()
 }
 
 fn gaps(times: &[tokio::time::Instant]) -> Vec<Duration> {
@@ -35,7 +38,7 @@ async fn reconnection_waits_at_least_the_backends_retry() {
         .backoff(Duration::from_millis(10), Duration::from_secs(60))
         .build()
         .unwrap();
-    let _sub = relay.subscribe(SubscribeRequest::new(url())).await.unwrap();
+    let _sub = relay.subscribe(url(), &live()).await.unwrap();
     tokio::time::sleep(Duration::from_secs(20)).await;
     let g = gaps(&t.times());
     assert!(g.len() >= 4, "{g:?}");
@@ -62,7 +65,7 @@ async fn backoff_grows_exponentially_up_to_the_cap_and_the_cap_bounds_retry() {
         .backoff(Duration::from_millis(100), Duration::from_secs(2))
         .build()
         .unwrap();
-    let _sub = relay.subscribe(SubscribeRequest::new(url())).await.unwrap();
+    let _sub = relay.subscribe(url(), &live()).await.unwrap();
     tokio::time::sleep(Duration::from_secs(30)).await;
     let g = gaps(&t.times());
     assert!(g.len() >= 5, "{g:?}");
@@ -86,9 +89,15 @@ async fn backoff_without_retry_doubles_then_caps() {
         .backoff(Duration::from_millis(100), Duration::from_millis(1600))
         .build()
         .unwrap();
-    let _sub = relay.subscribe(SubscribeRequest::new(url())).await.unwrap();
+    let _sub = relay.subscribe(url(), &live()).await.unwrap();
     tokio::time::sleep(Duration::from_secs(20)).await;
     let g = gaps(&t.times());
+    // 20 s hold at least 8 reconnects (100 + 200 + 400 + 800 + 1600 * 4 ms at most).
+    assert!(g.len() >= 8, "only {} reconnects: {g:?}", g.len());
+    // One good connection; its end and every later attempt count as failures.
+    let m = relay.metrics();
+    assert_eq!(m.upstream_connects, 1);
+    assert_eq!(m.upstream_failures as usize, t.times().len());
     // After the good connection the attempt counter resets: delays are in
     // [exp/2, exp] for exp = 100, 200, 400, 800, 1600, 1600, ...
     let mut exp = Duration::from_millis(100);
@@ -111,7 +120,7 @@ async fn reconnect_sends_the_last_seen_id_and_drops_events_the_backend_repeats()
         ]),
     ]);
     let relay = relay(&t).build().unwrap();
-    let mut sub = relay.subscribe(SubscribeRequest::new(url())).await.unwrap();
+    let mut sub = relay.subscribe(url(), &live()).await.unwrap();
     let got = read_events(&mut sub, 3, Duration::from_secs(10)).await;
     let data: Vec<&str> = got.iter().map(|(d, _)| d.as_str()).collect();
     assert_eq!(data, ["1", "2", "3"]);
@@ -127,19 +136,19 @@ async fn idle_channel_sends_heartbeats_at_the_interval() {
         .heartbeat(Some(Duration::from_secs(15)))
         .build()
         .unwrap();
-    let mut sub = relay.subscribe(SubscribeRequest::new(url())).await.unwrap();
+    let mut sub = relay.subscribe(url(), &live()).await.unwrap();
     let start = tokio::time::Instant::now();
     let first = sub.next_frame().await.unwrap().unwrap();
     assert_eq!(first, "id: 1\ndata: 1\n\n");
     let hb = sub.next_frame().await.unwrap().unwrap();
-    assert_eq!(hb, HEARTBEAT);
+    assert_eq!(hb, Frame::KEEP_ALIVE.into_bytes());
     let waited = start.elapsed();
     assert!(
         waited >= Duration::from_secs(15) && waited < Duration::from_secs(16),
         "{waited:?}"
     );
     let hb2 = sub.next_frame().await.unwrap().unwrap();
-    assert_eq!(hb2, HEARTBEAT);
+    assert_eq!(hb2, Frame::KEEP_ALIVE.into_bytes());
     assert!(start.elapsed() >= Duration::from_secs(30));
 }
 
@@ -147,8 +156,8 @@ async fn idle_channel_sends_heartbeats_at_the_interval() {
 async fn fanout_channel_lingers_after_the_last_subscriber_then_closes() {
     let t = ScriptTransport::new(vec![Scripted::StreamThenHang(vec!["id: 1\ndata: 1\n\n"])]);
     let relay = relay(&t).linger(Duration::from_secs(10)).build().unwrap();
-    let a = relay.subscribe(SubscribeRequest::new(url())).await.unwrap();
-    let b = relay.subscribe(SubscribeRequest::new(url())).await.unwrap();
+    let a = relay.subscribe(url(), &live()).await.unwrap();
+    let b = relay.subscribe(url(), &live()).await.unwrap();
     assert_eq!(t.times().len(), 1, "one upstream for both subscribers");
     drop(a);
     drop(b);
@@ -156,16 +165,16 @@ async fn fanout_channel_lingers_after_the_last_subscriber_then_closes() {
     assert_eq!(relay.fanout_channels(), 1);
     // A client coming back within the linger replays from the kept backlog.
     let mut c = relay
-        .subscribe(SubscribeRequest::new(url()).last_event_id(EventId::from_text("0")))
+        .subscribe(url(), live().last_event_id(EventId::from_text("0")))
         .await
         .unwrap();
-    assert_eq!(c.try_next().unwrap().unwrap(), RESET_EVENT);
+    assert_eq!(c.try_next().unwrap().unwrap(), RESET_EVENT.into_bytes());
     drop(c);
     tokio::time::sleep(Duration::from_secs(11)).await;
     assert_eq!(relay.fanout_channels(), 0);
     assert_eq!(relay.metrics().channels_open, 0);
     // The next subscriber opens a new upstream.
-    let _d = relay.subscribe(SubscribeRequest::new(url())).await.unwrap();
+    let _d = relay.subscribe(url(), &live()).await.unwrap();
     assert_eq!(t.times().len(), 2);
 }
 
@@ -178,10 +187,7 @@ async fn bad_upstream_answers_are_typed_errors_for_the_first_subscriber() {
     ] {
         let t = ScriptTransport::new(vec![script]);
         let relay = relay(&t).build().unwrap();
-        let err = relay
-            .subscribe(SubscribeRequest::new(url()))
-            .await
-            .unwrap_err();
+        let err = relay.subscribe(url(), &live()).await.unwrap_err();
         assert!(err.is_upstream());
         assert_eq!(err.suggested_status().as_u16(), status);
         assert_eq!(relay.fanout_channels(), 0);
@@ -194,24 +200,24 @@ async fn unknown_id_can_be_forwarded_to_the_backend_on_a_dedicated_connection() 
         "id: 100\ndata: 100\n\n",
     ])]);
     let relay = relay(&t)
-        .on_unknown_id(OnUnknownId::ForwardToBackend)
+        .unknown_id(UnknownId::ForwardToBackend)
         .build()
         .unwrap();
-    let mut a = relay.subscribe(SubscribeRequest::new(url())).await.unwrap();
+    let mut a = relay.subscribe(url(), &live()).await.unwrap();
     assert_eq!(
         read_events(&mut a, 1, Duration::from_secs(1)).await.len(),
         1
     );
     // "7" is not in the fan-out backlog: this client gets its own upstream with its id.
     let _b = relay
-        .subscribe(SubscribeRequest::new(url()).last_event_id(EventId::from_text("7")))
+        .subscribe(url(), live().last_event_id(EventId::from_text("7")))
         .await
         .unwrap();
     let ids = t.last_event_ids.lock().unwrap().clone();
     assert_eq!(ids, [None, Some("7".to_owned())]);
     // A known id stays on the shared channel.
     let _c = relay
-        .subscribe(SubscribeRequest::new(url()).last_event_id(EventId::from_text("100")))
+        .subscribe(url(), live().last_event_id(EventId::from_text("100")))
         .await
         .unwrap();
     assert_eq!(t.times().len(), 2);
@@ -224,7 +230,7 @@ async fn shutdown_sends_final_comment_and_retry_then_ends_streams() {
         .shutdown_retry(Duration::from_secs(5))
         .build()
         .unwrap();
-    let mut sub = relay.subscribe(SubscribeRequest::new(url())).await.unwrap();
+    let mut sub = relay.subscribe(url(), &live()).await.unwrap();
     let reader = tokio::spawn(async move {
         let mut frames = Vec::new();
         while let Some(Ok(f)) = sub.next_frame().await {
@@ -239,13 +245,13 @@ async fn shutdown_sends_final_comment_and_retry_then_ends_streams() {
         frames,
         [
             Bytes::from_static(b"id: 1\ndata: 1\n\n"),
-            Bytes::from_static(eventgate_relay::SHUTDOWN_COMMENT),
+            eventgate_relay::SHUTDOWN_COMMENT.into_bytes(),
             Bytes::from_static(b"retry: 5000\n\n"),
         ]
     );
     assert!(
         relay
-            .subscribe(SubscribeRequest::new(url()))
+            .subscribe(url(), &live())
             .await
             .unwrap_err()
             .is_shutdown()
@@ -256,7 +262,7 @@ async fn shutdown_sends_final_comment_and_retry_then_ends_streams() {
 async fn shutdown_deadline_ends_subscribers_that_do_not_drain() {
     let t = ScriptTransport::new(vec![Scripted::StreamThenHang(vec!["id: 1\ndata: 1\n\n"])]);
     let relay = relay(&t).build().unwrap();
-    let mut sub = relay.subscribe(SubscribeRequest::new(url())).await.unwrap();
+    let mut sub = relay.subscribe(url(), &live()).await.unwrap();
     let err = relay.shutdown(Duration::from_secs(3)).await.unwrap_err();
     assert!(err.is_shutdown() && err.is_timeout());
     assert!(
@@ -273,10 +279,7 @@ async fn response_head_timeout_is_a_gateway_timeout_for_the_first_subscriber() {
         .build()
         .unwrap();
     let start = tokio::time::Instant::now();
-    let err = relay
-        .subscribe(SubscribeRequest::new(url()))
-        .await
-        .unwrap_err();
+    let err = relay.subscribe(url(), &live()).await.unwrap_err();
     assert!(err.is_timeout() && err.is_upstream());
     assert_eq!(err.suggested_status().as_u16(), 504);
     assert_eq!(start.elapsed(), Duration::from_secs(4));
@@ -290,7 +293,7 @@ async fn silent_upstream_is_reconnected_after_the_idle_timeout() {
         .backoff(Duration::from_millis(100), Duration::from_millis(100))
         .build()
         .unwrap();
-    let _sub = relay.subscribe(SubscribeRequest::new(url())).await.unwrap();
+    let _sub = relay.subscribe(url(), &live()).await.unwrap();
     tokio::time::sleep(Duration::from_secs(50)).await;
     let g = gaps(&t.times());
     assert_eq!(g.len(), 2, "{g:?}");
@@ -307,23 +310,21 @@ async fn silent_upstream_is_reconnected_after_the_idle_timeout() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn meter_denial_from_the_gateway_ends_the_stream_with_its_final_event() {
-    use eventgate_relay::{Delivery, Denial};
+async fn gate_cutoff_from_the_gateway_ends_the_stream_with_its_final_event() {
+    use eventgate_relay::{Cutoff, Delivery};
     use std::sync::atomic::{AtomicU32, Ordering};
     let t = ScriptTransport::new(vec![Scripted::StreamThenHang(vec![
         "id: 1\ndata: 1\n\nid: 2\ndata: 2\n\nid: 3\ndata: 3\n\n",
     ])]);
     let relay = relay(&t).build().unwrap();
     let left = AtomicU32::new(2);
-    let meter = move |_: &Delivery<'_>| {
+    let gate = move |_: &Delivery<'_>| {
         left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
             .map(|_| ())
-            .map_err(|_| {
-                Denial::with_frame(Bytes::from_static(b"event: quota\ndata: exceeded\n\n"))
-            })
+            .map_err(|_| Cutoff::with_frame(Frame::from_static("event: quota\ndata: exceeded\n\n")))
     };
     let mut sub = relay
-        .subscribe(SubscribeRequest::new(url()).meter(Arc::new(meter)))
+        .subscribe(url(), live().gate(Arc::new(gate)))
         .await
         .unwrap();
     let mut frames = Vec::new();
@@ -338,7 +339,7 @@ async fn meter_denial_from_the_gateway_ends_the_stream_with_its_final_event() {
             Bytes::from_static(b"event: quota\ndata: exceeded\n\n"),
         ]
     );
-    assert_eq!(relay.metrics().meter_denials, 1);
+    assert_eq!(relay.metrics().cutoffs, 1);
 }
 
 #[tokio::test(start_paused = true)]
@@ -355,7 +356,7 @@ async fn comments_pass_through_when_enabled_and_static_headers_and_retry_hint_ar
         )
         .build()
         .unwrap();
-    let mut sub = r.subscribe(SubscribeRequest::new(url())).await.unwrap();
+    let mut sub = r.subscribe(url(), &live()).await.unwrap();
     let mut frames = Vec::new();
     for _ in 0..3 {
         frames.push(sub.next_frame().await.unwrap().unwrap());
@@ -376,10 +377,7 @@ async fn comments_pass_through_when_enabled_and_static_headers_and_retry_hint_ar
         ": backend says hi\n\nid: 1\ndata: 1\n\n",
     ])]);
     let relay2 = relay(&t2).build().unwrap();
-    let mut sub2 = relay2
-        .subscribe(SubscribeRequest::new(url()))
-        .await
-        .unwrap();
+    let mut sub2 = relay2.subscribe(url(), &live()).await.unwrap();
     assert_eq!(
         sub2.next_frame().await.unwrap().unwrap(),
         "id: 1\ndata: 1\n\n"
@@ -390,10 +388,10 @@ async fn comments_pass_through_when_enabled_and_static_headers_and_retry_hint_ar
 async fn linger_counts_from_the_last_departure() {
     let t = ScriptTransport::new(vec![Scripted::StreamThenHang(vec!["id: 1\ndata: 1\n\n"])]);
     let relay = relay(&t).linger(Duration::from_secs(10)).build().unwrap();
-    drop(relay.subscribe(SubscribeRequest::new(url())).await.unwrap());
+    drop(relay.subscribe(url(), &live()).await.unwrap());
     tokio::time::sleep(Duration::from_secs(6)).await;
     // A client comes and goes 6 s into the linger: the channel must stay 10 s after it left.
-    drop(relay.subscribe(SubscribeRequest::new(url())).await.unwrap());
+    drop(relay.subscribe(url(), &live()).await.unwrap());
     tokio::time::sleep(Duration::from_secs(6)).await;
     assert_eq!(
         relay.fanout_channels(),

@@ -6,14 +6,19 @@ mod support;
 
 use std::time::Duration;
 
-use eventgate_relay::{EventId, Mode, Relay, SubscribeRequest};
+use eventgate_relay::{EventId, Mode, Relay, SubscribeOptions};
 use http_body_util::BodyExt;
 use support::{Backend, BackendConfig, Reader, frame, get, number, read_events, serve_relay};
 
 fn quick_relay() -> eventgate_relay::RelayBuilder {
-    Relay::builder()
-        .backoff(Duration::from_millis(5), Duration::from_millis(50))
-        .heartbeat(None)
+    let mut b = Relay::builder();
+    b.backoff(Duration::from_millis(5), Duration::from_millis(50))
+        .heartbeat(None);
+    b
+}
+
+fn live() -> SubscribeOptions {
+    SubscribeOptions::new()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -28,10 +33,7 @@ async fn cr_crlf_lf_endings_and_tiny_and_huge_events_pass_through_byte_for_byte(
             };
             let backend = Backend::start(cfg.clone()).await;
             let relay = quick_relay().build().unwrap();
-            let mut sub = relay
-                .subscribe(SubscribeRequest::new(backend.url("/e")))
-                .await
-                .unwrap();
+            let mut sub = relay.subscribe(backend.url("/e"), &live()).await.unwrap();
             let mut frames = Vec::new();
             while frames.len() < 5 {
                 frames.push(sub.next_frame().await.unwrap().unwrap());
@@ -62,10 +64,7 @@ async fn assigned_ids_let_clients_resume_when_the_backend_sends_none() {
     .await;
     let relay = quick_relay().assign_ids(true).build().unwrap();
     let url = backend.url("/noids");
-    let mut a = relay
-        .subscribe(SubscribeRequest::new(url.clone()))
-        .await
-        .unwrap();
+    let mut a = relay.subscribe(url.clone(), &live()).await.unwrap();
     let first = read_events(&mut a, 5, Duration::from_secs(5)).await;
     assert_eq!(first.len(), 5);
     assert!(first.iter().all(|(_, id)| !id.is_empty()), "{first:?}");
@@ -73,7 +72,7 @@ async fn assigned_ids_let_clients_resume_when_the_backend_sends_none() {
     tokio::time::sleep(Duration::from_millis(20)).await;
     let last = EventId::from_text(&first[4].1);
     let mut b = relay
-        .subscribe(SubscribeRequest::new(url).last_event_id(last))
+        .subscribe(url, live().last_event_id(last))
         .await
         .unwrap();
     let second = read_events(&mut b, 10, Duration::from_secs(5)).await;
@@ -87,10 +86,7 @@ async fn assigned_ids_let_clients_resume_when_the_backend_sends_none() {
 async fn clients_stay_connected_through_backend_restarts_without_gaps_or_duplicates() {
     let mut backend = Backend::start(BackendConfig::default()).await;
     let relay = quick_relay().build().unwrap();
-    let mut sub = relay
-        .subscribe(SubscribeRequest::new(backend.url("/r")))
-        .await
-        .unwrap();
+    let mut sub = relay.subscribe(backend.url("/r"), &live()).await.unwrap();
     let mut seen = Vec::new();
     for _ in 0..3 {
         let got = read_events(&mut sub, 20, Duration::from_secs(5)).await;
@@ -131,16 +127,10 @@ async fn slow_consumer_is_cut_off_while_fast_ones_keep_up_and_the_queue_stays_bo
     .await;
     let relay = quick_relay().queue_depth(64).build().unwrap();
     let url = backend.url("/fast");
-    let mut slow = relay
-        .subscribe(SubscribeRequest::new(url.clone()))
-        .await
-        .unwrap();
+    let mut slow = relay.subscribe(url.clone(), &live()).await.unwrap();
     let mut fast = Vec::new();
     for _ in 0..3 {
-        let mut sub = relay
-            .subscribe(SubscribeRequest::new(url.clone()))
-            .await
-            .unwrap();
+        let mut sub = relay.subscribe(url.clone(), &live()).await.unwrap();
         fast.push(tokio::spawn(async move {
             read_events(&mut sub, 1000, Duration::from_secs(20)).await
         }));
@@ -170,7 +160,7 @@ async fn slow_consumer_is_cut_off_while_fast_ones_keep_up_and_the_queue_stays_bo
 async fn proxy_mode_forwards_client_headers_and_last_event_id_without_hop_by_hop_ones() {
     let backend = Backend::start(BackendConfig::default()).await;
     let relay = quick_relay().mode(Mode::Proxy).build().unwrap();
-    let addr = serve_relay(relay, backend.url("/")).await;
+    let addr = serve_relay(relay, backend.url("/"), true).await;
     let resp = get(
         &format!("http://{addr}/p/stream?topic=a"),
         &[
@@ -207,7 +197,7 @@ async fn proxy_mode_forwards_client_headers_and_last_event_id_without_hop_by_hop
 async fn http_body_serves_replay_then_live_and_maps_backend_errors_to_5xx() {
     let backend = Backend::start(BackendConfig::default()).await;
     let relay = quick_relay().build().unwrap();
-    let addr = serve_relay(relay.clone(), backend.url("/")).await;
+    let addr = serve_relay(relay.clone(), backend.url("/"), false).await;
     let url = format!("http://{addr}/feed?q=1");
 
     let resp = get(&url, &[]).await;
@@ -248,7 +238,12 @@ async fn http_body_serves_replay_then_live_and_maps_backend_errors_to_5xx() {
     let dead_addr = dead.local_addr().unwrap();
     drop(dead);
     let relay2 = quick_relay().build().unwrap();
-    let addr2 = serve_relay(relay2, format!("http://{dead_addr}/").parse().unwrap()).await;
+    let addr2 = serve_relay(
+        relay2,
+        format!("http://{dead_addr}/").parse().unwrap(),
+        false,
+    )
+    .await;
     let resp = get(&format!("http://{addr2}/x"), &[]).await;
     assert_eq!(resp.status(), 503);
 }
@@ -261,10 +256,7 @@ async fn h2c_upstreams_are_relayed_over_http2_and_resumed_after_a_restart() {
     })
     .await;
     let relay = quick_relay().upstream_h2c(true).build().unwrap();
-    let mut sub = relay
-        .subscribe(SubscribeRequest::new(backend.url("/h2")))
-        .await
-        .unwrap();
+    let mut sub = relay.subscribe(backend.url("/h2"), &live()).await.unwrap();
     let mut seen: Vec<u64> = read_events(&mut sub, 10, Duration::from_secs(5))
         .await
         .iter()
@@ -321,20 +313,14 @@ async fn https_upstream_with_a_private_root_negotiates_http2_by_alpn() {
         .add_root_certificate(cert_der)
         .build()
         .unwrap();
-    let mut sub = relay
-        .subscribe(SubscribeRequest::new(url.clone()))
-        .await
-        .unwrap();
+    let mut sub = relay.subscribe(url.clone(), &live()).await.unwrap();
     let got = read_events(&mut sub, 5, Duration::from_secs(5)).await;
     assert_eq!(got.len(), 5);
     assert_eq!(backend.versions(), [http::Version::HTTP_2]);
 
     // Without the private root the certificate is refused: a connect error (503).
     let untrusting = quick_relay().build().unwrap();
-    let err = untrusting
-        .subscribe(SubscribeRequest::new(url))
-        .await
-        .unwrap_err();
+    let err = untrusting.subscribe(url, &live()).await.unwrap_err();
     assert!(err.is_connect(), "{err:?}");
     assert_eq!(err.suggested_status().as_u16(), 503);
     // And garbage is not a root certificate.

@@ -1,6 +1,8 @@
 //! The encoder: events, comments and retry hints to `text/event-stream` bytes.
 
 use crate::error::EncodeError;
+use crate::id::{EventId, MAX_EVENT_ID_LEN};
+use crate::utf8::Utf8Bytes;
 use bytes::{BufMut, Bytes, BytesMut};
 use std::time::Duration;
 
@@ -77,6 +79,39 @@ impl Frame {
     /// ignore it; proxies and load balancers see traffic and keep the stream open.
     pub const KEEP_ALIVE: Frame = Frame(Bytes::from_static(b":\n\n"));
 
+    /// A frame from a constant: the text must already be one well-formed frame, and is
+    /// checked (at compile time when used in a `const` item, as it should be).
+    ///
+    /// Well formed means what the encoder writes: LF line endings only (no CR), every line a
+    /// comment (`:` first) or a `data:`, `event:`, `id:` or `retry:` field (`retry:` with
+    /// digits, `id:` without NUL), and exactly one blank line, at the end (a lone blank line
+    /// is the smallest frame). So constant frames need no encoding at run time and follow
+    /// the same rules as encoded ones.
+    ///
+    /// ```
+    /// use eventgate_sse::Frame;
+    ///
+    /// const BYE: Frame = Frame::from_static(": shutting down\n\n");
+    /// const RESET: Frame = Frame::from_static("event: reset\ndata: starting live\n\n");
+    /// assert_eq!(BYE, Frame::comment("shutting down"));
+    /// assert_eq!(RESET.len(), 34);
+    /// ```
+    ///
+    /// A malformed constant does not compile:
+    ///
+    /// ```compile_fail
+    /// const BAD: eventgate_sse::Frame = eventgate_sse::Frame::from_static("data: no blank line\n");
+    /// ```
+    ///
+    /// # Panics
+    /// If `text` is not one well-formed frame (in a `const` item: a compile error).
+    pub const fn from_static(text: &'static str) -> Frame {
+        if let Err(why) = check_static(text.as_bytes()) {
+            panic!("{}", why);
+        }
+        Frame(Bytes::from_static(text.as_bytes()))
+    }
+
     pub(crate) fn from_trusted(bytes: Bytes) -> Self {
         Frame(bytes)
     }
@@ -119,6 +154,75 @@ impl From<Frame> for Bytes {
     fn from(frame: Frame) -> Self {
         frame.0
     }
+}
+
+/// Whether `b[i..]` starts with `prefix` (a `const` `starts_with`).
+const fn has_at(b: &[u8], i: usize, prefix: &[u8]) -> bool {
+    if b.len() - i < prefix.len() {
+        return false;
+    }
+    let mut k = 0;
+    while k < prefix.len() {
+        if b[i + k] != prefix[k] {
+            return false;
+        }
+        k += 1;
+    }
+    true
+}
+
+/// The rules of [`Frame::from_static`].
+const fn check_static(b: &[u8]) -> Result<(), &'static str> {
+    let n = b.len();
+    if n == 0 || b[n - 1] != b'\n' {
+        return Err("a frame ends with a blank line (LF)");
+    }
+    let mut i = 0;
+    // One line per turn; `i` is the start of a line.
+    while i < n {
+        if b[i] == b'\n' {
+            if i != n - 1 {
+                return Err("a frame has one blank line, at its end");
+            }
+            return Ok(());
+        }
+        let mut end = i;
+        while b[end] != b'\n' {
+            if b[end] == b'\r' {
+                return Err("frames use LF line endings only");
+            }
+            end += 1;
+        }
+        if b[i] == b':' || has_at(b, i, b"data:") || has_at(b, i, b"event:") {
+            // A comment, data or an event type: any text without CR.
+        } else if has_at(b, i, b"id:") {
+            let mut k = i + 3;
+            while k < end {
+                if b[k] == 0 {
+                    return Err("an id holds no NUL");
+                }
+                k += 1;
+            }
+        } else if has_at(b, i, b"retry:") {
+            let mut k = i + 6;
+            if k < end && b[k] == b' ' {
+                k += 1;
+            }
+            if k == end {
+                return Err("retry: needs digits");
+            }
+            while k < end {
+                if !b[k].is_ascii_digit() {
+                    return Err("retry: takes digits only");
+                }
+                k += 1;
+            }
+        } else {
+            return Err("each line is a comment or a data, event, id or retry field");
+        }
+        i = end + 1;
+    }
+    Err("a frame ends with a blank line (LF)")
 }
 
 fn put_retry(buf: &mut BytesMut, retry: Duration) {
@@ -341,6 +445,51 @@ impl Encoder {
         Ok(Frame(self.buf.split().freeze()))
     }
 
+    /// Prepends an `id: <id>` line to `frame`, an event that has no id of its own (a relay
+    /// giving ids to an upstream's events), without parsing or re-encoding the frame: one
+    /// copy of its bytes into the encoder's block, no allocation of its own.
+    ///
+    /// Returns the new frame and the id as an [`EventId`] that shares the frame's buffer.
+    /// Prepend only to frames whose event sets no id itself: a later `id:` line in `frame`
+    /// would replace this one at the receiver.
+    ///
+    /// ```
+    /// use eventgate_sse::{Encoder, EventBuilder};
+    ///
+    /// let mut encoder = Encoder::new();
+    /// let upstream = EventBuilder::new().event("tick").data("1").build()?;
+    /// let (frame, id) = encoder.prepend_id("a-1", &upstream)?;
+    /// assert_eq!(frame.as_bytes().as_ref(), b"id: a-1\nevent: tick\ndata: 1\n\n");
+    /// assert_eq!(id, "a-1");
+    /// assert!(encoder.prepend_id("a\n2", &upstream).is_err());
+    /// # Ok::<(), eventgate_sse::EncodeError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`EncodeError::NewlineInId`], [`EncodeError::NulInId`], or
+    /// [`EncodeError::IdTooLong`] past [`MAX_EVENT_ID_LEN`](crate::MAX_EVENT_ID_LEN) bytes.
+    pub fn prepend_id(&mut self, id: &str, frame: &Frame) -> Result<(Frame, EventId), EncodeError> {
+        check_id(id)?;
+        if id.len() > MAX_EVENT_ID_LEN {
+            return Err(EncodeError::IdTooLong {
+                len: id.len(),
+                max: MAX_EVENT_ID_LEN,
+            });
+        }
+        self.reserve(id.len() + 5 + frame.len());
+        self.buf.put_slice(b"id: ");
+        self.buf.put_slice(id.as_bytes());
+        self.buf.put_u8(b'\n');
+        self.buf.put_slice(frame.as_bytes());
+        let bytes = self.buf.split().freeze();
+        let id_bytes = Utf8Bytes::from_checked(bytes.slice(4..4 + id.len()));
+        let id = EventId::from_checked(id_bytes).ok_or(EncodeError::IdTooLong {
+            len: id.len(),
+            max: MAX_EVENT_ID_LEN,
+        })?;
+        Ok((Frame(bytes), id))
+    }
+
     /// Encodes a parsed or hand-made [`Event`](crate::Event).
     pub fn encode_event(&mut self, event: &crate::Event) -> Frame {
         self.reserve(
@@ -348,5 +497,86 @@ impl Encoder {
         );
         event.encode(&mut self.buf);
         Frame(self.buf.split().freeze())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn static_frames_follow_the_encoders_rules() {
+        for ok in [
+            "\n",
+            ":\n\n",
+            ": hi\n: there\n\n",
+            "retry: 10\n\n",
+            "retry:10\n\n",
+            "id: 1\nevent: e\ndata: a\ndata:\n\n",
+            "id:\ndata: x\n\n",
+        ] {
+            assert_eq!(check_static(ok.as_bytes()), Ok(()), "{ok:?}");
+        }
+        for bad in [
+            "",
+            "data: x\n",
+            "data: x\n\ndata: y\n\n",
+            "data: x\r\n\r\n",
+            "data: x\r\r",
+            "dat: x\n\n",
+            "data\n\n",
+            "\u{feff}data: x\n\n",
+            "id: a\0b\ndata: x\n\n",
+            "retry: 1s\n\n",
+            "retry:\n\n",
+            "\n\n",
+        ] {
+            assert!(check_static(bad.as_bytes()).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn static_frames_parse_to_what_they_say() {
+        const F: Frame = Frame::from_static("id: 9\nevent: reset\ndata: a\ndata: b\n\n");
+        let mut p = crate::Parser::new();
+        p.feed(F.into_bytes());
+        let Some(Ok(crate::Item::Event(e))) = p.next() else {
+            panic!("one event")
+        };
+        assert_eq!(
+            (e.data(), e.event_type(), e.last_event_id()),
+            ("a\nb", "reset", "9")
+        );
+    }
+
+    #[test]
+    fn prepend_id_writes_the_id_first_and_shares_one_buffer() {
+        let mut enc = Encoder::with_block_size(1024);
+        let upstream = Frame::from_static("data: x\n\n");
+        let (a, ida) = enc.prepend_id("e-1", &upstream).unwrap();
+        let (b, idb) = enc.prepend_id("e-2", &upstream).unwrap();
+        assert_eq!(a.as_bytes().as_ref(), b"id: e-1\ndata: x\n\n");
+        assert_eq!(b.as_bytes().as_ref(), b"id: e-2\ndata: x\n\n");
+        assert_eq!((ida.as_str(), idb.as_str()), ("e-1", "e-2"));
+        // The id is a slice of its frame, and both frames come from one block.
+        assert_eq!(ida.as_bytes().as_ptr(), a.as_bytes()[4..].as_ptr());
+        assert_eq!(b.as_bytes().as_ptr(), a.as_bytes()[a.len()..].as_ptr());
+        assert_eq!(
+            enc.prepend_id("a\rb", &upstream),
+            Err(EncodeError::NewlineInId)
+        );
+        assert_eq!(enc.prepend_id("a\0b", &upstream), Err(EncodeError::NulInId));
+        let long = "x".repeat(MAX_EVENT_ID_LEN + 1);
+        assert_eq!(
+            enc.prepend_id(&long, &upstream),
+            Err(EncodeError::IdTooLong {
+                len: MAX_EVENT_ID_LEN + 1,
+                max: MAX_EVENT_ID_LEN
+            })
+        );
+        let (_, max) = enc
+            .prepend_id(&"x".repeat(MAX_EVENT_ID_LEN), &upstream)
+            .unwrap();
+        assert_eq!(max.as_str().len(), MAX_EVENT_ID_LEN);
     }
 }

@@ -1,7 +1,8 @@
 //! Error types. Every variant is matchable; none of them carries input data.
 
-/// A boxed error from an HTTP body or another source outside this crate.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+/// A boxed error from an HTTP body or another source outside this crate: the one alias of
+/// every eventgate crate, [`eventgate_types::BoxError`].
+pub use eventgate_types::BoxError;
 
 /// The parser met input that crosses one of its limits.
 ///
@@ -55,4 +56,13 @@ pub enum EncodeError {
     /// An event type containing CR or LF would end the field early and inject new fields.
     #[error("event type contains a line break")]
     NewlineInEventType,
+    /// An id longer than [`MAX_EVENT_ID_LEN`](crate::MAX_EVENT_ID_LEN) bytes cannot be an
+    /// [`EventId`](crate::EventId) (from [`Encoder::prepend_id`](crate::Encoder::prepend_id)).
+    #[error("event id is {len} bytes long, longer than {max}")]
+    IdTooLong {
+        /// The id's length in bytes.
+        len: usize,
+        /// The limit, [`MAX_EVENT_ID_LEN`](crate::MAX_EVENT_ID_LEN).
+        max: usize,
+    },
 }

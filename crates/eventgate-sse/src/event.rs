@@ -2,6 +2,7 @@
 
 use crate::encode::{EventBuilder, Frame};
 use crate::error::EncodeError;
+use crate::id::EventId;
 use crate::utf8::{Utf8Bytes, str_from_checked};
 use bytes::{Bytes, BytesMut};
 use std::fmt;
@@ -190,6 +191,33 @@ impl Event {
     #[inline]
     pub fn last_event_id_bytes(&self) -> Utf8Bytes {
         self.bytes_at(self.last_event_id)
+    }
+
+    /// The id this event set with an `id:` field of its own, as an [`EventId`] sharing the
+    /// event's buffer (no copy).
+    ///
+    /// `None` when the event carries an earlier event's id (see
+    /// [`has_own_id`](Self::has_own_id)), when its id is empty (an empty `id:` resets the last
+    /// event ID rather than naming the event), and when the id is longer than
+    /// [`MAX_EVENT_ID_LEN`](crate::MAX_EVENT_ID_LEN).
+    ///
+    /// ```
+    /// use eventgate_sse::{Item, Parser};
+    ///
+    /// let mut parser = Parser::new();
+    /// parser.feed(&b"id: 7\ndata: a\n\ndata: b\n\n"[..]);
+    /// let Some(Ok(Item::Event(a))) = parser.next() else { panic!() };
+    /// let Some(Ok(Item::Event(b))) = parser.next() else { panic!() };
+    /// assert_eq!(a.id().unwrap(), "7");
+    /// assert_eq!((b.id(), b.last_event_id()), (None, "7")); // carried, not its own
+    /// ```
+    #[inline]
+    pub fn id(&self) -> Option<EventId> {
+        let (start, end) = self.last_event_id;
+        if !self.has_own_id() || start == end {
+            return None;
+        }
+        EventId::from_checked(self.bytes_at(self.last_event_id))
     }
 
     /// True if a valid `id:` field was seen since the previous event was dispatched (in

@@ -44,6 +44,22 @@
 //! # Ok::<(), eventgate_sse::EncodeError>(())
 //! ```
 //!
+//! Constant frames are checked at compile time ([`Frame::from_static`]); the keep-alive
+//! comment is [`Frame::KEEP_ALIVE`]. A relay that gives ids to an upstream's events
+//! prepends an `id:` line to the raw frame without re-encoding it
+//! ([`Encoder::prepend_id`]); the id is an [`EventId`], the one event-id type of the
+//! eventgate crates (also [`Event::id`]).
+//!
+//! ```
+//! use eventgate_sse::{Encoder, Frame};
+//!
+//! const RESET: Frame = Frame::from_static("event: reset\ndata: starting live\n\n");
+//! let (framed, id) = Encoder::new().prepend_id("e-1", &RESET)?;
+//! assert_eq!(framed.as_bytes().as_ref(), b"id: e-1\nevent: reset\ndata: starting live\n\n");
+//! assert_eq!(id, "e-1");
+//! # Ok::<(), eventgate_sse::EncodeError>(())
+//! ```
+//!
 //! # Limits and errors
 //! | limit | default | error |
 //! |---|---|---|
@@ -78,6 +94,7 @@ mod body;
 mod encode;
 mod error;
 mod event;
+mod id;
 mod parser;
 mod utf8;
 
@@ -85,6 +102,7 @@ pub use body::{EventStream, ItemStream, MIME_TYPE, SseBody, is_event_stream, res
 pub use encode::{Encoder, EventBuilder, Frame};
 pub use error::{BoxError, EncodeError, ParseError, StreamError};
 pub use event::{Event, Item};
+pub use id::{EventId, MAX_EVENT_ID_LEN};
 pub use parser::{
     DEFAULT_MAX_EVENT_LEN, DEFAULT_MAX_LINE_LEN, LIMIT_CAP, LimitPolicy, Parser, ParserBuilder,
 };

@@ -17,10 +17,9 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use eventgate_relay::{BoxError, BoxFuture, Error, Subscription, Transport, UpstreamBody};
+use eventgate_relay::{BoxError, BoxFuture, Feed, Upstream, UpstreamBody};
 use eventgate_sse::{Item, Parser};
 use http::{Request, Response};
-use http_body_util::BodyExt;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -322,7 +321,7 @@ impl http_body::Body for ChannelBody {
     }
 }
 
-/// A [`Transport`] answering from a script: each request gets the next scripted answer
+/// An [`Upstream`] answering from a script: each request gets the next scripted answer
 /// (repeating the last), and the time of each request is recorded.
 pub struct ScriptTransport {
     pub script: Mutex<VecDeque<Scripted>>,
@@ -344,6 +343,12 @@ pub enum Scripted {
     ContentType(&'static str),
     /// Never answers.
     Hang,
+    /// Fails to connect (connection refused).
+    Refused,
+    /// Fails with an I/O timeout.
+    TimedOut,
+    /// Panics inside the relay's driver task.
+    Panic,
 }
 
 impl ScriptTransport {
@@ -361,11 +366,11 @@ impl ScriptTransport {
     }
 }
 
-impl Transport for ScriptTransport {
+impl Upstream for ScriptTransport {
     fn request(
         &self,
         req: Request<()>,
-    ) -> BoxFuture<'static, Result<Response<UpstreamBody>, Error>> {
+    ) -> BoxFuture<'static, Result<Response<UpstreamBody>, BoxError>> {
         self.times.lock().unwrap().push(tokio::time::Instant::now());
         self.headers.lock().unwrap().push(req.headers().clone());
         self.last_event_ids.lock().unwrap().push(
@@ -384,11 +389,17 @@ impl Transport for ScriptTransport {
                 None => last.clone().expect("empty script"),
             }
         };
-        if let Scripted::Hang = next {
-            return Box::pin(std::future::pending());
-        }
         let resp = match next {
-            Scripted::Hang => unreachable!(),
+            Scripted::Hang => return Box::pin(std::future::pending()),
+            Scripted::Refused => {
+                let e = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+                return Box::pin(async move { Err(e.into()) });
+            }
+            Scripted::TimedOut => {
+                let e = std::io::Error::from(std::io::ErrorKind::TimedOut);
+                return Box::pin(async move { Err(e.into()) });
+            }
+            Scripted::Panic => panic!("scripted upstream panic"),
             Scripted::Stream(chunks) => sse(chunks, false),
             Scripted::StreamThenHang(chunks) => sse(chunks, true),
             Scripted::Status(s) => Response::builder().status(s).body(empty()).unwrap(),
@@ -402,7 +413,7 @@ impl Transport for ScriptTransport {
 }
 
 fn empty() -> UpstreamBody {
-    http_body_util::Empty::new().map_err(|e| match e {}).boxed()
+    UpstreamBody::empty()
 }
 
 fn sse(chunks: Vec<&'static str>, hang: bool) -> Response<UpstreamBody> {
@@ -416,7 +427,7 @@ fn sse(chunks: Vec<&'static str>, hang: bool) -> Response<UpstreamBody> {
     }
     Response::builder()
         .header("content-type", "text/event-stream")
-        .body(ChannelBody { rx }.boxed())
+        .body(UpstreamBody::new(ChannelBody { rx }))
         .unwrap()
 }
 
@@ -445,11 +456,7 @@ impl Reader {
 
 /// Reads from `sub` until it yields `count` events (or ends / times out); returns their
 /// data and ids.
-pub async fn read_events(
-    sub: &mut Subscription,
-    count: usize,
-    timeout: Duration,
-) -> Vec<(String, String)> {
+pub async fn read_events(sub: &mut Feed, count: usize, timeout: Duration) -> Vec<(String, String)> {
     let mut reader = Reader::new();
     let mut out = Vec::new();
     let deadline = tokio::time::Instant::now() + timeout;
@@ -483,8 +490,13 @@ impl Rng {
 }
 
 /// Serves `relay` on 127.0.0.1 the way the `relay` example does: `GET /<path>?<query>` is
-/// relayed to `upstream` with the same path and query.
-pub async fn serve_relay(relay: eventgate_relay::Relay, upstream: http::Uri) -> SocketAddr {
+/// relayed to `upstream` with the same path and query; with `forward_headers` (proxy mode)
+/// the client's headers are passed on explicitly as the upstream headers.
+pub async fn serve_relay(
+    relay: eventgate_relay::Relay,
+    upstream: http::Uri,
+    forward_headers: bool,
+) -> SocketAddr {
     use http_body_util::{Either, Full};
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -501,17 +513,14 @@ pub async fn serve_relay(relay: eventgate_relay::Relay, upstream: http::Uri) -> 
                     let upstream = upstream.clone();
                     async move {
                         let (parts, _) = req.into_parts();
-                        let sub = match eventgate_relay::SubscribeRequest::from_parts(
-                            &parts, &upstream,
-                        ) {
-                            Ok(r) => {
-                                relay
-                                    .subscribe(r.client(eventgate_relay::ClientInfo::new(
-                                        Some(peer),
-                                        Some("http"),
-                                    )))
-                                    .await
-                            }
+                        let mut opts = eventgate_relay::SubscribeOptions::new();
+                        opts.last_event_id(eventgate_relay::last_event_id(&parts.headers))
+                            .client(eventgate_relay::ClientInfo::new(Some(peer), Some("http")));
+                        if forward_headers {
+                            opts.upstream_headers(parts.headers.clone());
+                        }
+                        let sub = match eventgate_relay::upstream_uri(&upstream, &parts.uri) {
+                            Ok(uri) => relay.subscribe(uri, &opts).await,
                             Err(e) => Err(e),
                         };
                         Ok::<_, Infallible>(match sub {
