@@ -479,18 +479,24 @@ impl JwksFetcher for Fetcher {
     }
 }
 
-#[test]
-fn remote_jwks_is_fetched_on_unknown_kid_and_refreshes_are_rate_limited() {
-    let fetcher = Arc::new(Fetcher::default());
-    let keys = JwksCache::remote("https://issuer.example/jwks")
-        .build()
-        .unwrap();
+/// A gate whose one issuer's keys are fetched by `fetcher`, populated with AsyncGold.
+fn remote_gate(keys: &eventgate_policy::JwksCacheBuilder, fetcher: Arc<dyn JwksFetcher>) -> Gate {
     let g = Gate::builder()
-        .jwt(validator(keys))
-        .jwks_fetcher(Arc::clone(&fetcher) as _)
+        .jwt(validator(keys.build().unwrap()))
+        .jwks_fetcher(fetcher)
         .build()
         .unwrap();
     populate(&g, "AsyncGold");
+    g
+}
+
+#[test]
+fn remote_jwks_is_fetched_on_unknown_kid_and_refreshes_are_rate_limited() {
+    let fetcher = Arc::new(Fetcher::default());
+    let g = remote_gate(
+        &JwksCache::remote("https://issuer.example/jwks"),
+        Arc::clone(&fetcher) as _,
+    );
     let auth = bearer(&token("valid_RS256"));
     let facts = RequestFacts::new(API, "/memory").authorization(&auth);
     // The synchronous path does no I/O.
@@ -599,16 +605,9 @@ fn gate_grant_meter_are_send_sync_and_the_async_path_is_send() {
 #[test]
 fn fetched_keys_are_refreshed_once_they_reach_max_age() {
     let fetcher = Arc::new(Fetcher::default());
-    let keys = JwksCache::remote("https://issuer.example/jwks")
-        .max_age(Duration::from_secs(600))
-        .build()
-        .unwrap();
-    let g = Gate::builder()
-        .jwt(validator(keys))
-        .jwks_fetcher(Arc::clone(&fetcher) as _)
-        .build()
-        .unwrap();
-    populate(&g, "AsyncGold");
+    let mut keys = JwksCache::remote("https://issuer.example/jwks");
+    keys.max_age(Duration::from_secs(600));
+    let g = remote_gate(&keys, Arc::clone(&fetcher) as _);
     let auth = bearer(&token("valid_ES384"));
     let facts = RequestFacts::new(API, "/memory").authorization(&auth);
     let at = |s: u64| Timestamp::from_unix_secs(now().as_unix_secs() + s);
@@ -676,15 +675,10 @@ fn the_callers_timeout_bounds_a_hung_introspection_call() {
 #[test]
 fn the_callers_timeout_bounds_a_hung_jwks_fetch_and_keeps_no_keys() {
     let fetcher = Arc::new(Hung::default());
-    let keys = JwksCache::remote("https://issuer.example/jwks")
-        .build()
-        .unwrap();
-    let g = Gate::builder()
-        .jwt(validator(keys))
-        .jwks_fetcher(Arc::clone(&fetcher) as _)
-        .build()
-        .unwrap();
-    populate(&g, "AsyncGold");
+    let g = remote_gate(
+        &JwksCache::remote("https://issuer.example/jwks"),
+        Arc::clone(&fetcher) as _,
+    );
     let auth = bearer(&token("valid_RS256"));
     let facts = RequestFacts::new(API, "/memory").authorization(&auth);
     let d = block_on(g.authorize_async_with(&facts, now(), fires_on_second_poll)).unwrap_err();
