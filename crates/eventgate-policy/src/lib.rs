@@ -50,10 +50,12 @@
 //!   backend. Keys from PEM, a JWK or a JWKS ([`VerificationKey`], [`KeySet`],
 //!   [`JwksCache`]); a remote JWKS is fetched through [`JwksFetcher`], cached, refreshed
 //!   when a token names an unknown `kid` and once an hour, at most once per 30 s per issuer
-//!   (defaults). Per issuer: allowed algorithms (never taken from the token), audiences,
-//!   leeway, claims mapping ([`ClaimsMapping`]: client id from `azp` or `client_id`, scopes
-//!   from the `scope` string or the `scp` array, key type from `keytype`). Verified tokens
-//!   are cached until their `exp`.
+//!   (defaults); [`Gate::authorize_async_with`] bounds each fetch (and each introspection
+//!   call) with a timeout future the caller brings. Per issuer: allowed algorithms (never
+//!   taken from the token), audiences, leeway, claims mapping ([`ClaimsMapping`]: client id
+//!   from `azp` or `client_id`, scopes from the `scope` string or the `scp` array, key type
+//!   from `keytype`; a scope token that is not a valid [`Scope`] is left out, never
+//!   granted). Verified tokens are cached until their `exp`.
 //! * **Opaque tokens**: [`Introspector`] (RFC 7662) with a bounded [`IntrospectionCache`]
 //!   (positive and negative entries, never past the token's `exp`).
 //! * **API keys** ([`ApiKeyStore`]): `egk_<id>_<secret>`, 256 random bits from the OS,
@@ -116,6 +118,16 @@
 //!   and close the stream. A reconnect before the reset gets 429 with `Retry-After`.
 //!
 //! Connection slots are held by the [`Grant`] and freed when it is dropped.
+//!
+//! The in-process counters ([`InProcessCounters`]) hold at most
+//! [`DEFAULT_MAX_COUNTER_ENTRIES`] counters and gauges; expired, unheld ones make room, and a
+//! store full of live ones refuses the new stream (503, 900801) rather than forget a count.
+//!
+//! # Builders
+//! [`GateBuilder`], [`JwtValidatorBuilder`], [`IssuerConfigBuilder`], [`JwksCacheBuilder`],
+//! [`IntrospectionCacheBuilder`] and [`InProcessCountersBuilder`] take `&mut self` setters,
+//! each naming its default (a `DEFAULT_*` constant), and check every limit in `build()`,
+//! which returns [`ConfigError::Limit`] naming the setting.
 //!
 //! # Crate features
 //! None; `default = []`. Implement [`JwksFetcher`] / [`Introspector`] over your HTTP client.

@@ -234,6 +234,27 @@ mod tests {
         assert_eq!(v, ["b", "a", "c"]);
     }
 
+    fn mapped(claims: serde_json::Value) -> Result<Principal, TokenError> {
+        let mut p = Principal::new(crate::model::CredentialKind::Jwt);
+        let Value::Object(map) = claims else {
+            panic!("an object")
+        };
+        ClaimsMapping::default().apply(&map, &mut p).map(|()| p)
+    }
+
+    #[test]
+    fn scope_tokens_that_are_not_scopes_are_left_out_of_the_principal() {
+        let p = mapped(serde_json::json!({"scope": "read bad\"q write read"})).unwrap();
+        assert_eq!(p.scopes, ["read", "write"]);
+        let p = mapped(serde_json::json!({"scp": ["a", "b,c", ""]})).unwrap();
+        assert_eq!(p.scopes, ["a"]);
+        // A non-string entry is still a malformed claim, not a scope to leave out.
+        assert_eq!(
+            mapped(serde_json::json!({"scp": ["a", 1]})).unwrap_err(),
+            TokenError::InvalidClaim("scope")
+        );
+    }
+
     #[test]
     fn builder_refuses_what_would_refuse_every_token() {
         let b = || {
