@@ -21,8 +21,8 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use eventgate_benches::measurement::ThreadCpuTime;
 use eventgate_policy::{
     Algorithm, ApiPolicy, Application, AtomicWindow, Gate, IssuerConfig, JwksCache, JwtValidator,
-    KeySet, KeyType, MAX_QUOTA_EVENTS, Meter, Plan, Quota, QuotaScope, RequestFacts, Subscription,
-    Timestamp, TopicPolicy, parse_token,
+    KeySet, KeyType, MAX_QUOTA_EVENTS, Meter, Plan, PlanName, Quota, QuotaScope, RequestFacts,
+    Scope, Subscription, Timestamp, TopicPolicy, parse_token,
 };
 use serde_json::Value;
 
@@ -42,27 +42,37 @@ fn vectors() -> (Vec<Value>, Timestamp, KeySet) {
 }
 
 fn validator(keys: KeySet) -> JwtValidator {
-    JwtValidator::new(vec![
-        IssuerConfig::new(
-            "https://issuer.example",
-            Algorithm::ALL.to_vec(),
-            JwksCache::fixed(keys),
+    JwtValidator::builder()
+        .issuer(
+            IssuerConfig::builder(
+                "https://issuer.example",
+                Algorithm::ALL.to_vec(),
+                JwksCache::fixed(keys),
+            )
+            .audience("eventgate")
+            .build()
+            .unwrap(),
         )
-        .audience("eventgate"),
-    ])
+        .build()
+        .unwrap()
 }
 
 fn authorize(c: &mut Criterion<ThreadCpuTime>) {
     let (vectors, now, keys) = vectors();
-    let gate = Gate::builder().jwt(validator(keys)).build();
+    let gate = Gate::builder().jwt(validator(keys)).build().unwrap();
     gate.put_api(
-        ApiPolicy::new("observer:1.0.0").topic(TopicPolicy::new("/memory").scopes(["read:memory"])),
+        ApiPolicy::new("observer:1.0.0")
+            .topic(TopicPolicy::new("/memory").scopes([Scope::new("read:memory").unwrap()])),
     );
     gate.put_application(
         Application::new("app-1", "Dashboard", "alice")
             .client_id(KeyType::Production, "client-abc"),
     );
-    gate.put_subscription(Subscription::new("app-1", "observer:1.0.0", "AsyncGold"));
+    gate.put_subscription(Subscription::new(
+        "app-1",
+        "observer:1.0.0",
+        PlanName::new("AsyncGold").unwrap(),
+    ));
     let token = vectors.iter().find(|v| v["name"] == "valid_RS256").unwrap()["token"]
         .as_str()
         .unwrap();
@@ -117,16 +127,26 @@ fn unlimited() -> Arc<AtomicWindow> {
 /// `app_plan` an application plan as well.
 fn grant_meter(app_plan: bool) -> Arc<Meter> {
     let (vectors, now, keys) = vectors();
-    let big = Plan::new("Big", MAX_QUOTA_EVENTS, Duration::from_secs(3600)).unwrap();
-    let gate = Gate::builder().jwt(validator(keys)).plan(big).build();
+    let big_name = PlanName::new("Big").unwrap();
+    let big = Plan::new(
+        big_name.clone(),
+        MAX_QUOTA_EVENTS,
+        Duration::from_secs(3600),
+    )
+    .unwrap();
+    let gate = Gate::builder()
+        .jwt(validator(keys))
+        .plan(big)
+        .build()
+        .unwrap();
     gate.put_api(ApiPolicy::new("observer:1.0.0"));
     let mut app = Application::new("app-1", "Dashboard", "alice")
         .client_id(KeyType::Production, "client-abc");
     if app_plan {
-        app = app.plan("Big");
+        app = app.plan(big_name.clone());
     }
     gate.put_application(app);
-    gate.put_subscription(Subscription::new("app-1", "observer:1.0.0", "Big"));
+    gate.put_subscription(Subscription::new("app-1", "observer:1.0.0", big_name));
     let token = vectors.iter().find(|v| v["name"] == "valid_ES256").unwrap()["token"]
         .as_str()
         .unwrap();

@@ -268,7 +268,7 @@ pub mod sse {
         }
     }
 
-    /// The four parser workloads of issue 3, in order (a) to (d): 10,000 small JSON
+    /// The four parser workloads of the sse suite, in order (a) to (d): 10,000 small JSON
     /// events, 1,000 events of a 64 KiB line, 10,000 five-line CRLF events, 50,000 LLM
     /// tokens (or a hundredth of each at [`Scale::Smoke`]).
     pub fn all(scale: Scale) -> Vec<Workload> {

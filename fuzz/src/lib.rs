@@ -4,6 +4,6 @@
 
 #![allow(missing_docs, unreachable_pub)]
 
-pub mod policy;
 pub mod asyncapi;
+pub mod policy;
 pub mod sse;

@@ -12,9 +12,10 @@
 //! Without `algorithms`, the algorithms the keys can serve are allowed (never what a token
 //! asks for).
 //!
-//! Output, one line per non-empty input line:
-//! `ok sub=<subject> client=<client id> scopes=<space separated>` or `err <kind>`, where
-//! `<kind>` is [`TokenError::kind`](eventgate_policy::TokenError::kind).
+//! Output, one line per input line (an empty line is a token too, and prints
+//! `err malformed`): `ok sub=<subject> client=<client id> scopes=<space separated>` or
+//! `err <kind>`, where `<kind>` is [`TokenError::kind`](eventgate_policy::TokenError::kind).
+//! Whitespace around a token (a CRLF line ending's CR) is not part of it.
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -116,38 +117,99 @@ fn run() -> Result<(), String> {
         .get("issuer")
         .and_then(Value::as_str)
         .ok_or("config: issuer missing")?;
-    let mut issuer_config = IssuerConfig::new(issuer, algorithms, JwksCache::fixed(keys)).leeway(
-        Duration::from_secs(config.get("leeway_s").and_then(Value::as_u64).unwrap_or(0)),
-    );
+    let mut issuer_config = IssuerConfig::builder(issuer, algorithms, JwksCache::fixed(keys));
+    issuer_config.leeway(Duration::from_secs(
+        config.get("leeway_s").and_then(Value::as_u64).unwrap_or(0),
+    ));
     match config.get("audience") {
-        Some(Value::String(a)) => issuer_config = issuer_config.audience(a.as_str()),
+        Some(Value::String(a)) => {
+            issuer_config.audience(a.as_str());
+        }
         Some(Value::Array(list)) => {
             for a in list.iter().filter_map(Value::as_str) {
-                issuer_config = issuer_config.audience(a);
+                issuer_config.audience(a);
             }
         }
         _ => {}
     }
-    let validator = JwtValidator::new(vec![issuer_config]);
+    let validator = JwtValidator::builder()
+        .issuer(issuer_config.build().map_err(|e| format!("config: {e}"))?)
+        .build()
+        .map_err(|e| format!("config: {e}"))?;
 
-    let stdin = std::io::stdin();
-    let mut out = std::io::stdout().lock();
-    for line in stdin.lock().lines() {
+    check_lines(
+        &validator,
+        std::io::stdin().lock(),
+        std::io::stdout().lock(),
+        || Timestamp::from(SystemTime::now()),
+    )
+}
+
+/// One output line per input line, in order.
+fn check_lines(
+    validator: &JwtValidator,
+    input: impl BufRead,
+    mut out: impl Write,
+    now: impl Fn() -> Timestamp,
+) -> Result<(), String> {
+    for line in input.lines() {
         let line = line.map_err(|e| format!("stdin: {e}"))?;
-        let token = line.trim();
-        if token.is_empty() {
-            continue;
-        }
-        let result = match validator.verify(token, Timestamp::from(SystemTime::now())) {
-            Ok(p) => format!(
-                "ok sub={} client={} scopes={}",
-                p.subject.as_deref().unwrap_or(""),
-                p.client_id.as_deref().unwrap_or(""),
-                p.scopes.join(" ")
-            ),
-            Err(e) => format!("err {}", e.kind()),
-        };
+        let result = check_line(validator, &line, now());
         writeln!(out, "{result}").map_err(|e| format!("stdout: {e}"))?;
     }
     Ok(())
+}
+
+/// The output line for one input line.
+fn check_line(validator: &JwtValidator, line: &str, now: Timestamp) -> String {
+    match validator.verify(line.trim(), now) {
+        Ok(p) => format!(
+            "ok sub={} client={} scopes={}",
+            p.subject.as_deref().unwrap_or(""),
+            p.client_id.as_deref().unwrap_or(""),
+            p.scopes
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+        Err(e) => format!("err {}", e.kind()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn validator() -> JwtValidator {
+        let mut keys = KeySet::new();
+        keys.push(VerificationKey::hmac(&[7; 32], None).unwrap());
+        JwtValidator::builder()
+            .issuer(
+                IssuerConfig::builder("iss", vec![Algorithm::HS256], JwksCache::fixed(keys))
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap()
+    }
+
+    fn run(input: &str) -> String {
+        let mut out = Vec::new();
+        check_lines(&validator(), input.as_bytes(), &mut out, || {
+            Timestamp::from_unix_secs(1_800_000_000)
+        })
+        .unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn every_input_line_gives_one_output_line_empty_ones_included() {
+        assert_eq!(
+            run("a.b\n\n  \r\neyJhbGciOiJub25lIn0.e30.\n"),
+            "err malformed\nerr malformed\nerr malformed\nerr algorithm_not_allowed\n"
+        );
+        assert_eq!(run("\n"), "err malformed\n");
+        assert_eq!(run(""), "");
+    }
 }

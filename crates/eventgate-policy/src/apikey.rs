@@ -10,6 +10,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use eventgate_types::Scope;
+
 use crate::error::TokenError;
 use crate::model::{ApplicationId, CredentialKind, KeyType, Principal};
 use crate::time::Timestamp;
@@ -54,7 +56,7 @@ pub struct ApiKeyRecord {
     /// Key type.
     pub key_type: KeyType,
     /// Scopes the key grants.
-    pub scopes: Vec<String>,
+    pub scopes: Vec<Scope>,
     /// Expiry, if any.
     pub expires_at: Option<Timestamp>,
     /// Revoked keys are refused.
@@ -111,7 +113,7 @@ impl ApiKeyStore {
         &self,
         application: ApplicationId,
         key_type: KeyType,
-        scopes: Vec<String>,
+        scopes: Vec<Scope>,
         expires_at: Option<Timestamp>,
     ) -> Result<IssuedApiKey, RandomUnavailable> {
         let mut id = [0u8; 12];
@@ -202,7 +204,7 @@ mod tests {
             .issue(
                 ApplicationId::new("app"),
                 KeyType::Sandbox,
-                vec!["read".into()],
+                vec![Scope::new("read").unwrap()],
                 exp,
             )
             .unwrap();

@@ -130,8 +130,19 @@ pub enum ConfigError {
     #[error("invalid plan {name}: {reason}")]
     InvalidPlan {
         /// Plan name.
-        name: String,
+        name: eventgate_types::PlanName,
         /// What is wrong.
+        reason: &'static str,
+    },
+    /// A plan or scope name that breaks the naming rules.
+    #[error("invalid name: {0}")]
+    InvalidName(#[from] eventgate_types::NameError),
+    /// A builder setting is out of its range (checked by `build()`).
+    #[error("{setting}: {reason}")]
+    Limit {
+        /// The builder setting, as its setter is named (e.g. `token_cache_capacity`).
+        setting: &'static str,
+        /// What is wrong with the value.
         reason: &'static str,
     },
     /// Something else is inconsistent.

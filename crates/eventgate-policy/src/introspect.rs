@@ -2,30 +2,35 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use eventgate_types::BoxFuture;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::error::{IoError, TokenError};
-use crate::jwt::dedup_scopes;
+use crate::error::{ConfigError, IoError, TokenError};
+use crate::jwt::parse_scopes;
 use crate::model::{CredentialKind, KeyType, Principal};
 use crate::time::Timestamp;
 
-/// A boxed, `Send` future (what the I/O traits return, so they stay object-safe).
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
 /// Fetches a JWKS document (the body bytes) from a URL. The gateway implements it over its
 /// HTTP client; this crate has none.
+///
+/// The implementation bounds the body it reads (a JWKS larger than the issuer's
+/// [`max_bytes`](crate::JwksCacheBuilder::max_bytes) is refused anyway) and may bound its
+/// own time; [`Gate::authorize_async_with`](crate::Gate::authorize_async_with) also drops
+/// the call when the caller's timeout fires first.
 pub trait JwksFetcher: Send + Sync + fmt::Debug {
     /// GET `url` and return the body.
     fn fetch<'a>(&'a self, url: &'a str) -> BoxFuture<'a, Result<Vec<u8>, IoError>>;
 }
 
 /// Asks an RFC 7662 introspection endpoint about a token.
+///
+/// As for [`JwksFetcher`], [`Gate::authorize_async_with`](crate::Gate::authorize_async_with)
+/// drops a call its caller's timeout outlasts (the token is then refused as
+/// `introspection_unavailable`).
 pub trait Introspector: Send + Sync + fmt::Debug {
     /// Introspect `token`.
     fn introspect<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<Introspection, IoError>>;
@@ -88,15 +93,7 @@ impl Introspection {
         let mut p = Principal::new(CredentialKind::Opaque);
         p.subject = self.sub.clone().or_else(|| self.username.clone());
         p.client_id.clone_from(&self.client_id);
-        p.scopes = self
-            .scope
-            .as_deref()
-            .unwrap_or("")
-            .split(' ')
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect();
-        dedup_scopes(&mut p.scopes);
+        p.scopes = parse_scopes(self.scope.as_deref().unwrap_or("").split(' '));
         p.key_type = self
             .key_type
             .as_deref()
@@ -118,12 +115,21 @@ const SHARDS: usize = 16;
 /// Token digest to (answer, served until).
 type Shard = Mutex<HashMap<[u8; 32], (Cached, Timestamp)>>;
 
+/// Default number of introspection answers cached: 10 000.
+pub const DEFAULT_INTROSPECTION_CAPACITY: usize = 10_000;
+/// Default time an active answer is served from the cache (never past the token's `exp`):
+/// 300 s.
+pub const DEFAULT_INTROSPECTION_POSITIVE_TTL: Duration = Duration::from_secs(300);
+/// Default time an inactive answer is served from the cache: 30 s.
+pub const DEFAULT_INTROSPECTION_NEGATIVE_TTL: Duration = Duration::from_secs(30);
+
 /// A bounded cache of introspection answers, keyed by SHA-256 of the token (the cache never
 /// holds a token).
 ///
-/// Positive entries live `positive_ttl` (default 300 s) but never past the token's `exp`;
-/// negative entries `negative_ttl` (default 30 s). At most `capacity` entries (default
-/// 10 000), rounded up to a multiple of the 16 shards: when a shard is full, expired entries are dropped, then the entry closest to expiry.
+/// Positive entries live `positive_ttl` but never past the token's `exp`; negative entries
+/// `negative_ttl`. At most `capacity` entries, rounded up to a multiple of the 16 shards:
+/// when a shard is full, expired entries are dropped, then the entry closest to expiry.
+/// Build one with [`IntrospectionCache::builder`]; `default()` has the `DEFAULT_*` bounds.
 #[derive(Debug)]
 pub struct IntrospectionCache {
     /// Sharded by the digest's first byte, so concurrent lookups rarely share a lock.
@@ -135,14 +141,91 @@ pub struct IntrospectionCache {
 
 impl Default for IntrospectionCache {
     fn default() -> Self {
-        Self::new(10_000, Duration::from_secs(300), Duration::from_secs(30))
+        Self::with_bounds(
+            DEFAULT_INTROSPECTION_CAPACITY,
+            DEFAULT_INTROSPECTION_POSITIVE_TTL,
+            DEFAULT_INTROSPECTION_NEGATIVE_TTL,
+        )
+    }
+}
+
+/// Builds an [`IntrospectionCache`].
+#[must_use]
+#[derive(Clone, Debug)]
+pub struct IntrospectionCacheBuilder {
+    capacity: usize,
+    positive_ttl: Duration,
+    negative_ttl: Duration,
+}
+
+impl Default for IntrospectionCacheBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl IntrospectionCacheBuilder {
+    /// A builder with the defaults.
+    pub fn new() -> Self {
+        Self {
+            capacity: DEFAULT_INTROSPECTION_CAPACITY,
+            positive_ttl: DEFAULT_INTROSPECTION_POSITIVE_TTL,
+            negative_ttl: DEFAULT_INTROSPECTION_NEGATIVE_TTL,
+        }
+    }
+
+    /// Most answers held. Default is [`DEFAULT_INTROSPECTION_CAPACITY`] (10 000); at
+    /// least 1.
+    pub fn capacity(&mut self, n: usize) -> &mut Self {
+        self.capacity = n;
+        self
+    }
+
+    /// How long an active answer is served. Default is
+    /// [`DEFAULT_INTROSPECTION_POSITIVE_TTL`] (300 s); at least 1 ms.
+    pub fn positive_ttl(&mut self, d: Duration) -> &mut Self {
+        self.positive_ttl = d;
+        self
+    }
+
+    /// How long an inactive answer is served. Default is
+    /// [`DEFAULT_INTROSPECTION_NEGATIVE_TTL`] (30 s); at least 1 ms.
+    pub fn negative_ttl(&mut self, d: Duration) -> &mut Self {
+        self.negative_ttl = d;
+        self
+    }
+
+    /// Builds the cache.
+    ///
+    /// # Errors
+    /// [`ConfigError::Limit`] for a zero capacity or a time to live under 1 ms (an answer
+    /// would expire before the request that asked for it reads it).
+    pub fn build(&self) -> Result<IntrospectionCache, ConfigError> {
+        let bad = |setting, reason| Err(ConfigError::Limit { setting, reason });
+        if self.capacity == 0 {
+            return bad("capacity", "must be at least 1");
+        }
+        if self.positive_ttl < Duration::from_millis(1) {
+            return bad("positive_ttl", "shorter than 1 ms");
+        }
+        if self.negative_ttl < Duration::from_millis(1) {
+            return bad("negative_ttl", "shorter than 1 ms");
+        }
+        Ok(IntrospectionCache::with_bounds(
+            self.capacity,
+            self.positive_ttl,
+            self.negative_ttl,
+        ))
     }
 }
 
 impl IntrospectionCache {
-    /// A cache with these bounds.
-    #[must_use]
-    pub fn new(capacity: usize, positive_ttl: Duration, negative_ttl: Duration) -> Self {
+    /// A builder with the defaults.
+    pub fn builder() -> IntrospectionCacheBuilder {
+        IntrospectionCacheBuilder::new()
+    }
+
+    fn with_bounds(capacity: usize, positive_ttl: Duration, negative_ttl: Duration) -> Self {
         Self {
             shards: Default::default(),
             per_shard: capacity.div_ceil(SHARDS).max(1),
@@ -236,7 +319,7 @@ mod tests {
 
     #[test]
     fn positive_entry_never_outlives_the_token_exp() {
-        let c = IntrospectionCache::new(10, Duration::from_secs(300), Duration::from_secs(30));
+        let c = IntrospectionCache::builder().capacity(10).build().unwrap();
         let now = Timestamp::from_unix_secs(1000);
         c.insert("t", &Introspection::active("c", "a b", Some(1010)), now)
             .unwrap();
@@ -246,7 +329,7 @@ mod tests {
 
     #[test]
     fn negative_entry_lives_the_negative_ttl() {
-        let c = IntrospectionCache::new(10, Duration::from_secs(300), Duration::from_secs(30));
+        let c = IntrospectionCache::builder().capacity(10).build().unwrap();
         let now = Timestamp::from_unix_secs(1000);
         assert_eq!(
             c.insert("t", &Introspection::inactive(), now),
@@ -262,7 +345,7 @@ mod tests {
     #[test]
     fn cache_stays_within_capacity() {
         // 16 shards of ceil(64 / 16) = 4 entries each.
-        let c = IntrospectionCache::new(64, Duration::from_secs(300), Duration::from_secs(30));
+        let c = IntrospectionCache::builder().capacity(64).build().unwrap();
         let now = Timestamp::from_unix_secs(1000);
         for i in 0..1000 {
             let _ = c.insert(&format!("t{i}"), &Introspection::active("c", "", None), now);
@@ -280,5 +363,31 @@ mod tests {
         let p = i.principal();
         assert_eq!(p.scopes, ["read", "write"]);
         assert_eq!(p.client_id.as_deref(), Some("c1"));
+    }
+
+    #[test]
+    fn builder_refuses_zero_capacity_and_sub_millisecond_ttls() {
+        let setting = |b: &IntrospectionCacheBuilder| match b.build() {
+            Err(ConfigError::Limit { setting, .. }) => setting,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            setting(IntrospectionCache::builder().capacity(0)),
+            "capacity"
+        );
+        assert_eq!(
+            setting(IntrospectionCache::builder().positive_ttl(Duration::ZERO)),
+            "positive_ttl"
+        );
+        assert_eq!(
+            setting(IntrospectionCache::builder().negative_ttl(Duration::from_micros(999))),
+            "negative_ttl"
+        );
+    }
+
+    #[test]
+    fn scope_tokens_that_are_not_scopes_are_left_out() {
+        let p = Introspection::active("c", "read bad\\x write,x  admin", None).principal();
+        assert_eq!(p.scopes, ["read", "admin"]);
     }
 }

@@ -18,14 +18,15 @@
 //! use eventgate_policy::*;
 //! use std::time::Duration;
 //!
-//! let gate = Gate::builder().build(); // WSO2 Async plans built in
+//! let gate = Gate::builder().build()?; // WSO2 Async plans built in
+//! let read_memory = Scope::new("read:memory")?;
 //! gate.put_api(ApiPolicy::new("observer:1.0.0")
 //!     .credential_sources(vec![CredentialSource::Header("apikey".into())])
-//!     .topic(TopicPolicy::new("/memory").scopes(["read:memory"])));
+//!     .topic(TopicPolicy::new("/memory").scopes([read_memory.clone()])));
 //! gate.put_application(Application::new("app-1", "Dashboard", "alice"));
-//! gate.put_subscription(Subscription::new("app-1", "observer:1.0.0", "AsyncBronze"));
+//! gate.put_subscription(Subscription::new("app-1", "observer:1.0.0", PlanName::new("AsyncBronze")?));
 //! let key = gate.api_keys()
-//!     .issue(ApplicationId::new("app-1"), KeyType::Production, vec!["read:memory".into()], None)
+//!     .issue(ApplicationId::new("app-1"), KeyType::Production, vec![read_memory], None)
 //!     .unwrap();
 //!
 //! let now = Timestamp::from_unix_secs(1_800_000_000);
@@ -37,8 +38,10 @@
 //! }
 //! let over = grant.charge(now).unwrap_err();
 //! assert_eq!(over.code(), "900804");
-//! // The gateway sends this last event, then closes the stream.
-//! assert!(over.sse_event(now).starts_with("event: eventgate-error\n"));
+//! // The gateway sends this last event (an eventgate-sse Frame), then closes the stream.
+//! let last = over.sse_event(now);
+//! assert!(last.as_bytes().ends_with(b"\n\n"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! # Credentials
@@ -47,10 +50,12 @@
 //!   backend. Keys from PEM, a JWK or a JWKS ([`VerificationKey`], [`KeySet`],
 //!   [`JwksCache`]); a remote JWKS is fetched through [`JwksFetcher`], cached, refreshed
 //!   when a token names an unknown `kid` and once an hour, at most once per 30 s per issuer
-//!   (defaults). Per issuer: allowed algorithms (never taken from the token), audiences,
-//!   leeway, claims mapping ([`ClaimsMapping`]: client id from `azp` or `client_id`, scopes
-//!   from the `scope` string or the `scp` array, key type from `keytype`). Verified tokens
-//!   are cached until their `exp`.
+//!   (defaults); [`Gate::authorize_async_with`] bounds each fetch (and each introspection
+//!   call) with a timeout future the caller brings. Per issuer: allowed algorithms (never
+//!   taken from the token), audiences, leeway, claims mapping ([`ClaimsMapping`]: client id
+//!   from `azp` or `client_id`, scopes from the `scope` string or the `scp` array, key type
+//!   from `keytype`; a scope token that is not a valid [`Scope`] is left out, never
+//!   granted). Verified tokens are cached until their `exp`.
 //! * **Opaque tokens**: [`Introspector`] (RFC 7662) with a bounded [`IntrospectionCache`]
 //!   (positive and negative entries, never past the token's `exp`).
 //! * **API keys** ([`ApiKeyStore`]): `egk_<id>_<secret>`, 256 random bits from the OS,
@@ -106,12 +111,23 @@
 //! The relay calls [`Meter::charge`] once per event it is about to deliver:
 //! * `Ok(())`: deliver it. Exactly `N` events pass per window, across all streams and threads
 //!   sharing the plan (no overshoot).
-//! * `Err(QuotaExceeded)`: do not deliver it; write [`QuotaExceeded::sse_event`] (event
-//!   `eventgate-error`, `retry:` = milliseconds until the reset, `data:` =
+//! * `Err(QuotaExceeded)`: do not deliver it; write [`QuotaExceeded::sse_event`], an
+//!   `eventgate_sse::Frame` (`retry:` = milliseconds until the reset, `event:
+//!   eventgate-error`, `data:` =
 //!   `{"code":"900804"|"900803","message":"Message throttled out","description":…,"nextAccessTime":…}`)
 //!   and close the stream. A reconnect before the reset gets 429 with `Retry-After`.
 //!
 //! Connection slots are held by the [`Grant`] and freed when it is dropped.
+//!
+//! The in-process counters ([`InProcessCounters`]) hold at most
+//! [`DEFAULT_MAX_COUNTER_ENTRIES`] counters and gauges; expired, unheld ones make room, and a
+//! store full of live ones refuses the new stream (503, 900801) rather than forget a count.
+//!
+//! # Builders
+//! [`GateBuilder`], [`JwtValidatorBuilder`], [`IssuerConfigBuilder`], [`JwksCacheBuilder`],
+//! [`IntrospectionCacheBuilder`] and [`InProcessCountersBuilder`] take `&mut self` setters,
+//! each naming its default (a `DEFAULT_*` constant), and check every limit in `build()`,
+//! which returns [`ConfigError::Limit`] naming the setting.
 //!
 //! # Crate features
 //! None; `default = []`. Implement [`JwksFetcher`] / [`Introspector`] over your HTTP client.
@@ -133,21 +149,32 @@ mod time;
 
 pub use apikey::{API_KEY_PREFIX, ApiKeyRecord, ApiKeyStore, IssuedApiKey, RandomUnavailable};
 pub use error::{ConfigError, IoError, TokenError};
+/// The names shared with `eventgate-asyncapi` and the gateway, from `eventgate-types`.
+pub use eventgate_types::{BoxFuture, NameError, PlanName, Scope};
 pub use facts::RequestFacts;
-pub use gate::{ConnectionScope, Denial, DenialDetails, DenialReason, Gate, GateBuilder, Grant};
-pub use introspect::{BoxFuture, Introspection, IntrospectionCache, Introspector, JwksFetcher};
+pub use gate::{
+    ConnectionScope, DEFAULT_REALM, DEFAULT_TOKEN_CACHE_CAPACITY, DEFAULT_TOKEN_CACHE_TTL, Denial,
+    DenialDetails, DenialReason, Gate, GateBuilder, Grant,
+};
+pub use introspect::{
+    DEFAULT_INTROSPECTION_CAPACITY, DEFAULT_INTROSPECTION_NEGATIVE_TTL,
+    DEFAULT_INTROSPECTION_POSITIVE_TTL, Introspection, IntrospectionCache,
+    IntrospectionCacheBuilder, Introspector, JwksFetcher,
+};
 pub use jwt::{
-    Algorithm, ClaimsMapping, DEFAULT_JWKS_MAX_AGE, DEFAULT_JWKS_MIN_REFRESH,
+    Algorithm, ClaimsMapping, DEFAULT_JWKS_MAX_AGE, DEFAULT_JWKS_MIN_REFRESH, DEFAULT_LEEWAY,
     DEFAULT_MAX_JWKS_BYTES, DEFAULT_MAX_JWKS_KEYS, DEFAULT_MAX_TOKEN_BYTES, IssuerConfig,
-    JwksCache, JwtValidator, KeyFamily, KeySet, ParsedToken, VerificationKey, parse_token,
+    IssuerConfigBuilder, JwksCache, JwksCacheBuilder, JwtValidator, JwtValidatorBuilder, KeyFamily,
+    KeySet, MAX_LEEWAY, MAX_TOKEN_BYTES_CAP, ParsedToken, VerificationKey, parse_token,
 };
 pub use model::{
     ApiId, ApiPolicy, Application, ApplicationId, CredentialKind, CredentialSource, KeyType,
-    MAX_QUOTA_EVENTS, Plan, PlanName, Principal, Quota, ScopeMatch, Subscription,
-    SubscriptionState, TopicPolicy,
+    MAX_QUOTA_EVENTS, Plan, Principal, Quota, ScopeMatch, Subscription, SubscriptionState,
+    TopicPolicy,
 };
 pub use quota::{
-    AtomicGauge, AtomicWindow, CounterStore, Exhausted, Gauge, InProcessCounters, Meter,
-    QuotaExceeded, QuotaScope, SlotGuard, WindowCounter,
+    AtomicGauge, AtomicWindow, CounterStore, DEFAULT_MAX_COUNTER_ENTRIES, ERROR_EVENT, Exhausted,
+    Gauge, InProcessCounters, InProcessCountersBuilder, Meter, QuotaExceeded, QuotaScope,
+    SlotGuard, StoreFull, WindowCounter,
 };
 pub use time::Timestamp;

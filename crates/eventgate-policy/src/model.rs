@@ -5,6 +5,8 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use eventgate_types::{PlanName, Scope};
+
 use crate::error::ConfigError;
 use crate::time::Timestamp;
 
@@ -55,10 +57,6 @@ id_type!(
 id_type!(
     /// An API's id, as the gateway's router names it (e.g. `observer:1.0.0`).
     ApiId
-);
-id_type!(
-    /// A business plan's name (e.g. `AsyncGold`).
-    PlanName
 );
 
 /// Which keys of an application a credential belongs to.
@@ -120,8 +118,11 @@ pub struct Principal {
     pub application: Option<ApplicationId>,
     /// Production or sandbox.
     pub key_type: KeyType,
-    /// Granted scopes, in the order the credential lists them, without duplicates.
-    pub scopes: Vec<String>,
+    /// Granted scopes, in the order the credential lists them, without duplicates. A scope
+    /// token that is not a valid [`Scope`] (a comma, quote, backslash or control character,
+    /// or longer than [`MAX_NAME_LEN`](eventgate_types::MAX_NAME_LEN) bytes) is left out:
+    /// scopes only ever grant, so dropping one can refuse a topic but never open one.
+    pub scopes: Vec<Scope>,
     /// When the credential stops being valid.
     pub expires_at: Option<Timestamp>,
     /// Issuer (`iss`) for JWTs.
@@ -149,7 +150,7 @@ impl Principal {
     /// Does the principal hold `scope`?
     #[must_use]
     pub fn has_scope(&self, scope: &str) -> bool {
-        self.scopes.iter().any(|s| s == scope)
+        self.scopes.iter().any(|s| s.as_str() == scope)
     }
 }
 
@@ -191,8 +192,8 @@ impl Application {
 
     /// Set the application-level plan.
     #[must_use]
-    pub fn plan(mut self, plan: impl AsRef<str>) -> Self {
-        self.plan = Some(PlanName::new(plan));
+    pub fn plan(mut self, plan: PlanName) -> Self {
+        self.plan = Some(plan);
         self
     }
 }
@@ -260,11 +261,11 @@ pub struct Subscription {
 impl Subscription {
     /// An `UNBLOCKED` subscription.
     #[must_use]
-    pub fn new(application: impl AsRef<str>, api: impl AsRef<str>, plan: impl AsRef<str>) -> Self {
+    pub fn new(application: impl AsRef<str>, api: impl AsRef<str>, plan: PlanName) -> Self {
         Self {
             application: ApplicationId::new(application),
             api: ApiId::new(api),
-            plan: PlanName::new(plan),
+            plan,
             state: SubscriptionState::Unblocked,
         }
     }
@@ -323,10 +324,10 @@ impl Plan {
     /// # Errors
     /// [`ConfigError::InvalidPlan`] if `events` is 0 or above [`MAX_QUOTA_EVENTS`], or `per`
     /// is under a millisecond.
-    pub fn new(name: impl AsRef<str>, events: u64, per: Duration) -> Result<Self, ConfigError> {
-        let q = check_quota(name.as_ref(), Quota::new(events, per))?;
+    pub fn new(name: PlanName, events: u64, per: Duration) -> Result<Self, ConfigError> {
+        let q = check_quota(&name, Quota::new(events, per))?;
         Ok(Self {
-            name: PlanName::new(name.as_ref()),
+            name,
             description: format!("Allows {events} events per {}s", per.as_secs_f64()),
             quota: Some(q),
             burst: None,
@@ -339,7 +340,7 @@ impl Plan {
     /// # Errors
     /// As [`Plan::new`].
     pub fn with_burst(mut self, events: u64, per: Duration) -> Result<Self, ConfigError> {
-        self.burst = Some(check_quota(self.name.as_str(), Quota::new(events, per))?);
+        self.burst = Some(check_quota(&self.name, Quota::new(events, per))?);
         Ok(self)
     }
 
@@ -350,9 +351,9 @@ impl Plan {
         self
     }
 
-    fn wso2(name: &str, events: u64, description: &str) -> Self {
+    fn wso2(name: &'static str, events: u64, description: &str) -> Self {
         Self {
-            name: PlanName::new(name),
+            name: builtin_plan_name(name),
             description: description.to_owned(),
             quota: Some(Quota::new(events, Quota::DAY)),
             burst: None,
@@ -388,11 +389,7 @@ impl Plan {
     /// validate subscriptions.
     #[must_use]
     pub fn async_default_subscriptionless() -> Self {
-        Self::wso2(
-            "AsyncDefaultSubscriptionless",
-            10_000,
-            "Allows 10000 events per day",
-        )
+        Self::wso2(SUBSCRIPTIONLESS_PLAN, 10_000, "Allows 10000 events per day")
     }
 
     /// All five WSO2 Async defaults.
@@ -408,9 +405,21 @@ impl Plan {
     }
 }
 
-pub(crate) fn check_quota(name: &str, q: Quota) -> Result<Quota, ConfigError> {
+/// WSO2's name of the plan used when an API does not validate subscriptions.
+pub(crate) const SUBSCRIPTIONLESS_PLAN: &str = "AsyncDefaultSubscriptionless";
+
+/// A built-in plan name (a string literal of this crate, checked by a unit test).
+pub(crate) fn builtin_plan_name(name: &'static str) -> PlanName {
+    match PlanName::new(name) {
+        Ok(p) => p,
+        // Every caller passes one of the five WSO2 names, all valid.
+        Err(_) => unreachable!("built-in plan name {name:?} is valid"),
+    }
+}
+
+pub(crate) fn check_quota(name: &PlanName, q: Quota) -> Result<Quota, ConfigError> {
     let bad = |reason| ConfigError::InvalidPlan {
-        name: name.to_owned(),
+        name: name.clone(),
         reason,
     };
     if q.events == 0 {
@@ -466,7 +475,7 @@ pub struct TopicPolicy {
     /// The topic as the router names it (e.g. `/memory` or `/prices/{symbol}`).
     pub topic: String,
     /// Required scopes; empty means none.
-    pub scopes: Vec<String>,
+    pub scopes: Vec<Scope>,
     /// How `scopes` are matched.
     pub scope_match: ScopeMatch,
 }
@@ -484,8 +493,8 @@ impl TopicPolicy {
 
     /// Require scopes (all of them, unless [`TopicPolicy::any_of`]).
     #[must_use]
-    pub fn scopes<I: IntoIterator<Item = S>, S: Into<String>>(mut self, scopes: I) -> Self {
-        self.scopes = scopes.into_iter().map(Into::into).collect();
+    pub fn scopes<I: IntoIterator<Item = Scope>>(mut self, scopes: I) -> Self {
+        self.scopes = scopes.into_iter().collect();
         self
     }
 
@@ -499,8 +508,8 @@ impl TopicPolicy {
     pub(crate) fn allows(&self, p: &Principal) -> bool {
         match self.scope_match {
             _ if self.scopes.is_empty() => true,
-            ScopeMatch::AllOf => self.scopes.iter().all(|s| p.has_scope(s)),
-            ScopeMatch::AnyOf => self.scopes.iter().any(|s| p.has_scope(s)),
+            ScopeMatch::AllOf => self.scopes.iter().all(|s| p.has_scope(s.as_str())),
+            ScopeMatch::AnyOf => self.scopes.iter().any(|s| p.has_scope(s.as_str())),
         }
     }
 }

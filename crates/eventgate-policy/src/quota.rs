@@ -27,6 +27,9 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use eventgate_sse::{EventBuilder, Frame};
+
+use crate::error::ConfigError;
 use crate::model::Quota;
 use crate::time::Timestamp;
 
@@ -67,37 +70,97 @@ pub struct Exhausted {
     pub resets_at: Timestamp,
 }
 
+/// A [`CounterStore`] holds as many counters as it may and cannot free one without losing
+/// a count: the stream asking for a new one is refused (the gate answers 503, 900801).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the counter store is full ({max_entries} entries, all in use)")]
+pub struct StoreFull {
+    /// The store's limit.
+    pub max_entries: usize,
+}
+
 /// Where counters and gauges live. Handles are looked up once per stream (in
 /// [`Gate::authorize`](crate::Gate::authorize)); the per-event cost is the handle's own.
 pub trait CounterStore: Send + Sync + fmt::Debug {
-    /// The window counter named `key` for `quota`. The same key and quota give the same
-    /// counter, shared by every stream.
-    fn window(&self, key: &str, quota: Quota) -> Arc<dyn WindowCounter>;
+    /// The window counter named `key` for `quota`, looked up at `now`. The same key and
+    /// quota give the same counter, shared by every stream, for as long as the counter
+    /// holds a count of the current window or a stream holds it.
+    ///
+    /// # Errors
+    /// [`StoreFull`] when the store is at its limit and no counter can be freed.
+    fn window(
+        &self,
+        key: &str,
+        quota: Quota,
+        now: Timestamp,
+    ) -> Result<Arc<dyn WindowCounter>, StoreFull>;
     /// The same counter as [`window`](Self::window) when it is an in-process
     /// [`AtomicWindow`], so meters can charge it without dynamic dispatch. Default: `None`.
-    fn local_window(&self, key: &str, quota: Quota) -> Option<Arc<AtomicWindow>> {
-        let _ = (key, quota);
+    ///
+    /// # Errors
+    /// As [`window`](Self::window).
+    fn local_window(
+        &self,
+        key: &str,
+        quota: Quota,
+        now: Timestamp,
+    ) -> Option<Result<Arc<AtomicWindow>, StoreFull>> {
+        let _ = (key, quota, now);
         None
     }
     /// The gauge named `key` with `max` slots.
-    fn gauge(&self, key: &str, max: u32) -> Arc<dyn Gauge>;
+    ///
+    /// # Errors
+    /// As [`window`](Self::window).
+    fn gauge(&self, key: &str, max: u32) -> Result<Arc<dyn Gauge>, StoreFull>;
 }
 
 const SHARDS: usize = 16;
 
-/// Counters by name, then by parameters (a plan change gives a fresh counter). Looked up by
-/// `&str`, so a hit allocates nothing.
-type Shard<P, V> = RwLock<HashMap<String, Vec<(P, Arc<V>)>>>;
+/// Default limit of counters and gauges an [`InProcessCounters`] holds: 262 144 (about 40
+/// MiB at the most; a subscription needs one to three).
+pub const DEFAULT_MAX_COUNTER_ENTRIES: usize = 1 << 18;
+
+/// Counters by name, then by parameters (a plan change gives a fresh counter), with the
+/// number of counters held. Looked up by `&str`, so a hit allocates nothing.
+#[derive(Debug)]
+struct ShardMap<P, V> {
+    map: HashMap<String, Vec<(P, Arc<V>)>>,
+    entries: usize,
+}
+
+impl<P, V> Default for ShardMap<P, V> {
+    fn default() -> Self {
+        Self {
+            map: HashMap::new(),
+            entries: 0,
+        }
+    }
+}
+
+type Shard<P, V> = RwLock<ShardMap<P, V>>;
 
 /// The in-process [`CounterStore`]: lock-free atomic counters, found through a sharded map
 /// (the map is touched once per stream, never per event).
 ///
-/// Memory grows with the number of distinct keys (one per subscription, application and
-/// plan change); keys are bounded by the registry the gate holds.
-#[derive(Debug, Default)]
+/// Bounded: at most `max_entries` counters and gauges (default
+/// [`DEFAULT_MAX_COUNTER_ENTRIES`], split evenly over 16 shards). When a shard is full, the
+/// entries no stream holds and that count nothing in their current window (expired
+/// windows, idle gauges) are dropped; an entry a stream holds, or a window with events
+/// counted in it, is never dropped (its count would be lost and the quota overshot), so when
+/// nothing can be dropped the new entry is refused with [`StoreFull`].
+#[derive(Debug)]
 pub struct InProcessCounters {
     windows: [Shard<Quota, AtomicWindow>; SHARDS],
     gauges: [Shard<u32, AtomicGauge>; SHARDS],
+    per_shard: usize,
+    max_entries: usize,
+}
+
+impl Default for InProcessCounters {
+    fn default() -> Self {
+        Self::with_max_entries(DEFAULT_MAX_COUNTER_ENTRIES)
+    }
 }
 
 fn shard_of(key: &str) -> usize {
@@ -109,62 +172,193 @@ fn shard_of(key: &str) -> usize {
     i % SHARDS
 }
 
-fn get_or_insert<P: PartialEq + Copy, V>(
-    lock: &Shard<P, V>,
-    key: &str,
-    params: P,
-    make: impl FnOnce() -> V,
-) -> Arc<V> {
-    if let Ok(g) = lock.read()
-        && let Some((_, v)) = g
-            .get(key)
-            .and_then(|l| l.iter().find(|(p, _)| *p == params))
-    {
-        return Arc::clone(v);
-    }
-    let mut g = match lock.write() {
-        Ok(g) => g,
-        Err(p) => p.into_inner(),
-    };
-    let list = g.entry(key.to_owned()).or_default();
-    if let Some((_, v)) = list.iter().find(|(p, _)| *p == params) {
-        return Arc::clone(v);
-    }
-    let v = Arc::new(make());
-    list.push((params, Arc::clone(&v)));
-    v
-}
-
 impl InProcessCounters {
-    /// An empty store.
+    /// An empty store with the default limit.
     #[must_use]
     pub fn new() -> Self {
         Self::default()
     }
-}
 
-impl CounterStore for InProcessCounters {
-    fn local_window(&self, key: &str, quota: Quota) -> Option<Arc<AtomicWindow>> {
-        Some(get_or_insert(
+    /// A builder with the defaults.
+    pub fn builder() -> InProcessCountersBuilder {
+        InProcessCountersBuilder::new()
+    }
+
+    fn with_max_entries(max_entries: usize) -> Self {
+        Self {
+            windows: Default::default(),
+            gauges: Default::default(),
+            // Windows and gauges share the limit, half each per shard, at least one each.
+            per_shard: max_entries.div_ceil(2 * SHARDS).max(1),
+            max_entries,
+        }
+    }
+
+    /// Counters and gauges held now.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        fn count<P, V>(shards: &[Shard<P, V>]) -> usize {
+            shards
+                .iter()
+                .map(|s| match s.read() {
+                    Ok(g) => g.entries,
+                    Err(p) => p.into_inner().entries,
+                })
+                .sum()
+        }
+        count(&self.windows) + count(&self.gauges)
+    }
+
+    /// No counter or gauge held.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn get_or_insert<P: PartialEq + Copy, V>(
+        &self,
+        lock: &Shard<P, V>,
+        key: &str,
+        params: P,
+        make: impl FnOnce() -> V,
+        idle: impl Fn(&V) -> bool,
+    ) -> Result<Arc<V>, StoreFull> {
+        if let Ok(g) = lock.read()
+            && let Some((_, v)) = g
+                .map
+                .get(key)
+                .and_then(|l| l.iter().find(|(p, _)| *p == params))
+        {
+            return Ok(Arc::clone(v));
+        }
+        let mut g = match lock.write() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        if let Some((_, v)) = g
+            .map
+            .get(key)
+            .and_then(|l| l.iter().find(|(p, _)| *p == params))
+        {
+            return Ok(Arc::clone(v));
+        }
+        if g.entries >= self.per_shard {
+            // Under the write lock nobody can clone an entry out of the map, so a count of
+            // one means no stream holds it.
+            let ShardMap { map, entries } = &mut *g;
+            map.retain(|_, list| {
+                list.retain(|(_, v)| {
+                    let keep = Arc::strong_count(v) > 1 || !idle(v);
+                    if !keep {
+                        *entries -= 1;
+                    }
+                    keep
+                });
+                !list.is_empty()
+            });
+            if g.entries >= self.per_shard {
+                return Err(StoreFull {
+                    max_entries: self.max_entries,
+                });
+            }
+        }
+        let v = Arc::new(make());
+        g.map
+            .entry(key.to_owned())
+            .or_default()
+            .push((params, Arc::clone(&v)));
+        g.entries += 1;
+        Ok(v)
+    }
+
+    fn atomic_window(
+        &self,
+        key: &str,
+        quota: Quota,
+        now: Timestamp,
+    ) -> Result<Arc<AtomicWindow>, StoreFull> {
+        self.get_or_insert(
             &self.windows[shard_of(key)],
             key,
             quota,
             || AtomicWindow::new(quota),
-        ))
+            |w| w.is_idle(now),
+        )
+    }
+}
+
+/// Builds an [`InProcessCounters`].
+#[must_use]
+#[derive(Clone, Debug)]
+pub struct InProcessCountersBuilder {
+    max_entries: usize,
+}
+
+impl Default for InProcessCountersBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl InProcessCountersBuilder {
+    /// A builder with the defaults.
+    pub fn new() -> Self {
+        Self {
+            max_entries: DEFAULT_MAX_COUNTER_ENTRIES,
+        }
     }
 
-    fn window(&self, key: &str, quota: Quota) -> Arc<dyn WindowCounter> {
-        let w: Arc<AtomicWindow> = get_or_insert(&self.windows[shard_of(key)], key, quota, || {
-            AtomicWindow::new(quota)
-        });
-        w
+    /// Most counters and gauges held (rounded up to a multiple of 32: 16 shards, windows
+    /// and gauges apart). Default is [`DEFAULT_MAX_COUNTER_ENTRIES`] (262 144); at least 1.
+    pub fn max_entries(&mut self, n: usize) -> &mut Self {
+        self.max_entries = n;
+        self
     }
 
-    fn gauge(&self, key: &str, max: u32) -> Arc<dyn Gauge> {
-        let g: Arc<AtomicGauge> = get_or_insert(&self.gauges[shard_of(key)], key, max, || {
-            AtomicGauge::new(max)
-        });
-        g
+    /// Builds the store.
+    ///
+    /// # Errors
+    /// [`ConfigError::Limit`] for a limit of 0.
+    pub fn build(&self) -> Result<InProcessCounters, ConfigError> {
+        if self.max_entries == 0 {
+            return Err(ConfigError::Limit {
+                setting: "max_entries",
+                reason: "must be at least 1",
+            });
+        }
+        Ok(InProcessCounters::with_max_entries(self.max_entries))
+    }
+}
+
+impl CounterStore for InProcessCounters {
+    fn local_window(
+        &self,
+        key: &str,
+        quota: Quota,
+        now: Timestamp,
+    ) -> Option<Result<Arc<AtomicWindow>, StoreFull>> {
+        Some(self.atomic_window(key, quota, now))
+    }
+
+    fn window(
+        &self,
+        key: &str,
+        quota: Quota,
+        now: Timestamp,
+    ) -> Result<Arc<dyn WindowCounter>, StoreFull> {
+        let w: Arc<dyn WindowCounter> = self.atomic_window(key, quota, now)?;
+        Ok(w)
+    }
+
+    fn gauge(&self, key: &str, max: u32) -> Result<Arc<dyn Gauge>, StoreFull> {
+        let g: Arc<dyn Gauge> = self.get_or_insert(
+            &self.gauges[shard_of(key)],
+            key,
+            max,
+            || AtomicGauge::new(max),
+            |g| g.in_use() == 0,
+        )?;
+        Ok(g)
     }
 }
 
@@ -289,6 +483,19 @@ impl AtomicWindow {
                 Err(actual) => cur = actual,
             }
         }
+    }
+
+    /// Nothing counted in the window containing `now` (or in a later one): dropping the
+    /// counter loses no count.
+    fn is_idle(&self, now: Timestamp) -> bool {
+        let cur = self.state.load(Ordering::Acquire);
+        let cur_tag = cur >> 32;
+        if cur_tag == NEVER {
+            return true;
+        }
+        let (_, tag) = self.window_of(now);
+        let ahead = (cur_tag + TAG_SPACE - tag) % TAG_SPACE;
+        ahead >= TAG_SPACE / 2 || cur & 0xFFFF_FFFF == 0
     }
 
     fn reset_of(&self, idx: u64) -> Timestamp {
@@ -464,25 +671,50 @@ impl QuotaExceeded {
         )
     }
 
-    /// The final SSE event the gateway sends before closing a stream whose quota ran out:
+    /// The final SSE event the gateway sends before closing a stream whose quota ran out,
+    /// as written by `eventgate-sse`'s encoder:
     ///
     /// ```text
-    /// event: eventgate-error
     /// retry: <milliseconds until the reset>
+    /// event: eventgate-error
     /// data: {"code":"900804","message":"Message throttled out","description":"...","nextAccessTime":"2027-01-16T00:00:00.000Z"}
     ///
     /// ```
     /// The `retry:` field makes a standard `EventSource` wait until the quota resets before
-    /// reconnecting. The JSON is a single line (serde_json escapes control characters).
+    /// reconnecting; the `data:` line is [`QuotaExceeded::to_json`] (one line: serde_json
+    /// escapes control characters).
+    ///
+    /// ```
+    /// # use eventgate_policy::{Quota, QuotaExceeded, QuotaScope, Timestamp};
+    /// # use std::time::Duration;
+    /// # let e = eventgate_policy::Meter::new(vec![(
+    /// #     std::sync::Arc::new(eventgate_policy::AtomicWindow::new(Quota::new(1, Duration::from_secs(60)))) as _,
+    /// #     QuotaScope::Subscription)]);
+    /// # let now = Timestamp::from_unix_secs(100);
+    /// # e.charge(now).unwrap();
+    /// let over: QuotaExceeded = e.charge(now).unwrap_err();
+    /// let frame = over.sse_event(now);
+    /// assert!(frame.as_bytes().starts_with(b"retry: 20000\nevent: eventgate-error\ndata: {\"code\":\"900804\""));
+    /// ```
     #[must_use]
-    pub fn sse_event(&self, now: Timestamp) -> String {
-        format!(
-            "event: eventgate-error\nretry: {}\ndata: {}\n\n",
-            self.resets_at.saturating_since(now).as_millis(),
-            self.to_json()
-        )
+    pub fn sse_event(&self, now: Timestamp) -> Frame {
+        let retry = self.resets_at.saturating_since(now);
+        let json = self.to_json();
+        EventBuilder::new()
+            .event(ERROR_EVENT)
+            .retry(retry)
+            .data(&json)
+            .build()
+            // The encoder refuses only an id or event type holding a line break; the event
+            // type is the constant above and there is no id, so this arm never runs. Should
+            // it, the client still learns when to come back.
+            .unwrap_or_else(|_| Frame::retry(retry))
     }
 }
+
+/// The event type of the final event of a stream the gateway ends (quota exhausted,
+/// credential expired): `eventgate-error`.
+pub const ERROR_EVENT: &str = "eventgate-error";
 
 /// WSO2's error body, members in WSO2's order: `code`, `message`, `description`, then
 /// `nextAccessTime` when given.
@@ -745,10 +977,29 @@ mod tests {
             quota: q(5, 60),
             resets_at: Timestamp::from_unix_secs(120),
         };
-        let s = e.sse_event(Timestamp::from_unix_secs(100));
-        assert!(s.starts_with("event: eventgate-error\nretry: 20000\ndata: {"));
-        assert!(s.ends_with("}\n\n"));
-        assert_eq!(s.matches('\n').count(), 4);
+        let frame = e.sse_event(Timestamp::from_unix_secs(100));
+        // Read back with eventgate-sse's parser: one event, its type, its data, the retry.
+        let mut p = eventgate_sse::Parser::new();
+        p.feed(frame.as_bytes().clone());
+        let items: Vec<_> = p.by_ref().map(Result::unwrap).collect();
+        let [
+            eventgate_sse::Item::Retry(retry),
+            eventgate_sse::Item::Event(ev),
+        ] = &items[..]
+        else {
+            panic!("{items:?}");
+        };
+        assert_eq!(*retry, Duration::from_secs(20));
+        assert_eq!(ev.event_type(), "eventgate-error");
+        assert_eq!(ev.data(), e.to_json());
+        let s = std::str::from_utf8(frame.as_bytes()).unwrap();
+        assert_eq!(
+            s,
+            format!(
+                "retry: 20000\nevent: eventgate-error\ndata: {}\n\n",
+                e.to_json()
+            )
+        );
         assert!(s.contains(r#""nextAccessTime":"1970-01-01T00:02:00.000Z""#));
         assert_eq!(e.retry_after(Timestamp::from_unix_millis(100_001)), 20);
     }
@@ -756,11 +1007,101 @@ mod tests {
     #[test]
     fn in_process_store_shares_counters_by_key_and_quota() {
         let s = InProcessCounters::new();
-        let a = s.window("sub:app1:api", q(1, 60));
-        let b = s.window("sub:app1:api", q(1, 60));
         let t = Timestamp::from_unix_secs(1);
+        let a = s.window("sub:app1:api", q(1, 60), t).unwrap();
+        let b = s.window("sub:app1:api", q(1, 60), t).unwrap();
         a.try_take(t).unwrap();
         assert!(b.try_take(t).is_err());
-        assert!(s.window("sub:app2:api", q(1, 60)).try_take(t).is_ok());
+        assert!(
+            s.window("sub:app2:api", q(1, 60), t)
+                .unwrap()
+                .try_take(t)
+                .is_ok()
+        );
+    }
+
+    fn small_store() -> InProcessCounters {
+        // 32 entries: one window and one gauge slot... per shard, 16 shards.
+        InProcessCounters::builder()
+            .max_entries(32)
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn store_stays_bounded_under_many_keys_once_their_windows_expire() {
+        let s = small_store();
+        for round in 0..50u64 {
+            let t = Timestamp::from_unix_secs(round * 60);
+            for i in 0..200 {
+                // Each key is charged once in its window, then its stream ends.
+                match s.window(&format!("sub:app{round}-{i}:api"), q(5, 60), t) {
+                    Ok(w) => w.try_take(t).unwrap(),
+                    Err(StoreFull { max_entries }) => assert_eq!(max_entries, 32),
+                }
+                assert!(s.len() <= 32, "{} entries", s.len());
+            }
+        }
+        // In a later window every counter of the last round is expired: all can go.
+        let later = Timestamp::from_unix_secs(50 * 60);
+        for i in 0..200 {
+            s.window(&format!("fresh{i}"), q(5, 60), later).unwrap();
+            assert!(s.len() <= 32);
+        }
+    }
+
+    #[test]
+    fn store_never_drops_a_window_with_a_count_in_it_or_held_by_a_stream() {
+        let s = small_store();
+        let t = Timestamp::from_unix_secs(10);
+        // Counted in the current window, no stream holds it.
+        s.window("active", q(3, 60), t)
+            .unwrap()
+            .try_take(t)
+            .unwrap();
+        // Held by a stream, nothing counted yet.
+        let held = s.window("held", q(3, 60), t).unwrap();
+        for i in 0..5000 {
+            // Idle newcomers: charged nothing, dropped at the next sweep.
+            let _ = s.window(&format!("idle{i}"), q(3, 60), t);
+        }
+        assert_eq!(s.window("active", q(3, 60), t).unwrap().remaining(t), 2);
+        held.try_take(t).unwrap();
+        assert_eq!(s.window("held", q(3, 60), t).unwrap().remaining(t), 2);
+    }
+
+    #[test]
+    fn full_store_of_active_windows_refuses_a_new_key() {
+        let s = small_store();
+        let t = Timestamp::from_unix_secs(10);
+        let mut refused = 0;
+        for i in 0..1000 {
+            match s.window(&format!("k{i}"), q(3, 60), t) {
+                Ok(w) => w.try_take(t).unwrap(),
+                Err(_) => refused += 1,
+            }
+        }
+        assert!(s.len() <= 32);
+        assert!(refused >= 1000 - 16, "{refused}");
+        // Once the window is over, the same keys fit again.
+        let next = Timestamp::from_unix_secs(70);
+        assert!(s.window("k-next", q(3, 60), next).is_ok());
+    }
+
+    #[test]
+    fn idle_gauges_are_dropped_and_held_ones_kept() {
+        let s = small_store();
+        let held = SlotGuard::acquire(s.gauge("g-held", 1).unwrap()).unwrap();
+        let mut stored = 0;
+        for i in 0..1000 {
+            // Only the held gauge's shard is full for good.
+            if s.gauge(&format!("g{i}"), 1).is_ok() {
+                stored += 1;
+            }
+            assert!(s.len() <= 32);
+        }
+        assert!(stored > 900, "{stored}");
+        assert!(SlotGuard::acquire(s.gauge("g-held", 1).unwrap()).is_none());
+        drop(held);
     }
 }

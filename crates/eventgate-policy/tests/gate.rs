@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use eventgate_policy::{
     ApiPolicy, Application, ApplicationId, BoxFuture, CredentialSource, DenialReason, Gate,
-    Introspection, Introspector, IoError, JwksCache, JwksFetcher, JwtValidator, KeyType, Plan,
-    QuotaScope, RequestFacts, Subscription, SubscriptionState, Timestamp, TokenError,
+    Introspection, Introspector, IoError, JwksCache, JwksFetcher, KeyType, Plan, QuotaScope,
+    RequestFacts, Subscription, SubscriptionState, Timestamp, TokenError,
 };
 use support::*;
 
@@ -80,7 +80,7 @@ fn each_subscription_state_decides_as_wso2() {
     ];
     for (state, tok, expect) in cases {
         let g = gate("AsyncGold");
-        g.put_subscription(Subscription::new("app-1", API, "AsyncGold").state(state));
+        g.put_subscription(Subscription::new("app-1", API, plan("AsyncGold")).state(state));
         match (authorize(&g, "/memory", &token(tok)), expect) {
             (Ok(_), None) => {}
             (Err(d), Some((code, status))) => {
@@ -131,7 +131,7 @@ fn scp_array_scopes_are_checked_like_scope_strings() {
     g.put_application(
         Application::new("app-2", "Other", "bob").client_id(KeyType::Production, "client-xyz"),
     );
-    g.put_subscription(Subscription::new("app-2", API, "AsyncGold"));
+    g.put_subscription(Subscription::new("app-2", API, plan("AsyncGold")));
     let t = token("valid_client_id_and_scp_array"); // scp: [read:memory, admin]
     assert!(authorize(&g, "/admin", &t).is_ok());
     assert_eq!(authorize(&g, "/both", &t).unwrap_err().code, "900910");
@@ -231,8 +231,9 @@ fn each_wso2_plan_meters_exactly_its_daily_quota() {
 #[test]
 fn streams_of_one_subscription_share_its_quota_and_reconnects_get_429() {
     let g = builder()
-        .plan(Plan::new("Tiny", 3, Duration::from_secs(60)).unwrap())
-        .build();
+        .plan(Plan::new(plan("Tiny"), 3, Duration::from_secs(60)).unwrap())
+        .build()
+        .unwrap();
     populate(&g, "Tiny");
     let t = now();
     let a = authorize(&g, "/memory", &token("valid_HS256")).unwrap();
@@ -252,11 +253,11 @@ fn streams_of_one_subscription_share_its_quota_and_reconnects_get_429() {
 
 #[test]
 fn user_plan_burst_limits_within_the_main_quota() {
-    let plan = Plan::new("Bursty", 5, Duration::from_secs(3600))
+    let plan = Plan::new(plan("Bursty"), 5, Duration::from_secs(3600))
         .unwrap()
         .with_burst(2, Duration::from_secs(1))
         .unwrap();
-    let g = builder().plan(plan).build();
+    let g = builder().plan(plan).build().unwrap();
     populate(&g, "Bursty");
     let grant = authorize(&g, "/memory", &token("valid_HS256")).unwrap();
     let t0 = now().as_unix_secs();
@@ -277,16 +278,21 @@ fn user_plan_burst_limits_within_the_main_quota() {
 #[test]
 fn application_plan_is_counted_across_its_subscriptions() {
     let g = builder()
-        .plan(Plan::new("AppPlan", 2, Duration::from_secs(60)).unwrap())
-        .build();
+        .plan(Plan::new(plan("AppPlan"), 2, Duration::from_secs(60)).unwrap())
+        .build()
+        .unwrap();
     populate(&g, "AsyncGold");
     g.put_application(
         Application::new("app-1", "Dashboard", "alice")
             .client_id(KeyType::Production, "client-abc")
-            .plan("AppPlan"),
+            .plan(plan("AppPlan")),
     );
     g.put_api(ApiPolicy::new("second:1.0.0"));
-    g.put_subscription(Subscription::new("app-1", "second:1.0.0", "AsyncGold"));
+    g.put_subscription(Subscription::new(
+        "app-1",
+        "second:1.0.0",
+        plan("AsyncGold"),
+    ));
     let auth = bearer(&token("valid_HS256"));
     let a = g
         .authorize(
@@ -312,11 +318,12 @@ fn application_plan_is_counted_across_its_subscriptions() {
 fn connection_limits_per_subscription_application_and_gate_free_on_drop() {
     let g = builder()
         .plan(
-            Plan::new("TwoConns", 100, Duration::from_secs(60))
+            Plan::new(plan("TwoConns"), 100, Duration::from_secs(60))
                 .unwrap()
                 .with_max_connections(2),
         )
-        .build();
+        .build()
+        .unwrap();
     populate(&g, "TwoConns");
     let t = token("valid_HS256");
     let a = authorize(&g, "/memory", &t).unwrap();
@@ -328,22 +335,23 @@ fn connection_limits_per_subscription_application_and_gate_free_on_drop() {
 
     let g = builder()
         .plan(
-            Plan::new("OneAppConn", 100, Duration::from_secs(60))
+            Plan::new(plan("OneAppConn"), 100, Duration::from_secs(60))
                 .unwrap()
                 .with_max_connections(1),
         )
-        .build();
+        .build()
+        .unwrap();
     populate(&g, "AsyncGold");
     g.put_application(
         Application::new("app-1", "D", "alice")
             .client_id(KeyType::Production, "client-abc")
-            .plan("OneAppConn"),
+            .plan(plan("OneAppConn")),
     );
     let a = authorize(&g, "/memory", &t).unwrap();
     assert_eq!(authorize(&g, "/memory", &t).unwrap_err().code, "900803");
     drop(a);
 
-    let g = builder().max_connections(1).build();
+    let g = builder().max_connections(1).build().unwrap();
     populate(&g, "AsyncGold");
     let a = authorize(&g, "/memory", &t).unwrap();
     let d = authorize(&g, "/memory", &t).unwrap_err();
@@ -354,13 +362,13 @@ fn connection_limits_per_subscription_application_and_gate_free_on_drop() {
 
 #[test]
 fn a_refused_connection_releases_the_slots_it_took() {
-    let g = builder().max_connections(1).build();
+    let g = builder().max_connections(1).build().unwrap();
     populate(&g, "AsyncGold");
     g.put_subscription(
-        Subscription::new("app-1", API, "AsyncGold").state(SubscriptionState::Blocked),
+        Subscription::new("app-1", API, plan("AsyncGold")).state(SubscriptionState::Blocked),
     );
     assert!(authorize(&g, "/memory", &token("valid_HS256")).is_err());
-    g.put_subscription(Subscription::new("app-1", API, "AsyncGold"));
+    g.put_subscription(Subscription::new("app-1", API, plan("AsyncGold")));
     assert!(authorize(&g, "/memory", &token("valid_HS256")).is_ok());
 }
 
@@ -471,15 +479,24 @@ impl JwksFetcher for Fetcher {
     }
 }
 
+/// A gate whose one issuer's keys are fetched by `fetcher`, populated with AsyncGold.
+fn remote_gate(keys: &eventgate_policy::JwksCacheBuilder, fetcher: Arc<dyn JwksFetcher>) -> Gate {
+    let g = Gate::builder()
+        .jwt(validator(keys.build().unwrap()))
+        .jwks_fetcher(fetcher)
+        .build()
+        .unwrap();
+    populate(&g, "AsyncGold");
+    g
+}
+
 #[test]
 fn remote_jwks_is_fetched_on_unknown_kid_and_refreshes_are_rate_limited() {
     let fetcher = Arc::new(Fetcher::default());
-    let keys = JwksCache::remote("https://issuer.example/jwks");
-    let g = Gate::builder()
-        .jwt(JwtValidator::new(vec![issuer(keys)]))
-        .jwks_fetcher(Arc::clone(&fetcher) as _)
-        .build();
-    populate(&g, "AsyncGold");
+    let g = remote_gate(
+        &JwksCache::remote("https://issuer.example/jwks"),
+        Arc::clone(&fetcher) as _,
+    );
     let auth = bearer(&token("valid_RS256"));
     let facts = RequestFacts::new(API, "/memory").authorization(&auth);
     // The synchronous path does no I/O.
@@ -527,7 +544,10 @@ impl Introspector for Idp {
 #[test]
 fn opaque_tokens_are_introspected_once_and_cached() {
     let idp = Arc::new(Idp::default());
-    let g = builder().introspector(Arc::clone(&idp) as _).build();
+    let g = builder()
+        .introspector(Arc::clone(&idp) as _)
+        .build()
+        .unwrap();
     populate(&g, "AsyncGold");
     let run = |tok: &str, at: Timestamp| {
         let auth = bearer(tok);
@@ -585,12 +605,9 @@ fn gate_grant_meter_are_send_sync_and_the_async_path_is_send() {
 #[test]
 fn fetched_keys_are_refreshed_once_they_reach_max_age() {
     let fetcher = Arc::new(Fetcher::default());
-    let keys = JwksCache::remote("https://issuer.example/jwks").max_age(Duration::from_secs(600));
-    let g = Gate::builder()
-        .jwt(JwtValidator::new(vec![issuer(keys)]))
-        .jwks_fetcher(Arc::clone(&fetcher) as _)
-        .build();
-    populate(&g, "AsyncGold");
+    let mut keys = JwksCache::remote("https://issuer.example/jwks");
+    keys.max_age(Duration::from_secs(600));
+    let g = remote_gate(&keys, Arc::clone(&fetcher) as _);
     let auth = bearer(&token("valid_ES384"));
     let facts = RequestFacts::new(API, "/memory").authorization(&auth);
     let at = |s: u64| Timestamp::from_unix_secs(now().as_unix_secs() + s);
@@ -600,4 +617,117 @@ fn fetched_keys_are_refreshed_once_they_reach_max_age() {
     assert!(block_on(g.authorize_async(&facts, at(600))).is_ok());
     assert!(block_on(g.authorize_async(&facts, at(601))).is_ok());
     assert_eq!(fetcher.calls.load(Ordering::SeqCst), 2);
+}
+
+/// Never answers (a hung JWKS endpoint or introspection server).
+#[derive(Debug, Default)]
+struct Hung {
+    calls: AtomicUsize,
+}
+
+impl JwksFetcher for Hung {
+    fn fetch<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<Vec<u8>, IoError>> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        Box::pin(std::future::pending())
+    }
+}
+
+impl Introspector for Hung {
+    fn introspect<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<Introspection, IoError>> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        Box::pin(std::future::pending())
+    }
+}
+
+/// A timeout that fires on its second poll (so the I/O call is polled once first).
+fn fires_on_second_poll() -> impl std::future::Future<Output = ()> {
+    let mut polled = false;
+    std::future::poll_fn(move |cx| {
+        if polled {
+            std::task::Poll::Ready(())
+        } else {
+            polled = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+}
+
+#[test]
+fn the_callers_timeout_bounds_a_hung_introspection_call() {
+    let idp = Arc::new(Hung::default());
+    let g = builder()
+        .introspector(Arc::clone(&idp) as _)
+        .build()
+        .unwrap();
+    populate(&g, "AsyncGold");
+    let auth = bearer("opaque-good");
+    let facts = RequestFacts::new(API, "/memory").authorization(&auth);
+    let d = block_on(g.authorize_async_with(&facts, now(), fires_on_second_poll)).unwrap_err();
+    assert_eq!(
+        d.reason,
+        DenialReason::InvalidCredentials(TokenError::IntrospectionUnavailable)
+    );
+    assert_eq!((d.code, d.status), ("900901", 401));
+    assert_eq!(idp.calls.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn the_callers_timeout_bounds_a_hung_jwks_fetch_and_keeps_no_keys() {
+    let fetcher = Arc::new(Hung::default());
+    let g = remote_gate(
+        &JwksCache::remote("https://issuer.example/jwks"),
+        Arc::clone(&fetcher) as _,
+    );
+    let auth = bearer(&token("valid_RS256"));
+    let facts = RequestFacts::new(API, "/memory").authorization(&auth);
+    let d = block_on(g.authorize_async_with(&facts, now(), fires_on_second_poll)).unwrap_err();
+    assert_eq!(d.code, "900901");
+    assert!(matches!(
+        d.reason,
+        DenialReason::InvalidCredentials(TokenError::UnknownKid(_) | TokenError::KeysUnavailable)
+    ));
+    // The stale-keys refresh was attempted and timed out; the kid refresh is rate-limited.
+    assert_eq!(fetcher.calls.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn a_full_counter_store_refuses_new_subscriptions_with_503() {
+    // One window per shard (16 shards): the 17th subscription held open cannot fit.
+    let counters = eventgate_policy::InProcessCounters::builder()
+        .max_entries(1)
+        .build()
+        .unwrap();
+    let g = Gate::builder()
+        .counters(Arc::new(counters))
+        .build()
+        .unwrap();
+    g.put_api(
+        ApiPolicy::new(API).credential_sources(vec![CredentialSource::Header("apikey".into())]),
+    );
+    let mut held = Vec::new();
+    let mut refused = None;
+    for i in 0..17 {
+        let app = format!("app-{i}");
+        g.put_application(Application::new(&app, "A", "alice"));
+        g.put_subscription(Subscription::new(&app, API, plan("AsyncGold")));
+        let key = g
+            .api_keys()
+            .issue(ApplicationId::new(&app), KeyType::Production, vec![], None)
+            .unwrap();
+        let h = [("apikey", key.expose_secret())];
+        match g.authorize(&RequestFacts::new(API, "/x").headers(&h), now()) {
+            Ok(grant) => held.push(grant),
+            Err(d) => {
+                refused = Some(d);
+                break;
+            }
+        }
+    }
+    let d = refused.expect("17 held windows cannot fit in 16 one-entry shards");
+    assert_eq!(d.reason, DenialReason::CountersFull);
+    assert_eq!((d.code, d.status), ("900801", 503));
+    // Streams of a subscription already counted still get in.
+    let first = held.first().unwrap();
+    assert!(first.meter().remaining(now()) > 0);
 }

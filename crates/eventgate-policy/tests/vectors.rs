@@ -31,15 +31,20 @@ fn validator(keys: KeySet, vector: &Value, meta: &Value) -> JwtValidator {
         None => Algorithm::ALL.to_vec(),
     };
     let leeway = vector.get("leeway_s").and_then(Value::as_u64).unwrap_or(0);
-    JwtValidator::new(vec![
-        IssuerConfig::new(
-            meta["issuer"].as_str().unwrap(),
-            algorithms,
-            JwksCache::fixed(keys),
+    JwtValidator::builder()
+        .issuer(
+            IssuerConfig::builder(
+                meta["issuer"].as_str().unwrap(),
+                algorithms,
+                JwksCache::fixed(keys),
+            )
+            .audience(meta["audience"].as_str().unwrap())
+            .leeway(Duration::from_secs(leeway))
+            .build()
+            .unwrap(),
         )
-        .audience(meta["audience"].as_str().unwrap())
-        .leeway(Duration::from_secs(leeway)),
-    ])
+        .build()
+        .unwrap()
 }
 
 fn jwks() -> KeySet {
@@ -98,7 +103,8 @@ fn every_vector_gives_its_expected_outcome_with_jwks_keys() {
                     Some(s) => serde_json::from_value(s.clone()).unwrap(),
                     None => vec!["read:memory".into(), "read:cpu".into()],
                 };
-                assert_eq!(p.scopes, scopes, "{name}");
+                let got: Vec<&str> = p.scopes.iter().map(|s| s.as_str()).collect();
+                assert_eq!(got, scopes, "{name}");
                 let kt = if v.get("key_type").is_some() {
                     KeyType::Sandbox
                 } else {
@@ -146,14 +152,19 @@ fn each_algorithm_is_refused_when_not_in_the_allow_list() {
     {
         let alg: Algorithm = v["alg"].as_str().unwrap().parse().unwrap();
         let others: Vec<Algorithm> = Algorithm::ALL.into_iter().filter(|a| *a != alg).collect();
-        let val = JwtValidator::new(vec![
-            IssuerConfig::new(
-                meta["issuer"].as_str().unwrap(),
-                others,
-                JwksCache::fixed(jwks()),
+        let val = JwtValidator::builder()
+            .issuer(
+                IssuerConfig::builder(
+                    meta["issuer"].as_str().unwrap(),
+                    others,
+                    JwksCache::fixed(jwks()),
+                )
+                .audience("eventgate")
+                .build()
+                .unwrap(),
             )
-            .audience("eventgate"),
-        ]);
+            .build()
+            .unwrap();
         let e = val.verify(v["token"].as_str().unwrap(), now).unwrap_err();
         assert_eq!(e.kind(), "algorithm_not_allowed", "{alg}");
     }

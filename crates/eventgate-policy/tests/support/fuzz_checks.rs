@@ -21,9 +21,15 @@ pub fn token(data: &[u8]) {
     }
     let mut keys = KeySet::new();
     keys.push(VerificationKey::hmac(b"fuzzing-secret-of-thirty-two-bytes!!", Some("k")).unwrap());
-    let v = JwtValidator::new(vec![
-        IssuerConfig::new("iss", Algorithm::ALL.to_vec(), JwksCache::fixed(keys)).audience("aud"),
-    ]);
+    let v = JwtValidator::builder()
+        .issuer(
+            IssuerConfig::builder("iss", Algorithm::ALL.to_vec(), JwksCache::fixed(keys))
+                .audience("aud")
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
     if let Ok(p) = v.verify(token, Timestamp::from_unix_secs(1_800_000_000)) {
         // Only a token HMAC-signed with the fixed secret can pass.
         assert_eq!(p.issuer.as_deref(), Some("iss"));

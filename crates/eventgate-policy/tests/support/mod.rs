@@ -8,7 +8,7 @@ use std::task::{Context, Poll, Waker};
 
 use eventgate_policy::{
     Algorithm, ApiPolicy, Application, Gate, GateBuilder, IssuerConfig, JwksCache, JwtValidator,
-    KeySet, KeyType, Subscription, Timestamp, TopicPolicy,
+    KeySet, KeyType, PlanName, Scope, Subscription, Timestamp, TopicPolicy,
 };
 use serde_json::Value;
 
@@ -45,11 +45,33 @@ pub fn jwks() -> KeySet {
 }
 
 pub fn issuer(keys: JwksCache) -> IssuerConfig {
-    IssuerConfig::new("https://issuer.example", Algorithm::ALL.to_vec(), keys).audience("eventgate")
+    IssuerConfig::builder("https://issuer.example", Algorithm::ALL.to_vec(), keys)
+        .audience("eventgate")
+        .build()
+        .unwrap()
+}
+
+pub fn validator(keys: JwksCache) -> JwtValidator {
+    JwtValidator::builder()
+        .issuer(issuer(keys))
+        .build()
+        .unwrap()
 }
 
 pub fn builder() -> GateBuilder {
-    Gate::builder().jwt(JwtValidator::new(vec![issuer(JwksCache::fixed(jwks()))]))
+    let mut b = Gate::builder();
+    b.jwt(validator(JwksCache::fixed(jwks())));
+    b
+}
+
+/// Scopes from valid literals.
+pub fn scopes<const N: usize>(list: [&str; N]) -> [Scope; N] {
+    list.map(|s| Scope::new(s).unwrap())
+}
+
+/// A plan name from a valid literal.
+pub fn plan(name: &str) -> PlanName {
+    PlanName::new(name).unwrap()
 }
 
 /// A gate with API `observer:1.0.0` (topics /memory needs read:memory, /admin needs admin,
@@ -57,12 +79,12 @@ pub fn builder() -> GateBuilder {
 pub fn populate(gate: &Gate, plan: &str) {
     gate.put_api(
         ApiPolicy::new(API)
-            .topic(TopicPolicy::new("/memory").scopes(["read:memory"]))
-            .topic(TopicPolicy::new("/admin").scopes(["admin"]))
-            .topic(TopicPolicy::new("/both").scopes(["read:memory", "read:cpu"]))
+            .topic(TopicPolicy::new("/memory").scopes(scopes(["read:memory"])))
+            .topic(TopicPolicy::new("/admin").scopes(scopes(["admin"])))
+            .topic(TopicPolicy::new("/both").scopes(scopes(["read:memory", "read:cpu"])))
             .topic(
                 TopicPolicy::new("/cpu")
-                    .scopes(["read:cpu", "other"])
+                    .scopes(scopes(["read:cpu", "other"]))
                     .any_of(),
             ),
     );
@@ -71,11 +93,11 @@ pub fn populate(gate: &Gate, plan: &str) {
             .client_id(KeyType::Production, "client-abc")
             .client_id(KeyType::Sandbox, "client-abc-sb"),
     );
-    gate.put_subscription(Subscription::new("app-1", API, plan));
+    gate.put_subscription(Subscription::new("app-1", API, self::plan(plan)));
 }
 
 pub fn gate(plan: &str) -> Gate {
-    let g = builder().build();
+    let g = builder().build().unwrap();
     populate(&g, plan);
     g
 }
