@@ -233,45 +233,37 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
-/// The dotted path of the innermost key whose key or value covers `offset`.
+/// The dotted path of the innermost key whose key or value covers `offset`. Spans of
+/// `[table]` and `[[array]]` headers cover the header only, so every table is searched.
 fn key_path_at(text: &str, offset: usize) -> Option<String> {
     let (root, _) = toml::de::DeTable::parse_recoverable(text);
-    let mut path = String::new();
-    walk_table(root.get_ref(), offset, &mut path);
-    (!path.is_empty()).then_some(path)
+    search_table(root.get_ref(), offset)
 }
 
-fn walk_table(t: &toml::de::DeTable<'_>, offset: usize, path: &mut String) {
-    for (k, v) in t.iter() {
-        let ks = k.span();
-        let vs = v.span();
-        if ks.contains(&offset)
-            || vs.contains(&offset)
-            || (vs.start <= offset && offset <= vs.end && vs.is_empty())
-        {
-            if !path.is_empty() {
-                path.push('.');
-            }
-            path.push_str(k.get_ref());
-            walk_value(v.get_ref(), offset, path);
-            return;
+fn search_table(t: &toml::de::DeTable<'_>, offset: usize) -> Option<String> {
+    t.iter().find_map(|(k, v)| {
+        let here = k.span().contains(&offset) || v.span().contains(&offset);
+        match search_value(v.get_ref(), offset) {
+            Some(deeper) if deeper.starts_with('[') => Some(format!("{}{deeper}", k.get_ref())),
+            Some(deeper) => Some(format!("{}.{deeper}", k.get_ref())),
+            None => here.then(|| k.get_ref().to_string()),
         }
-    }
+    })
 }
 
-fn walk_value(v: &toml::de::DeValue<'_>, offset: usize, path: &mut String) {
+fn search_value(v: &toml::de::DeValue<'_>, offset: usize) -> Option<String> {
     match v {
-        toml::de::DeValue::Table(t) => walk_table(t, offset, path),
+        toml::de::DeValue::Table(t) => search_table(t, offset),
         toml::de::DeValue::Array(a) => {
-            for (i, item) in a.iter().enumerate() {
-                if item.span().contains(&offset) {
-                    path.push_str(&format!("[{i}]"));
-                    walk_value(item.get_ref(), offset, path);
-                    return;
-                }
-            }
+            a.iter()
+                .enumerate()
+                .find_map(|(i, item)| match search_value(item.get_ref(), offset) {
+                    Some(deeper) if deeper.starts_with('[') => Some(format!("[{i}]{deeper}")),
+                    Some(deeper) => Some(format!("[{i}].{deeper}")),
+                    None => item.span().contains(&offset).then(|| format!("[{i}]")),
+                })
         }
-        _ => {}
+        _ => None,
     }
 }
 
