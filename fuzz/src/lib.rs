@@ -4,6 +4,7 @@
 
 #![allow(missing_docs, unreachable_pub)]
 
-pub mod policy;
 pub mod asyncapi;
+pub mod gateway;
+pub mod policy;
 pub mod sse;
