@@ -1557,3 +1557,45 @@ fn api(cx: &Ctx<'_>, cfg: &Config, i: usize, a: S<RawApi>) -> Result<ApiConfig, 
         deploy_places,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_are_a_number_and_a_unit() {
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("15s"), Some(Duration::from_secs(15)));
+        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1h"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("1d"), Some(Duration::from_secs(86_400)));
+        for bad in [
+            "",
+            "s",
+            "15",
+            "1.5s",
+            "15 s",
+            "-1s",
+            "1w",
+            "99999999999999999999d",
+        ] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn line_and_column_are_one_based_in_characters() {
+        let text = "a = 1\nbé = 2\n";
+        assert_eq!(line_col(text, 0), (1, 1));
+        assert_eq!(line_col(text, 6), (2, 1));
+        assert_eq!(line_col(text, 10), (2, 4), "'=' after a two-byte character");
+        assert_eq!(line_col(text, 1000), (3, 1));
+    }
+
+    #[test]
+    fn sha256_hex_is_64_digits() {
+        assert!(parse_sha256(&"ab".repeat(32)).is_some());
+        assert!(parse_sha256(&"ab".repeat(31)).is_none());
+        assert!(parse_sha256(&"zz".repeat(32)).is_none());
+    }
+}

@@ -231,11 +231,16 @@ impl Router {
     fn vhost_index(&self, host: Option<&str>) -> Result<usize, RouteError> {
         let found = host.and_then(|h| {
             let h = host_part(h);
-            if h.bytes().any(|b| b.is_ascii_uppercase()) {
-                self.hosts.get(h.to_ascii_lowercase().as_str()).copied()
-            } else {
-                self.hosts.get(h).copied()
+            if !h.bytes().any(|b| b.is_ascii_uppercase()) {
+                return self.hosts.get(h).copied();
             }
+            // Lower-case on the stack: host names are at most 253 bytes.
+            let mut buf = [0u8; 256];
+            let lower = buf.get_mut(..h.len())?;
+            for (d, s) in lower.iter_mut().zip(h.bytes()) {
+                *d = s.to_ascii_lowercase();
+            }
+            self.hosts.get(std::str::from_utf8(lower).ok()?).copied()
         });
         found.or(self.fallback).ok_or(RouteError::UnknownHost)
     }
@@ -563,5 +568,52 @@ impl Route {
             }
         }
         Ok(url)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_part_strips_port_and_trailing_dot_and_keeps_ipv6_brackets() {
+        assert_eq!(host_part("localhost:8280"), "localhost");
+        assert_eq!(host_part("example.com."), "example.com");
+        assert_eq!(host_part("example.com.:443"), "example.com");
+        assert_eq!(host_part("[::1]:8080"), "[::1]");
+        assert_eq!(host_part("[::1]"), "[::1]");
+        assert_eq!(host_part(""), "");
+    }
+
+    #[test]
+    fn first_segment_of_a_base_path() {
+        assert_eq!(first_segment("/observer/1.0.0"), "observer");
+        assert_eq!(first_segment("/a"), "a");
+        assert_eq!(first_segment("/"), "");
+    }
+
+    #[test]
+    fn empty_router_knows_no_host() {
+        let r = Router::empty();
+        assert_eq!(r.generation(), 0);
+        assert_eq!(
+            r.route(Some("localhost"), "/a").unwrap_err(),
+            RouteError::UnknownHost
+        );
+        assert_eq!(
+            r.route(Some("localhost"), "/a/../b").unwrap_err(),
+            RouteError::InvalidPath(PathProblem::DotSegment),
+            "the path is checked before the host"
+        );
+    }
+
+    #[test]
+    fn overlong_uppercase_host_is_unknown_not_a_panic() {
+        let r = Router::empty();
+        let host = "A".repeat(300);
+        assert_eq!(
+            r.route(Some(&host), "/a").unwrap_err(),
+            RouteError::UnknownHost
+        );
     }
 }
