@@ -16,10 +16,11 @@
 //!   is refused the same way. So no expanded backend path can climb out of its endpoint.
 //! - **Context and version**: each deployment is mounted at its versioned path
 //!   (`/observer/1.0.0`, or the `{version}` context expanded: `/1.0.0/events`) and, for the
-//!   default version, also at its default path (`/observer`, `/events`). Mounts are indexed
-//!   by their first segment; among the mounts sharing it, the longest one that is a whole-
-//!   segment prefix of the path wins (`/a/b/1` over `/a`). There is no fall-through: when the
-//!   winning API has no matching topic the answer is [`RouteError::NoTopic`].
+//!   default version, also at its default path (`/observer`, `/events`). Mounts are kept in
+//!   a hash map by base path; a lookup tries the path's whole-segment prefixes of each base
+//!   depth present on the vhost, longest first (one probe per distinct depth, whatever the
+//!   number of APIs), so the longest matching base wins (`/a/b/1` over `/a`). There is no
+//!   fall-through: when the winning API has no matching topic the answer is [`RouteError::NoTopic`].
 //! - **Lifecycle**: PUBLISHED and DEPRECATED APIs route; BLOCKED gives
 //!   [`RouteError::Blocked`] (WSO2 700700); CREATED, PRE-RELEASED and RETIRED give
 //!   [`RouteError::NotFound`].
@@ -56,15 +57,18 @@ pub(crate) struct Target {
 
 #[derive(Debug)]
 struct Mount {
-    base: Box<str>,
     default_version: bool,
     target: Arc<Target>,
 }
 
 #[derive(Debug, Default)]
 struct VhostTable {
-    /// First segment of the base path -> mounts, longest base first.
-    mounts: HashMap<Box<str>, Vec<Mount>>,
+    /// Base path -> mount.
+    mounts: HashMap<Box<str>, Mount>,
+    /// The distinct segment counts of the base paths, largest first: a lookup tries the
+    /// path's prefix of each length, so it costs one hash probe per distinct depth (a
+    /// handful), whatever the number of APIs.
+    depths: Vec<usize>,
 }
 
 /// An immutable routing snapshot. Get the current one from
@@ -164,14 +168,18 @@ impl RouterBuilder {
             return;
         };
         for (base, default_version) in bases {
-            let first = first_segment(&base).into();
-            let list = table.mounts.entry(first).or_default();
-            list.push(Mount {
-                base: base.into(),
-                default_version,
-                target: Arc::clone(&target),
-            });
-            list.sort_by(|a, b| b.base.len().cmp(&a.base.len()).then(a.base.cmp(&b.base)));
+            let depth = segments(&base);
+            if !table.depths.contains(&depth) {
+                table.depths.push(depth);
+                table.depths.sort_unstable_by(|a, b| b.cmp(a));
+            }
+            table.mounts.insert(
+                base.into(),
+                Mount {
+                    default_version,
+                    target: Arc::clone(&target),
+                },
+            );
             self.router.mounts += 1;
         }
     }
@@ -181,9 +189,23 @@ impl RouterBuilder {
     }
 }
 
-fn first_segment(path: &str) -> &str {
-    let rest = path.strip_prefix('/').unwrap_or(path);
-    rest.split('/').next().unwrap_or(rest)
+/// Number of segments of a path that starts with `/`.
+fn segments(path: &str) -> usize {
+    path.bytes().filter(|b| *b == b'/').count()
+}
+
+/// The prefix of `path` made of its first `n` segments, if it has that many.
+fn prefix(path: &str, n: usize) -> Option<&str> {
+    let mut seen = 0;
+    for (i, b) in path.bytes().enumerate().skip(1) {
+        if b == b'/' {
+            seen += 1;
+            if seen == n {
+                return path.get(..i);
+            }
+        }
+    }
+    (seen + 1 == n).then_some(path)
 }
 
 /// The base paths a revision is mounted at on a vhost (for the registry's conflict check).
@@ -263,14 +285,12 @@ impl Router {
             .tables
             .get(self.vhost_index(host)?)
             .ok_or(RouteError::UnknownHost)?;
-        let mount = table
-            .mounts
-            .get(first_segment(path))
-            .and_then(|list| {
-                list.iter().find(|m| {
-                    path.starts_with(&*m.base)
-                        && matches!(path.as_bytes().get(m.base.len()), None | Some(b'/'))
-                })
+        let (base_len, mount) = table
+            .depths
+            .iter()
+            .find_map(|&d| {
+                let p = prefix(path, d)?;
+                table.mounts.get(p).map(|m| (p.len(), m))
             })
             .ok_or(RouteError::NotFound)?;
         let target = &mount.target;
@@ -279,7 +299,7 @@ impl Router {
             Routability::Blocked => return Err(RouteError::Blocked(target.revision.id().clone())),
             Routability::NotFound => return Err(RouteError::NotFound),
         }
-        let topic_start = mount.base.len();
+        let topic_start = base_len;
         let rel = &path[topic_start..];
         let topic_path = if rel.is_empty() { "/" } else { rel };
         let (index, caps) = target
@@ -586,10 +606,16 @@ mod tests {
     }
 
     #[test]
-    fn first_segment_of_a_base_path() {
-        assert_eq!(first_segment("/observer/1.0.0"), "observer");
-        assert_eq!(first_segment("/a"), "a");
-        assert_eq!(first_segment("/"), "");
+    fn prefixes_end_at_segment_boundaries() {
+        assert_eq!(prefix("/observer/1.0.0/memory", 2), Some("/observer/1.0.0"));
+        assert_eq!(
+            prefix("/observer/1.0.0/memory", 3),
+            Some("/observer/1.0.0/memory")
+        );
+        assert_eq!(prefix("/observer/1.0.0/memory", 4), None);
+        assert_eq!(prefix("/observer/", 1), Some("/observer"));
+        assert_eq!(prefix("/", 1), Some("/"));
+        assert_eq!(segments("/{version}/events"), 2);
     }
 
     #[test]
