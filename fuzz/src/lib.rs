@@ -5,5 +5,6 @@
 #![allow(missing_docs, unreachable_pub)]
 
 pub mod asyncapi;
+pub mod gateway;
 pub mod policy;
 pub mod sse;

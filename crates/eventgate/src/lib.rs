@@ -1,13 +1,67 @@
-//! eventgate: an embeddable API gateway for Server-Sent Events APIs.
+//! The eventgate gateway: SSE APIs from definition to live stream.
+//!
+//! This crate is the thin top of eventgate. It owns the **control plane** (the model of an
+//! SSE API, WSO2's lifecycle, revisions, environments and deployments, kept in a
+//! [`Registry`] that publishes an immutable [`Router`] snapshot with one atomic swap), the
+//! **router** (`Host` -> vhost -> context and version -> topic template -> [`Route`], no
+//! lock and no linear scan) and the **configuration** file ([`config`]). The request path
+//! (authorization with `eventgate-policy`, streaming with `eventgate-relay`) composes these.
+//!
+//! **Should I use this crate?** Use it to run an SSE API gateway or embed one in an axum or
+//! hyper server. For the pieces alone, use `eventgate-sse` (the format),
+//! `eventgate-asyncapi` (AsyncAPI documents), `eventgate-policy` (credentials, plans,
+//! quotas) or `eventgate-relay` (fan-out, replay).
+//!
+//! # Example
+//! ```
+//! use eventgate::config::Config;
+//! use eventgate::Registry;
+//!
+//! let cfg = Config::from_str("eventgate.toml", r#"
+//! [[environments]]
+//! name = "Default"
+//! vhosts = [{ host = "localhost" }]
+//!
+//! [[apis]]
+//! name = "Observer"
+//! context = "/observer"
+//! version = "1.0.0"
+//! lifecycle = "PUBLISHED"
+//! plans = ["AsyncGold"]
+//! endpoints = { production = "http://localhost:8080", sandbox = "http://localhost:8080" }
+//! deploy = [{ environment = "Default", vhost = "localhost" }]
+//! topics = [{ path = "/memory" }]
+//! "#)?;
+//! let registry = Registry::new();
+//! cfg.apply(&registry)?;
+//! let route = registry.router().route(Some("localhost:8280"), "/observer/1.0.0/memory")?;
+//! assert_eq!(route.backend_url(eventgate_policy::KeyType::Production, None)?,
+//!            "http://localhost:8080/memory");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Crate features
+//! None.
 #![deny(missing_docs)]
 #![cfg_attr(
     not(test),
     warn(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)
 )]
 
+pub mod config;
+mod error;
+mod model;
+mod registry;
+pub mod router;
+
+pub use error::{ModelError, PathProblem, RegistryError, RouteError};
+pub use model::*;
+pub use registry::{Registry, RegistryBuilder, RouteEnd, RouteSignal, Transaction};
+pub use router::{Route, Router};
 pub mod fetch;
 pub mod server;
 mod service;
 mod telemetry;
+
 pub use service::body::GatewayBody;
 pub use telemetry::{ApiSnapshot, StatsSnapshot};

@@ -1,0 +1,645 @@
+//! The router: `Host` -> vhost -> context and version -> topic template -> [`Route`]. A
+//! [`Router`] is an immutable snapshot built by the [`Registry`](crate::Registry); lookups
+//! take no lock and do no I/O.
+//!
+//! # Rules
+//! - **Host**: the `Host` header (or, for HTTP/2, the URI authority) with its port and one
+//!   trailing dot removed, compared case-insensitively with the vhosts of every environment.
+//!   A host that matches none, or a request without one, goes to the environment marked
+//!   [`fallback`](crate::Environment::fallback) (its first vhost) if there is one, else
+//!   [`RouteError::UnknownHost`].
+//! - **Path**: the query (after the first `?`) is split off before matching and handed back
+//!   by [`Route::query`]. The whole path is checked first ([`RouteError::InvalidPath`]): no
+//!   `.` or `..` segment in any spelling (`%2e%2E`), no `%2F` / `%5C`, no `\`, no malformed
+//!   `%`, visible ASCII only, at most [`DEFAULT_MAX_PATH_LEN`] bytes. A captured variable
+//!   that is itself a dot segment (possible inside mixed segments, `{x}.json` on `...json`)
+//!   is refused the same way. So no expanded backend path can climb out of its endpoint.
+//! - **Context and version**: each deployment is mounted at its versioned path
+//!   (`/observer/1.0.0`, or the `{version}` context expanded: `/1.0.0/events`) and, for the
+//!   default version, also at its default path (`/observer`, `/events`). Mounts are kept in
+//!   a hash map by base path; a lookup tries the path's whole-segment prefixes of each base
+//!   depth present on the vhost, longest first (one probe per distinct depth, whatever the
+//!   number of APIs), so the longest matching base wins (`/a/b/1` over `/a`). There is no
+//!   fall-through: when the winning API has no matching topic the answer is [`RouteError::NoTopic`].
+//! - **Lifecycle**: PUBLISHED and DEPRECATED APIs route; BLOCKED gives
+//!   [`RouteError::Blocked`] (WSO2 700700); CREATED, PRE-RELEASED and RETIRED give
+//!   [`RouteError::NotFound`].
+//! - **Topic**: the rest of the path (`/` when empty) is matched against the revision's
+//!   topics in eventgate-asyncapi's precedence order (literal, mixed, variable, `*`).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
+
+use eventgate_asyncapi::{Captures, TopicTemplate};
+use eventgate_policy::KeyType;
+
+use crate::error::{PathProblem, RouteError};
+use crate::model::path::{check_path, is_dot_segment};
+use crate::model::{Api, ApiId, Environment, Lifecycle, Revision, Routability, Topic, Vhost};
+use crate::registry::RouteSignal;
+
+/// The longest request path (without the query) the router looks at, in bytes.
+pub const DEFAULT_MAX_PATH_LEN: usize = 8 * 1024;
+
+/// What a mount leads to: one deployment as it stands in this snapshot.
+#[derive(Debug)]
+pub(crate) struct Target {
+    pub(crate) revision: Arc<Revision>,
+    pub(crate) environment: Arc<Environment>,
+    /// The vhost deployed to, and its index in the router's tables.
+    pub(crate) vhost: Vhost,
+    pub(crate) table: usize,
+    pub(crate) lifecycle: Lifecycle,
+    pub(crate) signal: Arc<RouteSignal>,
+}
+
+#[derive(Debug)]
+struct Mount {
+    default_version: bool,
+    target: Arc<Target>,
+}
+
+#[derive(Debug, Default)]
+struct VhostTable {
+    /// Base path -> mount.
+    mounts: HashMap<Box<str>, Mount>,
+    /// The distinct segment counts of the base paths, largest first: a lookup tries the
+    /// path's prefix of each length, so it costs one hash probe per distinct depth (a
+    /// handful), whatever the number of APIs.
+    depths: Vec<usize>,
+}
+
+/// An immutable routing snapshot. Get the current one from
+/// [`Registry::router`](crate::Registry::router); it stays valid (and unchanged) for as long
+/// as it is held, whatever the registry does meanwhile.
+///
+/// ```
+/// use eventgate::{Api, ApiContext, Endpoint, Environment, EnvironmentType, Hostname,
+///     LifecycleAction, Registry, Vhost};
+/// use eventgate_asyncapi::ApiVersion;
+///
+/// let registry = Registry::new();
+/// let mut env = Environment::new("Default", EnvironmentType::Hybrid);
+/// env.vhosts.push(Vhost::new(Hostname::new("localhost")?));
+/// registry.add_environment(env)?;
+/// let mut api = Api::new("Observer", ApiContext::new("/observer")?, ApiVersion::new("1.0.0")?);
+/// api.endpoints.production = Some(Endpoint::new("http://localhost:8080")?);
+/// let id = registry.create_api(api)?;
+/// let rev = registry.create_revision(&id, None)?;
+/// registry.deploy(&id, rev, "Default", &Hostname::new("localhost")?)?;
+/// registry.change_lifecycle(&id, LifecycleAction::Publish)?;
+///
+/// let route = registry.router().route(Some("LocalHost:8280"), "/observer/1.0.0/memory?x=1")?;
+/// assert_eq!(route.api().name, "Observer");
+/// assert_eq!(route.topic().template.as_str(), "/*");
+/// assert_eq!(route.query(), Some("x=1"));
+/// assert_eq!(route.backend_url(eventgate_policy::KeyType::Production, None)?,
+///            "http://localhost:8080/memory?x=1");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Router {
+    generation: u64,
+    hosts: HashMap<Box<str>, usize>,
+    vhosts: Vec<(Arc<Environment>, Vhost)>,
+    fallback: Option<usize>,
+    tables: Vec<VhostTable>,
+    max_path_len: usize,
+    mounts: usize,
+}
+
+impl fmt::Debug for Router {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Router")
+            .field("generation", &self.generation)
+            .field("vhosts", &self.vhosts.len())
+            .field("mounts", &self.mounts)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a router (crate-internal: the registry is its only user).
+pub(crate) struct RouterBuilder {
+    router: Router,
+}
+
+impl RouterBuilder {
+    pub(crate) fn new(generation: u64, max_path_len: usize) -> Self {
+        RouterBuilder {
+            router: Router {
+                generation,
+                hosts: HashMap::new(),
+                vhosts: Vec::new(),
+                fallback: None,
+                tables: Vec::new(),
+                max_path_len,
+                mounts: 0,
+            },
+        }
+    }
+
+    /// Adds an environment's vhosts; returns the index of each.
+    pub(crate) fn environment(&mut self, env: &Arc<Environment>) -> Vec<usize> {
+        let r = &mut self.router;
+        let mut idx = Vec::with_capacity(env.vhosts.len());
+        for (i, v) in env.vhosts.iter().enumerate() {
+            let n = r.vhosts.len();
+            r.vhosts.push((Arc::clone(env), v.clone()));
+            r.tables.push(VhostTable::default());
+            r.hosts.insert(v.host.as_str().into(), n);
+            if env.fallback && i == 0 {
+                r.fallback = Some(n);
+            }
+            idx.push(n);
+        }
+        idx
+    }
+
+    /// Mounts a deployment at its versioned path and, for the default version, at its
+    /// default path. The registry has checked that no other API has the same base.
+    pub(crate) fn mount(&mut self, target: Arc<Target>) {
+        let api = target.revision.api();
+        let mut bases = vec![(api.versioned_path(), false)];
+        if api.default_version {
+            bases.push((api.context.default_path(), true));
+        }
+        let Some(table) = self.router.tables.get_mut(target.table) else {
+            return;
+        };
+        for (base, default_version) in bases {
+            let depth = segments(&base);
+            if !table.depths.contains(&depth) {
+                table.depths.push(depth);
+                table.depths.sort_unstable_by(|a, b| b.cmp(a));
+            }
+            table.mounts.insert(
+                base.into(),
+                Mount {
+                    default_version,
+                    target: Arc::clone(&target),
+                },
+            );
+            self.router.mounts += 1;
+        }
+    }
+
+    pub(crate) fn build(self) -> Router {
+        self.router
+    }
+}
+
+/// Number of segments of a path that starts with `/`.
+fn segments(path: &str) -> usize {
+    path.bytes().filter(|b| *b == b'/').count()
+}
+
+/// The prefix of `path` made of its first `n` segments, if it has that many.
+fn prefix(path: &str, n: usize) -> Option<&str> {
+    let mut seen = 0;
+    for (i, b) in path.bytes().enumerate().skip(1) {
+        if b == b'/' {
+            seen += 1;
+            if seen == n {
+                return path.get(..i);
+            }
+        }
+    }
+    (seen + 1 == n).then_some(path)
+}
+
+/// The base paths a revision is mounted at on a vhost (for the registry's conflict check).
+pub(crate) fn bases_of(api: &Api) -> Vec<String> {
+    let mut v = vec![api.versioned_path()];
+    if api.default_version {
+        v.push(api.context.default_path());
+    }
+    v
+}
+
+/// The host part of a `Host` value: port and one trailing dot removed.
+fn host_part(host: &str) -> &str {
+    let h = if host.starts_with('[') {
+        match host.find(']') {
+            Some(end) => &host[..=end],
+            None => host,
+        }
+    } else {
+        host.split_once(':').map_or(host, |(h, _)| h)
+    };
+    h.strip_suffix('.').unwrap_or(h)
+}
+
+impl Router {
+    /// A router with nothing mounted (generation 0).
+    #[must_use]
+    pub fn empty() -> Self {
+        RouterBuilder::new(0, DEFAULT_MAX_PATH_LEN).build()
+    }
+
+    /// The registry generation this snapshot was built at (it grows by one per committed
+    /// change).
+    #[must_use]
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Number of mounts (a default-version deployment counts twice).
+    #[must_use]
+    pub fn mount_count(&self) -> usize {
+        self.mounts
+    }
+
+    fn vhost_index(&self, host: Option<&str>) -> Result<usize, RouteError> {
+        let found = host.and_then(|h| {
+            let h = host_part(h);
+            if !h.bytes().any(|b| b.is_ascii_uppercase()) {
+                return self.hosts.get(h).copied();
+            }
+            // Lower-case on the stack: host names are at most 253 bytes.
+            let mut buf = [0u8; 256];
+            let lower = buf.get_mut(..h.len())?;
+            for (d, s) in lower.iter_mut().zip(h.bytes()) {
+                *d = s.to_ascii_lowercase();
+            }
+            self.hosts.get(std::str::from_utf8(lower).ok()?).copied()
+        });
+        found.or(self.fallback).ok_or(RouteError::UnknownHost)
+    }
+
+    /// Routes a request: `host` is the `Host` header value (port allowed), `path_and_query`
+    /// the request target in origin form (`/observer/1.0.0/memory?x=1`).
+    ///
+    /// # Errors
+    /// [`RouteError`]: see the [module documentation](self) for each rule.
+    pub fn route(&self, host: Option<&str>, path_and_query: &str) -> Result<Route, RouteError> {
+        let (path, _query) = match path_and_query.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (path_and_query, None),
+        };
+        if path.len() > self.max_path_len {
+            return Err(PathProblem::TooLong.into());
+        }
+        check_path(path)?;
+        let table = self
+            .tables
+            .get(self.vhost_index(host)?)
+            .ok_or(RouteError::UnknownHost)?;
+        let (base_len, mount) = table
+            .depths
+            .iter()
+            .find_map(|&d| {
+                let p = prefix(path, d)?;
+                table.mounts.get(p).map(|m| (p.len(), m))
+            })
+            .ok_or(RouteError::NotFound)?;
+        let target = &mount.target;
+        match target.lifecycle.routability() {
+            Routability::Routable => {}
+            Routability::Blocked => return Err(RouteError::Blocked(target.revision.id().clone())),
+            Routability::NotFound => return Err(RouteError::NotFound),
+        }
+        let topic_start = base_len;
+        let rel = &path[topic_start..];
+        let topic_path = if rel.is_empty() { "/" } else { rel };
+        let (index, caps) = target
+            .revision
+            .topic_set()
+            .find(topic_path)
+            .ok_or_else(|| RouteError::NoTopic(target.revision.id().clone()))?;
+        // Captures borrow from `rel` (or from the literal "/" when nothing follows the base,
+        // where they can only be empty): keep them as offsets into the stored text.
+        let offset_of = |v: &str| -> Range<usize> {
+            if rel.is_empty() {
+                return path.len()..path.len();
+            }
+            let start = v.as_ptr() as usize - rel.as_ptr() as usize + topic_start;
+            start..start + v.len()
+        };
+        let mut captures = Vec::new();
+        for (_, v) in caps.iter() {
+            if is_dot_segment(v) {
+                return Err(PathProblem::DotSegment.into());
+            }
+            captures.push(offset_of(v));
+        }
+        let rest = caps.rest().map(offset_of);
+        Ok(Route {
+            target: Arc::clone(target),
+            topic: index,
+            text: path_and_query.into(),
+            topic_start,
+            path_len: path.len(),
+            captures,
+            rest,
+            default_version: mount.default_version,
+            generation: self.generation,
+        })
+    }
+
+    /// Routes an `http::Request`: the `Host` header, or the URI's authority when there is
+    /// none (HTTP/2 `:authority`), and the URI's path and query.
+    ///
+    /// # Errors
+    /// As [`Router::route`].
+    pub fn route_request<B>(&self, req: &http::Request<B>) -> Result<Route, RouteError> {
+        let host = req
+            .headers()
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| req.uri().authority().map(http::uri::Authority::as_str));
+        let pq = req
+            .uri()
+            .path_and_query()
+            .map_or("/", http::uri::PathAndQuery::as_str);
+        self.route(host, pq)
+    }
+}
+
+impl Default for Router {
+    fn default() -> Self {
+        Router::empty()
+    }
+}
+
+/// A routed request: the deployed revision (an `Arc` into the snapshot), the topic, the
+/// captured variables and the query. Cheap to keep for a stream's lifetime; it does not keep
+/// the rest of the snapshot alive.
+pub struct Route {
+    target: Arc<Target>,
+    topic: usize,
+    /// The request's path and query.
+    text: Box<str>,
+    topic_start: usize,
+    path_len: usize,
+    captures: Vec<Range<usize>>,
+    rest: Option<Range<usize>>,
+    default_version: bool,
+    generation: u64,
+}
+
+impl fmt::Debug for Route {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Route")
+            .field("api", self.api_id())
+            .field("revision", &self.revision().number())
+            .field("topic", &self.topic().template.as_str())
+            .field("topic_path", &self.topic_path())
+            .field("environment", &self.environment().name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Route {
+    fn slice(&self, r: &Range<usize>) -> &str {
+        self.text.get(r.clone()).unwrap_or_default()
+    }
+
+    /// The deployed revision.
+    #[must_use]
+    pub fn revision(&self) -> &Arc<Revision> {
+        &self.target.revision
+    }
+
+    /// The API, as deployed.
+    #[must_use]
+    pub fn api(&self) -> &Api {
+        self.target.revision.api()
+    }
+
+    /// The API's id.
+    #[must_use]
+    pub fn api_id(&self) -> &ApiId {
+        self.target.revision.id()
+    }
+
+    /// The matched topic.
+    #[must_use]
+    pub fn topic(&self) -> &Topic {
+        // The index comes from the revision's own topic set.
+        &self.api().topics[self.topic]
+    }
+
+    /// The topic's position in [`Api::topics`].
+    #[must_use]
+    pub fn topic_index(&self) -> usize {
+        self.topic
+    }
+
+    /// The path after the context and version (`/memory`; `/` when nothing follows).
+    #[must_use]
+    pub fn topic_path(&self) -> &str {
+        match self.text.get(self.topic_start..self.path_len) {
+            None | Some("") => "/",
+            Some(p) => p,
+        }
+    }
+
+    /// The query string (without `?`), if the request had one.
+    #[must_use]
+    pub fn query(&self) -> Option<&str> {
+        self.text.get(self.path_len..)?.strip_prefix('?')
+    }
+
+    /// Captured variables as `(name, value)`, in template order. Values are as sent
+    /// (percent-encoded).
+    pub fn captures(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.topic()
+            .template
+            .variables()
+            .zip(self.captures.iter())
+            .map(|(n, r)| (n, self.slice(r)))
+    }
+
+    /// The value of one variable.
+    #[must_use]
+    pub fn capture(&self, name: &str) -> Option<&str> {
+        self.captures().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+
+    /// What the topic's `*` matched (no leading `/`), if it has one.
+    #[must_use]
+    pub fn rest(&self) -> Option<&str> {
+        self.rest.as_ref().map(|r| self.slice(r))
+    }
+
+    /// The environment the revision is deployed to.
+    #[must_use]
+    pub fn environment(&self) -> &Arc<Environment> {
+        &self.target.environment
+    }
+
+    /// The vhost it was reached on (the fallback vhost for an unknown host).
+    #[must_use]
+    pub fn vhost(&self) -> &Vhost {
+        &self.target.vhost
+    }
+
+    /// The lifecycle state when the snapshot was built (PUBLISHED or DEPRECATED).
+    #[must_use]
+    pub fn lifecycle(&self) -> Lifecycle {
+        self.target.lifecycle
+    }
+
+    /// True when new subscriptions may be made (PUBLISHED; not DEPRECATED).
+    #[must_use]
+    pub fn accepts_subscriptions(&self) -> bool {
+        self.target.lifecycle.accepts_subscriptions()
+    }
+
+    /// True when the request came through the default-version path (no version in it).
+    #[must_use]
+    pub fn via_default_version(&self) -> bool {
+        self.default_version
+    }
+
+    /// True when the environment serves credentials of this key type.
+    #[must_use]
+    pub fn serves_key_type(&self, key_type: KeyType) -> bool {
+        self.target.environment.kind.accepts(key_type)
+    }
+
+    /// The snapshot generation the route was found in.
+    #[must_use]
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// The deployment's signal: [`RouteSignal::is_current`] turns false, and
+    /// [`RouteSignal::ended`] completes, when this deployment stops serving (undeployed,
+    /// replaced by another revision, API blocked, demoted or retired). Deployments of other
+    /// APIs have their own signals.
+    #[must_use]
+    pub fn signal(&self) -> &Arc<RouteSignal> {
+        &self.target.signal
+    }
+
+    /// Shorthand for `self.signal().is_current()`.
+    #[must_use]
+    pub fn is_current(&self) -> bool {
+        self.target.signal.is_current()
+    }
+
+    /// The mapped backend path: the topic's backend template expanded with the captures
+    /// (values percent-encoded where needed, `%XX` kept), or the topic path itself when the
+    /// topic has no mapping.
+    #[must_use]
+    pub fn backend_path(&self) -> String {
+        let topic = self.topic();
+        match &topic.backend {
+            None => self.topic_path().to_owned(),
+            Some(tpl) => self.expand(tpl),
+        }
+    }
+
+    fn expand(&self, tpl: &TopicTemplate) -> String {
+        let mut caps = Captures::new();
+        for (n, v) in self.captures() {
+            caps.insert(n, v);
+        }
+        if let Some(r) = self.rest() {
+            caps.set_rest(r);
+        }
+        // Validation ensures every backend variable is captured; fall back to the topic
+        // path if that ever fails.
+        tpl.expand(&caps)
+            .unwrap_or_else(|_| self.topic_path().to_owned())
+    }
+
+    /// The backend URL for a credential of `key_type`: the endpoint, the mapped backend path
+    /// and the client's query. Query parameters the API strips
+    /// ([`StripSettings`](crate::StripSettings)) are left out; `consumed_query_param` is the
+    /// parameter the credential was read from, if any.
+    ///
+    /// # Errors
+    /// [`RouteError::KeyTypeNotServed`] when the environment does not serve the key type,
+    /// [`RouteError::NoEndpoint`] when the API has no endpoint for it.
+    pub fn backend_url(
+        &self,
+        key_type: KeyType,
+        consumed_query_param: Option<&str>,
+    ) -> Result<String, RouteError> {
+        if !self.serves_key_type(key_type) {
+            return Err(RouteError::KeyTypeNotServed(key_type));
+        }
+        let api = self.api();
+        let endpoint = match key_type {
+            KeyType::Production => api.endpoints.production.as_ref(),
+            KeyType::Sandbox => api.endpoints.sandbox.as_ref(),
+        }
+        .ok_or_else(|| RouteError::NoEndpoint {
+            api: self.api_id().clone(),
+            key_type,
+        })?;
+        let path = self.backend_path();
+        let mut url = String::with_capacity(endpoint.as_str().len() + path.len() + 16);
+        url.push_str(endpoint.as_str());
+        url.push_str(&path);
+        if let Some(q) = self.query() {
+            let mut first = true;
+            for pair in q.split('&').filter(|p| !p.is_empty()) {
+                let name = pair.split_once('=').map_or(pair, |(n, _)| n);
+                if api.strip.strips_query_param(name, consumed_query_param) {
+                    continue;
+                }
+                url.push(if first { '?' } else { '&' });
+                first = false;
+                url.push_str(pair);
+            }
+        }
+        Ok(url)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_part_strips_port_and_trailing_dot_and_keeps_ipv6_brackets() {
+        assert_eq!(host_part("localhost:8280"), "localhost");
+        assert_eq!(host_part("example.com."), "example.com");
+        assert_eq!(host_part("example.com.:443"), "example.com");
+        assert_eq!(host_part("[::1]:8080"), "[::1]");
+        assert_eq!(host_part("[::1]"), "[::1]");
+        assert_eq!(host_part(""), "");
+    }
+
+    #[test]
+    fn prefixes_end_at_segment_boundaries() {
+        assert_eq!(prefix("/observer/1.0.0/memory", 2), Some("/observer/1.0.0"));
+        assert_eq!(
+            prefix("/observer/1.0.0/memory", 3),
+            Some("/observer/1.0.0/memory")
+        );
+        assert_eq!(prefix("/observer/1.0.0/memory", 4), None);
+        assert_eq!(prefix("/observer/", 1), Some("/observer"));
+        assert_eq!(prefix("/", 1), Some("/"));
+        assert_eq!(segments("/{version}/events"), 2);
+    }
+
+    #[test]
+    fn empty_router_knows_no_host() {
+        let r = Router::empty();
+        assert_eq!(r.generation(), 0);
+        assert_eq!(
+            r.route(Some("localhost"), "/a").unwrap_err(),
+            RouteError::UnknownHost
+        );
+        assert_eq!(
+            r.route(Some("localhost"), "/a/../b").unwrap_err(),
+            RouteError::InvalidPath(PathProblem::DotSegment),
+            "the path is checked before the host"
+        );
+    }
+
+    #[test]
+    fn overlong_uppercase_host_is_unknown_not_a_panic() {
+        let r = Router::empty();
+        let host = "A".repeat(300);
+        assert_eq!(
+            r.route(Some(&host), "/a").unwrap_err(),
+            RouteError::UnknownHost
+        );
+    }
+}

@@ -1,0 +1,312 @@
+//! The configuration file: the complete example loads and routes; every kind of error names
+//! the file, line and key.
+
+use eventgate::config::{ApiKeySecret, Config, ConfigErrorKind, TlsConfig};
+use eventgate::{Lifecycle, ModelError, Registry, RegistryError, RouteError};
+use eventgate_policy::{KeyType, SubscriptionState};
+
+const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/eventgate.toml");
+
+#[test]
+fn example_file_loads_and_serves_the_tutorial_observer_api() {
+    let cfg = Config::load(EXAMPLE).unwrap();
+    assert_eq!(cfg.gateway.listeners.len(), 2);
+    assert_eq!(cfg.gateway.listeners[1].tls, Some(TlsConfig::SelfSigned));
+    assert_eq!(cfg.environments.len(), 2);
+    assert_eq!(cfg.plans[0].quota.events, 1000);
+    assert_eq!(
+        cfg.applications[0].client_ids[0],
+        (KeyType::Production, "eg-client-prod".into())
+    );
+    assert_eq!(cfg.subscriptions[1].state, SubscriptionState::OnHold);
+    assert!(matches!(cfg.api_keys[0].secret, ApiKeySecret::Hashed { ref id, .. } if id == "k1"));
+    assert_eq!(cfg.api_keys[1].secret, ApiKeySecret::Issue);
+    let stocks = &cfg.apis[1];
+    assert_eq!(stocks.lifecycle, Lifecycle::Published);
+    assert!(!stocks.api.transports.http);
+    assert_eq!(stocks.api.relay.upstream_headers.len(), 1);
+    assert!(
+        !format!("{:?}", stocks.api.relay).contains("backend-secret"),
+        "secrets are not printed"
+    );
+
+    let registry = Registry::new();
+    cfg.apply(&registry).unwrap();
+    let router = registry.router();
+    let route = router
+        .route(Some("localhost:8280"), "/observer/1.0.0/memory")
+        .unwrap();
+    assert_eq!(route.api().plans[0].as_str(), "AsyncGold");
+    assert_eq!(
+        route.backend_url(KeyType::Production, None).unwrap(),
+        "http://localhost:8080/memory"
+    );
+    let route = router
+        .route(Some("sandbox.localhost"), "/observer/1.0.0/memory")
+        .unwrap();
+    assert_eq!(route.environment().name, "Sandbox");
+    let route = router
+        .route(Some("localhost"), "/stocks/quotes/IBM?trace=1&x=2")
+        .unwrap();
+    assert_eq!(
+        route.backend_url(KeyType::Production, None).unwrap(),
+        "https://quotes.example.com/v2/feed/IBM?x=2"
+    );
+    assert!(
+        router
+            .route(Some("localhost"), "/2.0.0/stocks/public/a/b")
+            .is_ok()
+    );
+    assert_eq!(
+        router
+            .route(Some("localhost"), "/observer/1.0.0/other")
+            .unwrap_err(),
+        RouteError::NoTopic("Observer:1.0.0".parse().unwrap())
+    );
+}
+
+#[test]
+fn a_file_without_environments_gets_wso2_default() {
+    let cfg = Config::from_str(
+        "t.toml",
+        "[[apis]]\nname = \"Observer\"\ncontext = \"/observer\"\nversion = \"1.0.0\"\nendpoints = { production = \"http://localhost:8080\" }\n",
+    )
+    .unwrap();
+    let r = Registry::new();
+    cfg.apply(&r).unwrap();
+    assert!(
+        r.router()
+            .route(Some("anything"), "/observer/1.0.0/memory")
+            .is_ok()
+    );
+}
+
+fn err(text: &str) -> eventgate::config::ConfigError {
+    Config::from_str("gw.toml", text).unwrap_err()
+}
+
+#[test]
+fn unknown_keys_are_named_with_their_line() {
+    let e = err("[gateway]\nlisteners = []\nlistners = 1\n");
+    assert!(
+        matches!(e.kind(), ConfigErrorKind::UnknownKey(k) if k == "listners"),
+        "{e}"
+    );
+    assert_eq!((e.file(), e.line()), ("gw.toml", 3));
+    assert_eq!(e.key(), Some("gateway.listners"));
+
+    let e = err(
+        "[[apis]]\nname = \"A\"\ncontext = \"/a\"\nversion = \"1\"\n\n[[apis.topics]]\npath = \"/x\"\nscope = [\"s\"]\n",
+    );
+    assert!(
+        matches!(e.kind(), ConfigErrorKind::UnknownKey(k) if k == "scope"),
+        "{e}"
+    );
+    assert_eq!(e.line(), 8);
+    assert_eq!(e.key(), Some("apis[0].topics[0].scope"));
+
+    let e = err("colour = \"blue\"\n");
+    assert!(matches!(e.kind(), ConfigErrorKind::UnknownKey(k) if k == "colour"));
+    assert_eq!(e.line(), 1);
+}
+
+#[test]
+fn syntax_and_type_errors_have_lines() {
+    let e = err("[[apis]]\nname = \"A\"\ncontext = \"/a\nversion = \"1\"\n");
+    assert!(matches!(e.kind(), ConfigErrorKind::Syntax(_)));
+    assert_eq!(e.line(), 3);
+    let e = err("[[apis]]\nname = \"A\"\ncontext = \"/a\"\nversion = 1\n");
+    assert!(matches!(e.kind(), ConfigErrorKind::Syntax(_)), "{e}");
+    assert_eq!(e.line(), 4);
+    assert_eq!(e.key(), Some("apis[0].version"));
+}
+
+#[test]
+fn invalid_values_point_at_their_key() {
+    let base = "[[apis]]\nname = \"A\"\nversion = \"1\"\n";
+    let e = err(&format!("{base}context = \"/a/../b\"\n"));
+    assert!(matches!(
+        e.kind(),
+        ConfigErrorKind::Model(ModelError::Invalid {
+            kind: "context",
+            ..
+        })
+    ));
+    assert_eq!((e.line(), e.key()), (4, Some("apis[0].context")));
+    assert_eq!(e.to_string().split(": ").next(), Some("gw.toml:4:11"));
+
+    let e = err(&format!(
+        "{base}context = \"/a\"\nendpoints = {{ production = \"ftp://x\" }}\n"
+    ));
+    assert_eq!(
+        (e.line(), e.key()),
+        (5, Some("apis[0].endpoints.production"))
+    );
+
+    let e = err(&format!(
+        "{base}context = \"/a\"\n[apis.relay]\nheartbeat = \"soon\"\n"
+    ));
+    assert!(matches!(e.kind(), ConfigErrorKind::Invalid(_)));
+    assert_eq!((e.line(), e.key()), (6, Some("apis[0].relay.heartbeat")));
+
+    let e = err(&format!(
+        "{base}context = \"/a\"\n[[apis.topics]]\npath = \"/q/{{x}}\"\nbackend = \"/f/{{y}}\"\n"
+    ));
+    assert!(
+        matches!(
+            e.kind(),
+            ConfigErrorKind::Model(ModelError::BackendVariable { .. })
+        ),
+        "{e}"
+    );
+    assert_eq!(e.key(), Some("apis[0]"));
+
+    let e = err(&format!("{base}context = \"/a\"\nlifecycle = \"LIVE\"\n"));
+    assert_eq!((e.line(), e.key()), (5, Some("apis[0].lifecycle")));
+
+    let e = err("[[gateway.listeners]]\naddress = \"localhost\"\n");
+    assert_eq!(
+        (e.line(), e.key()),
+        (2, Some("gateway.listeners[0].address"))
+    );
+}
+
+#[test]
+fn references_must_exist() {
+    let api = "[[apis]]\nname = \"A\"\ncontext = \"/a\"\nversion = \"1\"\nplans = [\"AsyncGold\"]\nendpoints = { production = \"http://b\" }\n";
+    let e = err(&format!(
+        "{api}[[subscriptions]]\napplication = \"ghost\"\napi = \"A:1\"\nplan = \"AsyncGold\"\n"
+    ));
+    assert!(matches!(
+        e.kind(),
+        ConfigErrorKind::UnknownReference {
+            kind: "application",
+            ..
+        }
+    ));
+    assert_eq!(
+        (e.line(), e.key()),
+        (8, Some("subscriptions[0].application"))
+    );
+
+    let app = "[[applications]]\nid = \"app\"\n";
+    let e = err(&format!(
+        "{api}{app}[[subscriptions]]\napplication = \"app\"\napi = \"B:1\"\nplan = \"AsyncGold\"\n"
+    ));
+    assert!(matches!(
+        e.kind(),
+        ConfigErrorKind::UnknownReference { kind: "API", .. }
+    ));
+    assert_eq!(e.line(), 11);
+
+    let e = err(&format!(
+        "{api}{app}[[subscriptions]]\napplication = \"app\"\napi = \"A:1\"\nplan = \"AsyncBronze\"\n"
+    ));
+    assert!(matches!(e.kind(), ConfigErrorKind::Invalid(m) if m.contains("not one of the plans")));
+    assert_eq!((e.line(), e.key()), (12, Some("subscriptions[0].plan")));
+
+    let e =
+        err("[[apis]]\nname = \"A\"\ncontext = \"/a\"\nversion = \"1\"\nplans = [\"Platinum\"]\n");
+    assert!(matches!(
+        e.kind(),
+        ConfigErrorKind::UnknownReference { kind: "plan", .. }
+    ));
+    assert_eq!(e.key(), Some("apis[0].plans[0]"));
+
+    let e = err(
+        "[[apis]]\nname = \"A\"\ncontext = \"/a\"\nversion = \"1\"\ndeploy = [{ environment = \"Mars\" }]\n",
+    );
+    assert!(matches!(
+        e.kind(),
+        ConfigErrorKind::UnknownReference {
+            kind: "environment",
+            ..
+        }
+    ));
+    assert_eq!((e.line(), e.key()), (5, Some("apis[0].deploy[0]")));
+}
+
+#[test]
+fn duplicates_are_refused() {
+    let e = err("[[plans]]\nname = \"AsyncGold\"\nevents = 1\nper = \"1s\"\n");
+    assert!(matches!(
+        e.kind(),
+        ConfigErrorKind::Duplicate { kind: "plan", .. }
+    ));
+    assert_eq!(e.line(), 2);
+    let e = err("[[applications]]\nid = \"a\"\n[[applications]]\nid = \"a\"\n");
+    assert!(matches!(
+        e.kind(),
+        ConfigErrorKind::Duplicate {
+            kind: "application",
+            ..
+        }
+    ));
+    assert_eq!(e.line(), 4);
+    let e = err("[[plans]]\nname = \"P\"\nevents = 0\nper = \"1s\"\n");
+    assert_eq!((e.line(), e.key()), (3, Some("plans[0].events")));
+}
+
+#[test]
+fn registry_rules_are_reported_at_the_entry_that_broke_them() {
+    let text = "\
+[[apis]]
+name = \"A\"
+context = \"/a\"
+version = \"v1\"
+endpoints = { production = \"http://b\" }
+
+[[apis]]
+name = \"B\"
+context = \"/a/v1\"
+version = \"2\"
+default_version = true
+endpoints = { production = \"http://b\" }
+";
+    let e = err(text);
+    assert!(
+        matches!(
+            e.kind(),
+            ConfigErrorKind::Registry(RegistryError::RouteConflict { .. })
+        ),
+        "{e}"
+    );
+    assert_eq!((e.line(), e.key()), (7, Some("apis[1]")));
+
+    let text = "\
+[[environments]]
+name = \"One\"
+vhosts = [{ host = \"localhost\" }]
+
+[[environments]]
+name = \"Two\"
+vhosts = [{ host = \"LOCALHOST\" }]
+";
+    let e = err(text);
+    assert!(matches!(
+        e.kind(),
+        ConfigErrorKind::Registry(RegistryError::HostTaken { .. })
+    ));
+    assert_eq!((e.line(), e.key()), (5, Some("environments[1]")));
+}
+
+#[test]
+fn applying_to_a_registry_that_already_has_the_environment_fails_whole() {
+    let cfg = Config::load(EXAMPLE).unwrap();
+    let r = Registry::new();
+    cfg.apply(&r).unwrap();
+    let g = r.generation();
+    let e = cfg.apply(&r).unwrap_err();
+    assert!(matches!(
+        e.kind(),
+        ConfigErrorKind::Registry(RegistryError::EnvironmentExists(_))
+    ));
+    assert_eq!(r.generation(), g, "nothing applied");
+}
+
+#[test]
+fn missing_file_is_an_io_error_naming_it() {
+    let e = Config::load("/nonexistent/eventgate.toml").unwrap_err();
+    assert!(matches!(e.kind(), ConfigErrorKind::Io(_)));
+    assert_eq!(e.file(), "/nonexistent/eventgate.toml");
+}
