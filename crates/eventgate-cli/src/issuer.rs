@@ -356,7 +356,7 @@ impl LocalIssuer {
     /// requiring an audience.
     ///
     /// Built with `eventgate-policy`'s `KeySet::from_jwks`, `JwksCache::fixed`,
-    /// `IssuerConfig::new(..).audience(..)` and `JwtValidator::new`.
+    /// `IssuerConfig::builder(..).audience(..)` and `JwtValidator::builder()`.
     ///
     /// # Errors
     /// [`IssuerError::Verifier`] if the JWKS is not accepted.
@@ -367,15 +367,15 @@ impl LocalIssuer {
             DEFAULT_MAX_JWKS_BYTES,
             DEFAULT_MAX_JWKS_KEYS,
         )?;
-        let mut config = IssuerConfig::new(
+        let mut config = IssuerConfig::builder(
             self.issuer.clone(),
             vec![Algorithm::ES256],
             JwksCache::fixed(keys),
         );
         if let Some(aud) = audience {
-            config = config.audience(aud);
+            config.audience(aud);
         }
-        Ok(JwtValidator::new(vec![config]))
+        Ok(JwtValidator::builder().issuer(config.build()?).build()?)
     }
 
     /// Verifies `token` against this issuer at `now`, as the gateway would.

@@ -188,11 +188,36 @@ impl StatsSnapshot {
         };
         type Field = fn(&ApiSnapshot) -> u64;
         let per_api: [(&str, &str, &str, Field); 5] = [
-            ("eventgate_streams_open", "gauge", "Streams open now.", |a| a.streams_open),
-            ("eventgate_streams_total", "counter", "Streams opened.", |a| a.streams_total),
-            ("eventgate_events_out_total", "counter", "Events delivered to clients.", |a| a.events_out),
-            ("eventgate_bytes_out_total", "counter", "Bytes of events delivered to clients.", |a| a.bytes_out),
-            ("eventgate_quota_cuts_total", "counter", "Streams ended by their plan's quota.", |a| a.quota_cuts),
+            (
+                "eventgate_streams_open",
+                "gauge",
+                "Streams open now.",
+                |a| a.streams_open,
+            ),
+            (
+                "eventgate_streams_total",
+                "counter",
+                "Streams opened.",
+                |a| a.streams_total,
+            ),
+            (
+                "eventgate_events_out_total",
+                "counter",
+                "Events delivered to clients.",
+                |a| a.events_out,
+            ),
+            (
+                "eventgate_bytes_out_total",
+                "counter",
+                "Bytes of events delivered to clients.",
+                |a| a.bytes_out,
+            ),
+            (
+                "eventgate_quota_cuts_total",
+                "counter",
+                "Streams ended by their plan's quota.",
+                |a| a.quota_cuts,
+            ),
         ];
         for (name, kind, help, get) in per_api {
             family(&mut out, name, kind, help);
@@ -200,19 +225,63 @@ impl StatsSnapshot {
                 let _ = writeln!(out, "{name}{{api=\"{}\"}} {}", escape_label(&a.api), get(a));
             }
         }
-        family(&mut out, "eventgate_denials_total", "counter", "Requests refused, by WSO2 code.");
+        family(
+            &mut out,
+            "eventgate_denials_total",
+            "counter",
+            "Requests refused, by WSO2 code.",
+        );
         for (code, n) in &self.denials {
-            let _ = writeln!(out, "eventgate_denials_total{{code=\"{}\"}} {n}", escape_label(code));
+            let _ = writeln!(
+                out,
+                "eventgate_denials_total{{code=\"{}\"}} {n}",
+                escape_label(code)
+            );
         }
         let r = &self.relay;
         let plain = [
-            ("eventgate_channels_open", "gauge", "Upstream channels open.", r.channels_open),
-            ("eventgate_upstream_connects_total", "counter", "Upstream connections made.", r.upstream_connects),
-            ("eventgate_upstream_failures_total", "counter", "Upstream connections or streams failed.", r.upstream_failures),
-            ("eventgate_replayed_total", "counter", "Events replayed from a backlog.", r.replayed),
-            ("eventgate_replay_misses_total", "counter", "Last-Event-IDs not found in the backlog.", r.replay_misses),
-            ("eventgate_slow_consumers_cut_total", "counter", "Slow clients cut off.", r.slow_consumers_cut),
-            ("eventgate_heartbeats_total", "counter", "Heartbeat comments sent.", r.heartbeats),
+            (
+                "eventgate_channels_open",
+                "gauge",
+                "Upstream channels open.",
+                r.channels_open,
+            ),
+            (
+                "eventgate_upstream_connects_total",
+                "counter",
+                "Upstream connections made.",
+                r.upstream_connects,
+            ),
+            (
+                "eventgate_upstream_failures_total",
+                "counter",
+                "Upstream connections or streams failed.",
+                r.upstream_failures,
+            ),
+            (
+                "eventgate_replayed_total",
+                "counter",
+                "Events replayed from a backlog.",
+                r.replayed,
+            ),
+            (
+                "eventgate_replay_misses_total",
+                "counter",
+                "Last-Event-IDs not found in the backlog.",
+                r.replay_misses,
+            ),
+            (
+                "eventgate_slow_consumers_cut_total",
+                "counter",
+                "Slow clients cut off.",
+                r.slow_consumers_cut,
+            ),
+            (
+                "eventgate_heartbeats_total",
+                "counter",
+                "Heartbeat comments sent.",
+                r.heartbeats,
+            ),
         ];
         for (name, kind, help, v) in plain {
             family(&mut out, name, kind, help);
@@ -223,7 +292,9 @@ impl StatsSnapshot {
 }
 
 fn escape_label(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 #[cfg(test)]
@@ -241,7 +312,10 @@ mod tests {
         t.denied("900901");
         t.denied("900901");
         let text = t.snapshot(MetricsSnapshot::default()).to_prometheus();
-        assert!(text.contains("eventgate_streams_open{api=\"Observer:1.0.0\"} 2\n"), "{text}");
+        assert!(
+            text.contains("eventgate_streams_open{api=\"Observer:1.0.0\"} 2\n"),
+            "{text}"
+        );
         assert!(text.contains("eventgate_events_out_total{api=\"Observer:1.0.0\"} 2\n"));
         assert!(text.contains("eventgate_bytes_out_total{api=\"Observer:1.0.0\"} 15\n"));
         assert!(text.contains("eventgate_denials_total{code=\"900901\"} 2\n"));

@@ -64,7 +64,9 @@ impl tower_service::Service<Request<Incoming>> for Idp {
 }
 
 async fn idp() -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
-    let l = Listener::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let l = Listener::bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
     let addr = l.local_addr().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
@@ -93,7 +95,10 @@ async fn fetches_a_jwks_body_and_refuses_bad_answers() {
 
     let e = f.fetch(&format!("http://{addr}/big")).await.unwrap_err();
     assert!(e.0.contains("larger than 1024 bytes"), "{e}");
-    let e = f.fetch(&format!("http://{addr}/missing")).await.unwrap_err();
+    let e = f
+        .fetch(&format!("http://{addr}/missing"))
+        .await
+        .unwrap_err();
     assert!(e.0.contains("404"), "{e}");
     let started = std::time::Instant::now();
     let e = f.fetch(&format!("http://{addr}/slow")).await.unwrap_err();

@@ -149,12 +149,16 @@ mod tests {
             Bytes::from_static(b"event: eventgate-error\ndata: bye\n\n")
         });
         let mut body = GatewayBody::stream(inner, Some(ender));
-        tx.send(Ok(Frame::data(Bytes::from_static(b"data: 1\n\n")))).await.unwrap();
+        tx.send(Ok(Frame::data(Bytes::from_static(b"data: 1\n\n"))))
+            .await
+            .unwrap();
         let f = body.frame().await.unwrap().unwrap().into_data().unwrap();
         assert_eq!(f, "data: 1\n\n");
         assert!(!body.is_end_stream());
         end_tx.send(()).unwrap();
-        tx.send(Ok(Frame::data(Bytes::from_static(b"data: 2\n\n")))).await.unwrap();
+        tx.send(Ok(Frame::data(Bytes::from_static(b"data: 2\n\n"))))
+            .await
+            .unwrap();
         let f = body.frame().await.unwrap().unwrap().into_data().unwrap();
         assert_eq!(f, "event: eventgate-error\ndata: bye\n\n");
         assert!(body.frame().await.is_none());

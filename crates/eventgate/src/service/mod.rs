@@ -1,4 +1,4 @@
 //! The request path: route, authorize, attach, respond.
 
-pub(crate) mod errors;
 pub(crate) mod body;
+pub(crate) mod errors;
