@@ -64,4 +64,8 @@ mod service;
 mod telemetry;
 
 pub use service::body::GatewayBody;
+pub use service::{
+    DEFAULT_AUTH_TIMEOUT, DEFAULT_SHUTDOWN_DEADLINE, ERROR_EVENT, Gateway, GatewayBuilder,
+    GatewayError,
+};
 pub use telemetry::{ApiSnapshot, StatsSnapshot};

@@ -95,6 +95,41 @@ impl ErrorReply {
         }
     }
 
+    /// 403 900906: the API matched but none of its topics.
+    pub(crate) fn no_topic() -> Self {
+        Self {
+            status: StatusCode::FORBIDDEN,
+            body: "{\"code\":\"900906\",\"message\":\"No matching resource found in the API for the given request\",\"description\":\"Access failure for API, check the API and topic of the request\"}".to_owned(),
+            www_authenticate: None,
+            retry_after: None,
+        }
+    }
+
+    /// 401 900905: the credential's key type is not served by this environment.
+    pub(crate) fn key_type(k: eventgate_policy::KeyType) -> Self {
+        Self {
+            status: StatusCode::UNAUTHORIZED,
+            body: format!(
+                "{{\"code\":\"900905\",\"message\":\"Incorrect Access Token Type is provided\",\"description\":\"This gateway environment does not serve {} keys\"}}",
+                k.as_str()
+            ),
+            www_authenticate: Some(
+                "Bearer error=\"invalid_token\", error_description=\"The provided token is invalid\"".to_owned(),
+            ),
+            retry_after: None,
+        }
+    }
+
+    /// 503: the gateway is shutting down.
+    pub(crate) fn shutting_down() -> Self {
+        Self {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            body: "{\"code\":\"503\",\"type\":\"Status report\",\"message\":\"Service Unavailable\",\"description\":\"The gateway is shutting down; reconnect shortly.\"}".to_owned(),
+            www_authenticate: None,
+            retry_after: Some(1),
+        }
+    }
+
     /// 503 900801: the API has as many upstream channels open as it may.
     pub(crate) fn channel_limit() -> Self {
         Self {
