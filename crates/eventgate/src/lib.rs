@@ -60,9 +60,11 @@ pub use registry::{Registry, RegistryBuilder, RouteEnd, RouteSignal, Transaction
 pub use router::{Route, Router};
 pub mod fetch;
 pub mod server;
+mod policy_config;
 mod service;
 mod telemetry;
 
+pub use policy_config::{IssuedKey, PolicyConfigError};
 pub use service::body::GatewayBody;
 pub use service::{
     DEFAULT_AUTH_TIMEOUT, DEFAULT_SHUTDOWN_DEADLINE, ERROR_EVENT, Gateway, GatewayBuilder,

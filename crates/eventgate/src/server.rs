@@ -366,7 +366,7 @@ impl ServerBuilder {
 /// # {
 /// let http = Listener::bind("127.0.0.1:8280".parse()?).await?;
 /// Server::builder().build()?
-///     .run(vec![http], service, async { let _ = tokio::signal::ctrl_c().await; })
+///     .run(vec![http], service, std::future::pending::<()>())
 ///     .await?;
 /// # Ok(()) }
 /// ```

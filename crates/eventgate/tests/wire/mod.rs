@@ -336,7 +336,7 @@ impl Stream {
     pub async fn next(&mut self, within: Duration) -> Option<Seen> {
         let deadline = tokio::time::Instant::now() + within;
         loop {
-            while let Some(item) = self.parser.next() {
+            for item in self.parser.by_ref() {
                 if let Ok(Item::Event(e)) = item {
                     return Some(Seen {
                         event: e.event_type().to_owned(),
