@@ -7,6 +7,8 @@
 //!   gateway mints `app token` JWTs with it and publishes the JWKS.
 //! - [`tail`]: the SSE debugging client behind `eventgate tail`: a timeline of one event
 //!   source, reconnecting as a browser's `EventSource` does.
+//! - [`demo`]: `eventgate demo`, the seed tutorial in one command (sample backend, gateway
+//!   with the Observer API, a subscribed application and its token).
 //! - [`duration`]: the `30s` / `15m` / `1h` durations the command line takes.
 //! - [`jsonpath`]: the small JSONPath subset `tail --merge` takes.
 //!
@@ -17,6 +19,7 @@
 )]
 
 pub mod backend;
+pub mod demo;
 pub mod duration;
 pub mod issuer;
 pub mod jsonpath;

@@ -68,7 +68,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
 fn run(cli: Cli) -> Outcome {
     let global = &cli.global;
     match cli.command {
-        Command::Demo(_) => not_yet("demo"),
+        Command::Demo(args) => runtime()?.block_on(demo(global, args)),
         Command::Serve(_) => not_yet("serve"),
         Command::Api(_) => not_yet("api"),
         Command::App(_) => not_yet("app"),
@@ -103,6 +103,39 @@ async fn bind(addr: std::net::SocketAddr, flag: &str) -> Result<tokio::net::TcpL
             Failure::new(format!("cannot listen on {addr} ({flag}): {e}"))
         }
     })
+}
+
+async fn demo(global: &GlobalArgs, args: cli::DemoArgs) -> Outcome {
+    let backend_addr = std::net::SocketAddr::from(([127, 0, 0, 1], args.backend_port));
+    let backend = bind(backend_addr, "--backend-port").await?;
+    let http = bind(args.http, "--http").await?;
+    let https = bind(args.https, "--https").await?;
+    let d = eventgate_cli::demo::Demo::build(
+        &global.data,
+        backend.local_addr()?,
+        http.local_addr()?,
+        https.local_addr()?,
+    )?;
+    if global.json {
+        let r = &d.ready;
+        println!(
+            "{}",
+            json!({
+                "http": r.http.to_string(), "https": r.https.to_string(),
+                "backend": r.backend.to_string(), "token": r.token,
+                "sandbox_token": r.sandbox_token, "cert": r.cert_path.display().to_string(),
+                "url": format!("http://localhost:{}/observer/1.0.0/memory", r.http.port()),
+            })
+        );
+    } else {
+        print!("{}", d.ready.lines());
+    }
+    std::io::stdout().flush()?;
+    d.run(backend, http, https, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
+    Ok(())
 }
 
 async fn sample_backend(global: &GlobalArgs, args: SampleBackendArgs) -> Outcome {

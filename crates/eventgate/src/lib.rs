@@ -59,8 +59,8 @@ pub use model::*;
 pub use registry::{Registry, RegistryBuilder, RouteEnd, RouteSignal, Transaction};
 pub use router::{Route, Router};
 pub mod fetch;
-pub mod server;
 mod policy_config;
+pub mod server;
 mod service;
 mod telemetry;
 

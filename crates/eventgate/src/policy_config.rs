@@ -91,7 +91,8 @@ impl Config {
             gate.put_plan(plan);
         }
         for a in &self.applications {
-            let mut app = eventgate_policy::Application::new(&a.id, a.name.clone(), a.owner.clone());
+            let mut app =
+                eventgate_policy::Application::new(&a.id, a.name.clone(), a.owner.clone());
             for (k, id) in &a.client_ids {
                 app = app.client_id(*k, id.clone());
             }

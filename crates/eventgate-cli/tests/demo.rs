@@ -1,0 +1,98 @@
+//! `eventgate demo` as a user runs it: the ready line's curl command streams memory events
+//! through the gateway; no token gets 900902, a bad token 900901; busy ports are named.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Killed(Child);
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn curl(args: &[&str]) -> String {
+    let out = Command::new("curl")
+        .args(args)
+        .output()
+        .expect("curl is installed");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn the_demo_serves_memory_events_to_the_printed_curl_command() {
+    let data = tempfile::tempdir().unwrap();
+    let (http, https, backend) = (free_port(), free_port(), free_port());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_eventgate"))
+        .args(["demo", "--data"])
+        .arg(data.path())
+        .args(["--http", &format!("127.0.0.1:{http}")])
+        .args(["--https", &format!("127.0.0.1:{https}")])
+        .args(["--backend-port", &backend.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let child = Killed(child);
+    let mut lines = BufReader::new(stdout).lines();
+    let started = Instant::now();
+    let curl_line = loop {
+        let line = lines.next().expect("demo exited").unwrap();
+        if line.starts_with("curl -N http://localhost:") {
+            break line;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "no ready line");
+    };
+    let expected = format!(
+        "curl -N http://localhost:{http}/observer/1.0.0/memory -H \"Authorization: Bearer "
+    );
+    assert!(curl_line.starts_with(&expected), "{curl_line}");
+    let token = curl_line
+        .strip_prefix(&expected)
+        .unwrap()
+        .trim_end_matches('"')
+        .to_owned();
+    let url = format!("http://localhost:{http}/observer/1.0.0/memory");
+    let auth = format!("Authorization: Bearer {token}");
+    let body = curl(&["-sN", "--max-time", "4", &url, "-H", &auth]);
+    let events: Vec<&str> = body.lines().filter(|l| l.starts_with("data:")).collect();
+    assert!(events.len() >= 2, "memory events within 4 s: {body:?}");
+    let sample: serde_json::Value =
+        serde_json::from_str(events[0].trim_start_matches("data:").trim()).unwrap();
+    assert!(sample["heap"].as_str().unwrap().ends_with(" bytes"));
+    assert!(sample["timeStamp"].is_u64());
+    assert!(body.contains("id: "), "events carry ids for resumption");
+
+    let missing = curl(&["-s", &url]);
+    assert!(missing.contains(r#""code":"900902""#), "{missing}");
+    let bad = curl(&["-s", &url, "-H", "Authorization: Bearer not.a.token"]);
+    assert!(bad.contains(r#""code":"900901""#), "{bad}");
+
+    // The same port again: a clear error naming it and its flag.
+    let out = Command::new(env!("CARGO_BIN_EXE_eventgate"))
+        .args(["demo", "--data"])
+        .arg(data.path())
+        .args(["--http", &format!("127.0.0.1:{http}")])
+        .args(["--https", &format!("127.0.0.1:{}", free_port())])
+        .args(["--backend-port", &free_port().to_string()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&http.to_string()) && err.contains("--http"),
+        "{err}"
+    );
+    drop(child);
+}
