@@ -75,6 +75,7 @@
 )]
 
 mod body;
+pub mod classify;
 mod encode;
 mod error;
 mod event;
