@@ -4,7 +4,7 @@ use crate::classify::Classifier;
 use crate::error::ParseError;
 use crate::event::{Event, Item};
 use crate::utf8::Utf8Bytes;
-use bytes::{Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -270,6 +270,9 @@ fn reserve_keep(buf: &mut BytesMut, need: usize) {
 /// Masks per classification window: 4 KiB of input per call of the classifier.
 const WINDOW: usize = 64;
 
+/// Data lines after the first kept as ranges of the chunk until dispatch.
+const SPANS: usize = 8;
+
 /// Copies `bytes` into `block` and hands the copy out as its own `Bytes`.
 #[inline]
 fn copy_into_block(block: &mut BytesMut, bytes: &[u8]) -> Bytes {
@@ -334,11 +337,16 @@ pub struct Parser {
     win_start: usize,
     win_blocks: usize,
     blk: usize,
-    // The event being assembled: its first data line as a span; from the second line on,
-    // the joined data in `joined` (which then also takes type, id and raw frame at
-    // dispatch, and becomes the event's buffer).
+    // The event being assembled: its first data line as a span, and up to `SPANS` more
+    // lines of the current chunk as ranges of it, joined only at dispatch. Lines past
+    // those, lines that spanned chunks, lines with invalid UTF-8, and every line when the
+    // chunk is left, are joined into `joined` (`data_joined`), which at dispatch also
+    // takes type, id and raw frame and becomes the event's buffer.
     data_first: PSpan,
     data_lines: usize,
+    spans: [(usize, usize); SPANS],
+    nspans: usize,
+    data_joined: bool,
     joined: BytesMut,
     data_len: usize,
     event_type: PSpan,
@@ -393,6 +401,9 @@ impl Parser {
             blk: 0,
             data_first: PSpan::None,
             data_lines: 0,
+            spans: [(0, 0); SPANS],
+            nspans: 0,
+            data_joined: false,
             joined: BytesMut::new(),
             data_len: 0,
             event_type: PSpan::None,
@@ -591,6 +602,9 @@ impl Parser {
     /// Takes the next chunk off the queue, carrying a raw frame in progress over.
     fn advance_chunk(&mut self) -> bool {
         // Values that point into the chunk being left get bytes of their own.
+        if self.nspans > 0 {
+            self.join_spans(0);
+        }
         self.data_first.detach(&self.cur);
         self.event_type.detach(&self.cur);
         self.last_event_id.detach(&self.cur);
@@ -649,6 +663,8 @@ impl Parser {
     fn clear_data(&mut self) {
         self.data_first = PSpan::None;
         self.data_lines = 0;
+        self.nspans = 0;
+        self.data_joined = false;
         self.data_len = 0;
         self.joined.clear();
     }
@@ -895,11 +911,32 @@ impl Parser {
         None
     }
 
-    /// A second or later data line: appended, after an LF, to the data joined so far (the
-    /// first line moves there with the second). One copy of each line, straight into the
-    /// buffer that becomes the event's.
+    /// A second or later data line. While the event's lines are in the current chunk
+    /// and valid UTF-8, it is kept as a range of the chunk (joined at dispatch, one copy
+    /// per line); otherwise it is appended, after an LF, to the data joined so far.
     #[inline]
     fn push_joined(&mut self, line: LineSrc, from: usize) -> Option<Result<Item, ParseError>> {
+        if !self.data_joined
+            && self.nspans < SPANS
+            && let LineSrc::Chunk(start, end) = line
+        {
+            let raw = &self.cur[start + from..end];
+            if raw.is_ascii() || std::str::from_utf8(raw).is_ok() {
+                let added = raw.len() + 1;
+                if self.data_len + added > self.config.max_event_len {
+                    let limit = self.config.max_event_len;
+                    return self.limit_error(ParseError::EventTooLarge { limit }, false);
+                }
+                self.spans[self.nspans] = (start + from, end);
+                self.nspans += 1;
+                self.data_lines += 1;
+                self.data_len += added;
+                return None;
+            }
+        }
+        if !self.data_joined {
+            self.join_spans(0);
+        }
         let too_large = {
             let raw: &[u8] = match line {
                 LineSrc::Chunk(start, end) => &self.cur[start + from..end],
@@ -917,15 +954,8 @@ impl Parser {
             if self.data_len + added > self.config.max_event_len {
                 true
             } else {
-                if self.data_lines == 1 {
-                    let first = self.data_first.as_bytes(&self.cur);
-                    reserve_keep(&mut self.joined, first.len() + added);
-                    self.joined.extend_from_slice(first);
-                    self.data_first = PSpan::None;
-                } else {
-                    reserve_keep(&mut self.joined, added);
-                }
-                self.joined.extend_from_slice(b"\n");
+                reserve_keep(&mut self.joined, added);
+                self.joined.put_u8(b'\n');
                 self.joined.extend_from_slice(text.as_bytes());
                 self.data_lines += 1;
                 self.data_len += added;
@@ -937,6 +967,21 @@ impl Parser {
             return self.limit_error(ParseError::EventTooLarge { limit }, false);
         }
         None
+    }
+
+    /// Copies the data lines held as spans (the first line and the ranges of the chunk)
+    /// into `joined`, LF between lines, with room for `extra` more bytes after them.
+    fn join_spans(&mut self, extra: usize) {
+        let first = self.data_first.as_bytes(&self.cur);
+        reserve_keep(&mut self.joined, self.data_len + extra);
+        self.joined.extend_from_slice(first);
+        for &(start, end) in &self.spans[..self.nspans] {
+            self.joined.put_u8(b'\n');
+            self.joined.extend_from_slice(&self.cur[start..end]);
+        }
+        self.data_first = PSpan::None;
+        self.nspans = 0;
+        self.data_joined = true;
     }
 
     #[inline(always)]
@@ -1040,6 +1085,9 @@ impl Parser {
         // a buffer carved from a shared block, so at most one allocation per block.
         let raw_len = raw_start.map_or(0, |r| self.raw_acc.len() + (self.pos - r));
         let rest = event_type.len() + self.last_event_id.len() + raw_len;
+        if self.data_lines > 1 && !self.data_joined {
+            self.join_spans(rest);
+        }
         let first = self.data_first.as_bytes(&self.cur);
         let joined = &mut self.joined;
         reserve_keep(joined, first.len() + rest);

@@ -96,11 +96,7 @@ type Tally = (u64, u64, Vec<ParseError>);
 
 /// Events and data bytes through the iterator, and through `count_events`, with the same
 /// limits and chunking; errors included.
-fn iterate_and_count(
-    build: impl Fn() -> Parser,
-    input: &[u8],
-    sizes: &[usize],
-) -> (Tally, Tally) {
+fn iterate_and_count(build: impl Fn() -> Parser, input: &[u8], sizes: &[usize]) -> (Tally, Tally) {
     let mut it = build();
     let mut counter = build();
     let (mut events, mut bytes, mut it_errors, mut count_errors) = (0, 0, Vec::new(), Vec::new());
