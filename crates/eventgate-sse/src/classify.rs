@@ -123,18 +123,20 @@ impl Classifier {
     ///
     /// An unavailable classifier classifies with [`Classifier::best`] instead.
     pub fn classify(self, bytes: &[u8], masks: &mut [u64]) -> usize {
-        self.or_best().classify_available(bytes, masks)
+        self.or_best().classify_available(bytes, masks).0
     }
 
     /// [`classify`](Self::classify) for a classifier known to be available (the parser
     /// checks once, when it is built). An unavailable one falls back to the portable loop,
-    /// so this is never unsound, only slower.
+    /// so this is never unsound, only slower. Also returns where the ASCII tail of the
+    /// classified bytes starts, to a 64-byte block: every byte from that offset on is
+    /// below 0x80 (0 when all are), so text there is UTF-8 without another check.
     #[inline]
-    pub(crate) fn classify_available(self, bytes: &[u8], masks: &mut [u64]) -> usize {
+    pub(crate) fn classify_available(self, bytes: &[u8], masks: &mut [u64]) -> (usize, usize) {
         let len = bytes.len().min(masks.len().saturating_mul(64));
         let bytes = &bytes[..len];
         let masks = &mut masks[..len.div_ceil(64)];
-        match self {
+        let ascii_from = match self {
             #[cfg(target_arch = "x86_64")]
             Classifier::Sse2 => x86::classify_sse2(bytes, masks),
             #[cfg(target_arch = "x86_64")]
@@ -152,29 +154,37 @@ impl Classifier {
             #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
             Classifier::Neon => neon::classify_neon(bytes, masks),
             _ => classify_portable(bytes, masks),
-        }
-        len
+        };
+        (len, ascii_from.min(len))
     }
 }
 
 /// The portable path: one byte at a time. `masks` holds exactly `bytes.len().div_ceil(64)`
-/// masks.
-fn classify_portable(bytes: &[u8], masks: &mut [u64]) {
-    for (block, mask) in bytes.chunks(64).zip(masks.iter_mut()) {
+/// masks. Returns the start of the block after the last one holding a byte of 0x80 or
+/// more (0 if none does), as every path does.
+fn classify_portable(bytes: &[u8], masks: &mut [u64]) -> usize {
+    let mut ascii_from = 0;
+    for (k, (block, mask)) in bytes.chunks(64).zip(masks.iter_mut()).enumerate() {
         let mut m = 0u64;
         for (i, &b) in block.iter().enumerate() {
             if b == b'\r' || b == b'\n' {
                 m |= 1 << i;
             }
         }
+        if !block.is_ascii() {
+            ascii_from = (k + 1) * 64;
+        }
         *mask = m;
     }
+    ascii_from
 }
 
-/// Runs `$block` (an `unsafe fn(*const u8) -> u64` reading 64 bytes through the pointer)
-/// over every whole 64-byte block of `$bytes`, and over the last partial block copied into
-/// a zero-padded buffer (0 is neither CR nor LF, so the padding marks nothing). `$masks`
-/// holds exactly `$bytes.len().div_ceil(64)` masks. A macro rather than a function taking
+/// Runs `$block` (an `unsafe fn(*const u8) -> (u64, bool)` reading 64 bytes through the
+/// pointer: the CR/LF mask, and whether any byte is 0x80 or more) over every whole 64-byte
+/// block of `$bytes`, and over the last partial block copied into a zero-padded buffer (0
+/// is neither CR nor LF, and ASCII, so the padding marks nothing). `$masks` holds exactly
+/// `$bytes.len().div_ceil(64)` masks. Evaluates to the start of the block after the last
+/// one with a non-ASCII byte (0 if none has one). A macro rather than a function taking
 /// a closure, so that the kernel is inlined into the caller compiled for its CPU feature.
 #[cfg(any(
     target_arch = "x86_64",
@@ -184,10 +194,17 @@ macro_rules! each_block {
     ($bytes:expr, $masks:expr, $block:ident) => {{
         let mut whole = $bytes.chunks_exact(64);
         let mut out = $masks.iter_mut();
+        let mut ascii_from = 0;
+        let mut k = 0;
         for (chunk, mask) in whole.by_ref().zip(out.by_ref()) {
             // SAFETY: `chunk` is 64 readable bytes; the caller of the enclosing function
             // guarantees the CPU feature the kernel is compiled for.
-            *mask = unsafe { $block(chunk.as_ptr()) };
+            let (m, high) = unsafe { $block(chunk.as_ptr()) };
+            *mask = m;
+            k += 1;
+            if high {
+                ascii_from = k * 64;
+            }
         }
         let tail = whole.remainder();
         if let Some(mask) = out.next()
@@ -196,8 +213,13 @@ macro_rules! each_block {
             let mut padded = [0u8; 64];
             padded[..tail.len()].copy_from_slice(tail);
             // SAFETY: `padded` is 64 readable bytes; the feature is guaranteed as above.
-            *mask = unsafe { $block(padded.as_ptr()) };
+            let (m, high) = unsafe { $block(padded.as_ptr()) };
+            *mask = m;
+            if high {
+                ascii_from = (k + 1) * 64;
+            }
         }
+        ascii_from
     }};
 }
 
@@ -206,26 +228,28 @@ mod x86 {
     use core::arch::x86_64::*;
 
     /// SSE2 (the x86_64 baseline, so no detection is needed).
-    pub(super) fn classify_sse2(bytes: &[u8], masks: &mut [u64]) {
-        each_block!(bytes, masks, block_sse2);
+    pub(super) fn classify_sse2(bytes: &[u8], masks: &mut [u64]) -> usize {
+        each_block!(bytes, masks, block_sse2)
     }
 
     /// # Safety
     /// `p` must point to 64 readable bytes.
     #[inline(always)]
-    unsafe fn block_sse2(p: *const u8) -> u64 {
+    unsafe fn block_sse2(p: *const u8) -> (u64, bool) {
         // SAFETY: four unaligned 16-byte loads within the 64 bytes the caller vouches
         // for; SSE2 is part of every x86_64 CPU.
         unsafe {
             let cr = _mm_set1_epi8(b'\r' as i8);
             let lf = _mm_set1_epi8(b'\n' as i8);
             let mut m = 0u64;
+            let mut any = _mm_setzero_si128();
             for k in 0..4 {
                 let v = _mm_loadu_si128(p.add(16 * k).cast::<__m128i>());
                 let hit = _mm_or_si128(_mm_cmpeq_epi8(v, cr), _mm_cmpeq_epi8(v, lf));
                 m |= u64::from(_mm_movemask_epi8(hit) as u16) << (16 * k);
+                any = _mm_or_si128(any, v);
             }
-            m
+            (m, _mm_movemask_epi8(any) != 0)
         }
     }
 
@@ -234,15 +258,15 @@ mod x86 {
     /// # Safety
     /// The CPU must have AVX2.
     #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn classify_avx2(bytes: &[u8], masks: &mut [u64]) {
-        each_block!(bytes, masks, block_avx2);
+    pub(super) unsafe fn classify_avx2(bytes: &[u8], masks: &mut [u64]) -> usize {
+        each_block!(bytes, masks, block_avx2)
     }
 
     /// # Safety
     /// `p` must point to 64 readable bytes, and the CPU must have AVX2.
     #[target_feature(enable = "avx2")]
     #[inline]
-    unsafe fn block_avx2(p: *const u8) -> u64 {
+    unsafe fn block_avx2(p: *const u8) -> (u64, bool) {
         // SAFETY: two unaligned 32-byte loads within the 64 bytes the caller vouches for;
         // the caller guarantees AVX2.
         unsafe {
@@ -250,10 +274,12 @@ mod x86 {
             let lf = _mm256_set1_epi8(b'\n' as i8);
             let lo = _mm256_loadu_si256(p.cast::<__m256i>());
             let hi = _mm256_loadu_si256(p.add(32).cast::<__m256i>());
+            let high = _mm256_movemask_epi8(_mm256_or_si256(lo, hi)) != 0;
             let lo = _mm256_or_si256(_mm256_cmpeq_epi8(lo, cr), _mm256_cmpeq_epi8(lo, lf));
             let hi = _mm256_or_si256(_mm256_cmpeq_epi8(hi, cr), _mm256_cmpeq_epi8(hi, lf));
-            u64::from(_mm256_movemask_epi8(lo) as u32)
-                | (u64::from(_mm256_movemask_epi8(hi) as u32) << 32)
+            let m = u64::from(_mm256_movemask_epi8(lo) as u32)
+                | (u64::from(_mm256_movemask_epi8(hi) as u32) << 32);
+            (m, high)
         }
     }
 
@@ -262,21 +288,22 @@ mod x86 {
     /// # Safety
     /// The CPU must have AVX-512BW (which implies AVX-512F).
     #[target_feature(enable = "avx512bw")]
-    pub(super) unsafe fn classify_avx512bw(bytes: &[u8], masks: &mut [u64]) {
-        each_block!(bytes, masks, block_avx512bw);
+    pub(super) unsafe fn classify_avx512bw(bytes: &[u8], masks: &mut [u64]) -> usize {
+        each_block!(bytes, masks, block_avx512bw)
     }
 
     /// # Safety
     /// `p` must point to 64 readable bytes, and the CPU must have AVX-512BW.
     #[target_feature(enable = "avx512bw")]
     #[inline]
-    unsafe fn block_avx512bw(p: *const u8) -> u64 {
+    unsafe fn block_avx512bw(p: *const u8) -> (u64, bool) {
         // SAFETY: one unaligned 64-byte load of the 64 bytes the caller vouches for; the
         // caller guarantees AVX-512BW.
         unsafe {
             let v = _mm512_loadu_si512(p.cast::<__m512i>());
-            _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(b'\r' as i8))
-                | _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(b'\n' as i8))
+            let m = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(b'\r' as i8))
+                | _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(b'\n' as i8));
+            (m, _mm512_movepi8_mask(v) != 0)
         }
     }
 }
@@ -286,8 +313,8 @@ mod neon {
     use core::arch::aarch64::*;
 
     /// NEON (enabled for the whole target, so no detection is needed).
-    pub(super) fn classify_neon(bytes: &[u8], masks: &mut [u64]) {
-        each_block!(bytes, masks, block_neon);
+    pub(super) fn classify_neon(bytes: &[u8], masks: &mut [u64]) -> usize {
+        each_block!(bytes, masks, block_neon)
     }
 
     /// Bit `i % 8` for lane `i`: after masking the compare results with it, three rounds
@@ -297,7 +324,7 @@ mod neon {
     /// # Safety
     /// `p` must point to 64 readable bytes.
     #[inline(always)]
-    unsafe fn block_neon(p: *const u8) -> u64 {
+    unsafe fn block_neon(p: *const u8) -> (u64, bool) {
         // SAFETY: four 16-byte loads within the 64 bytes the caller vouches for, and one
         // of the 16 bytes of `BITS`; NEON is enabled for the whole target.
         unsafe {
@@ -316,7 +343,11 @@ mod neon {
             let s1 = vpaddq_u8(m2, m3);
             let s = vpaddq_u8(s0, s1);
             let s = vpaddq_u8(s, s);
-            vgetq_lane_u64::<0>(vreinterpretq_u64_u8(s))
+            let any = vorrq_u8(vorrq_u8(v0, v1), vorrq_u8(v2, v3));
+            (
+                vgetq_lane_u64::<0>(vreinterpretq_u64_u8(s)),
+                vmaxvq_u8(any) >= 0x80,
+            )
         }
     }
 }
@@ -347,6 +378,36 @@ mod tests {
                     let mut masks = vec![u64::MAX; input.len().div_ceil(64)];
                     assert_eq!(c.classify(input, &mut masks), input.len());
                     assert_eq!(masks, reference(input), "{} at {start}+{len}", c.name());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_classifier_finds_where_the_ascii_tail_starts() {
+        // A non-ASCII byte at each position of three blocks (or none), at every offset.
+        for c in Classifier::available() {
+            for hot in (0..200).map(Some).chain([None]) {
+                let mut bytes = vec![b'a'; 200];
+                if let Some(h) = hot {
+                    bytes[h] = 0x80 | (h as u8);
+                }
+                for start in [0, 1, 7, 63] {
+                    let input = &bytes[start..];
+                    let mut masks = vec![0u64; 4];
+                    let (len, ascii_from) = c.classify_available(input, &mut masks);
+                    assert_eq!(len, input.len());
+                    let expected = match hot {
+                        Some(h) if h >= start => ((h - start) / 64 + 1) * 64,
+                        _ => 0,
+                    };
+                    assert_eq!(
+                        ascii_from,
+                        expected.min(input.len()),
+                        "{} {hot:?} {start}",
+                        c.name()
+                    );
+                    assert!(input[ascii_from..].is_ascii());
                 }
             }
         }

@@ -337,6 +337,9 @@ pub struct Parser {
     win_start: usize,
     win_blocks: usize,
     blk: usize,
+    // Every classified byte of `cur` from here on is ASCII, so values there need no UTF-8
+    // check.
+    ascii_from: usize,
     // The event being assembled: its first data line as a span, and up to `SPANS` more
     // lines of the current chunk as ranges of it, joined only at dispatch. Lines past
     // those, lines that spanned chunks, lines with invalid UTF-8, and every line when the
@@ -399,6 +402,7 @@ impl Parser {
             win_start: 0,
             win_blocks: 0,
             blk: 0,
+            ascii_from: 0,
             data_first: PSpan::None,
             data_lines: 0,
             spans: [(0, 0); SPANS],
@@ -617,6 +621,7 @@ impl Parser {
         self.win_start = 0;
         self.win_blocks = 0;
         self.blk = 0;
+        self.ascii_from = 0;
         match self.queue.pop_front() {
             Some(chunk) => {
                 self.cur = chunk;
@@ -702,9 +707,12 @@ impl Parser {
             return false;
         }
         let end = self.cur.len().min(at + WINDOW * 64);
-        let n = self
+        let (n, ascii_from) = self
             .classifier
             .classify_available(&self.cur[at..end], &mut self.masks);
+        if ascii_from > 0 {
+            self.ascii_from = at + ascii_from;
+        }
         self.win_start = at;
         self.win_blocks = n.div_ceil(64);
         self.blk = 0;
@@ -818,7 +826,11 @@ impl Parser {
         match line {
             LineSrc::Chunk(start, end) => {
                 let bytes = &self.cur[start + from..end];
-                if bytes.is_ascii() || std::str::from_utf8(bytes).is_ok() {
+                // Within the classified ASCII tail, or checked.
+                if start + from >= self.ascii_from
+                    || bytes.is_ascii()
+                    || std::str::from_utf8(bytes).is_ok()
+                {
                     PSpan::Cur(start + from, end)
                 } else {
                     PSpan::Own(Utf8Bytes::from(String::from_utf8_lossy(bytes).into_owned()))
@@ -921,7 +933,8 @@ impl Parser {
             && let LineSrc::Chunk(start, end) = line
         {
             let raw = &self.cur[start + from..end];
-            if raw.is_ascii() || std::str::from_utf8(raw).is_ok() {
+            if start + from >= self.ascii_from || raw.is_ascii() || std::str::from_utf8(raw).is_ok()
+            {
                 let added = raw.len() + 1;
                 if self.data_len + added > self.config.max_event_len {
                     let limit = self.config.max_event_len;
