@@ -388,7 +388,7 @@ mod tests {
         // A non-ASCII byte at each position of three blocks (or none), at every offset.
         for c in Classifier::available() {
             for hot in (0..200).map(Some).chain([None]) {
-                let mut bytes = vec![b'a'; 200];
+                let mut bytes = [b'a'; 200];
                 if let Some(h) = hot {
                     bytes[h] = 0x80 | (h as u8);
                 }
