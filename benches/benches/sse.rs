@@ -1,6 +1,6 @@
 //! `text/event-stream` parsing and encoding: eventgate-sse side by side with the Rust SSE
 //! parsers people use, and with the physical limit (a bare `memchr2` scan for line
-//! endings over the same bytes).
+//! endings over the same bytes, and eventgate-sse's line-ending classification pass alone).
 //!
 //! Run: `cargo bench -p eventgate-benches --bench sse` (about five minutes).
 //! One group per workload and feeding (`parse/<workload>/<whole|1460>`), one benchmark per
@@ -72,6 +72,21 @@ fn eventgate(chunks: Vec<Bytes>) -> Counts {
     parser.finish();
     take(&mut parser);
     (events, bytes)
+}
+
+/// eventgate-sse's metering count (`Parser::count_events`): every event found, none
+/// built. Data bytes come from the parser's totals.
+fn eventgate_count(chunks: Vec<Bytes>) -> Counts {
+    use eventgate_sse::Parser;
+    let mut parser = Parser::new();
+    for chunk in chunks {
+        parser.feed(chunk);
+        // Within the default limits (checked before timing).
+        let _ = black_box(parser.count_events());
+    }
+    parser.finish();
+    let _ = parser.count_events();
+    (parser.counted_events(), parser.counted_data_bytes())
 }
 
 /// sse-stream (rmcp's SSE layer): `SseByteStream` over a byte stream. It yields raw
@@ -159,12 +174,34 @@ fn memchr2_scan(chunks: &[Bytes]) -> u64 {
     found
 }
 
+/// The classification pass alone: eventgate-sse's line-ending classifier (the one the
+/// parser picks) over the same chunks, 4 KiB per call as in the parser, counting the CR
+/// and LF bits and doing nothing else.
+fn classify_pass(chunks: &[Bytes]) -> u64 {
+    let classifier = eventgate_sse::classify::Classifier::best();
+    let mut masks = [0u64; 64];
+    let mut found = 0u64;
+    for chunk in chunks {
+        let mut rest: &[u8] = chunk;
+        while !rest.is_empty() {
+            let n = classifier.classify(rest, &mut masks);
+            found += masks[..n.div_ceil(64)]
+                .iter()
+                .map(|m| u64::from(m.count_ones()))
+                .sum::<u64>();
+            rest = &rest[n..];
+        }
+    }
+    found
+}
+
 type Parse = fn(Vec<Bytes>) -> Counts;
 
 /// The parsers side by side, eventgate-sse first, each with the largest single chunk it
 /// is timed on.
 const PARSERS: &[(&str, Parse, usize)] = &[
     ("eventgate-sse", eventgate, usize::MAX),
+    ("eventgate-sse-count", eventgate_count, usize::MAX),
     ("sse-stream", sse_stream, usize::MAX),
     ("sse-core", sse_core, usize::MAX),
     ("sse-core-decoder", sse_core_decoder, usize::MAX),
@@ -208,6 +245,9 @@ fn parse<M: Measurement>(c: &mut Criterion<M>) {
             }
             group.bench_function("memchr2-scan", |b| {
                 b.iter(|| memchr2_scan(black_box(&chunks)));
+            });
+            group.bench_function("classify-pass", |b| {
+                b.iter(|| classify_pass(black_box(&chunks)));
             });
             group.finish();
         }

@@ -4,7 +4,8 @@
 //!
 //! - `SSE_CHUNK_SIZES=1,7,3` feeds the parser in chunks of those sizes, cycling.
 //! - `--count` prints only `events=N data_bytes=M` at the end (N dispatched events of any
-//!   type, M the total bytes of their data); stdin is read in large blocks.
+//!   type, M the total bytes of their data), counted with `Parser::count_events` (no
+//!   event is built); stdin is read in large blocks.
 //!
 //! A limit error is printed to stderr and the exit code is 1.
 
@@ -49,6 +50,18 @@ struct Sink<W: Write> {
 impl<W: Write> Sink<W> {
     /// Drains the parser; returns false after a limit error.
     fn drain(&mut self, parser: &mut Parser) -> io::Result<bool> {
+        if self.count_only {
+            // The metering count: events counted without being built.
+            let result = parser.count_events();
+            self.events = parser.counted_events();
+            self.data_bytes = parser.counted_data_bytes();
+            if let Err(err) = result {
+                self.out.flush()?;
+                eprintln!("sse2json: {err}");
+                return Ok(false);
+            }
+            return Ok(true);
+        }
         for item in parser.by_ref() {
             match item {
                 Ok(Item::Event(e)) => {

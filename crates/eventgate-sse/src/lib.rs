@@ -91,6 +91,7 @@
 )]
 
 mod body;
+pub mod classify;
 mod encode;
 mod error;
 mod event;

@@ -1,9 +1,11 @@
 //! The sans-IO `text/event-stream` parser.
 
+use crate::classify::Classifier;
 use crate::error::ParseError;
 use crate::event::{Event, Item};
 use crate::utf8::Utf8Bytes;
-use bytes::{Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::time::Duration;
 
@@ -56,6 +58,7 @@ pub struct ParserBuilder {
     on_limit: LimitPolicy,
     comments: bool,
     raw_frames: bool,
+    classifier: Classifier,
 }
 
 impl Default for ParserBuilder {
@@ -73,6 +76,7 @@ impl ParserBuilder {
             on_limit: LimitPolicy::Fail,
             comments: false,
             raw_frames: false,
+            classifier: Classifier::best(),
         }
     }
 
@@ -123,6 +127,16 @@ impl ParserBuilder {
     /// Default is `false`.
     pub fn raw_frames(&mut self, yes: bool) -> &mut Self {
         self.raw_frames = yes;
+        self
+    }
+
+    /// The vector instructions that classify line endings (see [`crate::classify`]). The
+    /// result never depends on it; tests use it to run every path. One that the CPU does
+    /// not support is replaced by [`Classifier::best`].
+    ///
+    /// Default is [`Classifier::best`], detected when the builder is made.
+    pub fn classifier(&mut self, classifier: Classifier) -> &mut Self {
+        self.classifier = classifier.or_best();
         self
     }
 
@@ -197,35 +211,37 @@ impl PSpan {
     }
 }
 
-/// Splits a field line into the name's end and the value's start (after the colon and one
-/// optional space). The four field names are tried first, so the common case needs no
-/// search for the colon.
-#[inline]
-fn split_field(line: &[u8]) -> (usize, usize) {
+/// Classifies a field line (not a comment, not empty): which of the four fields it is,
+/// and where its value starts (after the colon and one optional space). A line whose name
+/// is not exactly one of the four is ignored, whatever follows, so only the four names
+/// need looking at; no search for the colon is made.
+#[inline(always)]
+fn field_of(line: &[u8]) -> (FieldName, usize) {
     #[inline(always)]
-    fn after(line: &[u8], name_len: usize) -> Option<(usize, usize)> {
+    fn after(line: &[u8], name: FieldName, name_len: usize) -> (FieldName, usize) {
         match line.get(name_len) {
-            None => Some((name_len, name_len)),
-            Some(b':') if line.get(name_len + 1) == Some(&b' ') => Some((name_len, name_len + 2)),
-            Some(b':') => Some((name_len, name_len + 1)),
-            Some(_) => None,
+            None => (name, name_len),
+            Some(b':') if line.get(name_len + 1) == Some(&b' ') => (name, name_len + 2),
+            Some(b':') => (name, name_len + 1),
+            Some(_) => (FieldName::Other, 0),
         }
     }
-    let known = match line.first() {
-        Some(b'd') if line.starts_with(b"data") => after(line, 4),
-        Some(b'i') if line.starts_with(b"id") => after(line, 2),
-        Some(b'e') if line.starts_with(b"event") => after(line, 5),
-        Some(b'r') if line.starts_with(b"retry") => after(line, 5),
-        _ => None,
-    };
-    if let Some(split) = known {
-        return split;
+    match line[0] {
+        b'd' if line.starts_with(b"data") => after(line, FieldName::Data, 4),
+        b'i' if line.starts_with(b"id") => after(line, FieldName::Id, 2),
+        b'e' if line.starts_with(b"event") => after(line, FieldName::Event, 5),
+        b'r' if line.starts_with(b"retry") => after(line, FieldName::Retry, 5),
+        _ => (FieldName::Other, 0),
     }
-    match memchr::memchr(b':', line) {
-        Some(c) if line.get(c + 1) == Some(&b' ') => (c, c + 2),
-        Some(c) => (c, c + 1),
-        None => (line.len(), line.len()),
-    }
+}
+
+#[derive(Clone, Copy)]
+enum FieldName {
+    Data,
+    Id,
+    Event,
+    Retry,
+    Other,
 }
 
 /// Size of the blocks that copied values (lines that spanned chunks, joined data) are
@@ -239,6 +255,23 @@ fn reserve_block(block: &mut BytesMut, need: usize) {
         *block = BytesMut::with_capacity(need.max(BLOCK_LEN));
     }
 }
+
+/// Makes room for `need` more bytes after what `buf` holds, keeping it: a buffer that is
+/// full moves into a new block (one copy of what it holds, at most once per block).
+#[inline]
+fn reserve_keep(buf: &mut BytesMut, need: usize) {
+    if buf.capacity() - buf.len() < need {
+        let mut new = BytesMut::with_capacity((buf.len() + need).max(BLOCK_LEN));
+        new.extend_from_slice(buf);
+        *buf = new;
+    }
+}
+
+/// Masks per classification window: 4 KiB of input per call of the classifier.
+const WINDOW: usize = 64;
+
+/// Data lines after the first kept as ranges of the chunk until dispatch.
+const SPANS: usize = 8;
 
 /// Copies `bytes` into `block` and hands the copy out as its own `Bytes`.
 #[inline]
@@ -292,14 +325,32 @@ pub struct Parser {
     pos: usize,
     partial: BytesMut,
     partial_hint: usize,
-    long_lines: bool,
     skip_lf: bool,
     bom_matched: u8,
     bom_done: bool,
     finished: bool,
     state: State,
-    // The event being assembled.
-    data_lines: Vec<PSpan>,
+    // Line-ending masks of `cur[win_start..]`, `win_blocks` of them; `blk` is the first
+    // one not yet walked past.
+    classifier: Classifier,
+    masks: [u64; WINDOW],
+    win_start: usize,
+    win_blocks: usize,
+    blk: usize,
+    // Every classified byte of `cur` from here on is ASCII, so values there need no UTF-8
+    // check.
+    ascii_from: usize,
+    // The event being assembled: its first data line as a span, and up to `SPANS` more
+    // lines of the current chunk as ranges of it, joined only at dispatch. Lines past
+    // those, lines that spanned chunks, lines with invalid UTF-8, and every line when the
+    // chunk is left, are joined into `joined` (`data_joined`), which at dispatch also
+    // takes type, id and raw frame and becomes the event's buffer.
+    data_first: PSpan,
+    data_lines: usize,
+    spans: [(usize, usize); SPANS],
+    nspans: usize,
+    data_joined: bool,
+    joined: BytesMut,
     data_len: usize,
     event_type: PSpan,
     last_event_id: PSpan,
@@ -310,6 +361,10 @@ pub struct Parser {
     raw_acc: BytesMut,
     // Copies are carved from here.
     block: BytesMut,
+    // Counting instead of building events ([`Parser::count`]).
+    counting: bool,
+    counted_events: u64,
+    counted_data_bytes: u64,
 }
 
 impl Default for Parser {
@@ -331,19 +386,29 @@ impl Parser {
 
     fn with_builder(config: ParserBuilder) -> Self {
         Parser {
+            classifier: config.classifier.or_best(),
             config,
             queue: VecDeque::new(),
             cur: Bytes::new(),
             pos: 0,
             partial: BytesMut::new(),
             partial_hint: 0,
-            long_lines: false,
             skip_lf: false,
             bom_matched: 0,
             bom_done: false,
             finished: false,
             state: State::Normal,
-            data_lines: Vec::new(),
+            masks: [0; WINDOW],
+            win_start: 0,
+            win_blocks: 0,
+            blk: 0,
+            ascii_from: 0,
+            data_first: PSpan::None,
+            data_lines: 0,
+            spans: [(0, 0); SPANS],
+            nspans: 0,
+            data_joined: false,
+            joined: BytesMut::new(),
             data_len: 0,
             event_type: PSpan::None,
             last_event_id: PSpan::None,
@@ -352,6 +417,9 @@ impl Parser {
             raw_start: None,
             raw_acc: BytesMut::new(),
             block: BytesMut::new(),
+            counting: false,
+            counted_events: 0,
+            counted_data_bytes: 0,
         }
     }
 
@@ -429,7 +497,8 @@ impl Parser {
     /// Prepares for a new response on the same event source (a reconnection): drops all
     /// buffered input and the event being assembled, expects a new BOM, and clears the
     /// error state. The last event ID and the reconnection time are kept, as a browser's
-    /// `EventSource` keeps them across reconnections.
+    /// `EventSource` keeps them across reconnections; the [`count_events`](Self::count_events) totals
+    /// start again from 0.
     pub fn reset(&mut self) {
         self.last_event_id.detach(&self.cur);
         let last_event_id = std::mem::take(&mut self.last_event_id);
@@ -438,13 +507,13 @@ impl Parser {
         // Keep the allocations that can be reused.
         let mut queue = std::mem::take(&mut self.queue);
         queue.clear();
-        let mut data_lines = std::mem::take(&mut self.data_lines);
-        data_lines.clear();
+        let mut joined = std::mem::take(&mut self.joined);
+        joined.clear();
         let mut partial = std::mem::take(&mut self.partial);
         partial.clear();
         *self = Parser::with_builder(config);
         self.queue = queue;
-        self.data_lines = data_lines;
+        self.joined = joined;
         self.partial = partial;
         self.last_event_id = last_event_id;
         self.retry = retry;
@@ -467,6 +536,65 @@ impl Parser {
         self.retry
     }
 
+    /// Counts the events in everything fed so far, without building them: for metering,
+    /// where only how many events (and how much data) passed matters. Returns the number
+    /// of events dispatched by this call; [`counted_events`](Self::counted_events) and
+    /// [`counted_data_bytes`](Self::counted_data_bytes) keep the totals.
+    ///
+    /// The stream is interpreted exactly as by [`next`](Iterator::next) (the same
+    /// line-ending classifier, limits and state): an event is counted when `next` would
+    /// have yielded it, and its data bytes are those of [`Event::data`]. Retry fields
+    /// update [`retry`](Self::retry) and ids [`last_event_id`](Self::last_event_id);
+    /// comments are skipped. Call it after each [`feed`](Self::feed) (a gateway calls it
+    /// per chunk); it may be mixed with `next` on the same stream.
+    ///
+    /// # Errors
+    /// A limit error, as `next` would report it. The events before it are in the totals;
+    /// under [`LimitPolicy::SkipEvent`] call `count_events` again to go on.
+    ///
+    /// ```
+    /// use eventgate_sse::Parser;
+    ///
+    /// let mut parser = Parser::new();
+    /// parser.feed(&b"data: a\n\nid: 1\ndata: b\ndata: c\n\ndata: par"[..]);
+    /// assert_eq!(parser.count_events()?, 2);
+    /// parser.feed(&b"tial\n\n"[..]);
+    /// assert_eq!(parser.count_events()?, 1);
+    /// assert_eq!((parser.counted_events(), parser.counted_data_bytes()), (3, 1 + 3 + 7));
+    /// assert_eq!(parser.last_event_id(), "1");
+    /// # Ok::<(), eventgate_sse::ParseError>(())
+    /// ```
+    pub fn count_events(&mut self) -> Result<u64, ParseError> {
+        self.counting = true;
+        let before = self.counted_events;
+        let result = loop {
+            match self.next_item() {
+                None => break Ok(self.counted_events - before),
+                Some(Err(err)) => break Err(err),
+                Some(Ok(_)) => {} // A retry or a comment: not an event.
+            }
+        };
+        self.counting = false;
+        result
+    }
+
+    /// Events counted by [`count_events`](Self::count_events) since the parser was built or
+    /// [`reset`](Self::reset).
+    pub fn counted_events(&self) -> u64 {
+        self.counted_events
+    }
+
+    /// Total data bytes (as [`Event::data`] would hold them) of the events counted by
+    /// [`count_events`](Self::count_events) since the parser was built or [`reset`](Self::reset).
+    pub fn counted_data_bytes(&self) -> u64 {
+        self.counted_data_bytes
+    }
+
+    /// The line-ending classifier this parser uses (see [`crate::classify`]).
+    pub fn classifier(&self) -> Classifier {
+        self.classifier
+    }
+
     /// Bytes held but not yet parsed (fed chunks plus a partial line); bounded by the
     /// limits as long as the caller drains the parser between feeds.
     pub fn buffered_len(&self) -> usize {
@@ -478,9 +606,10 @@ impl Parser {
     /// Takes the next chunk off the queue, carrying a raw frame in progress over.
     fn advance_chunk(&mut self) -> bool {
         // Values that point into the chunk being left get bytes of their own.
-        for line in &mut self.data_lines {
-            line.detach(&self.cur);
+        if self.nspans > 0 {
+            self.join_spans(0);
         }
+        self.data_first.detach(&self.cur);
         self.event_type.detach(&self.cur);
         self.last_event_id.detach(&self.cur);
         if let Some(start) = self.raw_start {
@@ -489,6 +618,10 @@ impl Parser {
             }
             self.raw_start = Some(0);
         }
+        self.win_start = 0;
+        self.win_blocks = 0;
+        self.blk = 0;
+        self.ascii_from = 0;
         match self.queue.pop_front() {
             Some(chunk) => {
                 self.cur = chunk;
@@ -507,8 +640,7 @@ impl Parser {
     }
 
     fn discard_event(&mut self) {
-        self.data_lines.clear();
-        self.data_len = 0;
+        self.clear_data();
         self.event_type = PSpan::None;
         self.id_in_frame = false;
         self.raw_start = None;
@@ -525,17 +657,99 @@ impl Parser {
                 self.queue.clear();
                 self.cur = Bytes::new();
                 self.pos = 0;
+                self.win_blocks = 0;
+                self.blk = 0;
             }
             LimitPolicy::SkipEvent => self.state = State::Skipping { in_line },
         }
         Some(Err(err))
     }
 
-    fn next_item(&mut self) -> Option<Result<Item, ParseError>> {
+    fn clear_data(&mut self) {
+        self.data_first = PSpan::None;
+        self.data_lines = 0;
+        self.nspans = 0;
+        self.data_joined = false;
+        self.data_len = 0;
+        self.joined.clear();
+    }
+
+    /// The first CR or LF at or after `from` in the current chunk, found in the masks;
+    /// the next window is classified when the current one is used up. `from` never goes
+    /// back within a chunk, so each byte is classified once.
+    #[inline(always)]
+    fn next_eol(&mut self, from: usize) -> Option<usize> {
         loop {
-            if self.state == State::Failed {
+            while self.blk < self.win_blocks {
+                let base = self.win_start + self.blk * 64;
+                // 0 when the block starts after `from`; 64 or more when it ends before.
+                let skip = from.saturating_sub(base);
+                if skip < 64 {
+                    let m = self.masks[self.blk] & (u64::MAX << skip);
+                    if m != 0 {
+                        return Some(base + m.trailing_zeros() as usize);
+                    }
+                }
+                self.blk += 1;
+            }
+            if !self.classify_window(from) {
                 return None;
             }
+        }
+    }
+
+    /// Classifies the next window of the current chunk (from the end of the last one, or
+    /// from `from` in a fresh chunk). False at the end of the chunk.
+    #[inline(never)]
+    fn classify_window(&mut self, from: usize) -> bool {
+        let at = (self.win_start + self.win_blocks * 64).max(from);
+        if at >= self.cur.len() {
+            return false;
+        }
+        let end = self.cur.len().min(at + WINDOW * 64);
+        let (n, ascii_from) = self
+            .classifier
+            .classify_available(&self.cur[at..end], &mut self.masks);
+        if ascii_from > 0 {
+            self.ascii_from = at + ascii_from;
+        }
+        self.win_start = at;
+        self.win_blocks = n.div_ceil(64);
+        self.blk = 0;
+        true
+    }
+
+    /// The rest of the chunk from `start` holds no line ending: keep it as the start of a
+    /// line that continues in the next chunk (bounded by the line limit).
+    #[inline(never)]
+    fn hold_partial(&mut self, start: usize) -> Option<Result<Item, ParseError>> {
+        let len = self.cur.len() - start;
+        self.pos = self.cur.len();
+        if let State::Skipping { .. } = self.state {
+            self.state = State::Skipping { in_line: true };
+            return None;
+        }
+        if self.partial.len() + len > self.config.max_line_len {
+            let limit = self.config.max_line_len;
+            return self.limit_error(ParseError::LineTooLong { limit }, true);
+        }
+        if self.config.raw_frames && self.raw_start.is_none() {
+            self.raw_start = Some(start);
+        }
+        if self.partial.is_empty() && self.partial.capacity() < self.partial_hint {
+            let hint = self.partial_hint.min(self.config.max_line_len);
+            self.partial.reserve(hint);
+        }
+        self.partial.extend_from_slice(&self.cur[start..]);
+        None
+    }
+
+    fn next_item(&mut self) -> Option<Result<Item, ParseError>> {
+        // Only a limit error makes the state `Failed`, and it returns at once.
+        if self.state == State::Failed {
+            return None;
+        }
+        loop {
             if self.pos >= self.cur.len() && !self.advance_chunk() {
                 if self.finished {
                     // End of stream: drop the unterminated line and event.
@@ -553,43 +767,14 @@ impl Parser {
                 }
             }
             let start = self.pos;
-            let rest = &self.cur[start..];
-            // Lines tend to be alike: after a long one, go straight to the vector search.
-            let found = if self.long_lines {
-                memchr::memchr2(b'\n', b'\r', rest)
-            } else {
-                find_eol(rest)
-            };
-            let Some(i) = found else {
-                // No line ending in this chunk: keep the partial line (bounded).
-                let len = rest.len();
-                match self.state {
-                    State::Skipping { .. } => {
-                        self.state = State::Skipping { in_line: true };
-                    }
-                    _ => {
-                        if self.partial.len() + len > self.config.max_line_len {
-                            self.pos = self.cur.len();
-                            let limit = self.config.max_line_len;
-                            return self.limit_error(ParseError::LineTooLong { limit }, true);
-                        }
-                        if self.config.raw_frames && self.raw_start.is_none() {
-                            self.raw_start = Some(start);
-                        }
-                        if self.partial.is_empty() && self.partial.capacity() < self.partial_hint {
-                            let hint = self.partial_hint.min(self.config.max_line_len);
-                            self.partial.reserve(hint);
-                        }
-                        self.partial.extend_from_slice(rest);
-                    }
+            let Some(end) = self.next_eol(start) else {
+                if let Some(err) = self.hold_partial(start) {
+                    return Some(err);
                 }
-                self.pos = self.cur.len();
                 continue;
             };
-            self.long_lines = i > 32;
-            let end = start + i;
-            let term = if rest[i] == b'\r' {
-                match rest.get(i + 1) {
+            let term = if self.cur[end] == b'\r' {
+                match self.cur.get(end + 1) {
                     Some(b'\n') => 2,
                     Some(_) => 1,
                     None => {
@@ -603,7 +788,7 @@ impl Parser {
             self.pos = end + term;
 
             if let State::Skipping { in_line } = self.state {
-                if !in_line && i == 0 {
+                if !in_line && end == start {
                     self.state = State::Normal; // The blank line ends the dropped event.
                 } else {
                     self.state = State::Skipping { in_line: false };
@@ -611,7 +796,7 @@ impl Parser {
                 continue;
             }
 
-            let line_len = self.partial.len() + i;
+            let line_len = self.partial.len() + (end - start);
             if line_len > self.config.max_line_len {
                 let limit = self.config.max_line_len;
                 return self.limit_error(ParseError::LineTooLong { limit }, false);
@@ -641,7 +826,11 @@ impl Parser {
         match line {
             LineSrc::Chunk(start, end) => {
                 let bytes = &self.cur[start + from..end];
-                if bytes.is_ascii() || std::str::from_utf8(bytes).is_ok() {
+                // Within the classified ASCII tail, or checked.
+                if start + from >= self.ascii_from
+                    || bytes.is_ascii()
+                    || std::str::from_utf8(bytes).is_ok()
+                {
                     PSpan::Cur(start + from, end)
                 } else {
                     PSpan::Own(Utf8Bytes::from(String::from_utf8_lossy(bytes).into_owned()))
@@ -686,13 +875,13 @@ impl Parser {
             }
             return None;
         }
-        let (name_end, value_from) = split_field(bytes);
-        let field = match &bytes[..name_end] {
-            b"data" => Field::Data,
-            b"event" => Field::Event,
+        let (name, value_from) = field_of(bytes);
+        let field = match name {
+            FieldName::Data => Field::Data,
+            FieldName::Event => Field::Event,
             // An id containing NUL is ignored.
-            b"id" if !bytes[value_from..].contains(&0) => Field::Id,
-            b"retry" => {
+            FieldName::Id if !bytes[value_from..].contains(&0) => Field::Id,
+            FieldName::Retry => {
                 let digits = &bytes[value_from..];
                 if !digits.is_empty() && digits.iter().all(u8::is_ascii_digit) {
                     let ms = digits.iter().fold(0u64, |acc, d| {
@@ -703,22 +892,23 @@ impl Parser {
                     Field::Ignored
                 }
             }
-            _ => Field::Ignored,
+            FieldName::Id | FieldName::Other => Field::Ignored,
         };
         if let Some(err) = self.check_raw_len() {
             return Some(err);
         }
         match field {
-            Field::Data => {
+            Field::Data if self.data_lines == 0 => {
                 let value = self.value(line, value_from);
-                let added = value.len() + usize::from(!self.data_lines.is_empty());
-                if self.data_len + added > self.config.max_event_len {
+                if value.len() > self.config.max_event_len {
                     let limit = self.config.max_event_len;
                     return self.limit_error(ParseError::EventTooLarge { limit }, false);
                 }
-                self.data_len += added;
-                self.data_lines.push(value);
+                self.data_len = value.len();
+                self.data_first = value;
+                self.data_lines = 1;
             }
+            Field::Data => return self.push_joined(line, value_from),
             Field::Event => self.event_type = self.value(line, value_from),
             Field::Id => {
                 self.last_event_id = self.value(line, value_from);
@@ -731,6 +921,80 @@ impl Parser {
             Field::Ignored => {}
         }
         None
+    }
+
+    /// A second or later data line. While the event's lines are in the current chunk
+    /// and valid UTF-8, it is kept as a range of the chunk (joined at dispatch, one copy
+    /// per line); otherwise it is appended, after an LF, to the data joined so far.
+    #[inline]
+    fn push_joined(&mut self, line: LineSrc, from: usize) -> Option<Result<Item, ParseError>> {
+        if !self.data_joined
+            && self.nspans < SPANS
+            && let LineSrc::Chunk(start, end) = line
+        {
+            let raw = &self.cur[start + from..end];
+            if start + from >= self.ascii_from || raw.is_ascii() || std::str::from_utf8(raw).is_ok()
+            {
+                let added = raw.len() + 1;
+                if self.data_len + added > self.config.max_event_len {
+                    let limit = self.config.max_event_len;
+                    return self.limit_error(ParseError::EventTooLarge { limit }, false);
+                }
+                self.spans[self.nspans] = (start + from, end);
+                self.nspans += 1;
+                self.data_lines += 1;
+                self.data_len += added;
+                return None;
+            }
+        }
+        if !self.data_joined {
+            self.join_spans(0);
+        }
+        let too_large = {
+            let raw: &[u8] = match line {
+                LineSrc::Chunk(start, end) => &self.cur[start + from..end],
+                LineSrc::Partial => &self.partial[from..],
+            };
+            let text = if raw.is_ascii() {
+                Cow::Borrowed(crate::utf8::str_from_checked(raw))
+            } else {
+                match std::str::from_utf8(raw) {
+                    Ok(text) => Cow::Borrowed(text),
+                    Err(_) => String::from_utf8_lossy(raw),
+                }
+            };
+            let added = text.len() + 1;
+            if self.data_len + added > self.config.max_event_len {
+                true
+            } else {
+                reserve_keep(&mut self.joined, added);
+                self.joined.put_u8(b'\n');
+                self.joined.extend_from_slice(text.as_bytes());
+                self.data_lines += 1;
+                self.data_len += added;
+                false
+            }
+        };
+        if too_large {
+            let limit = self.config.max_event_len;
+            return self.limit_error(ParseError::EventTooLarge { limit }, false);
+        }
+        None
+    }
+
+    /// Copies the data lines held as spans (the first line and the ranges of the chunk)
+    /// into `joined`, LF between lines, with room for `extra` more bytes after them.
+    fn join_spans(&mut self, extra: usize) {
+        let first = self.data_first.as_bytes(&self.cur);
+        reserve_keep(&mut self.joined, self.data_len + extra);
+        self.joined.extend_from_slice(first);
+        for &(start, end) in &self.spans[..self.nspans] {
+            self.joined.put_u8(b'\n');
+            self.joined.extend_from_slice(&self.cur[start..end]);
+        }
+        self.data_first = PSpan::None;
+        self.nspans = 0;
+        self.data_joined = true;
     }
 
     #[inline(always)]
@@ -752,7 +1016,7 @@ impl Parser {
     }
 
     fn dispatch(&mut self) -> Option<Result<Item, ParseError>> {
-        if self.data_lines.is_empty() {
+        if self.data_lines == 0 {
             // Nothing to dispatch (a comment- or id-only block). An id change stays, and
             // so does its raw block: it is sent ahead of the next event's frame, so a
             // pass-through receiver ends up with the same last event ID.
@@ -763,6 +1027,12 @@ impl Parser {
             }
             return None;
         }
+        if self.counting {
+            self.counted_events += 1;
+            self.counted_data_bytes += self.data_len as u64;
+            self.discard_event();
+            return None;
+        }
         let event_type = std::mem::take(&mut self.event_type);
         let own_id = std::mem::take(&mut self.id_in_frame);
         let raw_start = self.raw_start.take();
@@ -770,8 +1040,8 @@ impl Parser {
 
         // Fast path: one data line and every value in the current chunk. The event is
         // one reference-counted slice of the chunk plus offsets.
-        if self.data_lines.len() == 1 && (raw_start.is_none() || raw_in_chunk.is_some()) {
-            let data = &self.data_lines[0];
+        if self.data_lines == 1 && (raw_start.is_none() || raw_in_chunk.is_some()) {
+            let data = &self.data_first;
             let in_chunk = |s: &PSpan| !matches!(s, PSpan::Own(_));
             if in_chunk(data) && in_chunk(&event_type) && in_chunk(&self.last_event_id) {
                 let lo = min_start(
@@ -795,8 +1065,7 @@ impl Parser {
                         own_id,
                         raw,
                     );
-                    self.data_lines.clear();
-                    self.data_len = 0;
+                    self.clear_data();
                     return Some(Ok(Item::Event(event)));
                 }
             }
@@ -804,14 +1073,14 @@ impl Parser {
 
         // Data of its own (a long line handed over) and nothing else to keep: the event is
         // that buffer, with no second copy.
-        if self.data_lines.len() == 1
+        if self.data_lines == 1
             && raw_start.is_none()
             && event_type.len() == 0
             && self.last_event_id.len() == 0
-            && matches!(self.data_lines.first(), Some(PSpan::Own(_)))
-            && let Some(PSpan::Own(data)) = self.data_lines.pop()
+            && matches!(self.data_first, PSpan::Own(_))
+            && let PSpan::Own(data) = std::mem::take(&mut self.data_first)
         {
-            self.data_len = 0;
+            self.clear_data();
             let len = data.len() as u32; // Within the limits, so within u32.
             let event = Event::from_parts(
                 data.into_bytes(),
@@ -824,26 +1093,26 @@ impl Parser {
             return Some(Ok(Item::Event(event)));
         }
 
-        // Otherwise one copy of the values, laid out as data, type, id, raw frame, in a
-        // buffer carved from the shared block: at most one allocation.
+        // Otherwise one buffer laid out as data, type, id, raw frame: the joined data
+        // (already in `joined` when there were several lines) and copies of the rest, in
+        // a buffer carved from a shared block, so at most one allocation per block.
         let raw_len = raw_start.map_or(0, |r| self.raw_acc.len() + (self.pos - r));
-        let total = self.data_len + event_type.len() + self.last_event_id.len() + raw_len;
-        reserve_block(&mut self.block, total);
-        let block = &mut self.block;
+        let rest = event_type.len() + self.last_event_id.len() + raw_len;
+        if self.data_lines > 1 && !self.data_joined {
+            self.join_spans(rest);
+        }
+        let first = self.data_first.as_bytes(&self.cur);
+        let joined = &mut self.joined;
+        reserve_keep(joined, first.len() + rest);
+        joined.extend_from_slice(first);
         let cur: &[u8] = &self.cur;
         let mut put = |bytes: &[u8]| -> (u32, u32) {
-            let start = block.len();
-            block.extend_from_slice(bytes);
+            let start = joined.len();
+            joined.extend_from_slice(bytes);
             // The limits (at most 512 MiB each) keep every offset within u32.
-            (start as u32, block.len() as u32)
+            (start as u32, joined.len() as u32)
         };
-        let mut data = (0, 0);
-        for (n, line) in self.data_lines.iter().enumerate() {
-            if n > 0 {
-                put(b"\n");
-            }
-            data.1 = put(line.as_bytes(cur)).1;
-        }
+        let data = (0, self.data_len as u32);
         let ty = put(event_type.as_bytes(cur));
         let id = put(self.last_event_id.as_bytes(cur));
         let raw = raw_start.map(|r| {
@@ -851,42 +1120,13 @@ impl Parser {
             put(&cur[r..self.pos]);
             start
         });
-        let buf = self.block.split().freeze();
+        let buf = self.joined.split().freeze();
         let raw = raw.filter(|&r| !buf[r as usize..].starts_with(BOM));
         self.raw_acc.clear();
-        self.data_lines.clear();
-        self.data_len = 0;
+        self.clear_data();
         let event = Event::from_parts(buf, data, ty, id, own_id, raw);
         Some(Ok(Item::Event(event)))
     }
-}
-
-/// The first CR or LF in `haystack`. Event-stream lines are mostly short, where a
-/// word-at-a-time scan beats the setup of a vector search; past 32 bytes, memchr's SIMD
-/// search takes over.
-#[inline(always)]
-fn find_eol(haystack: &[u8]) -> Option<usize> {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    let mut i = 0;
-    while i < 32 {
-        let Some(word) = haystack.get(i..i + 8) else {
-            break;
-        };
-        let mut bytes = [0u8; 8];
-        bytes.copy_from_slice(word);
-        let w = u64::from_le_bytes(bytes);
-        let lf = w ^ (LO * u64::from(b'\n'));
-        let cr = w ^ (LO * u64::from(b'\r'));
-        // A byte is zero in `lf` / `cr` where `w` holds LF / CR; the lowest flagged byte is
-        // always a true match (borrows only flag bytes above a true zero).
-        let found = ((lf.wrapping_sub(LO) & !lf) | (cr.wrapping_sub(LO) & !cr)) & HI;
-        if found != 0 {
-            return Some(i + (found.trailing_zeros() / 8) as usize);
-        }
-        i += 8;
-    }
-    memchr::memchr2(b'\n', b'\r', &haystack[i..]).map(|p| p + i)
 }
 
 #[inline(always)]

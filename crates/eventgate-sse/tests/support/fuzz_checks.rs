@@ -4,11 +4,14 @@
 use super::fast::parse_chunked;
 use super::naive::{self, Out};
 use bytes::BytesMut;
+use eventgate_sse::classify::Classifier;
 use eventgate_sse::{EncodeError, EventBuilder, Item, LimitPolicy, Parser};
 
 /// Target `sse_parse_chunks`: the first byte picks how many of the next bytes are chunk
-/// sizes (1..=4); the rest is the stream. The fast parser must agree with the naive one,
-/// and a parser with tiny limits must stay within them without panicking.
+/// sizes (1..=4); the rest is the stream. The fast parser must agree with the naive one
+/// on every line-ending classifier the CPU has (whose masks must equal the portable
+/// path's), its metering count must agree with the events it yields, and a parser with
+/// tiny limits must stay within them without panicking.
 pub fn parse_chunks(data: &[u8]) {
     let (sizes, input) = match data.split_first() {
         Some((&n, rest)) => {
@@ -25,6 +28,44 @@ pub fn parse_chunks(data: &[u8]) {
     };
     let fast = parse_chunked(&Parser::builder(), input, &sizes);
     assert_eq!(fast, naive::parse(input), "fast and naive parsers disagree");
+
+    // Every line-ending classifier this CPU has: the same masks as the portable one on
+    // the input at every start offset up to one vector, and the same parse.
+    for c in Classifier::available() {
+        for start in 0..input.len().min(64) {
+            let bytes = &input[start..];
+            let mut masks = vec![0u64; bytes.len().div_ceil(64)];
+            let mut portable = masks.clone();
+            c.classify(bytes, &mut masks);
+            Classifier::Portable.classify(bytes, &mut portable);
+            assert_eq!(
+                masks,
+                portable,
+                "{} masks differ from portable at {start}",
+                c.name()
+            );
+        }
+        let other = parse_chunked(Parser::builder().classifier(c), input, &sizes);
+        assert_eq!(other, fast, "the {} parse differs", c.name());
+    }
+
+    // The metering count: the events and data bytes the iterator yields.
+    let mut counter = Parser::new();
+    for chunk in input.chunks(sizes[0]) {
+        counter.feed_slice(chunk);
+        counter.count_events().expect("within default limits");
+    }
+    counter.finish();
+    counter.count_events().expect("within default limits");
+    let (events, data_bytes) = fast.iter().fold((0, 0), |(n, b), o| match o {
+        Out::Event { data, .. } => (n + 1, b + data.len() as u64),
+        _ => (n, b),
+    });
+    assert_eq!(
+        (counter.counted_events(), counter.counted_data_bytes()),
+        (events, data_bytes),
+        "count_events differs from the events yielded"
+    );
 
     // Pass-through: each event's frame (raw when kept, else re-encoded), concatenated,
     // gives a receiver the same events.

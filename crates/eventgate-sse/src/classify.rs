@@ -1,0 +1,431 @@
+//! Line-ending classification: one vectorised pass over a stretch of input that marks
+//! every CR and LF byte in a bitmask, one `u64` per 64 bytes (bit `i` of mask `k` is set
+//! when byte `64 * k + i` is `\r` or `\n`), as simdjson marks structural characters.
+//!
+//! The [`Parser`](crate::Parser) classifies each chunk window by window (4 KiB at a
+//! time, one call per window) and then walks the bits: a line's end is the lowest set bit
+//! at or after its start, so finding it costs a mask, a `trailing_zeros` and, on a long
+//! line, a step over zero masks. No search runs per line.
+//!
+//! Which vector instructions classify is chosen once, when the parser is built
+//! ([`Classifier::best`]): AVX-512BW, AVX2 or SSE2 on x86_64 (detected at run time; SSE2
+//! is always there), NEON on aarch64, and a portable byte loop everywhere. Every path
+//! gives the same masks; the tests and the `sse_parse_chunks` fuzz target check each one
+//! available against the portable path.
+//!
+//! ```
+//! use eventgate_sse::classify::Classifier;
+//!
+//! let input = b"data: a\r\ndata: b\n\n";
+//! let mut masks = [0u64; 1];
+//! let classifier = Classifier::best();
+//! assert_eq!(classifier.classify(input, &mut masks), input.len());
+//! // CR at 7, LF at 8, 16 and 17.
+//! assert_eq!(masks[0], (1 << 7) | (1 << 8) | (1 << 16) | (1 << 17));
+//! assert_eq!(masks[0], {
+//!     let mut portable = [0u64; 1];
+//!     Classifier::Portable.classify(input, &mut portable);
+//!     portable[0]
+//! });
+//! ```
+
+// The vector paths use `core::arch` intrinsics (loads through raw pointers, functions
+// compiled for CPU features detected at run time). This is the one module of the crate
+// that uses `unsafe`; every block says why it is sound.
+#![allow(unsafe_code)]
+
+/// How line endings are classified: the instruction set of the vector pass.
+///
+/// Build a parser with a given one through
+/// [`ParserBuilder::classifier`](crate::ParserBuilder::classifier); the default is
+/// [`Classifier::best`]. A variant that is not available on the running CPU is never used:
+/// it is replaced by the best available one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Classifier {
+    /// A byte-at-a-time loop, on every target (the reference the vector paths are
+    /// tested against).
+    Portable,
+    /// x86_64 SSE2: four 16-byte compares per 64 bytes. Always available on x86_64.
+    Sse2,
+    /// x86_64 AVX2: two 32-byte compares per 64 bytes, when the CPU has AVX2.
+    Avx2,
+    /// x86_64 AVX-512BW: one 64-byte compare into a mask register, when the CPU has
+    /// AVX-512BW.
+    Avx512bw,
+    /// aarch64 NEON: four 16-byte compares per 64 bytes, narrowed into a mask.
+    Neon,
+}
+
+/// Every classifier, best first.
+const ALL: [Classifier; 5] = [
+    Classifier::Avx512bw,
+    Classifier::Avx2,
+    Classifier::Neon,
+    Classifier::Sse2,
+    Classifier::Portable,
+];
+
+impl Classifier {
+    /// The fastest classifier the running CPU supports.
+    pub fn best() -> Self {
+        ALL.into_iter()
+            .find(|c| c.is_available())
+            .unwrap_or(Classifier::Portable)
+    }
+
+    /// True when this classifier can run on this CPU (the portable one always can).
+    pub fn is_available(self) -> bool {
+        match self {
+            Classifier::Portable => true,
+            #[cfg(target_arch = "x86_64")]
+            Classifier::Sse2 => true,
+            #[cfg(target_arch = "x86_64")]
+            Classifier::Avx2 => std::is_x86_feature_detected!("avx2"),
+            #[cfg(target_arch = "x86_64")]
+            Classifier::Avx512bw => std::is_x86_feature_detected!("avx512bw"),
+            #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+            Classifier::Neon => true,
+            #[allow(unreachable_patterns)] // Every arm above exists on some target only.
+            _ => false,
+        }
+    }
+
+    /// Every classifier available on this CPU, best first (the portable one last).
+    pub fn available() -> impl Iterator<Item = Classifier> {
+        ALL.into_iter().filter(|c| c.is_available())
+    }
+
+    /// This classifier if it is available, else [`Classifier::best`].
+    pub fn or_best(self) -> Self {
+        if self.is_available() {
+            self
+        } else {
+            Classifier::best()
+        }
+    }
+
+    /// A short lower-case name (`"avx2"`, `"portable"`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Classifier::Portable => "portable",
+            Classifier::Sse2 => "sse2",
+            Classifier::Avx2 => "avx2",
+            Classifier::Avx512bw => "avx512bw",
+            Classifier::Neon => "neon",
+        }
+    }
+
+    /// Marks the CR and LF bytes of `bytes` in `masks`: bit `i` of `masks[k]` is set when
+    /// `bytes[64 * k + i]` is `\r` or `\n`. Classifies at most `64 * masks.len()` bytes and
+    /// returns how many it classified; the masks after those bytes are left as they were,
+    /// and bits past the end of `bytes` in the last mask written are 0.
+    ///
+    /// An unavailable classifier classifies with [`Classifier::best`] instead.
+    pub fn classify(self, bytes: &[u8], masks: &mut [u64]) -> usize {
+        self.or_best().classify_available(bytes, masks).0
+    }
+
+    /// [`classify`](Self::classify) for a classifier known to be available (the parser
+    /// checks once, when it is built). An unavailable one falls back to the portable loop,
+    /// so this is never unsound, only slower. Also returns where the ASCII tail of the
+    /// classified bytes starts, to a 64-byte block: every byte from that offset on is
+    /// below 0x80 (0 when all are), so text there is UTF-8 without another check.
+    #[inline]
+    pub(crate) fn classify_available(self, bytes: &[u8], masks: &mut [u64]) -> (usize, usize) {
+        let len = bytes.len().min(masks.len().saturating_mul(64));
+        let bytes = &bytes[..len];
+        let masks = &mut masks[..len.div_ceil(64)];
+        let ascii_from = match self {
+            #[cfg(target_arch = "x86_64")]
+            Classifier::Sse2 => x86::classify_sse2(bytes, masks),
+            #[cfg(target_arch = "x86_64")]
+            Classifier::Avx2 if std::is_x86_feature_detected!("avx2") => {
+                // SAFETY: the CPU has AVX2 (checked just above; the check is a cached
+                // load), which is all `classify_avx2` requires.
+                unsafe { x86::classify_avx2(bytes, masks) }
+            }
+            #[cfg(target_arch = "x86_64")]
+            Classifier::Avx512bw if std::is_x86_feature_detected!("avx512bw") => {
+                // SAFETY: the CPU has AVX-512BW (checked just above), which is all
+                // `classify_avx512bw` requires.
+                unsafe { x86::classify_avx512bw(bytes, masks) }
+            }
+            #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+            Classifier::Neon => neon::classify_neon(bytes, masks),
+            _ => classify_portable(bytes, masks),
+        };
+        (len, ascii_from.min(len))
+    }
+}
+
+/// The portable path: one byte at a time. `masks` holds exactly `bytes.len().div_ceil(64)`
+/// masks. Returns the start of the block after the last one holding a byte of 0x80 or
+/// more (0 if none does), as every path does.
+fn classify_portable(bytes: &[u8], masks: &mut [u64]) -> usize {
+    let mut ascii_from = 0;
+    for (k, (block, mask)) in bytes.chunks(64).zip(masks.iter_mut()).enumerate() {
+        let mut m = 0u64;
+        for (i, &b) in block.iter().enumerate() {
+            if b == b'\r' || b == b'\n' {
+                m |= 1 << i;
+            }
+        }
+        if !block.is_ascii() {
+            ascii_from = (k + 1) * 64;
+        }
+        *mask = m;
+    }
+    ascii_from
+}
+
+/// Runs `$block` (an `unsafe fn(*const u8) -> (u64, bool)` reading 64 bytes through the
+/// pointer: the CR/LF mask, and whether any byte is 0x80 or more) over every whole 64-byte
+/// block of `$bytes`, and over the last partial block copied into a zero-padded buffer (0
+/// is neither CR nor LF, and ASCII, so the padding marks nothing). `$masks` holds exactly
+/// `$bytes.len().div_ceil(64)` masks. Evaluates to the start of the block after the last
+/// one with a non-ASCII byte (0 if none has one). A macro rather than a function taking
+/// a closure, so that the kernel is inlined into the caller compiled for its CPU feature.
+#[cfg(any(
+    target_arch = "x86_64",
+    all(target_arch = "aarch64", target_feature = "neon")
+))]
+macro_rules! each_block {
+    ($bytes:expr, $masks:expr, $block:ident) => {{
+        let mut whole = $bytes.chunks_exact(64);
+        let mut out = $masks.iter_mut();
+        let mut ascii_from = 0;
+        let mut k = 0;
+        for (chunk, mask) in whole.by_ref().zip(out.by_ref()) {
+            // SAFETY: `chunk` is 64 readable bytes; the caller of the enclosing function
+            // guarantees the CPU feature the kernel is compiled for.
+            let (m, high) = unsafe { $block(chunk.as_ptr()) };
+            *mask = m;
+            k += 1;
+            if high {
+                ascii_from = k * 64;
+            }
+        }
+        let tail = whole.remainder();
+        if let Some(mask) = out.next()
+            && !tail.is_empty()
+        {
+            let mut padded = [0u8; 64];
+            padded[..tail.len()].copy_from_slice(tail);
+            // SAFETY: `padded` is 64 readable bytes; the feature is guaranteed as above.
+            let (m, high) = unsafe { $block(padded.as_ptr()) };
+            *mask = m;
+            if high {
+                ascii_from = (k + 1) * 64;
+            }
+        }
+        ascii_from
+    }};
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use core::arch::x86_64::*;
+
+    /// SSE2 (the x86_64 baseline, so no detection is needed).
+    pub(super) fn classify_sse2(bytes: &[u8], masks: &mut [u64]) -> usize {
+        each_block!(bytes, masks, block_sse2)
+    }
+
+    /// # Safety
+    /// `p` must point to 64 readable bytes.
+    #[inline(always)]
+    unsafe fn block_sse2(p: *const u8) -> (u64, bool) {
+        // SAFETY: four unaligned 16-byte loads within the 64 bytes the caller vouches
+        // for; SSE2 is part of every x86_64 CPU.
+        unsafe {
+            let cr = _mm_set1_epi8(b'\r' as i8);
+            let lf = _mm_set1_epi8(b'\n' as i8);
+            let mut m = 0u64;
+            let mut any = _mm_setzero_si128();
+            for k in 0..4 {
+                let v = _mm_loadu_si128(p.add(16 * k).cast::<__m128i>());
+                let hit = _mm_or_si128(_mm_cmpeq_epi8(v, cr), _mm_cmpeq_epi8(v, lf));
+                m |= u64::from(_mm_movemask_epi8(hit) as u16) << (16 * k);
+                any = _mm_or_si128(any, v);
+            }
+            (m, _mm_movemask_epi8(any) != 0)
+        }
+    }
+
+    /// AVX2.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn classify_avx2(bytes: &[u8], masks: &mut [u64]) -> usize {
+        each_block!(bytes, masks, block_avx2)
+    }
+
+    /// # Safety
+    /// `p` must point to 64 readable bytes, and the CPU must have AVX2.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    unsafe fn block_avx2(p: *const u8) -> (u64, bool) {
+        // SAFETY: two unaligned 32-byte loads within the 64 bytes the caller vouches for;
+        // the caller guarantees AVX2.
+        unsafe {
+            let cr = _mm256_set1_epi8(b'\r' as i8);
+            let lf = _mm256_set1_epi8(b'\n' as i8);
+            let lo = _mm256_loadu_si256(p.cast::<__m256i>());
+            let hi = _mm256_loadu_si256(p.add(32).cast::<__m256i>());
+            let high = _mm256_movemask_epi8(_mm256_or_si256(lo, hi)) != 0;
+            let lo = _mm256_or_si256(_mm256_cmpeq_epi8(lo, cr), _mm256_cmpeq_epi8(lo, lf));
+            let hi = _mm256_or_si256(_mm256_cmpeq_epi8(hi, cr), _mm256_cmpeq_epi8(hi, lf));
+            let m = u64::from(_mm256_movemask_epi8(lo) as u32)
+                | (u64::from(_mm256_movemask_epi8(hi) as u32) << 32);
+            (m, high)
+        }
+    }
+
+    /// AVX-512BW.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512BW (which implies AVX-512F).
+    #[target_feature(enable = "avx512bw")]
+    pub(super) unsafe fn classify_avx512bw(bytes: &[u8], masks: &mut [u64]) -> usize {
+        each_block!(bytes, masks, block_avx512bw)
+    }
+
+    /// # Safety
+    /// `p` must point to 64 readable bytes, and the CPU must have AVX-512BW.
+    #[target_feature(enable = "avx512bw")]
+    #[inline]
+    unsafe fn block_avx512bw(p: *const u8) -> (u64, bool) {
+        // SAFETY: one unaligned 64-byte load of the 64 bytes the caller vouches for; the
+        // caller guarantees AVX-512BW.
+        unsafe {
+            let v = _mm512_loadu_si512(p.cast::<__m512i>());
+            let m = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(b'\r' as i8))
+                | _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(b'\n' as i8));
+            (m, _mm512_movepi8_mask(v) != 0)
+        }
+    }
+}
+
+#[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+mod neon {
+    use core::arch::aarch64::*;
+
+    /// NEON (enabled for the whole target, so no detection is needed).
+    pub(super) fn classify_neon(bytes: &[u8], masks: &mut [u64]) -> usize {
+        each_block!(bytes, masks, block_neon)
+    }
+
+    /// Bit `i % 8` for lane `i`: after masking the compare results with it, three rounds
+    /// of pairwise adds fold 64 lanes into 64 bits (simdjson's `to_bitmask`).
+    const BITS: [u8; 16] = [1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128];
+
+    /// # Safety
+    /// `p` must point to 64 readable bytes.
+    #[inline(always)]
+    unsafe fn block_neon(p: *const u8) -> (u64, bool) {
+        // SAFETY: four 16-byte loads within the 64 bytes the caller vouches for, and one
+        // of the 16 bytes of `BITS`; NEON is enabled for the whole target.
+        unsafe {
+            let cr = vdupq_n_u8(b'\r');
+            let lf = vdupq_n_u8(b'\n');
+            let bits = vld1q_u8(BITS.as_ptr());
+            let v0 = vld1q_u8(p);
+            let v1 = vld1q_u8(p.add(16));
+            let v2 = vld1q_u8(p.add(32));
+            let v3 = vld1q_u8(p.add(48));
+            let m0 = vandq_u8(vorrq_u8(vceqq_u8(v0, cr), vceqq_u8(v0, lf)), bits);
+            let m1 = vandq_u8(vorrq_u8(vceqq_u8(v1, cr), vceqq_u8(v1, lf)), bits);
+            let m2 = vandq_u8(vorrq_u8(vceqq_u8(v2, cr), vceqq_u8(v2, lf)), bits);
+            let m3 = vandq_u8(vorrq_u8(vceqq_u8(v3, cr), vceqq_u8(v3, lf)), bits);
+            let s0 = vpaddq_u8(m0, m1);
+            let s1 = vpaddq_u8(m2, m3);
+            let s = vpaddq_u8(s0, s1);
+            let s = vpaddq_u8(s, s);
+            let any = vorrq_u8(vorrq_u8(v0, v1), vorrq_u8(v2, v3));
+            (
+                vgetq_lane_u64::<0>(vreinterpretq_u64_u8(s)),
+                vmaxvq_u8(any) >= 0x80,
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reference(bytes: &[u8]) -> Vec<u64> {
+        let mut masks = vec![0u64; bytes.len().div_ceil(64)];
+        for (i, &b) in bytes.iter().enumerate() {
+            if b == b'\r' || b == b'\n' {
+                masks[i / 64] |= 1 << (i % 64);
+            }
+        }
+        masks
+    }
+
+    #[test]
+    fn every_available_classifier_marks_exactly_the_cr_and_lf_bytes() {
+        // Every byte value at every position of two blocks, at every start offset.
+        let mut bytes: Vec<u8> = (0..=255u8).cycle().take(1024).collect();
+        bytes.extend_from_slice(b"\r\n\n\r\r\r\n");
+        for c in Classifier::available() {
+            for start in 0..70 {
+                for len in [0, 1, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 128, 129, 500] {
+                    let input = &bytes[start..(start + len).min(bytes.len())];
+                    let mut masks = vec![u64::MAX; input.len().div_ceil(64)];
+                    assert_eq!(c.classify(input, &mut masks), input.len());
+                    assert_eq!(masks, reference(input), "{} at {start}+{len}", c.name());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_classifier_finds_where_the_ascii_tail_starts() {
+        // A non-ASCII byte at each position of three blocks (or none), at every offset.
+        for c in Classifier::available() {
+            for hot in (0..200).map(Some).chain([None]) {
+                let mut bytes = [b'a'; 200];
+                if let Some(h) = hot {
+                    bytes[h] = 0x80 | (h as u8);
+                }
+                for start in [0, 1, 7, 63] {
+                    let input = &bytes[start..];
+                    let mut masks = vec![0u64; 4];
+                    let (len, ascii_from) = c.classify_available(input, &mut masks);
+                    assert_eq!(len, input.len());
+                    let expected = match hot {
+                        Some(h) if h >= start => ((h - start) / 64 + 1) * 64,
+                        _ => 0,
+                    };
+                    assert_eq!(
+                        ascii_from,
+                        expected.min(input.len()),
+                        "{} {hot:?} {start}",
+                        c.name()
+                    );
+                    assert!(input[ascii_from..].is_ascii());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn classify_stops_at_the_room_in_masks() {
+        let input = [b'\n'; 200];
+        let mut masks = [0u64; 2];
+        assert_eq!(Classifier::best().classify(&input, &mut masks), 128);
+        assert_eq!(masks, [u64::MAX, u64::MAX]);
+        assert_eq!(Classifier::Portable.classify(&input, &mut []), 0);
+    }
+
+    #[test]
+    fn the_best_classifier_is_available_and_the_portable_one_always_is() {
+        assert!(Classifier::best().is_available());
+        assert!(Classifier::Portable.is_available());
+        assert_eq!(Classifier::available().last(), Some(Classifier::Portable));
+    }
+}
