@@ -1,0 +1,67 @@
+//! The gateway inside an axum application with routes of its own, mounted under `/sse` with
+//! `nest_service` (axum strips the prefix, so the gateway routes `/observer/1.0.0/memory`).
+//! Start an SSE backend first (`cargo run -p eventgate-cli -- sample-backend`).
+//!
+//! ```sh
+//! cargo run -p eventgate --example axum_app
+//! curl http://localhost:3001/hello
+//! curl -N http://localhost:3001/sse/observer/1.0.0/memory -H "apikey: <printed key>"
+//! ```
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::get;
+use eventgate::config::Config;
+use eventgate::{Gateway, Registry};
+
+const CONFIG: &str = r#"
+[[apis]]
+name = "Observer"
+context = "/observer"
+version = "1.0.0"
+plans = ["AsyncGold"]
+endpoints = { production = "http://127.0.0.1:8080" }
+security = { bearer = true, api_key_header = "apikey" }
+topics = [{ path = "/memory" }]
+
+[[applications]]
+id = "app-1"
+
+[[subscriptions]]
+application = "app-1"
+api = "Observer:1.0.0"
+plan = "AsyncGold"
+
+[[api_keys]]
+application = "app-1"
+issue = true
+"#;
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let cfg = Config::from_str("axum_app example", CONFIG)?;
+    let registry = Arc::new(Registry::new());
+    cfg.apply(&registry)?;
+    let gate = eventgate_policy::Gate::builder().build()?;
+    for issued in cfg.apply_policy(&gate)? {
+        println!(
+            "API key of {}: {}",
+            issued.application,
+            issued.key.expose_secret()
+        );
+    }
+    let gateway = Gateway::builder()
+        .registry(registry)
+        .gate(Arc::new(gate))
+        .build()?;
+
+    let app = Router::new()
+        .route("/hello", get(|| async { "hello from the app\n" }))
+        // The gateway is a tower Service over any body type: axum mounts it as it is.
+        .nest_service("/sse", gateway);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:3001").await?;
+    println!("listening on http://127.0.0.1:3001");
+    axum::serve(listener, app).await?;
+    Ok(())
+}

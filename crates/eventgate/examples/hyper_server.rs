@@ -1,0 +1,77 @@
+//! The gateway in a plain hyper server of your own: your accept loop, your connection
+//! settings, the gateway as the service. Run it, then in another shell start an SSE backend
+//! (`cargo run -p eventgate-cli -- sample-backend`) and
+//! `curl -N http://localhost:3000/observer/1.0.0/memory -H "apikey: <printed key>"`.
+//!
+//! ```sh
+//! cargo run -p eventgate --example hyper_server
+//! ```
+
+use std::sync::Arc;
+
+use eventgate::config::Config;
+use eventgate::server::ConnectInfo;
+use eventgate::{Gateway, Registry};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+
+const CONFIG: &str = r#"
+[[apis]]
+name = "Observer"
+context = "/observer"
+version = "1.0.0"
+plans = ["AsyncGold"]
+endpoints = { production = "http://127.0.0.1:8080" }
+security = { bearer = true, api_key_header = "apikey" }
+topics = [{ path = "/memory" }]
+
+[[applications]]
+id = "app-1"
+
+[[subscriptions]]
+application = "app-1"
+api = "Observer:1.0.0"
+plan = "AsyncGold"
+
+[[api_keys]]
+application = "app-1"
+issue = true
+"#;
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let cfg = Config::from_str("hyper_server example", CONFIG)?;
+    let registry = Arc::new(Registry::new());
+    cfg.apply(&registry)?;
+    let gate = eventgate_policy::Gate::builder().build()?;
+    for issued in cfg.apply_policy(&gate)? {
+        println!(
+            "API key of {}: {}",
+            issued.application,
+            issued.key.expose_secret()
+        );
+    }
+    let gateway = Gateway::builder()
+        .registry(registry)
+        .gate(Arc::new(gate))
+        .build()?;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+    println!("listening on http://127.0.0.1:3000");
+    loop {
+        let (tcp, remote) = listener.accept().await?;
+        let local = tcp.local_addr()?;
+        let gateway = gateway.clone();
+        tokio::spawn(async move {
+            // The gateway reads ConnectInfo for the transport (http/https) and client address.
+            let svc = hyper::service::service_fn(move |mut req| {
+                req.extensions_mut()
+                    .insert(ConnectInfo::new(remote, local, false));
+                let gateway = gateway.clone();
+                async move { Ok::<_, std::convert::Infallible>(gateway.handle(req).await) }
+            });
+            let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(tcp), svc)
+                .await;
+        });
+    }
+}
