@@ -35,8 +35,10 @@ fn registry() -> Registry {
     let r = Registry::new();
     r.transaction(|tx| {
         let mut env = Environment::new("Default", EnvironmentType::Hybrid);
-        env.vhosts.push(Vhost::new(Hostname::new("gw.example.com").unwrap()));
-        env.vhosts.push(Vhost::new(Hostname::new("localhost").unwrap()));
+        env.vhosts
+            .push(Vhost::new(Hostname::new("gw.example.com").unwrap()));
+        env.vhosts
+            .push(Vhost::new(Hostname::new("localhost").unwrap()));
         tx.add_environment(env)?;
         for i in 0..APIS {
             let context = if i % 10 == 0 {
@@ -65,7 +67,12 @@ fn registry() -> Registry {
             ];
             let id = tx.create_api(api)?;
             let rev = tx.create_revision(&id, None)?;
-            tx.deploy(&id, rev, "Default", &Hostname::new("gw.example.com").unwrap())?;
+            tx.deploy(
+                &id,
+                rev,
+                "Default",
+                &Hostname::new("gw.example.com").unwrap(),
+            )?;
             tx.change_lifecycle(&id, LifecycleAction::Publish)?;
         }
         Ok(())
