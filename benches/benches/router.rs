@@ -41,7 +41,7 @@ fn registry() -> Registry {
             .push(Vhost::new(Hostname::new("localhost").unwrap()));
         tx.add_environment(env)?;
         for i in 0..APIS {
-            let context = if i % 10 == 0 {
+            let context = if i.is_multiple_of(10) {
                 format!("/{{version}}/svc{i}")
             } else {
                 format!("/svc{i}")
@@ -51,7 +51,7 @@ fn registry() -> Registry {
                 ApiContext::new(&context).unwrap(),
                 ApiVersion::new(&format!("1.{}", i % 3)).unwrap(),
             );
-            api.default_version = i % 5 == 0;
+            api.default_version = i.is_multiple_of(5);
             api.endpoints.production = Some(Endpoint::new("http://backend:8080").unwrap());
             api.topics = vec![
                 topic("/t0", None),
@@ -98,12 +98,12 @@ fn targets(kinds: &[usize]) -> Vec<String> {
         .map(|n| {
             let i = (n * 7919) % APIS;
             let kind = kinds[n % kinds.len()];
-            let base = if i % 10 == 0 {
+            let base = if i.is_multiple_of(10) {
                 format!("/1.{}/svc{i}", i % 3)
             } else {
                 format!("/svc{i}/1.{}", i % 3)
             };
-            let query = if n % 2 == 0 { "?since=42" } else { "" };
+            let query = if n.is_multiple_of(2) { "?since=42" } else { "" };
             format!("{base}{}{query}", topics[kind])
         })
         .collect()
