@@ -307,14 +307,14 @@ impl Router {
             .topic_set()
             .find(topic_path)
             .ok_or_else(|| RouteError::NoTopic(target.revision.id().clone()))?;
-        // Captures borrow from `rel` (or from the literal "/" when nothing follows the base,
-        // where they can only be empty): keep them as offsets into the stored text.
+        // Non-empty captures borrow from `rel`; an empty one (a `*` matching nothing) may
+        // be a literal "" of the matcher: it is kept as an empty range at the path's end.
         let offset_of = |v: &str| -> Range<usize> {
-            if rel.is_empty() {
-                return path.len()..path.len();
+            let off = (v.as_ptr() as usize).checked_sub(rel.as_ptr() as usize);
+            match off {
+                Some(o) if o + v.len() <= rel.len() => topic_start + o..topic_start + o + v.len(),
+                _ => path.len()..path.len(),
             }
-            let start = v.as_ptr() as usize - rel.as_ptr() as usize + topic_start;
-            start..start + v.len()
         };
         let mut captures = Vec::new();
         for (_, v) in caps.iter() {

@@ -440,3 +440,31 @@ fn topic_auth_type_and_scopes_travel_with_the_route() {
     assert_eq!(secret.topic().scopes.len(), 2);
     assert!(secret.topic().needs_credential());
 }
+
+#[test]
+fn trailing_wildcard_matching_nothing_gives_an_empty_rest() {
+    let r = registry();
+    let mut a = api("Stocks", "/stocks", "1");
+    a.default_version = true;
+    a.topics = vec![topic("/rest/*", Some("/r/*"))];
+    publish(&r, a);
+    for target in ["/stocks/rest", "/stocks/rest?a/b/c", "/stocks/1/rest"] {
+        let route = r.router().route(Some("localhost"), target).unwrap();
+        assert_eq!(route.rest(), Some(""), "{target}");
+        assert!(
+            route
+                .backend_url(PROD, None)
+                .unwrap()
+                .starts_with("http://backend:8080/r")
+        );
+    }
+    let route = r
+        .router()
+        .route(Some("localhost"), "/stocks/rest?a/b/c")
+        .unwrap();
+    assert_eq!(route.query(), Some("a/b/c"));
+    assert_eq!(
+        route.backend_url(PROD, None).unwrap(),
+        "http://backend:8080/r?a/b/c"
+    );
+}
