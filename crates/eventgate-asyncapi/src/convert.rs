@@ -654,7 +654,7 @@ pub fn to_v2(doc: &Value) -> Result<(Value, ConversionReport), ConvertError> {
                 continue;
             };
             // A channel message that is itself a reference: point at its final target.
-            let direct = crate::pointer::lookup(doc, mr.trim_start_matches('#'));
+            let direct = doc.pointer(mr.trim_start_matches('#'));
             match direct.and_then(ref_of) {
                 Some(inner) => msgs.push(json!({"$ref": inner})),
                 None => msgs.push(message_to_v2(target)),
