@@ -7,13 +7,17 @@
 //! read its API definitions.
 //!
 //! # Layers
-//! - [`Document`]: the text read into a JSON value ([`Document::parse`]), bounded by [`Limits`].
-//! - [`Document::validate`]: a [`Report`] with every [`Problem`] and the object [`Counts`].
-//! - [`AsyncApi`]: the typed model (`model::v2`, `model::v3`); unknown fields and `x-*`
-//!   extensions are kept, so a read-then-write gives back an equal JSON value.
-//! - [`convert`]: 2.x to 3.0 and 3.0 to 2.6, with a [`ConversionReport`] of what was dropped.
-//! - [`ApiDefinition`]: the SSE API view (context, topics, scopes, plans...), imported from and
-//!   exported to AsyncAPI ([`ExportOptions`]), and [`TopicTemplate`] matching for routing.
+//! One pipeline with one error type per step (regex-syntax's `Ast` -> `Hir` split):
+//! - read: [`Document::parse`] turns text into a JSON value bounded by [`Limits`] ([`ReadError`];
+//!   references are followed by [`resolve`] and [`dereference`], [`RefError`]).
+//! - validate: [`Document::validate`] gives a [`Report`] with every [`Problem`] and the object
+//!   [`Counts`]; the keys it checks come from the typed model's field tables.
+//! - model: [`AsyncApi`] (`model::v2`, `model::v3`), the typed document ([`ModelError`]); unknown
+//!   fields and `x-*` extensions are kept, so a read-then-write gives back an equal JSON value.
+//! - map: [`ApiDefinition`], the SSE API view (context, topics, scopes, plans...), imported from
+//!   and exported to the model ([`ApiError`], [`ExportOptions`]), with [`TopicTemplate`] matching
+//!   for routing; and [`convert`], 2.x to 3.0 and 3.0 to 2.6 ([`ConvertError`], a
+//!   [`ConversionReport`] of what was dropped).
 //!
 //! # Example
 //! ```

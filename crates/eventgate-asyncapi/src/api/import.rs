@@ -66,24 +66,19 @@ impl ApiDefinition {
         api.topics.clear();
         if x.get(X_TRANSPORTS).is_some_and(Value::is_array) {
             api.transports = list(x, X_TRANSPORTS)
-                .map(|s| match s {
-                    "http" => Ok(Transport::Http),
-                    "https" => Ok(Transport::Https),
-                    other => Err(bad("transport", other)),
-                })
+                .map(|s| Transport::parse(s).ok_or_else(|| bad("transport", s)))
                 .collect::<Result<_, _>>()?;
         }
         api.plans = list(x, X_PLANS)
             .map(PlanName::new)
             .collect::<Result<_, _>>()?;
         if let Some(l) = ext(x, X_LIFECYCLE) {
-            api.lifecycle = Some(Lifecycle::parse(l).ok_or_else(|| bad("lifecycle", l))?);
+            api.lifecycle =
+                Some(Lifecycle::parse(&l.to_ascii_uppercase()).ok_or_else(|| bad("lifecycle", l))?);
         }
-        api.delivery = match ext(x, X_DELIVERY) {
-            None | Some("shared") => DeliveryMode::Shared,
-            Some("per-client") => DeliveryMode::PerClient,
-            Some(other) => return Err(bad("delivery mode", other)),
-        };
+        if let Some(d) = ext(x, X_DELIVERY) {
+            api.delivery = DeliveryMode::parse(d).ok_or_else(|| bad("delivery mode", d))?;
+        }
         let (urls, schemes) = match &model {
             AsyncApi::V2(d) => {
                 for (name, ch) in &d.channels {

@@ -192,132 +192,91 @@ pub struct Endpoints {
     pub sandbox: Option<EndpointUrl>,
 }
 
-/// Transports clients may use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[non_exhaustive]
-pub enum Transport {
-    /// Plain HTTP.
-    Http,
-    /// HTTP over TLS.
-    Https,
-}
-
-impl Transport {
-    fn as_str(self) -> &'static str {
-        match self {
-            Transport::Http => "http",
-            Transport::Https => "https",
+/// An enum of the fixed names documents write, with `as_str` and a crate-private `parse`.
+macro_rules! names {
+    ($(#[$m:meta])* pub enum $name:ident { $($(#[$vm:meta])* $variant:ident = $s:literal,)* }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum $name {
+            $($(#[$vm])* $variant,)*
         }
-    }
-}
 
-/// WSO2's `x-auth-type` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-#[non_exhaustive]
-pub enum AuthType {
-    /// `Any` (the default).
-    #[default]
-    Any,
-    /// `None`: no authentication.
-    None,
-    /// `Application`.
-    Application,
-    /// `Application_User`.
-    ApplicationUser,
-    /// `Application & Application User`.
-    ApplicationAndUser,
-}
+        impl $name {
+            /// The name as documents write it.
+            #[must_use]
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $s,)*
+                }
+            }
 
-impl AuthType {
-    /// The string WSO2 writes.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AuthType::Any => "Any",
-            AuthType::None => "None",
-            AuthType::Application => "Application",
-            AuthType::ApplicationUser => "Application_User",
-            AuthType::ApplicationAndUser => "Application & Application User",
+            fn parse(s: &str) -> Option<Self> {
+                match s {
+                    $($s => Some($name::$variant),)*
+                    _ => None,
+                }
+            }
         }
-    }
-
-    fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "Any" => AuthType::Any,
-            "None" => AuthType::None,
-            "Application" => AuthType::Application,
-            "Application_User" => AuthType::ApplicationUser,
-            "Application & Application User" => AuthType::ApplicationAndUser,
-            _ => return None,
-        })
-    }
+    };
 }
 
-/// WSO2 lifecycle states.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Lifecycle {
-    /// Created.
-    Created,
-    /// Deployed as a prototype.
-    Prototyped,
-    /// Published.
-    Published,
-    /// Blocked.
-    Blocked,
-    /// Deprecated.
-    Deprecated,
-    /// Retired.
-    Retired,
-}
-
-impl Lifecycle {
-    const ALL: [Lifecycle; 6] = [
-        Lifecycle::Created,
-        Lifecycle::Prototyped,
-        Lifecycle::Published,
-        Lifecycle::Blocked,
-        Lifecycle::Deprecated,
-        Lifecycle::Retired,
-    ];
-
-    /// The state's name as WSO2 writes it (`PUBLISHED`).
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Lifecycle::Created => "CREATED",
-            Lifecycle::Prototyped => "PROTOTYPED",
-            Lifecycle::Published => "PUBLISHED",
-            Lifecycle::Blocked => "BLOCKED",
-            Lifecycle::Deprecated => "DEPRECATED",
-            Lifecycle::Retired => "RETIRED",
-        }
-    }
-
-    fn parse(s: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|l| l.as_str().eq_ignore_ascii_case(s))
+names! {
+    /// Transports clients may use (`x-eventgate-transports`).
+    #[derive(PartialOrd, Ord)]
+    pub enum Transport {
+        /// Plain HTTP.
+        Http = "http",
+        /// HTTP over TLS.
+        Https = "https",
     }
 }
 
-/// How events reach subscribers of a topic.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-#[non_exhaustive]
-pub enum DeliveryMode {
-    /// One upstream connection per backend path, fanned out to every subscriber (default).
-    #[default]
-    Shared,
-    /// One upstream connection per client connection.
-    PerClient,
+names! {
+    /// WSO2's `x-auth-type` values.
+    #[derive(Default)]
+    pub enum AuthType {
+        /// `Any` (the default).
+        #[default]
+        Any = "Any",
+        /// `None`: no authentication.
+        None = "None",
+        /// `Application`.
+        Application = "Application",
+        /// `Application_User`.
+        ApplicationUser = "Application_User",
+        /// `Application & Application User`.
+        ApplicationAndUser = "Application & Application User",
+    }
 }
 
-impl DeliveryMode {
-    fn as_str(self) -> &'static str {
-        match self {
-            DeliveryMode::Shared => "shared",
-            DeliveryMode::PerClient => "per-client",
-        }
+names! {
+    /// WSO2 lifecycle states, written in capitals (`PUBLISHED`); read in any case.
+    pub enum Lifecycle {
+        /// Created.
+        Created = "CREATED",
+        /// Deployed as a prototype.
+        Prototyped = "PROTOTYPED",
+        /// Published.
+        Published = "PUBLISHED",
+        /// Blocked.
+        Blocked = "BLOCKED",
+        /// Deprecated.
+        Deprecated = "DEPRECATED",
+        /// Retired.
+        Retired = "RETIRED",
+    }
+}
+
+names! {
+    /// How events reach subscribers of a topic (`x-eventgate-delivery-mode`).
+    #[derive(Default)]
+    pub enum DeliveryMode {
+        /// One upstream connection per backend path, fanned out to every subscriber (default).
+        #[default]
+        Shared = "shared",
+        /// One upstream connection per client connection.
+        PerClient = "per-client",
     }
 }
 

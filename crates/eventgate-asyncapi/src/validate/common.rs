@@ -53,14 +53,7 @@ impl<'a> V<'a> {
     }
 
     pub(super) fn tags(&mut self, m: &'a Map<String, Value>, ptr: &str) {
-        let Some(t) = m.get("tags") else { return };
-        let tp = push(ptr, "tags");
-        let Some(arr) = t.as_array() else {
-            self.push(
-                tp,
-                ProblemKind::InvalidValue,
-                "\"tags\" must be an array".into(),
-            );
+        let Some((arr, tp)) = self.array(m, ptr, "tags") else {
             return;
         };
         let mut seen = HashSet::new();
@@ -203,7 +196,7 @@ impl<'a> V<'a> {
                             self.push(
                                 push(&sp, k),
                                 ProblemKind::InvalidValue,
-                                "scope descriptions must be strings".into(),
+                                "scope descriptions must be strings",
                             );
                         }
                     }
@@ -219,9 +212,9 @@ impl<'a> V<'a> {
             Value::Object(m) => m,
             _ => {
                 self.push(
-                    ptr.to_owned(),
+                    ptr,
                     ProblemKind::Schema,
-                    "schema must be an object or a boolean".into(),
+                    "schema must be an object or a boolean",
                 );
                 return;
             }
@@ -255,7 +248,7 @@ impl<'a> V<'a> {
             self.push(
                 push(ptr, "required"),
                 ProblemKind::Schema,
-                "\"required\" must be an array of strings".into(),
+                "\"required\" must be an array of strings",
             );
         }
         if let Some(e) = m.get("enum")
@@ -264,7 +257,7 @@ impl<'a> V<'a> {
             self.push(
                 push(ptr, "enum"),
                 ProblemKind::Schema,
-                "\"enum\" must be an array".into(),
+                "\"enum\" must be an array",
             );
         }
         for k in ["properties", "patternProperties", "definitions", "$defs"] {
@@ -364,14 +357,7 @@ impl<'a> V<'a> {
             .filter(|u| !declared_map.is_some_and(|d| d.contains_key(*u)))
             .collect();
         if !missing.is_empty() {
-            self.push(
-                if declared.is_some() { pp.clone() } else { ptr.to_owned() },
-                ProblemKind::Parameter,
-                format!(
-                    "Not all channel's parameters are described with \"parameters\" object. Missed: {}.",
-                    missing.join(", ")
-                ),
-            );
+            self.push(if declared.is_some() { pp.clone() } else { ptr.to_owned() }, ProblemKind::Parameter, format!( "Not all channel's parameters are described with \"parameters\" object. Missed: {}.", missing.join(", ") ));
         }
         let Some(dm) = declared_map else { return };
         for (name, p) in dm {
@@ -405,11 +391,7 @@ impl<'a> V<'a> {
             self.allowed(m, ptr, &["oneOf"]);
             let op = push(ptr, "oneOf");
             let Some(arr) = one_of.as_array() else {
-                self.push(
-                    op,
-                    ProblemKind::InvalidValue,
-                    "\"oneOf\" must be an array".into(),
-                );
+                self.push(op, ProblemKind::InvalidValue, "\"oneOf\" must be an array");
                 return;
             };
             for (i, item) in arr.iter().enumerate() {
@@ -446,29 +428,15 @@ impl<'a> V<'a> {
                 self.payload(p, &push(ptr, "payload"), format);
             }
         }
-        if let Some(ex) = m.get("examples") {
-            let ep = push(ptr, "examples");
-            match ex.as_array() {
-                None => self.push(
-                    ep,
-                    ProblemKind::InvalidValue,
-                    "\"examples\" must be an array".into(),
-                ),
-                Some(a) => {
-                    for (i, e) in a.iter().enumerate() {
-                        let ip = push_index(&ep, i);
-                        let Some(em) = self.obj(e, &ip, "example") else {
-                            continue;
-                        };
-                        self.allowed(em, &ip, &["headers", "payload", "name", "summary"]);
-                        if !em.contains_key("payload") && !em.contains_key("headers") {
-                            self.push(
-                                ip.clone(),
-                                ProblemKind::Required,
-                                format!("Item at index {i} must have required property \"payload\" or \"headers\""),
-                            );
-                        }
-                    }
+        if let Some((a, ep)) = self.array(m, ptr, "examples") {
+            for (i, e) in a.iter().enumerate() {
+                let ip = push_index(&ep, i);
+                let Some(em) = self.obj(e, &ip, "example") else {
+                    continue;
+                };
+                self.allowed(em, &ip, &["headers", "payload", "name", "summary"]);
+                if !em.contains_key("payload") && !em.contains_key("headers") {
+                    self.push(ip.clone(), ProblemKind::Required, format!("Item at index {i} must have required property \"payload\" or \"headers\""));
                 }
             }
         }
@@ -494,9 +462,9 @@ impl<'a> V<'a> {
     pub(super) fn traits(&mut self, t: &'a Value, ptr: &str) {
         let Some(arr) = t.as_array() else {
             self.push(
-                ptr.to_owned(),
+                ptr,
                 ProblemKind::InvalidValue,
-                "\"traits\" must be an array".into(),
+                "\"traits\" must be an array",
             );
             return;
         };
@@ -518,8 +486,7 @@ impl<'a> V<'a> {
             self.push(
                 push(ptr, "protocol"),
                 ProblemKind::InvalidValue,
-                "\"protocol\" must be a non-empty protocol name such as sse, http, https, ws"
-                    .into(),
+                "\"protocol\" must be a non-empty protocol name such as sse, http, https, ws",
             );
         }
     }
@@ -533,14 +500,7 @@ impl<'a> V<'a> {
             .filter(|u| !declared.is_some_and(|d| d.contains_key(*u)))
             .collect();
         if !missing.is_empty() {
-            self.push(
-                ptr.to_owned(),
-                ProblemKind::ServerVariable,
-                format!(
-                    "Not all server's variables are described with \"variables\" object. Missed: {}.",
-                    missing.join(", ")
-                ),
-            );
+            self.push(ptr, ProblemKind::ServerVariable, format!( "Not all server's variables are described with \"variables\" object. Missed: {}.", missing.join(", ") ));
         }
     }
 

@@ -1,6 +1,6 @@
 //! Object counts, as the reference parser counts them.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 use serde_json::{Map, Value};
 
@@ -8,6 +8,14 @@ use super::Counts;
 use crate::model::SpecVersion;
 use crate::pointer::{push, push_index};
 use crate::refs::{self, ref_of};
+
+/// A value and the pointer of the object it stands for: its own, or its reference's target.
+fn located<'v>(root: &'v Value, v: &'v Value, at: String) -> Option<(&'v Value, String)> {
+    match ref_of(v) {
+        Some(r) => refs::resolve_with_pointer(root, r).ok(),
+        None => Some((v, at)),
+    }
+}
 
 /// Counts channels, operations, messages and servers the way the reference parser does.
 pub(super) fn count(root: &Value, line: SpecVersion) -> Counts {
@@ -17,76 +25,50 @@ pub(super) fn count(root: &Value, line: SpecVersion) -> Counts {
         servers: len("servers"),
         ..Counts::default()
     };
+    // A message is identified by the pointer of the object it resolves to.
     let mut seen: HashSet<String> = HashSet::new();
-    // identity of a message: the pointer of the object it resolves to
-    let add = |v: &Value, at: String, seen: &mut HashSet<String>| -> Option<()> {
-        let id = match ref_of(v) {
-            Some(r) => refs::resolve_with_pointer(root, r).ok()?.1,
-            None => at,
-        };
-        seen.insert(id);
-        Some(())
-    };
-    let channels: BTreeMap<&String, &Value> = root
-        .get("channels")
-        .and_then(Value::as_object)
-        .map(|m| m.iter().collect())
-        .unwrap_or_default();
-    match line {
-        SpecVersion::V2 => {
-            for (name, c) in channels {
-                let (c, base) = match ref_of(c) {
-                    Some(r) => match refs::resolve_with_pointer(root, r) {
-                        Ok(x) => x,
-                        Err(_) => continue,
-                    },
-                    None => (c, push("/channels", name)),
-                };
+    let channels = root.get("channels").and_then(Value::as_object);
+    let channels = channels
+        .into_iter()
+        .flatten()
+        .filter_map(|(name, c)| located(root, c, push("/channels", name)));
+    for (c, base) in channels {
+        match line {
+            SpecVersion::V2 => {
                 for op in ["subscribe", "publish"] {
                     let Some(o) = c.get(op) else { continue };
                     counts.operations += 1;
                     let Some(msg) = o.get("message") else {
                         continue;
                     };
-                    let mp = push(&push(&base, op), "message");
-                    let (resolved, rp) = match ref_of(msg) {
-                        Some(r) => match refs::resolve_with_pointer(root, r) {
-                            Ok(x) => x,
-                            Err(_) => continue,
-                        },
-                        None => (msg, mp),
+                    let at = push(&push(&base, op), "message");
+                    let Some((msg, at)) = located(root, msg, at) else {
+                        continue;
                     };
-                    match resolved.get("oneOf").and_then(Value::as_array) {
+                    match msg.get("oneOf").and_then(Value::as_array) {
                         Some(items) => {
-                            for (i, item) in items.iter().enumerate() {
-                                add(item, push_index(&push(&rp, "oneOf"), i), &mut seen);
-                            }
+                            let items = items.iter().enumerate();
+                            let items = items.map(|(i, m)| (m, push_index(&push(&at, "oneOf"), i)));
+                            seen.extend(items.filter_map(|(m, at)| Some(located(root, m, at)?.1)));
                         }
                         None => {
-                            seen.insert(rp);
+                            seen.insert(at);
                         }
                     }
                 }
             }
-        }
-        SpecVersion::V3 => {
-            counts.operations = len("operations");
-            for (name, c) in channels {
-                let (c, base) = match ref_of(c) {
-                    Some(r) => match refs::resolve_with_pointer(root, r) {
-                        Ok(x) => x,
-                        Err(_) => continue,
-                    },
-                    None => (c, push("/channels", name)),
-                };
+            SpecVersion::V3 => {
                 let Some(msgs) = c.get("messages").and_then(Value::as_object) else {
                     continue;
                 };
-                for (k, m) in msgs {
-                    add(m, push(&push(&base, "messages"), k), &mut seen);
-                }
+                let at = push(&base, "messages");
+                let msgs = msgs.iter().map(|(k, m)| located(root, m, push(&at, k)));
+                seen.extend(msgs.filter_map(|m| Some(m?.1)));
             }
         }
+    }
+    if line == SpecVersion::V3 {
+        counts.operations = len("operations");
     }
     counts.messages = seen.len();
     counts

@@ -173,7 +173,8 @@ fn is_ext(k: &str) -> bool {
 }
 
 impl<'a> V<'a> {
-    fn push(&mut self, pointer: String, kind: ProblemKind, message: String) {
+    fn push(&mut self, pointer: impl Into<String>, kind: ProblemKind, message: impl Into<String>) {
+        let (pointer, message) = (pointer.into(), message.into());
         self.problems.push(Problem {
             pointer,
             message,
@@ -181,12 +182,33 @@ impl<'a> V<'a> {
         });
     }
 
+    /// The array at `key`, with its pointer; a problem when it is there but not an array.
+    fn array(
+        &mut self,
+        m: &'a Map<String, Value>,
+        ptr: &str,
+        key: &str,
+    ) -> Option<(&'a [Value], String)> {
+        let p = push(ptr, key);
+        match m.get(key)?.as_array() {
+            Some(a) => Some((a, p)),
+            None => {
+                self.push(
+                    p,
+                    ProblemKind::InvalidValue,
+                    format!("\"{key}\" must be an array"),
+                );
+                None
+            }
+        }
+    }
+
     fn obj(&mut self, v: &'a Value, ptr: &str, what: &str) -> Option<&'a Map<String, Value>> {
         match v.as_object() {
             Some(m) => Some(m),
             None => {
                 self.push(
-                    ptr.to_owned(),
+                    ptr,
                     ProblemKind::InvalidValue,
                     format!("\"{what}\" must be an object"),
                 );
@@ -211,7 +233,7 @@ impl<'a> V<'a> {
         for k in keys {
             if !m.contains_key(*k) {
                 self.push(
-                    ptr.to_owned(),
+                    ptr,
                     ProblemKind::Required,
                     format!("\"{what}\" must have required property \"{k}\""),
                 );
@@ -238,7 +260,7 @@ impl<'a> V<'a> {
                         _ => format!("\"{what}\""),
                     };
                     let message = format!("{whose} must have required property \"{}\"", f.name);
-                    self.push(ptr.to_owned(), ProblemKind::Required, message);
+                    self.push(ptr, ProblemKind::Required, message);
                 }
                 Some(v) if f.string && !v.is_string() => self.push(
                     push(ptr, f.name),

@@ -68,7 +68,7 @@ impl<'a> V<'a> {
                 self.push(
                     ptr,
                     ProblemKind::Duplicate,
-                    "\"messageId\" must be unique across all the messages.".into(),
+                    "\"messageId\" must be unique across all the messages.",
                 );
             }
         }
@@ -94,24 +94,14 @@ impl<'a> V<'a> {
     ) {
         self.object(m, ptr, "channel", ChannelV2::FIELDS, &["$ref"], &[]);
         self.parameters(m, ptr, Some(name));
-        if let Some(s) = m.get("servers") {
-            let sp = push(ptr, "servers");
-            match s.as_array() {
-                None => self.push(
-                    sp,
-                    ProblemKind::InvalidValue,
-                    "\"servers\" must be an array".into(),
-                ),
-                Some(a) => {
-                    for (i, n) in a.iter().enumerate() {
-                        if !n.as_str().is_some_and(|n| servers.contains(&n)) {
-                            self.push(
-                                push_index(&sp, i),
-                                ProblemKind::InvalidValue,
-                                "Channel contains server that are not defined on the \"servers\" object.".into(),
-                            );
-                        }
-                    }
+        if let Some((a, sp)) = self.array(m, ptr, "servers") {
+            for (i, n) in a.iter().enumerate() {
+                if !n.as_str().is_some_and(|n| servers.contains(&n)) {
+                    self.push(
+                        push_index(&sp, i),
+                        ProblemKind::InvalidValue,
+                        "Channel contains server that are not defined on the \"servers\" object.",
+                    );
                 }
             }
         }
@@ -128,7 +118,7 @@ impl<'a> V<'a> {
                 self.push(
                     push(&op_ptr, "operationId"),
                     ProblemKind::Duplicate,
-                    "\"operationId\" must be unique across all the operations.".into(),
+                    "\"operationId\" must be unique across all the operations.",
                 );
             }
         }
@@ -178,14 +168,7 @@ impl<'a> V<'a> {
     }
 
     pub(super) fn requirements(&mut self, m: &'a Map<String, Value>, ptr: &str, whose: &str) {
-        let Some(s) = m.get("security") else { return };
-        let sp = push(ptr, "security");
-        let Some(arr) = s.as_array() else {
-            self.push(
-                sp,
-                ProblemKind::InvalidValue,
-                "\"security\" must be an array".into(),
-            );
+        let Some((arr, sp)) = self.array(m, ptr, "security") else {
             return;
         };
         for (i, req) in arr.iter().enumerate() {
@@ -211,7 +194,7 @@ impl<'a> V<'a> {
                     self.push(
                         np,
                         ProblemKind::InvalidValue,
-                        "scopes must be an array of strings".into(),
+                        "scopes must be an array of strings",
                     );
                     continue;
                 };
@@ -228,15 +211,7 @@ impl<'a> V<'a> {
                         if let Some(sc) = sc.as_str()
                             && !defined.contains(sc)
                         {
-                            self.push(
-                                    push_index(&np, j),
-                                    ProblemKind::Security,
-                                    format!("Non-existing security scope for the specified security scheme. Available: [{}]", {
-                                        let mut d: Vec<_> = defined.iter().copied().collect();
-                                        d.sort_unstable();
-                                        d.join(", ")
-                                    }),
-                                );
+                            self.push(push_index(&np, j), ProblemKind::Security, format!("Non-existing security scope for the specified security scheme. Available: [{}]", { let mut d: Vec<_> = defined.iter().copied().collect(); d.sort_unstable(); d.join(", ") }));
                         }
                     }
                 }

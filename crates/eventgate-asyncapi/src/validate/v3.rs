@@ -42,14 +42,7 @@ impl<'a> V<'a> {
     }
 
     pub(super) fn security_v3(&mut self, m: &'a Map<String, Value>, ptr: &str) {
-        let Some(s) = m.get("security") else { return };
-        let sp = push(ptr, "security");
-        let Some(arr) = s.as_array() else {
-            self.push(
-                sp,
-                ProblemKind::InvalidValue,
-                "\"security\" must be an array".into(),
-            );
+        let Some((arr, sp)) = self.array(m, ptr, "security") else {
             return;
         };
         for (i, item) in arr.iter().enumerate() {
@@ -72,7 +65,7 @@ impl<'a> V<'a> {
                 self.push(
                     push(ptr, "address"),
                     ProblemKind::InvalidValue,
-                    "\"address\" must be a string or null".into(),
+                    "\"address\" must be a string or null",
                 );
                 None
             }
@@ -83,25 +76,14 @@ impl<'a> V<'a> {
         for (_, mm, mp) in self.entries(m, ptr, "messages") {
             self.message(mm, &mp, false);
         }
-        if let Some(s) = m.get("servers") {
-            let sp = push(ptr, "servers");
-            match s.as_array() {
-                None => self.push(
-                    sp,
-                    ProblemKind::InvalidValue,
-                    "\"servers\" must be an array".into(),
-                ),
-                Some(a) => {
-                    for (i, r) in a.iter().enumerate() {
-                        if !ref_of(r).is_some_and(|r| r.starts_with("#/servers/")) {
-                            self.push(
-                                push_index(&sp, i),
-                                ProblemKind::InvalidValue,
-                                "Channel servers must be references to servers in \"#/servers\"."
-                                    .into(),
-                            );
-                        }
-                    }
+        if let Some((a, sp)) = self.array(m, ptr, "servers") {
+            for (i, r) in a.iter().enumerate() {
+                if !ref_of(r).is_some_and(|r| r.starts_with("#/servers/")) {
+                    self.push(
+                        push_index(&sp, i),
+                        ProblemKind::InvalidValue,
+                        "Channel servers must be references to servers in \"#/servers\".",
+                    );
                 }
             }
         }
@@ -115,7 +97,7 @@ impl<'a> V<'a> {
             self.push(
                 push(ptr, "action"),
                 ProblemKind::InvalidValue,
-                "\"action\" must be equal to one of the allowed values: send, receive".into(),
+                "\"action\" must be equal to one of the allowed values: send, receive",
             );
         }
         let channel_ref = m.get("channel").and_then(ref_of);
@@ -123,7 +105,7 @@ impl<'a> V<'a> {
             self.push(
                 push(ptr, "channel"),
                 ProblemKind::InvalidValue,
-                "\"channel\" must be a reference object".into(),
+                "\"channel\" must be a reference object",
             );
         }
         self.tags(m, ptr);
@@ -132,34 +114,23 @@ impl<'a> V<'a> {
         if let Some(t) = m.get("traits") {
             self.traits(t, &push(ptr, "traits"));
         }
-        if let Some(msgs) = m.get("messages") {
-            let mp = push(ptr, "messages");
-            match msgs.as_array() {
-                None => self.push(
-                    mp,
-                    ProblemKind::InvalidValue,
-                    "\"messages\" must be an array".into(),
-                ),
-                Some(a) => {
-                    for (i, r) in a.iter().enumerate() {
-                        let ip = push_index(&mp, i);
-                        match (ref_of(r), channel_ref) {
-                            (None, _) => self.push(
-                                ip,
-                                ProblemKind::InvalidValue,
-                                "operation messages must be reference objects".into(),
-                            ),
-                            (Some(r), Some(c)) if !self.message_of_channel(c, r) => {
-                                self.push(
-                                    ip,
-                                    ProblemKind::Reference,
-                                    "Operation message does not belong to the specified channel."
-                                        .into(),
-                                );
-                            }
-                            _ => {}
-                        }
+        if let Some((a, mp)) = self.array(m, ptr, "messages") {
+            for (i, r) in a.iter().enumerate() {
+                let ip = push_index(&mp, i);
+                match (ref_of(r), channel_ref) {
+                    (None, _) => self.push(
+                        ip,
+                        ProblemKind::InvalidValue,
+                        "operation messages must be reference objects",
+                    ),
+                    (Some(r), Some(c)) if !self.message_of_channel(c, r) => {
+                        self.push(
+                            ip,
+                            ProblemKind::Reference,
+                            "Operation message does not belong to the specified channel.",
+                        );
                     }
+                    _ => {}
                 }
             }
         }
