@@ -16,7 +16,7 @@ mod v3;
 use serde_json::Value;
 
 use crate::error::ModelError;
-use crate::model::AsyncApi;
+use crate::model::{AsyncApi, SpecVersion};
 
 /// The input is not of the version the conversion starts from.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -85,12 +85,11 @@ impl ConversionReport {
 /// [`ConvertError::WrongVersion`] unless the input declares a 2.x version, [`ConvertError::Model`]
 /// when it does not fit the typed model.
 pub fn to_v3(doc: &Value) -> Result<(Value, ConversionReport), ConvertError> {
-    match model(doc, "2.x")? {
+    match model(doc, SpecVersion::V2, "2.x")? {
         AsyncApi::V2(d) => Ok(v2::to_v3(doc, &d)),
         other => Err(wrong("2.x", &other)),
     }
 }
-
 /// Converts a 3.0 document to 2.6.0.
 ///
 /// ```
@@ -109,22 +108,25 @@ pub fn to_v3(doc: &Value) -> Result<(Value, ConversionReport), ConvertError> {
 /// [`ConvertError::WrongVersion`] unless the input declares a 3.x version, [`ConvertError::Model`]
 /// when it does not fit the typed model.
 pub fn to_v2(doc: &Value) -> Result<(Value, ConversionReport), ConvertError> {
-    match model(doc, "3.0")? {
+    match model(doc, SpecVersion::V3, "3.0")? {
         AsyncApi::V3(d) => Ok(v3::to_v2(doc, &d)),
         other => Err(wrong("3.0", &other)),
     }
 }
 
-fn model(doc: &Value, expected: &'static str) -> Result<AsyncApi, ConvertError> {
-    AsyncApi::from_value(doc).map_err(|e| match e {
-        ModelError::UnsupportedVersion(found) => ConvertError::WrongVersion { expected, found },
-        e => ConvertError::Model(e),
-    })
-}
-
 fn wrong(expected: &'static str, found: &AsyncApi) -> ConvertError {
     let found = Some(found.version().to_owned());
     ConvertError::WrongVersion { expected, found }
+}
+
+/// The typed model of a document of the `line` a conversion starts from.
+fn model(doc: &Value, line: SpecVersion, expected: &'static str) -> Result<AsyncApi, ConvertError> {
+    let found = doc.get("asyncapi").and_then(Value::as_str);
+    if found.and_then(SpecVersion::of) != Some(line) {
+        let found = found.map(str::to_owned);
+        return Err(ConvertError::WrongVersion { expected, found });
+    }
+    Ok(AsyncApi::from_value(doc)?)
 }
 
 #[cfg(test)]
