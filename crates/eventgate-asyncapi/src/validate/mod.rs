@@ -189,8 +189,9 @@ impl<'a> V<'a> {
         ptr: &str,
         key: &str,
     ) -> Option<(&'a [Value], String)> {
+        let v = m.get(key)?;
         let p = push(ptr, key);
-        match m.get(key)?.as_array() {
+        match v.as_array() {
             Some(a) => Some((a, p)),
             None => {
                 self.push(
@@ -252,7 +253,7 @@ impl<'a> V<'a> {
         extra: &[&str],
         except: &[&str],
     ) {
-        for f in fields {
+        for f in fields.iter().filter(|f| f.required || f.string) {
             match m.get(f.name) {
                 None if f.required => {
                     let whose = match ptr {
@@ -271,13 +272,12 @@ impl<'a> V<'a> {
             }
         }
         for k in m.keys() {
-            let known = fields.iter().any(|f| f.name == k) && !except.contains(&k.as_str());
-            if !known && !is_ext(k) && !extra.contains(&k.as_str()) {
-                self.push(
-                    push(ptr, k),
-                    ProblemKind::UnexpectedProperty,
-                    format!("Property \"{k}\" is not expected to be here"),
-                );
+            if is_ext(k) || extra.contains(&k.as_str()) {
+                continue;
+            }
+            if !fields.iter().any(|f| f.name == k) || except.contains(&k.as_str()) {
+                let message = format!("Property \"{k}\" is not expected to be here");
+                self.push(push(ptr, k), ProblemKind::UnexpectedProperty, message);
             }
         }
     }
