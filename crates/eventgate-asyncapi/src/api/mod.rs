@@ -151,7 +151,7 @@ impl EndpointUrl {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ApiError {
-    /// The document breaks AsyncAPI rules (see [`Document::validate`]).
+    /// The document breaks AsyncAPI rules (see [`Document::validate`](crate::Document::validate)).
     #[error("the AsyncAPI document is invalid ({} problems, first: {})", .0.len(), .0.first().map_or("", |p| p.message.as_str()))]
     Invalid(Vec<Problem>),
     /// SSE topics are subscribe-only: a `publish` (2.x) or `send` (3.0) operation is rejected
