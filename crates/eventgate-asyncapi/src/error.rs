@@ -1,4 +1,7 @@
-//! Error types of the crate, one enum per stage (parse, references, model, conversion, mapping).
+//! Error types of the crate, one per step of the pipeline: reading text ([`ReadError`], and
+//! [`RefError`] for references), fitting the typed model ([`ModelError`]); validation reports
+//! problems in a [`Report`](crate::Report), conversion and the API view have their own
+//! ([`ConvertError`](crate::ConvertError), [`ApiError`](crate::ApiError)).
 
 use std::fmt;
 
@@ -21,10 +24,12 @@ impl fmt::Display for Format {
     }
 }
 
-/// A document could not be read at all (as opposed to being read and found invalid).
+/// A document could not be read at all (as opposed to being read and found invalid): too large,
+/// too deep, not UTF-8, or not well-formed JSON or YAML (YAML alias expansion past serde_norway's
+/// repetition limit included).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum ParseError {
+pub enum ReadError {
     /// The input is larger than [`Limits::max_bytes`](crate::Limits).
     #[error("document is {size} bytes, more than the limit of {limit} bytes")]
     TooLarge {

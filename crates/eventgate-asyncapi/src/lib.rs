@@ -7,13 +7,17 @@
 //! read its API definitions.
 //!
 //! # Layers
-//! - [`Document`]: the text read into a JSON value ([`Document::parse`]), bounded by [`Limits`].
-//! - [`Document::validate`]: a [`Report`] with every [`Problem`] and the object [`Counts`].
-//! - [`AsyncApi`]: the typed model (`model::v2`, `model::v3`); unknown fields and `x-*`
-//!   extensions are kept, so a read-then-write gives back an equal JSON value.
-//! - [`convert`]: 2.x to 3.0 and 3.0 to 2.6, with a [`ConversionReport`] of what was dropped.
-//! - [`ApiDefinition`]: the SSE API view (context, topics, scopes, plans...), imported from and
-//!   exported to AsyncAPI ([`ExportOptions`]), and [`TopicTemplate`] matching for routing.
+//! One pipeline with one error type per step (regex-syntax's `Ast` -> `Hir` split):
+//! - read: [`Document::parse`] turns text into a JSON value bounded by [`Limits`] ([`ReadError`];
+//!   references are followed by [`resolve`] and [`dereference`], [`RefError`]).
+//! - validate: [`Document::validate`] gives a [`Report`] with every [`Problem`] and the object
+//!   [`Counts`]; the keys it checks come from the typed model's field tables.
+//! - model: [`AsyncApi`] (`model::v2`, `model::v3`), the typed document ([`ModelError`]); unknown
+//!   fields and `x-*` extensions are kept, so a read-then-write gives back an equal JSON value.
+//! - map: [`ApiDefinition`], the SSE API view (context, topics, scopes, plans...), imported from
+//!   and exported to the model ([`ApiError`], [`ExportOptions`]), with [`TopicTemplate`] matching
+//!   for routing; and [`convert`], 2.x to 3.0 and 3.0 to 2.6 ([`ConvertError`], a
+//!   [`ConversionReport`] of what was dropped).
 //!
 //! # Example
 //! ```
@@ -54,14 +58,14 @@ mod validate;
 
 pub use api::{
     ApiDefinition, ApiError, ApiVersion, AuthType, Context, DeliveryMode, EndpointUrl, Endpoints,
-    ExportOptions, Lifecycle, OAuth2, OutputVersion, PlanName, Scope, ScopeInfo, Security, Topic,
-    TopicParameter, Transport,
+    ExportOptions, Lifecycle, NameError, OAuth2, OutputVersion, PlanName, Scope, ScopeInfo,
+    Security, Topic, TopicParameter, Transport,
 };
 pub use convert::{ConversionReport, ConvertError, Dropped};
-pub use error::{Format, ModelError, ParseError, RefError};
+pub use error::{Format, ModelError, ReadError, RefError};
 pub use model::{AsyncApi, SUPPORTED_VERSIONS, SpecVersion};
 pub use parse::Limits;
-pub use pointer::{escape_token, lookup};
+pub use pointer::escape_token;
 pub use refs::{DEFAULT_MAX_INLINED_VALUES, dereference, resolve};
 pub use topic::{Captures, TopicError, TopicSet, TopicTemplate};
 pub use validate::{Counts, Problem, ProblemKind, Report};
@@ -82,16 +86,16 @@ impl Document {
     /// Reads JSON or YAML (auto-detected) with the default [`Limits`].
     ///
     /// # Errors
-    /// [`ParseError`] when the text is too large, too deep, or not well-formed.
-    pub fn parse(text: &str) -> Result<Self, ParseError> {
+    /// [`ReadError`] when the text is too large, too deep, or not well-formed.
+    pub fn parse(text: &str) -> Result<Self, ReadError> {
         Self::parse_with(text, &Limits::new())
     }
 
     /// Reads JSON or YAML (auto-detected) with the given limits.
     ///
     /// # Errors
-    /// [`ParseError`] when the text is too large, too deep, or not well-formed.
-    pub fn parse_with(text: &str, limits: &Limits) -> Result<Self, ParseError> {
+    /// [`ReadError`] when the text is too large, too deep, or not well-formed.
+    pub fn parse_with(text: &str, limits: &Limits) -> Result<Self, ReadError> {
         let (value, format) = parse::read(text, limits)?;
         Ok(Document { value, format })
     }
@@ -99,15 +103,15 @@ impl Document {
     /// Reads bytes (UTF-8 JSON or YAML) with the given limits.
     ///
     /// # Errors
-    /// [`ParseError::NotUtf8`] or any error of [`Document::parse_with`].
-    pub fn from_slice(bytes: &[u8], limits: &Limits) -> Result<Self, ParseError> {
+    /// [`ReadError::NotUtf8`] or any error of [`Document::parse_with`].
+    pub fn from_slice(bytes: &[u8], limits: &Limits) -> Result<Self, ReadError> {
         if bytes.len() > limits.bytes() {
-            return Err(ParseError::TooLarge {
+            return Err(ReadError::TooLarge {
                 size: bytes.len(),
                 limit: limits.bytes(),
             });
         }
-        let text = std::str::from_utf8(bytes).map_err(|e| ParseError::NotUtf8 {
+        let text = std::str::from_utf8(bytes).map_err(|e| ReadError::NotUtf8 {
             valid_up_to: e.valid_up_to(),
         })?;
         Self::parse_with(text, limits)

@@ -2,15 +2,15 @@
 
 use serde_json::Value;
 
-use crate::error::{Format, ParseError};
+use crate::error::{Format, ReadError};
 
 /// Bounds applied while reading a document.
 ///
 /// ```
-/// use eventgate_asyncapi::{Document, Limits, ParseError};
+/// use eventgate_asyncapi::{Document, Limits, ReadError};
 /// let limits = Limits::new().max_bytes(16);
 /// let err = Document::parse_with("asyncapi: 3.0.0\ninfo: {}\n", &limits).unwrap_err();
-/// assert!(matches!(err, ParseError::TooLarge { .. }));
+/// assert!(matches!(err, ReadError::TooLarge { .. }));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[must_use]
@@ -41,7 +41,7 @@ impl Limits {
 
     /// Deepest accepted nesting of arrays and objects (the root object is level 1).
     /// Default is 64. The JSON and YAML readers stop at about 128 levels whatever this is set to
-    /// (reported as [`ParseError::TooDeep`] too).
+    /// (reported as [`ReadError::TooDeep`] too).
     pub const fn max_depth(mut self, n: usize) -> Self {
         self.max_depth = n;
         self
@@ -76,9 +76,9 @@ pub(crate) fn detect(text: &str) -> Format {
     }
 }
 
-pub(crate) fn read(text: &str, limits: &Limits) -> Result<(Value, Format), ParseError> {
+pub(crate) fn read(text: &str, limits: &Limits) -> Result<(Value, Format), ReadError> {
     if text.len() > limits.max_bytes {
-        return Err(ParseError::TooLarge {
+        return Err(ReadError::TooLarge {
             size: text.len(),
             limit: limits.max_bytes,
         });
@@ -88,11 +88,11 @@ pub(crate) fn read(text: &str, limits: &Limits) -> Result<(Value, Format), Parse
     let value = match format {
         Format::Json => serde_json::from_str::<Value>(text).map_err(|e| {
             if e.to_string().contains("recursion limit") {
-                ParseError::TooDeep {
+                ReadError::TooDeep {
                     limit: limits.max_depth,
                 }
             } else {
-                ParseError::Syntax {
+                ReadError::Syntax {
                     format,
                     line: Some(e.line()),
                     column: Some(e.column()),
@@ -105,12 +105,12 @@ pub(crate) fn read(text: &str, limits: &Limits) -> Result<(Value, Format), Parse
             let v: Value = serde::Deserialize::deserialize(de).map_err(|e| {
                 let msg = e.to_string();
                 if msg.contains("recursion limit") {
-                    ParseError::TooDeep {
+                    ReadError::TooDeep {
                         limit: limits.max_depth,
                     }
                 } else {
                     let loc = e.location();
-                    ParseError::Syntax {
+                    ReadError::Syntax {
                         format,
                         line: loc.as_ref().map(|l| l.line()),
                         column: loc.as_ref().map(|l| l.column()),
@@ -122,7 +122,7 @@ pub(crate) fn read(text: &str, limits: &Limits) -> Result<(Value, Format), Parse
         }
     };
     if depth_exceeds(&value, limits.max_depth) {
-        return Err(ParseError::TooDeep {
+        return Err(ReadError::TooDeep {
             limit: limits.max_depth,
         });
     }
@@ -174,7 +174,7 @@ mod tests {
     fn yaml_syntax_error_reports_line() {
         let err = read("a: [1,\nb: }", &Limits::new()).unwrap_err();
         match err {
-            ParseError::Syntax { format, line, .. } => {
+            ReadError::Syntax { format, line, .. } => {
                 assert_eq!(format, Format::Yaml);
                 assert!(line.is_some());
             }
@@ -187,7 +187,7 @@ mod tests {
         let text = format!("{}{}", "[".repeat(5000), "]".repeat(5000));
         assert!(matches!(
             read(&text, &Limits::new()),
-            Err(ParseError::TooDeep { .. })
+            Err(ReadError::TooDeep { .. })
         ));
     }
 

@@ -24,10 +24,9 @@ pub(crate) fn to_pointer(reference: &str) -> Result<String, RefError> {
         reference: reference.to_owned(),
     };
     let decoded = pointer::percent_decode(fragment).ok_or_else(invalid)?;
-    if !decoded.is_empty() && !decoded.starts_with('/') {
+    if !pointer::is_valid(&decoded) {
         return Err(invalid());
     }
-    pointer::tokens(&decoded).ok_or_else(invalid)?;
     Ok(decoded)
 }
 
@@ -51,7 +50,7 @@ pub(crate) fn resolve_with_pointer<'v>(
                 reference: reference.to_owned(),
             });
         }
-        let target = pointer::lookup(doc, &ptr).ok_or_else(|| RefError::Dangling {
+        let target = doc.pointer(&ptr).ok_or_else(|| RefError::Dangling {
             reference: current.clone(),
         })?;
         match ref_of(target) {

@@ -1,7 +1,9 @@
 //! Objects shared by AsyncAPI 2.x and 3.0.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -12,7 +14,7 @@ pub type Extensions = BTreeMap<String, Value>;
 ///
 /// Only an object with exactly the one key `$ref` (a string) is a reference (serde's derive would
 /// also accept a one-element array, which would not round-trip).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(try_from = "serde_json::Map<String, Value>")]
 pub struct Reference {
     /// The reference, e.g. `#/components/messages/Tick`.
@@ -53,6 +55,9 @@ pub enum RefOr<T> {
     Item(T),
 }
 
+impl<T> super::object::FieldType for RefOr<T> {}
+impl super::object::FieldType for Reference {}
+
 impl<T> RefOr<T> {
     /// The inline object, if this is not a reference.
     pub fn item(&self) -> Option<&T> {
@@ -63,453 +68,206 @@ impl<T> RefOr<T> {
     }
 }
 
-/// `info`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Info {
-    /// Title of the API.
-    pub title: String,
-    /// Version of the API (not of AsyncAPI).
-    pub version: String,
-    /// Description (CommonMark).
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub description: Option<String>,
-    /// Terms of service URL.
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub terms_of_service: Option<String>,
-    /// Contact.
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub contact: Option<Value>,
-    /// License.
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub license: Option<Value>,
-    /// Tags (3.0; at the root in 2.x).
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub tags: Option<Vec<RefOr<Tag>>>,
-    /// External documentation (3.0; at the root in 2.x).
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub external_docs: Option<RefOr<ExternalDocs>>,
-    /// Extensions and unknown fields.
-    #[serde(flatten)]
-    pub extensions: Extensions,
+impl<T: DeserializeOwned + Clone> RefOr<T> {
+    /// The object, inline or the target of the reference inside `doc` (the document's JSON
+    /// value); `None` when the reference cannot be followed or its target does not fit `T`.
+    pub fn resolve(&self, doc: &Value) -> Option<Cow<'_, T>> {
+        match self {
+            RefOr::Item(t) => Some(Cow::Borrowed(t)),
+            RefOr::Ref(r) => r.resolve(doc).map(Cow::Owned),
+        }
+    }
 }
 
-/// A tag.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Tag {
-    /// Name, unique within its list.
-    pub name: String,
-    /// Description.
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub description: Option<String>,
+impl Reference {
+    /// The target of the reference inside `doc` (the document's JSON value) read as a `T`;
+    /// `None` when the reference cannot be followed or its target does not fit `T`.
+    ///
+    /// ```
+    /// use eventgate_asyncapi::model::common::{Reference, Tag};
+    /// let doc = serde_json::json!({"components": {"tags": {"t": {"name": "quotes"}}}});
+    /// let tag: Tag = Reference::new("#/components/tags/t").resolve(&doc).unwrap();
+    /// assert_eq!(tag.name, "quotes");
+    /// ```
+    #[must_use]
+    pub fn resolve<T: DeserializeOwned>(&self, doc: &Value) -> Option<T> {
+        T::deserialize(crate::refs::resolve(doc, &self.reference).ok()?).ok()
+    }
+}
+
+object! {
+    /// `info`.
+    #[derive(Default)]
+    pub struct Info {
+        /// Title of the API.
+        pub title: String,
+        /// Version of the API (not of AsyncAPI).
+        pub version: String,
+        /// Description (CommonMark).
+        pub description: Option<String>,
+        /// Terms of service URL.
+        pub terms_of_service: Option<String> = "termsOfService",
+        /// Contact.
+        pub contact: Option<Value>,
+        /// License.
+        pub license: Option<Value>,
+        /// Tags (3.0; at the root in 2.x).
+        pub tags: Option<Vec<RefOr<Tag>>>,
+        /// External documentation (3.0; at the root in 2.x).
+        pub external_docs: Option<RefOr<ExternalDocs>> = "externalDocs",
+    }
+}
+
+object! {
+    /// A tag.
+    #[derive(Default)]
+    pub struct Tag {
+        /// Name, unique within its list.
+        pub name: String,
+        /// Description.
+        pub description: Option<String>,
+        /// External documentation.
+        pub external_docs: Option<RefOr<ExternalDocs>> = "externalDocs",
+    }
+}
+
+object! {
     /// External documentation.
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub external_docs: Option<RefOr<ExternalDocs>>,
-    /// Extensions and unknown fields.
-    #[serde(flatten)]
-    pub extensions: Extensions,
+    #[derive(Default)]
+    pub struct ExternalDocs {
+        /// URL.
+        pub url: String,
+        /// Description.
+        pub description: Option<String>,
+    }
 }
 
-/// External documentation.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct ExternalDocs {
-    /// URL.
-    pub url: String,
-    /// Description.
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub description: Option<String>,
-    /// Extensions and unknown fields.
-    #[serde(flatten)]
-    pub extensions: Extensions,
+object! {
+    /// A server variable.
+    #[derive(Default)]
+    pub struct ServerVariable {
+        /// Allowed values.
+        pub enum_values: Option<Vec<String>> = "enum",
+        /// Default value.
+        pub default: Option<String>,
+        /// Description.
+        pub description: Option<String>,
+        /// Examples.
+        pub examples: Option<Vec<String>>,
+    }
 }
 
-/// A server variable.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct ServerVariable {
-    /// Allowed values.
-    #[serde(
-        default,
-        rename = "enum",
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub enum_values: Option<Vec<String>>,
-    /// Default value.
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub default: Option<String>,
-    /// Description.
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub description: Option<String>,
-    /// Examples.
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub examples: Option<Vec<String>>,
-    /// Extensions and unknown fields.
-    #[serde(flatten)]
-    pub extensions: Extensions,
+object! {
+    /// A channel parameter.
+    #[derive(Default)]
+    pub struct Parameter {
+        /// Description.
+        pub description: Option<String>,
+        /// Schema of the value (2.x).
+        pub schema: Option<Value>,
+        /// Runtime expression of where the value comes from.
+        pub location: Option<String>,
+        /// Allowed values (3.0).
+        pub enum_values: Option<Vec<String>> = "enum",
+        /// Default value (3.0).
+        pub default: Option<String>,
+        /// Examples (3.0).
+        pub examples: Option<Vec<String>>,
+    }
 }
 
-/// A channel parameter.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct Parameter {
-    /// Description.
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub description: Option<String>,
-    /// Schema of the value (2.x).
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub schema: Option<Value>,
-    /// Runtime expression of where the value comes from.
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub location: Option<String>,
-    /// Allowed values (3.0).
-    #[serde(
-        default,
-        rename = "enum",
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub enum_values: Option<Vec<String>>,
-    /// Default value (3.0).
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub default: Option<String>,
-    /// Examples (3.0).
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub examples: Option<Vec<String>>,
-    /// Extensions and unknown fields.
-    #[serde(flatten)]
-    pub extensions: Extensions,
+object! {
+    /// A message (2.x and 3.0 share the shape; 2.x adds `schemaFormat` and `messageId`).
+    #[derive(Default)]
+    pub struct Message {
+        /// Headers schema.
+        pub headers: Option<Value>,
+        /// Payload schema (kept as written, never reinterpreted).
+        pub payload: Option<Value>,
+        /// Correlation id object or reference.
+        pub correlation_id: Option<Value> = "correlationId",
+        /// Schema format of the payload (2.x).
+        pub schema_format: Option<String> = "schemaFormat",
+        /// Content type.
+        pub content_type: Option<String> = "contentType",
+        /// Machine name.
+        pub name: Option<String>,
+        /// Title.
+        pub title: Option<String>,
+        /// Summary.
+        pub summary: Option<String>,
+        /// Description.
+        pub description: Option<String>,
+        /// Identifier (2.4 to 2.6).
+        pub message_id: Option<String> = "messageId",
+        /// Tags.
+        pub tags: Option<Vec<RefOr<Tag>>>,
+        /// External documentation.
+        pub external_docs: Option<RefOr<ExternalDocs>> = "externalDocs",
+        /// Protocol bindings.
+        pub bindings: Option<Value>,
+        /// Examples.
+        pub examples: Option<Vec<Value>>,
+        /// Traits.
+        pub traits: Option<Vec<Value>>,
+    }
 }
 
-/// A message (2.x and 3.0 share the shape; 2.x adds `schemaFormat` and `messageId`).
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Message {
-    /// Headers schema.
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub headers: Option<Value>,
-    /// Payload schema (kept as written, never reinterpreted).
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub payload: Option<Value>,
-    /// Correlation id object or reference.
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub correlation_id: Option<Value>,
-    /// Schema format of the payload (2.x).
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub schema_format: Option<String>,
-    /// Content type.
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub content_type: Option<String>,
-    /// Machine name.
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub name: Option<String>,
-    /// Title.
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub title: Option<String>,
-    /// Summary.
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub summary: Option<String>,
-    /// Description.
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub description: Option<String>,
-    /// Identifier (2.4 to 2.6).
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub message_id: Option<String>,
-    /// Tags.
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub tags: Option<Vec<RefOr<Tag>>>,
-    /// External documentation.
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub external_docs: Option<RefOr<ExternalDocs>>,
-    /// Protocol bindings.
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub bindings: Option<Value>,
-    /// Examples.
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub examples: Option<Vec<Value>>,
-    /// Traits.
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub traits: Option<Vec<Value>>,
-    /// Extensions and unknown fields.
-    #[serde(flatten)]
-    pub extensions: Extensions,
+object! {
+    /// A security scheme.
+    #[derive(Default)]
+    pub struct SecurityScheme {
+        /// `userPassword`, `apiKey`, `X509`, `httpApiKey`, `http`, `oauth2`, `openIdConnect`, ...
+        pub kind: String = "type",
+        /// Description.
+        pub description: Option<String>,
+        /// Header, query or cookie name (`httpApiKey`).
+        pub name: Option<String>,
+        /// Where the key goes (`user`, `password`, `query`, `header`, `cookie`).
+        pub location: Option<String> = "in",
+        /// HTTP authorization scheme (`http`), e.g. `bearer`.
+        pub scheme: Option<String>,
+        /// Bearer format hint, e.g. `JWT`.
+        pub bearer_format: Option<String> = "bearerFormat",
+        /// OAuth2 flows.
+        pub flows: Option<OAuthFlows>,
+        /// OpenID Connect discovery URL.
+        pub open_id_connect_url: Option<String> = "openIdConnectUrl",
+        /// Scopes required (3.0).
+        pub scopes: Option<Vec<String>>,
+    }
 }
 
-/// A security scheme.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SecurityScheme {
-    /// `userPassword`, `apiKey`, `X509`, `httpApiKey`, `http`, `oauth2`, `openIdConnect`, ...
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// Description.
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub description: Option<String>,
-    /// Header, query or cookie name (`httpApiKey`).
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub name: Option<String>,
-    /// Where the key goes (`user`, `password`, `query`, `header`, `cookie`).
-    #[serde(
-        default,
-        rename = "in",
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub location: Option<String>,
-    /// HTTP authorization scheme (`http`), e.g. `bearer`.
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub scheme: Option<String>,
-    /// Bearer format hint, e.g. `JWT`.
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub bearer_format: Option<String>,
+object! {
     /// OAuth2 flows.
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub flows: Option<OAuthFlows>,
-    /// OpenID Connect discovery URL.
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub open_id_connect_url: Option<String>,
-    /// Scopes required (3.0).
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub scopes: Option<Vec<String>>,
-    /// Extensions and unknown fields.
-    #[serde(flatten)]
-    pub extensions: Extensions,
+    #[derive(Default)]
+    pub struct OAuthFlows {
+        /// Implicit flow.
+        pub implicit: Option<OAuthFlow>,
+        /// Password flow.
+        pub password: Option<OAuthFlow>,
+        /// Client credentials flow.
+        pub client_credentials: Option<OAuthFlow> = "clientCredentials",
+        /// Authorization code flow.
+        pub authorization_code: Option<OAuthFlow> = "authorizationCode",
+    }
 }
 
-/// OAuth2 flows.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OAuthFlows {
-    /// Implicit flow.
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub implicit: Option<OAuthFlow>,
-    /// Password flow.
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub password: Option<OAuthFlow>,
-    /// Client credentials flow.
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub client_credentials: Option<OAuthFlow>,
-    /// Authorization code flow.
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub authorization_code: Option<OAuthFlow>,
-    /// Extensions and unknown fields.
-    #[serde(flatten)]
-    pub extensions: Extensions,
-}
-
-/// One OAuth2 flow. WSO2 keeps `x-scopes-bindings` (scope to roles) in its extensions.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OAuthFlow {
-    /// Authorization URL (implicit, authorizationCode).
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub authorization_url: Option<String>,
-    /// Token URL (password, clientCredentials, authorizationCode).
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub token_url: Option<String>,
-    /// Refresh URL.
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub refresh_url: Option<String>,
-    /// Scopes and their descriptions (2.x).
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub scopes: Option<BTreeMap<String, String>>,
-    /// Scopes and their descriptions (3.0).
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub available_scopes: Option<BTreeMap<String, String>>,
-    /// Extensions and unknown fields.
-    #[serde(flatten)]
-    pub extensions: Extensions,
+object! {
+    /// One OAuth2 flow. WSO2 keeps `x-scopes-bindings` (scope to roles) in its extensions.
+    #[derive(Default)]
+    pub struct OAuthFlow {
+        /// Authorization URL (implicit, authorizationCode).
+        pub authorization_url: Option<String> = "authorizationUrl",
+        /// Token URL (password, clientCredentials, authorizationCode).
+        pub token_url: Option<String> = "tokenUrl",
+        /// Refresh URL.
+        pub refresh_url: Option<String> = "refreshUrl",
+        /// Scopes and their descriptions (2.x).
+        pub scopes: Option<BTreeMap<String, String>>,
+        /// Scopes and their descriptions (3.0).
+        pub available_scopes: Option<BTreeMap<String, String>> = "availableScopes",
+    }
 }
 
 /// Deserializes a present optional field: an explicit `null` is `Some(Value::Null)` for JSON

@@ -4,6 +4,8 @@
 //! key) in an `extensions` map, and schemas are `serde_json::Value`s, so
 //! `AsyncApi::from_value(v)?.to_value() == v` for every document that fits the model.
 
+#[macro_use]
+mod object;
 pub mod common;
 pub mod v2;
 pub mod v3;
@@ -11,6 +13,7 @@ pub mod v3;
 use serde_json::Value;
 
 use crate::error::ModelError;
+pub(crate) use object::Field;
 
 /// The major AsyncAPI line a document belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

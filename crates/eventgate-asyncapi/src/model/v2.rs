@@ -6,243 +6,100 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::common::{
-    Extensions, ExternalDocs, Info, Message, Parameter, RefOr, SecurityRequirement, SecurityScheme,
+    ExternalDocs, Info, Message, Parameter, RefOr, SecurityRequirement, SecurityScheme,
     ServerVariable, Tag,
 };
 
-/// The root of an AsyncAPI 2.x document.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AsyncApiV2 {
-    /// `2.0.0` ... `2.6.0`.
-    pub asyncapi: String,
-    /// Application identifier (URI).
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub id: Option<String>,
-    /// Metadata.
-    pub info: Info,
-    /// Servers by name.
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub servers: Option<BTreeMap<String, RefOr<ServerV2>>>,
-    /// Default content type of messages.
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub default_content_type: Option<String>,
-    /// Channels by name (the channel name is the address, e.g. `/stocks/{symbol}`). Required.
-    pub channels: BTreeMap<String, RefOr<ChannelV2>>,
-    /// Reusable objects.
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub components: Option<ComponentsV2>,
-    /// Tags.
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub tags: Option<Vec<RefOr<Tag>>>,
-    /// External documentation.
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub external_docs: Option<RefOr<ExternalDocs>>,
-    /// Extensions and unknown fields.
-    #[serde(flatten)]
-    pub extensions: Extensions,
+object! {
+    /// The root of an AsyncAPI 2.x document.
+    #[derive(Default)]
+    pub struct AsyncApiV2 {
+        /// `2.0.0` ... `2.6.0`.
+        pub asyncapi: String,
+        /// Application identifier (URI).
+        pub id: Option<String>,
+        /// Metadata.
+        pub info: Info,
+        /// Servers by name.
+        pub servers: Option<BTreeMap<String, RefOr<ServerV2>>>,
+        /// Default content type of messages.
+        pub default_content_type: Option<String> = "defaultContentType",
+        /// Channels by name (the channel name is the address, e.g. `/stocks/{symbol}`). Required.
+        pub channels: BTreeMap<String, RefOr<ChannelV2>>,
+        /// Reusable objects.
+        pub components: Option<ComponentsV2>,
+        /// Tags.
+        pub tags: Option<Vec<RefOr<Tag>>>,
+        /// External documentation.
+        pub external_docs: Option<RefOr<ExternalDocs>> = "externalDocs",
+    }
 }
 
-/// A 2.x server.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ServerV2 {
-    /// URL, possibly with `{variables}`.
-    pub url: String,
-    /// Protocol, e.g. `sse`, `http`, `https`, `ws`, `kafka`.
-    pub protocol: String,
-    /// Protocol version.
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub protocol_version: Option<String>,
-    /// Description.
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub description: Option<String>,
-    /// URL variables.
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub variables: Option<BTreeMap<String, RefOr<ServerVariable>>>,
-    /// Security requirements.
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub security: Option<Vec<SecurityRequirement>>,
-    /// Tags.
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub tags: Option<Vec<RefOr<Tag>>>,
-    /// Protocol bindings.
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub bindings: Option<Value>,
-    /// Extensions and unknown fields.
-    #[serde(flatten)]
-    pub extensions: Extensions,
+object! {
+    /// A 2.x server.
+    #[derive(Default)]
+    pub struct ServerV2 {
+        /// URL, possibly with `{variables}`.
+        pub url: String,
+        /// Protocol, e.g. `sse`, `http`, `https`, `ws`, `kafka`.
+        pub protocol: String,
+        /// Protocol version.
+        pub protocol_version: Option<String> = "protocolVersion",
+        /// Description.
+        pub description: Option<String>,
+        /// URL variables.
+        pub variables: Option<BTreeMap<String, RefOr<ServerVariable>>>,
+        /// Security requirements.
+        pub security: Option<Vec<SecurityRequirement>>,
+        /// Tags.
+        pub tags: Option<Vec<RefOr<Tag>>>,
+        /// Protocol bindings.
+        pub bindings: Option<Value>,
+    }
 }
 
-/// A 2.x channel item.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ChannelV2 {
-    /// Description.
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub description: Option<String>,
-    /// Names of the servers this channel is available on.
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub servers: Option<Vec<String>>,
-    /// What a client receives (the SSE direction).
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub subscribe: Option<OperationV2>,
-    /// What a client sends.
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub publish: Option<OperationV2>,
-    /// Parameters of the channel name.
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub parameters: Option<BTreeMap<String, RefOr<Parameter>>>,
-    /// Protocol bindings.
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub bindings: Option<Value>,
-    /// Extensions and unknown fields (WSO2: `x-auth-type`).
-    #[serde(flatten)]
-    pub extensions: Extensions,
+object! {
+    /// A 2.x channel item.
+    #[derive(Default)]
+    pub struct ChannelV2 {
+        /// Description.
+        pub description: Option<String>,
+        /// Names of the servers this channel is available on.
+        pub servers: Option<Vec<String>>,
+        /// What a client receives (the SSE direction).
+        pub subscribe: Option<OperationV2>,
+        /// What a client sends.
+        pub publish: Option<OperationV2>,
+        /// Parameters of the channel name.
+        pub parameters: Option<BTreeMap<String, RefOr<Parameter>>>,
+        /// Protocol bindings.
+        pub bindings: Option<Value>,
+    }
 }
 
-/// A 2.x operation (`subscribe` or `publish`).
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OperationV2 {
-    /// Unique identifier.
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub operation_id: Option<String>,
-    /// Summary.
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub summary: Option<String>,
-    /// Description.
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub description: Option<String>,
-    /// Security requirements (2.4+).
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub security: Option<Vec<SecurityRequirement>>,
-    /// Tags.
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub tags: Option<Vec<RefOr<Tag>>>,
-    /// External documentation.
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub external_docs: Option<RefOr<ExternalDocs>>,
-    /// Protocol bindings.
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub bindings: Option<Value>,
-    /// Traits.
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub traits: Option<Vec<Value>>,
-    /// The message, a reference, or `oneOf` several.
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub message: Option<OperationMessage>,
-    /// Extensions and unknown fields (WSO2: `x-scopes`, `x-uri-mapping`).
-    #[serde(flatten)]
-    pub extensions: Extensions,
+object! {
+    /// A 2.x operation (`subscribe` or `publish`).
+    #[derive(Default)]
+    pub struct OperationV2 {
+        /// Unique identifier.
+        pub operation_id: Option<String> = "operationId",
+        /// Summary.
+        pub summary: Option<String>,
+        /// Description.
+        pub description: Option<String>,
+        /// Security requirements (2.4+).
+        pub security: Option<Vec<SecurityRequirement>>,
+        /// Tags.
+        pub tags: Option<Vec<RefOr<Tag>>>,
+        /// External documentation.
+        pub external_docs: Option<RefOr<ExternalDocs>> = "externalDocs",
+        /// Protocol bindings.
+        pub bindings: Option<Value>,
+        /// Traits.
+        pub traits: Option<Vec<Value>>,
+        /// The message, a reference, or `oneOf` several.
+        pub message: Option<OperationMessage>,
+    }
 }
 
 /// The `message` of a 2.x operation.
@@ -255,6 +112,8 @@ pub enum OperationMessage {
     Single(Box<RefOr<Message>>),
 }
 
+impl super::object::FieldType for OperationMessage {}
+
 /// `{"oneOf": [...]}` in a 2.x operation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", try_from = "serde_json::Map<String, Value>")]
@@ -263,55 +122,23 @@ pub struct OneOfMessages {
     pub one_of: Vec<RefOr<Message>>,
 }
 
-/// 2.x `components`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ComponentsV2 {
-    /// Schemas (kept as JSON values).
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub schemas: Option<BTreeMap<String, Value>>,
-    /// Servers (2.3+).
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub servers: Option<BTreeMap<String, RefOr<ServerV2>>>,
-    /// Channels (2.5+).
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub channels: Option<BTreeMap<String, RefOr<ChannelV2>>>,
-    /// Messages.
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub messages: Option<BTreeMap<String, RefOr<Message>>>,
-    /// Security schemes.
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub security_schemes: Option<BTreeMap<String, RefOr<SecurityScheme>>>,
-    /// Parameters.
-    #[serde(
-        default,
-        deserialize_with = "crate::model::common::present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub parameters: Option<BTreeMap<String, RefOr<Parameter>>>,
-    /// Everything else (traits, bindings, correlation ids, server variables) and extensions.
-    #[serde(flatten)]
-    pub extensions: Extensions,
+object! {
+    /// 2.x `components`.
+    #[derive(Default)]
+    pub struct ComponentsV2 {
+        /// Schemas (kept as JSON values).
+        pub schemas: Option<BTreeMap<String, Value>>,
+        /// Servers (2.3+).
+        pub servers: Option<BTreeMap<String, RefOr<ServerV2>>>,
+        /// Channels (2.5+).
+        pub channels: Option<BTreeMap<String, RefOr<ChannelV2>>>,
+        /// Messages.
+        pub messages: Option<BTreeMap<String, RefOr<Message>>>,
+        /// Security schemes.
+        pub security_schemes: Option<BTreeMap<String, RefOr<SecurityScheme>>> = "securitySchemes",
+        /// Parameters.
+        pub parameters: Option<BTreeMap<String, RefOr<Parameter>>>,
+    }
 }
 
 impl TryFrom<serde_json::Map<String, Value>> for OneOfMessages {
