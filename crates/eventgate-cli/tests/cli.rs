@@ -63,8 +63,7 @@ fn every_subcommand_has_help() {
 #[test]
 fn commands_that_need_the_gateway_say_so_with_exit_code_2() {
     for args in [
-        &["demo"][..],
-        &["serve"],
+        &["serve"][..],
         &["api", "list"],
         &["app", "create", "DemoApp"],
     ] {

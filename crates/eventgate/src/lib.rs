@@ -4,8 +4,20 @@
 //! SSE API, WSO2's lifecycle, revisions, environments and deployments, kept in a
 //! [`Registry`] that publishes an immutable [`Router`] snapshot with one atomic swap), the
 //! **router** (`Host` -> vhost -> context and version -> topic template -> [`Route`], no
-//! lock and no linear scan) and the **configuration** file ([`config`]). The request path
-//! (authorization with `eventgate-policy`, streaming with `eventgate-relay`) composes these.
+//! lock and no linear scan) and the **configuration** file ([`config`]). The **request path**,
+//! [`Gateway`], is a `tower` Service over any request body that composes them with
+//! `eventgate-policy` (credentials, subscriptions, plans, connection limits) and
+//! `eventgate-relay` (fan-out, `Last-Event-ID` replay): route, check the transport and CORS,
+//! authorize (JWKS fetches and introspection bounded by a timeout, through the hyper clients in
+//! [`fetch`]), attach, respond with `text/event-stream`, charge every delivered event. Errors are
+//! WSO2 API Manager's JSON bodies and codes. [`server`] is an optional runner (HTTP/1.1, HTTP/2,
+//! TLS, header-read timeout, connection cap, graceful drain); the gateway owns no listener,
+//! runtime or global, so it can be mounted in an axum or hyper server instead
+//! (`examples/axum_app.rs`, `examples/hyper_server.rs`).
+//!
+//! Counters ([`Gateway::stats`]) render as Prometheus text or JSON; every stream's close is
+//! one `tracing` event (target `eventgate::stream`) with its duration, events, bytes and
+//! reason.
 //!
 //! **Should I use this crate?** Use it to run an SSE API gateway or embed one in an axum or
 //! hyper server. For the pieces alone, use `eventgate-sse` (the format),

@@ -219,7 +219,8 @@ impl RegistryBuilder {
     }
 }
 
-/// The live gateway state. See the [module documentation](self).
+/// The live gateway state: environments, APIs, lifecycle, revisions and deployments, published
+/// as an immutable [`Router`] snapshot with one atomic swap per committed change.
 ///
 /// Every method is one [`transaction`](Registry::transaction): it is validated in full,
 /// then published (router swapped, generation bumped, watchers told, signals of deployments
