@@ -15,12 +15,7 @@ const T: Duration = Duration::from_secs(5);
 
 #[tokio::test]
 async fn the_tutorial_flow_streams_memory_events_through_the_gateway() {
-    let backend = Backend::start(Duration::from_millis(20)).await;
-    let gw = gateway(
-        &config(backend.addr, ""),
-        gate(&[("Observer:1.0.0", "AsyncGold")], vec![]),
-    )
-    .await;
+    let (_backend, gw, _) = tutorial(Duration::from_millis(20), Duration::from_secs(600)).await;
     let tok = token("client-1", "", Duration::from_secs(600));
     let mut s = get(
         gw.addr,
@@ -57,12 +52,7 @@ async fn the_tutorial_flow_streams_memory_events_through_the_gateway() {
 
 #[tokio::test]
 async fn refusals_carry_wso2_codes_and_statuses() {
-    let backend = Backend::start(Duration::from_millis(50)).await;
-    let gw = gateway(
-        &config(backend.addr, ""),
-        gate(&[("Observer:1.0.0", "AsyncGold")], vec![]),
-    )
-    .await;
+    let (_backend, gw, _) = tutorial(Duration::from_millis(50), Duration::from_secs(600)).await;
     let path = "/observer/1.0.0/memory";
     // No credential: 900902 with WWW-Authenticate.
     let s = get(gw.addr, path, &[]).await;
@@ -183,12 +173,7 @@ async fn a_quota_running_out_mid_stream_delivers_exactly_n_then_the_error_event(
 
 #[tokio::test]
 async fn a_token_expiring_mid_stream_ends_it_with_900901() {
-    let backend = Backend::start(Duration::from_millis(50)).await;
-    let gw = gateway(
-        &config(backend.addr, ""),
-        gate(&[("Observer:1.0.0", "AsyncGold")], vec![]),
-    )
-    .await;
+    let (_backend, gw, _) = tutorial(Duration::from_millis(50), Duration::from_secs(600)).await;
     // JWT expiry has one-second resolution: a token valid for 2 s.
     let tok = token("client-1", "", Duration::from_secs(2));
     let mut s = get(
@@ -210,12 +195,7 @@ async fn a_token_expiring_mid_stream_ends_it_with_900901() {
 
 #[tokio::test]
 async fn last_event_id_resumes_exactly_across_a_backend_kill() {
-    let mut backend = Backend::start(Duration::from_millis(20)).await;
-    let gw = gateway(
-        &config(backend.addr, ""),
-        gate(&[("Observer:1.0.0", "AsyncGold")], vec![]),
-    )
-    .await;
+    let (mut backend, gw, _) = tutorial(Duration::from_millis(20), Duration::from_secs(600)).await;
     let tok = token("client-1", "", Duration::from_secs(600));
     let auth = bearer(&tok);
     // A long-lived subscriber keeps the channel (and its backlog) open.
@@ -439,12 +419,7 @@ async fn an_api_served_over_https_only_refuses_plain_http_with_403() {
 #[tokio::test]
 async fn http2_carries_several_streams_on_one_connection() {
     use http_body_util::BodyExt;
-    let backend = Backend::start(Duration::from_millis(20)).await;
-    let gw = gateway(
-        &config(backend.addr, ""),
-        gate(&[("Observer:1.0.0", "AsyncGold")], vec![]),
-    )
-    .await;
+    let (_backend, gw, _) = tutorial(Duration::from_millis(20), Duration::from_secs(600)).await;
     let auth = bearer(&token("client-1", "", Duration::from_secs(600)));
     let io = hyper_util::rt::TokioIo::new(tokio::net::TcpStream::connect(gw.addr).await.unwrap());
     let (send, conn) =

@@ -401,3 +401,16 @@ pub fn code(body: &str) -> String {
     let v: serde_json::Value = serde_json::from_str(body).unwrap();
     v["code"].as_str().unwrap().to_owned()
 }
+
+/// The tutorial's set-up: a backend emitting every `interval`, a gateway serving the Observer
+/// API from it to `app-1` under AsyncGold, and a `Bearer` header of `app-1` valid for `ttl`.
+pub async fn tutorial(interval: Duration, ttl: Duration) -> (Backend, Running, String) {
+    let backend = Backend::start(interval).await;
+    let gw = gateway(
+        &config(backend.addr, ""),
+        gate(&[("Observer:1.0.0", "AsyncGold")], vec![]),
+    )
+    .await;
+    let auth = bearer(&token("client-1", "", ttl));
+    (backend, gw, auth)
+}
