@@ -15,7 +15,7 @@ const T: Duration = Duration::from_secs(5);
 
 #[tokio::test]
 async fn the_tutorial_flow_streams_memory_events_through_the_gateway() {
-    let (_backend, gw, _) = tutorial(Duration::from_millis(20), Duration::from_secs(600)).await;
+    let (backend, gw, _) = tutorial(Duration::from_millis(20), Duration::from_secs(600)).await;
     let tok = token("client-1", "", Duration::from_secs(600));
     let mut s = get(
         gw.addr,
