@@ -63,6 +63,42 @@ pub struct ApiKeyRecord {
     pub revoked: bool,
 }
 
+impl ApiKeyRecord {
+    /// A record as persisted (e.g. read back from a database), for
+    /// [`ApiKeyStore::insert`]: not revoked, no expiry; set those fields after.
+    ///
+    /// ```
+    /// use eventgate_policy::{ApiKeyRecord, ApiKeyStore, ApplicationId, KeyType, Timestamp};
+    /// let issuing = ApiKeyStore::new();
+    /// let issued = issuing.issue(ApplicationId::new("app-1"), KeyType::Production, vec![], None).unwrap();
+    /// let saved = issuing.record(&issued.id).unwrap();
+    /// // ... persisted, then loaded into another store:
+    /// let restored = ApiKeyRecord::new(saved.id.clone(), saved.secret_sha256,
+    ///     saved.application.clone(), saved.key_type, saved.scopes.clone());
+    /// let store = ApiKeyStore::new();
+    /// store.insert(restored);
+    /// assert!(store.verify(issued.expose_secret(), Timestamp::from_unix_secs(1_800_000_000)).is_ok());
+    /// ```
+    #[must_use]
+    pub fn new(
+        id: String,
+        secret_sha256: [u8; 32],
+        application: ApplicationId,
+        key_type: KeyType,
+        scopes: Vec<Scope>,
+    ) -> Self {
+        ApiKeyRecord {
+            id,
+            secret_sha256,
+            application,
+            key_type,
+            scopes,
+            expires_at: None,
+            revoked: false,
+        }
+    }
+}
+
 impl fmt::Debug for ApiKeyRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ApiKeyRecord")
@@ -197,6 +233,33 @@ impl ApiKeyStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_record_rebuilt_from_its_persisted_fields_verifies_the_same_key_in_a_new_store() {
+        let now = Timestamp::from_unix_secs(1_800_000_000);
+        let (old, issued) = store_with_key(None);
+        let r = old.record(&issued.id).unwrap();
+        let mut rebuilt = ApiKeyRecord::new(
+            r.id.clone(),
+            r.secret_sha256,
+            r.application.clone(),
+            r.key_type,
+            r.scopes.clone(),
+        );
+        assert!(rebuilt == r);
+        let fresh = ApiKeyStore::new();
+        fresh.insert(rebuilt.clone());
+        assert!(fresh.verify(issued.expose_secret(), now).is_ok());
+        rebuilt.revoked = true;
+        fresh.insert(rebuilt);
+        assert_eq!(
+            fresh
+                .verify(issued.expose_secret(), now)
+                .unwrap_err()
+                .kind(),
+            "revoked"
+        );
+    }
 
     fn store_with_key(exp: Option<Timestamp>) -> (ApiKeyStore, IssuedApiKey) {
         let s = ApiKeyStore::new();
