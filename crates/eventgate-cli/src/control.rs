@@ -38,6 +38,10 @@ use crate::issuer::{IssuerError, LocalIssuer};
 use crate::store::codec::{StoredApi, StoredApplication, StoredEnvironment};
 use crate::store::{Change, SqliteStore, Store, StoreError};
 
+/// The highest revision number [`load`] restores (numbers grow by one per `revision create`;
+/// restoring a number steps over the deleted ones below it).
+pub const MAX_REVISION_NUMBER: u32 = 1_000_000;
+
 /// File name of the state database in the data directory.
 pub const DATABASE_FILE: &str = "state.db";
 
@@ -200,6 +204,14 @@ pub fn load(store: &dyn Store) -> Result<(Registry, GateState), ControlError> {
         let lifecycle: Lifecycle = row.lifecycle.parse().map_err(|e| corrupt("API", id, e))?;
         let mut revisions = Vec::new();
         for (n, (body, desc)) in &row.revisions {
+            if *n > MAX_REVISION_NUMBER {
+                return Err(corrupt(
+                    "revision",
+                    id,
+                    format!("number {n} is above {MAX_REVISION_NUMBER}"),
+                )
+                .into());
+            }
             let rev = StoredApi::parse(body).map_err(|e| corrupt("revision", id, e))?;
             revisions.push((*n, rev, desc.clone()));
         }
@@ -227,15 +239,21 @@ pub fn load(store: &dyn Store) -> Result<(Registry, GateState), ControlError> {
             for l in apis {
                 let id = tx.create_api(l.api.clone())?;
                 for (n, rev, desc) in l.revisions {
-                    // Revisions keep their numbers: numbers below a stored one that were
-                    // deleted are made and deleted again.
+                    // Revisions keep their numbers. The registry numbers a new revision
+                    // one above the highest, so a gap (deleted revisions below a stored
+                    // one) is stepped over with one filler revision at a time, each
+                    // deleted once the next is made.
                     tx.update_api(rev)?;
+                    let mut filler: Option<u32> = None;
                     loop {
                         let made = tx.create_revision(&id, desc.clone())?;
+                        if let Some(f) = filler.take() {
+                            tx.delete_revision(&id, f)?;
+                        }
                         if made >= n {
                             break;
                         }
-                        tx.delete_revision(&id, made)?;
+                        filler = Some(made);
                     }
                 }
                 tx.update_api(l.api)?;

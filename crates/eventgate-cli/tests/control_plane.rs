@@ -937,3 +937,59 @@ fn the_store_keeps_every_acknowledged_change_whole_after_kill_9_mid_burst() {
         assert_eq!(snap.applications.len(), snap.subscriptions.len());
     }
 }
+
+#[test]
+fn revisions_keep_their_numbers_and_content_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Running::start(dir.path());
+    tutorial(&gw);
+    gw.ok(&["api", "topics", "add", "Observer:1.0.0", "/cpu"]);
+    gw.ok(&["api", "revision", "create", "Observer:1.0.0"]);
+    gw.ok(&[
+        "api",
+        "revision",
+        "create",
+        "Observer:1.0.0",
+        "--description",
+        "third",
+    ]);
+    gw.ok(&["api", "revision", "delete", "Observer:1.0.0", "2"]);
+    gw.ok(&[
+        "api",
+        "deploy",
+        "Observer:1.0.0",
+        "--revision",
+        "3",
+        "--env",
+        "sandbox",
+    ]);
+    gw.stop();
+    let gw = Running::start(dir.path());
+    let revs = gw
+        .registry
+        .revisions(&"Observer:1.0.0".parse().unwrap())
+        .unwrap();
+    let numbers: Vec<u32> = revs.iter().map(|r| r.number()).collect();
+    assert_eq!(numbers, [1, 3]);
+    assert_eq!(
+        revs[0].api().topics.len(),
+        1,
+        "revision 1 is the API before /cpu"
+    );
+    assert_eq!(revs[1].api().topics.len(), 2);
+    assert_eq!(revs[1].description(), Some("third"));
+    let router = gw.registry.router();
+    assert!(
+        router
+            .route(Some("localhost"), "/observer/1.0.0/cpu")
+            .is_err()
+    );
+    assert!(
+        router
+            .route(Some("sandbox.localhost"), "/observer/1.0.0/cpu")
+            .is_ok()
+    );
+    let out = gw.ok(&["api", "revision", "create", "Observer:1.0.0"]);
+    assert!(out.contains("created revision 4"), "{out}");
+    gw.stop();
+}
