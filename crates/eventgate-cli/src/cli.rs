@@ -191,6 +191,8 @@ pub(crate) enum ApiCommand {
     List,
     /// Show one API: topics, plans, lifecycle state, revisions, deployments
     Show(ApiOnly),
+    /// Delete an API that is not deployed, with its revisions and subscriptions
+    Delete(ApiOnly),
 }
 
 /// An API argument alone.
@@ -380,9 +382,10 @@ pub(crate) struct DeployArgs {
     /// Gateway environments
     #[arg(long, value_delimiter = ',', default_value = "production,sandbox")]
     pub(crate) env: Vec<String>,
-    /// Virtual host the API answers on
-    #[arg(long, default_value = "localhost")]
-    pub(crate) vhost: String,
+    /// Virtual host the API answers on (default: each environment's first vhost, e.g.
+    /// `localhost` for production and `sandbox.localhost` for sandbox)
+    #[arg(long)]
+    pub(crate) vhost: Option<String>,
 }
 
 /// `eventgate api undeploy`

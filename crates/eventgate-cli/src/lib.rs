@@ -10,6 +10,9 @@
 //! - [`demo`]: `eventgate demo`, the seed tutorial in one command (sample backend, gateway
 //!   with the Observer API, a subscribed application and its token).
 //! - [`duration`]: the `30s` / `15m` / `1h` durations the command line takes.
+//! - [`store`]: the control plane's persisted state ([`store::Store`], SQLite).
+//! - [`control`]: [`control::start`], the state loaded into a live registry and gate, and
+//!   the admin API ([`admin`]) that changes them.
 //! - [`jsonpath`]: the small JSONPath subset `tail --merge` takes.
 //!
 //! The binary's subcommands and flags are described in `docs/cli.md`.
@@ -18,9 +21,12 @@
     warn(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)
 )]
 
+pub mod admin;
 pub mod backend;
+pub mod control;
 pub mod demo;
 pub mod duration;
 pub mod issuer;
 pub mod jsonpath;
+pub mod store;
 pub mod tail;

@@ -1,6 +1,7 @@
 //! The `eventgate` binary. See `docs/cli.md`.
 
 mod cli;
+mod ctl;
 
 use clap::Parser as _;
 use cli::{Cli, Command, GlobalArgs, SampleBackendArgs, TailArgs, TokenCommand};
@@ -12,16 +13,18 @@ use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
 /// Exit status of a failed command.
-const EXIT_FAILURE: u8 = 1;
+pub(crate) const EXIT_FAILURE: u8 = 1;
 /// Exit status of a usage error and of a command this build does not provide (as clap's own
 /// usage errors).
 const EXIT_USAGE: u8 = 2;
 
 /// A failed command: its message and exit status.
 #[derive(Debug)]
-struct Failure {
-    message: String,
-    code: u8,
+pub(crate) struct Failure {
+    pub(crate) message: String,
+    pub(crate) code: u8,
+    /// The admin API's JSON error, printed as is with `--json`.
+    pub(crate) detail: Option<serde_json::Value>,
 }
 
 impl Failure {
@@ -29,6 +32,7 @@ impl Failure {
         Failure {
             message: message.into(),
             code: EXIT_FAILURE,
+            detail: None,
         }
     }
 }
@@ -39,7 +43,7 @@ impl<E: std::error::Error> From<E> for Failure {
     }
 }
 
-type Outcome = Result<(), Failure>;
+pub(crate) type Outcome = Result<(), Failure>;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -48,7 +52,10 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             if json {
-                eprintln!("{}", json!({"error": failure.message}));
+                match failure.detail {
+                    Some(detail) => eprintln!("{}", json!({"error": detail})),
+                    None => eprintln!("{}", json!({"error": failure.message})),
+                }
             } else {
                 eprintln!("error: {}", failure.message);
             }
@@ -70,8 +77,8 @@ fn run(cli: Cli) -> Outcome {
     match cli.command {
         Command::Demo(args) => runtime()?.block_on(demo(global, args)),
         Command::Serve(_) => not_yet("serve"),
-        Command::Api(_) => not_yet("api"),
-        Command::App(_) => not_yet("app"),
+        Command::Api(cmd) => runtime()?.block_on(ctl::api(global, cmd)),
+        Command::App(cmd) => runtime()?.block_on(ctl::app(global, cmd)),
         Command::SampleBackend(args) => runtime()?.block_on(sample_backend(global, args)),
         Command::Tail(args) => runtime()?.block_on(tail_cmd(global, args)),
         Command::Token(cmd) => token(global, cmd),
@@ -86,6 +93,7 @@ fn not_yet(command: &str) -> Outcome {
              its control plane (sample-backend, tail and token work now)"
         ),
         code: EXIT_USAGE,
+        detail: None,
     })
 }
 
