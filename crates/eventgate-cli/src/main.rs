@@ -76,25 +76,13 @@ fn run(cli: Cli) -> Outcome {
     let global = &cli.global;
     match cli.command {
         Command::Demo(args) => runtime()?.block_on(demo(global, args)),
-        Command::Serve(_) => not_yet("serve"),
+        Command::Serve(args) => runtime()?.block_on(serve(global, args)),
         Command::Api(cmd) => runtime()?.block_on(ctl::api(global, cmd)),
         Command::App(cmd) => runtime()?.block_on(ctl::app(global, cmd)),
         Command::SampleBackend(args) => runtime()?.block_on(sample_backend(global, args)),
         Command::Tail(args) => runtime()?.block_on(tail_cmd(global, args)),
         Command::Token(cmd) => token(global, cmd),
     }
-}
-
-/// The commands that need the gateway crate's registry and control plane.
-fn not_yet(command: &str) -> Outcome {
-    Err(Failure {
-        message: format!(
-            "`eventgate {command}` is not available in this build yet: it needs the gateway and \
-             its control plane (sample-backend, tail and token work now)"
-        ),
-        code: EXIT_USAGE,
-        detail: None,
-    })
 }
 
 /// A listener on `addr`, or an error that names the port and the flag to change it.
@@ -111,6 +99,93 @@ async fn bind(addr: std::net::SocketAddr, flag: &str) -> Result<tokio::net::TcpL
             Failure::new(format!("cannot listen on {addr} ({flag}): {e}"))
         }
     })
+}
+
+/// The admin API's listen address for `serve` and `demo`: `--admin` (an address, or an
+/// `http://` URL naming one), default 127.0.0.1:9443.
+fn admin_listen_addr(global: &GlobalArgs) -> Result<std::net::SocketAddr, Failure> {
+    let Some(text) = global.admin.as_deref() else {
+        return Ok(std::net::SocketAddr::from(([127, 0, 0, 1], 9443)));
+    };
+    let bare = text
+        .strip_prefix("http://")
+        .unwrap_or(text)
+        .trim_end_matches('/');
+    bare.parse().map_err(|_| Failure {
+        message: format!("--admin {text:?}: expected an address such as 127.0.0.1:9443"),
+        code: EXIT_USAGE,
+        detail: None,
+    })
+}
+
+async fn serve(global: &GlobalArgs, args: cli::ServeArgs) -> Outcome {
+    use eventgate::server::{Listener, Server, TlsConfig};
+    let admin = bind(admin_listen_addr(global)?, "--admin").await?;
+    let http = bind(args.http, "--http").await?;
+    let https = bind(args.https, "--https").await?;
+    let cp = eventgate_cli::control::start(&global.data, Listener::from_tcp(admin, None))?;
+    let registry = std::sync::Arc::clone(&cp.registry);
+    let gate = std::sync::Arc::clone(&cp.gate);
+    if let Some(path) = &args.config {
+        let cfg = eventgate::config::Config::load(path)?;
+        cfg.apply(&registry)?;
+        for issued in cfg.apply_policy(&gate)? {
+            println!(
+                "API key of {} (shown once): {}",
+                issued.application,
+                issued.key.expose_secret()
+            );
+        }
+    }
+    let gateway = eventgate::Gateway::builder()
+        .registry(registry)
+        .gate(gate)
+        .build()?;
+    let (tls, cert) = TlsConfig::self_signed(&["localhost", "127.0.0.1"])?;
+    let cert_path = global.data.join("gateway-cert.pem");
+    std::fs::write(&cert_path, cert.cert_pem)?;
+    let (http_addr, https_addr, admin_addr) =
+        (http.local_addr()?, https.local_addr()?, cp.admin_addr);
+    if global.json {
+        println!(
+            "{}",
+            json!({"http": http_addr.to_string(), "https": https_addr.to_string(),
+                   "admin": format!("http://{admin_addr}"), "data": global.data.display().to_string(),
+                   "cert": cert_path.display().to_string()})
+        );
+    } else {
+        println!(
+            "eventgate gateway on http://{http_addr} and https://{https_addr} (self-signed: {}), \
+             admin API on http://{admin_addr} (token in {})",
+            cert_path.display(),
+            global.data.join("admin-token").display()
+        );
+    }
+    std::io::stdout().flush()?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut admin_stop = stop_rx.clone();
+    let admin_task = tokio::spawn(cp.serve_admin(async move {
+        let _ = admin_stop.changed().await;
+    }));
+    let drain = gateway.clone();
+    Server::builder()
+        .build()?
+        .run(
+            vec![
+                Listener::from_tcp(http, None),
+                Listener::from_tcp(https, Some(tls)),
+            ],
+            gateway,
+            async move {
+                let _ = tokio::signal::ctrl_c().await;
+                let _ = drain.shutdown(eventgate::DEFAULT_SHUTDOWN_DEADLINE).await;
+            },
+        )
+        .await?;
+    let _ = stop_tx.send(true);
+    let _ = admin_task.await;
+    drop(stop_rx);
+    Ok(())
 }
 
 async fn demo(global: &GlobalArgs, args: cli::DemoArgs) -> Outcome {

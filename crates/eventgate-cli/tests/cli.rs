@@ -61,19 +61,6 @@ fn every_subcommand_has_help() {
 }
 
 #[test]
-fn commands_that_need_the_gateway_say_so_with_exit_code_2() {
-    for args in [&["serve"][..]] {
-        let out = eventgate(args);
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            stderr.contains("not available in this build yet"),
-            "{stderr}"
-        );
-    }
-}
-
-#[test]
 fn control_commands_without_a_running_gateway_fail_naming_the_admin_flags() {
     let dir = tempfile::tempdir().unwrap();
     for args in [&["api", "list"][..], &["app", "create", "DemoApp"]] {
