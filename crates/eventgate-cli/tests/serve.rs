@@ -115,13 +115,14 @@ fn the_tutorial_through_the_cli_streams_events_through_serve() {
     ok(
         data,
         &[
+            // As the issue spells it: both default environments from one --vhost.
             "api",
             "deploy",
             "Observer:1.0.0",
             "--revision",
             "1",
             "--env",
-            "production",
+            "production,sandbox",
             "--vhost",
             "localhost",
         ],
@@ -140,6 +141,26 @@ fn the_tutorial_through_the_cli_streams_events_through_serve() {
         ],
     );
     let token = ok(data, &["app", "token", "DemoApp"]).trim().to_owned();
+
+    // A sandbox key reaches the sandbox environment's vhost.
+    let sandbox = ok(data, &["app", "token", "DemoApp", "--type", "sandbox"])
+        .trim()
+        .to_owned();
+    let sb = Command::new("curl")
+        .args(["-sN", "--max-time", "2", "-H"])
+        .arg(format!("Authorization: Bearer {sandbox}"))
+        .arg(format!(
+            "http://sandbox.localhost:{http}/observer/1.0.0/memory"
+        ))
+        .args(["--resolve", &format!("sandbox.localhost:{http}:127.0.0.1")])
+        .output()
+        .unwrap();
+    let sb = String::from_utf8_lossy(&sb.stdout);
+    assert!(
+        sb.contains("data: {\"heap\""),
+        "sandbox stream: {sb}; {}",
+        ok(data, &["--json", "api", "show", "Observer:1.0.0"])
+    );
 
     let url = format!("http://localhost:{http}/observer/1.0.0/memory");
     let auth = format!("Authorization: Bearer {token}");

@@ -558,6 +558,28 @@ fn environments(body: &Value) -> Result<Vec<String>, AdminError> {
     Ok(envs)
 }
 
+/// The vhost `asked` names in environment `env`: `asked` itself when the environment has it,
+/// else the environment's one vhost under it (`sandbox.localhost` for `localhost`), so that
+/// `--env production,sandbox --vhost localhost` deploys to both default environments (host
+/// names are unique across environments). Otherwise `asked`, which the registry refuses.
+fn env_vhost(admin: &Admin, env: &str, asked: &eventgate::Hostname) -> eventgate::Hostname {
+    let Some(e) = admin.registry.environment(env) else {
+        return asked.clone();
+    };
+    if e.vhosts.iter().any(|v| &v.host == asked) {
+        return asked.clone();
+    }
+    let suffix = format!(".{}", asked.as_str());
+    let mut under = e
+        .vhosts
+        .iter()
+        .filter(|v| v.host.as_str().ends_with(&suffix));
+    match (under.next(), under.next()) {
+        (Some(v), None) => v.host.clone(),
+        _ => asked.clone(),
+    }
+}
+
 fn deploy(admin: &Admin, id: &ApiId, body: &Value) -> Res {
     let envs = environments(body)?;
     let vhost = str_field(body, "vhost")?.map(hostname).transpose()?;
@@ -567,7 +589,7 @@ fn deploy(admin: &Admin, id: &ApiId, body: &Value) -> Res {
     let mut targets = Vec::new();
     for env in &envs {
         let host = match &vhost {
-            Some(h) => h.clone(),
+            Some(h) => env_vhost(admin, env, h),
             None => admin
                 .registry
                 .environment(env)
@@ -622,7 +644,9 @@ fn undeploy(admin: &Admin, id: &ApiId, body: &Value) -> Res {
         .filter(|d| {
             &d.api == id
                 && envs.contains(&d.environment)
-                && vhost.as_ref().is_none_or(|v| v == &d.vhost)
+                && vhost
+                    .as_ref()
+                    .is_none_or(|v| env_vhost(admin, &d.environment, v) == d.vhost)
                 && revision.is_none_or(|r| r == d.revision)
         })
         .collect();
