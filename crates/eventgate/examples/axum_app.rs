@@ -15,28 +15,9 @@ use axum::routing::get;
 use eventgate::config::Config;
 use eventgate::{Gateway, Registry};
 
-const CONFIG: &str = r#"
-[[apis]]
-name = "Observer"
-context = "/observer"
-version = "1.0.0"
-plans = ["AsyncGold"]
-endpoints = { production = "http://127.0.0.1:8080" }
-security = { bearer = true, api_key_header = "apikey" }
-topics = [{ path = "/memory" }]
-
-[[applications]]
-id = "app-1"
-
-[[subscriptions]]
-application = "app-1"
-api = "Observer:1.0.0"
-plan = "AsyncGold"
-
-[[api_keys]]
-application = "app-1"
-issue = true
-"#;
+/// The Observer API, an application subscribed to it and an API key to issue
+/// (`examples/observer-apikey.toml`, shared by the embedding examples).
+const CONFIG: &str = include_str!("observer-apikey.toml");
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
