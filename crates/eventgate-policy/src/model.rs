@@ -104,6 +104,9 @@ pub enum CredentialKind {
     Opaque,
     /// An eventgate API key.
     ApiKey,
+    /// No credential: a topic whose auth type is WSO2's `None`, admitted by
+    /// [`Gate::admit_anonymous`](crate::Gate::admit_anonymous).
+    Anonymous,
 }
 
 /// Who is calling: the outcome of authentication.

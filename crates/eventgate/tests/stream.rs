@@ -172,6 +172,38 @@ async fn a_quota_running_out_mid_stream_delivers_exactly_n_then_the_error_event(
 }
 
 #[tokio::test]
+async fn a_topic_with_auth_type_none_needs_no_credential_but_is_still_metered() {
+    let backend = Backend::start(Duration::from_millis(5)).await;
+    let toml = config(backend.addr, "").replace(
+        r#"topics = [{ path = "/memory" }]"#,
+        r#"topics = [{ path = "/memory", auth_type = "None" }]"#,
+    );
+    // The plan anonymous streams are metered under, shrunk to 4 events so the cut shows.
+    let anon = Plan::new(
+        PlanName::new("AsyncDefaultSubscriptionless").unwrap(),
+        4,
+        Duration::from_secs(3600),
+    )
+    .unwrap();
+    let gw = gateway(&toml, gate(&[], vec![anon])).await;
+    let mut s = get(gw.addr, "/observer/1.0.0/memory", &[]).await;
+    assert_eq!(s.status, 200, "no credential is needed on a None topic");
+    let mut events = Vec::new();
+    while let Some(e) = s.next(T).await {
+        events.push(e);
+    }
+    let (last, data) = events.split_last().unwrap();
+    assert_eq!(data.len(), 4, "exactly the plan's 4 events: {events:?}");
+    assert_eq!(last.event, "eventgate-error");
+    assert_eq!(code(&last.data), "900804");
+    // The same client address has spent its quota: refused at connect time.
+    let s = get(gw.addr, "/observer/1.0.0/memory", &[]).await;
+    assert_eq!(s.status, 429);
+    assert_eq!(code(&s.text().await), "900804");
+    assert_eq!(gw.gateway.stats().apis[0].quota_cuts, 1);
+}
+
+#[tokio::test]
 async fn a_token_expiring_mid_stream_ends_it_with_900901() {
     let (_backend, gw, _) = tutorial(Duration::from_millis(50), Duration::from_secs(600)).await;
     // JWT expiry has one-second resolution: a token valid for 2 s.

@@ -28,8 +28,8 @@ use crate::facts::RequestFacts;
 use crate::introspect::{IntrospectionCache, Introspector, JwksFetcher};
 use crate::jwt::JwtValidator;
 use crate::model::{
-    ApiId, ApiPolicy, Application, ApplicationId, KeyType, Plan, Principal, Quota, Subscription,
-    SubscriptionState,
+    ApiId, ApiPolicy, Application, ApplicationId, CredentialKind, KeyType, Plan, Principal, Quota,
+    Subscription, SubscriptionState,
 };
 use crate::quota::{Counter, CounterStore, Gauge, Meter, QuotaExceeded, QuotaScope, SlotGuard};
 use crate::time::Timestamp;
@@ -349,6 +349,94 @@ impl Gate {
             other => return other.map_err(|r| deny(r, &self.realm, now)),
         }
         self.authorize(facts, now)
+    }
+
+    /// Admits a stream that carries no credential: a topic whose auth type is WSO2's
+    /// `None`. It is still limited and metered: the gate's global connection slot, and the
+    /// `AsyncDefaultSubscriptionless` plan's quota and connection limit counted per `client`
+    /// (the caller's network address, or any stable name the embedder chooses) and API, under
+    /// the counter key `anon:<client>:<api>`.
+    ///
+    /// ```
+    /// use eventgate_policy::{ApiPolicy, CredentialKind, DenialReason, Gate, Timestamp};
+    ///
+    /// let gate = Gate::builder().build()?;
+    /// gate.put_api(ApiPolicy::new("observer:1.0.0"));
+    /// let grant = gate.admit_anonymous("observer:1.0.0", "127.0.0.1", Timestamp::EPOCH)?;
+    /// assert_eq!(grant.principal.credential, CredentialKind::Anonymous);
+    /// assert_eq!(grant.plan.as_ref().map(|p| p.as_str()), Some("AsyncDefaultSubscriptionless"));
+    /// grant.charge(Timestamp::EPOCH)?; // metered like any stream
+    ///
+    /// let unknown = gate.admit_anonymous("nope:1.0.0", "127.0.0.1", Timestamp::EPOCH).unwrap_err();
+    /// assert_eq!(unknown.reason, DenialReason::UnknownApi);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// A [`Denial`]: the API is unknown (900906) or blocked (700700), a connection limit is
+    /// reached, the plan's quota is already spent for this client (429), or the counter
+    /// store is full.
+    pub fn admit_anonymous(
+        &self,
+        api: &str,
+        client: &str,
+        now: Timestamp,
+    ) -> Result<Grant, Denial> {
+        self.decide_anonymous(api, client, now)
+            .map_err(|r| deny(r, &self.realm, now))
+    }
+
+    fn decide_anonymous(
+        &self,
+        api: &str,
+        client: &str,
+        now: Timestamp,
+    ) -> Result<Grant, DenialReason> {
+        use DenialReason as R;
+        let reg = self.read();
+        let policy = reg.apis.get(api).ok_or(R::UnknownApi)?;
+        if policy.blocked {
+            return Err(R::ApiBlocked);
+        }
+        let plan_name = self.subscriptionless.clone();
+        let plan = reg
+            .plans
+            .get(plan_name.as_str())
+            .ok_or_else(|| R::UnknownPlan(plan_name.clone()))?;
+        let mut slots = Vec::new();
+        if let Some(g) = &self.global {
+            slots.push(
+                SlotGuard::acquire(Arc::clone(g))
+                    .ok_or(R::ConnectionLimit(ConnectionScope::Global))?,
+            );
+        }
+        let key = format!("anon:{client}:{api}");
+        if let Some(max) = plan.max_connections {
+            let g = self
+                .counters
+                .gauge(&key, max)
+                .map_err(|_| R::CountersFull)?;
+            slots.push(
+                SlotGuard::acquire(g).ok_or(R::ConnectionLimit(ConnectionScope::Subscription))?,
+            );
+        }
+        let mut meters = Vec::with_capacity(2);
+        for q in plan.quota.iter().chain(&plan.burst) {
+            meters.push((self.window(&key, *q, now)?, QuotaScope::Subscription));
+        }
+        let meter = Meter::from_counters(meters);
+        if let Some(e) = meter.check(now) {
+            return Err(R::QuotaExceeded(e));
+        }
+        let mut principal = Principal::new(CredentialKind::Anonymous);
+        principal.subject = Some(client.to_owned());
+        Ok(Grant {
+            principal: Arc::new(principal),
+            application: None,
+            plan: Some(plan_name),
+            meter: Arc::new(meter),
+            _slots: slots,
+        })
     }
 
     fn credential_of<'a>(&self, facts: &RequestFacts<'a>) -> Option<&'a str> {

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 use eventgate_asyncapi::{AuthType, DeliveryMode};
 use eventgate_policy::{
-    ApiPolicy, CredentialSource, Gate, Grant, KeyType, RequestFacts, Timestamp, TopicPolicy,
+    ApiPolicy, CredentialSource, Gate, Grant, RequestFacts, Timestamp, TopicPolicy,
 };
 use eventgate_relay::{
     ClientInfo, Cutoff, Delivery, DeliveryGate, EventId, Mode, Relay, SubscribeOptions, UnknownId,
@@ -308,10 +308,18 @@ impl Gateway {
         // Authorize.
         let mut consumed_header: Option<HeaderName> = None;
         let mut consumed_query: Option<String> = None;
+        self.sync_policies();
         let grant = if topic.auth_type == AuthType::None {
-            None
+            // No credential, but still limited and metered: per client address.
+            let client = parts
+                .extensions
+                .get::<ConnectInfo>()
+                .map(|c| c.remote().ip().to_string());
+            inner
+                .gate
+                .admit_anonymous(api_id, client.as_deref().unwrap_or("unknown"), now)
+                .map_err(|d| ErrorReply::denial(&d))?
         } else {
-            self.sync_policies();
             let headers = credential_headers(api, &parts.headers);
             let header_pairs: Vec<(&str, &str)> =
                 headers.iter().map(|(n, v)| (n.as_str(), *v)).collect();
@@ -351,11 +359,9 @@ impl Gateway {
                 Some(CredentialSource::Query(q)) => consumed_query = Some(q.clone()),
                 _ => {}
             }
-            Some(grant)
+            grant
         };
-        let key_type = grant
-            .as_ref()
-            .map_or(KeyType::Production, |g| g.principal.key_type);
+        let key_type = grant.principal.key_type;
 
         // Where the events come from.
         let url = route
@@ -418,7 +424,7 @@ impl Gateway {
             ));
         }
         let stats = inner.telemetry.api(api_id);
-        let expires_at = grant.as_ref().and_then(Grant::expires_at);
+        let expires_at = grant.expires_at();
         let stream_gate = Arc::new(StreamGate {
             grant,
             stats: Arc::clone(&stats),
@@ -696,7 +702,7 @@ fn final_event(cause: EndCause) -> Bytes {
 /// The per-stream delivery gate: charges each event to the plan's meter and counts it.
 /// Holds the grant (its connection slots) for the life of the stream.
 struct StreamGate {
-    grant: Option<Grant>,
+    grant: Grant,
     stats: Arc<ApiStats>,
     events: AtomicU64,
     bytes: AtomicU64,
@@ -709,9 +715,7 @@ struct StreamGate {
 
 impl DeliveryGate for StreamGate {
     fn admit(&self, delivery: &Delivery<'_>) -> Result<(), Cutoff> {
-        if let Some(grant) = &self.grant
-            && let Err(over) = grant.charge(Timestamp::from(SystemTime::now()))
-        {
+        if let Err(over) = self.grant.charge(Timestamp::from(SystemTime::now())) {
             self.cut.store(true, Relaxed);
             self.stats.quota_cuts.fetch_add(1, Relaxed);
             return Err(Cutoff::with_frame(
@@ -729,16 +733,13 @@ impl DeliveryGate for StreamGate {
 impl Drop for StreamGate {
     fn drop(&mut self) {
         self.stats.streams_open.fetch_sub(1, Relaxed);
-        let application = self
-            .grant
-            .as_ref()
-            .and_then(|g| g.application.as_ref().map(|a| a.as_str().to_owned()));
+        let application = self.grant.application.as_ref().map(|a| a.as_str());
         tracing::info!(
             target: "eventgate::stream",
             stream = self.id,
             api = self.api.as_str(),
             topic = &*self.topic,
-            application = application.as_deref().unwrap_or("-"),
+            application = application.unwrap_or("-"),
             duration_ms = self.opened.elapsed().as_millis() as u64,
             events = self.events.load(Relaxed),
             bytes = self.bytes.load(Relaxed),
