@@ -106,6 +106,7 @@
 
 mod backlog;
 mod backoff;
+mod budget;
 mod channel;
 mod error;
 mod gate;
@@ -116,6 +117,7 @@ mod upstream;
 
 pub use backlog::{Backlog, DEFAULT_BACKLOG_BYTES, DEFAULT_BACKLOG_EVENTS, Entry, MemoryBacklog};
 pub use backoff::{Backoff, DEFAULT_BACKOFF_INITIAL, DEFAULT_BACKOFF_MAX};
+pub use budget::ChannelBudget;
 pub use channel::{
     Channel, ChannelBuilder, DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_DEPTH, Feed, RESET_EVENT, Replay,
 };

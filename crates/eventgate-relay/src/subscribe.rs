@@ -11,6 +11,7 @@ use std::time::Duration;
 use eventgate_sse::{EventId, Frame};
 use http::HeaderMap;
 
+use crate::budget::ChannelBudget;
 use crate::gate::DeliveryGate;
 use crate::relay::Mode;
 use crate::upstream::ClientInfo;
@@ -84,6 +85,7 @@ pub struct SubscribeOptions {
     pub(crate) client: ClientInfo,
     pub(crate) heartbeat: Option<Option<Duration>>,
     pub(crate) backlog: Option<(usize, usize)>,
+    pub(crate) budget: Option<ChannelBudget>,
 }
 
 impl fmt::Debug for SubscribeOptions {
@@ -101,6 +103,7 @@ impl fmt::Debug for SubscribeOptions {
             )
             .field("heartbeat", &self.heartbeat)
             .field("backlog", &self.backlog)
+            .field("budget", &self.budget)
             .finish_non_exhaustive()
     }
 }
@@ -185,6 +188,16 @@ impl SubscribeOptions {
     /// relay has a [`backlog_factory`](crate::RelayBuilder::backlog_factory).
     pub fn backlog(&mut self, events: usize, bytes: usize) -> &mut SubscribeOptions {
         self.backlog = Some((events, bytes));
+        self
+    }
+
+    /// Count a channel this subscription opens against `budget` (the group's bound, e.g.
+    /// one API's), besides the relay's `max_channels`. Default is none. A subscribe that
+    /// would open a channel past the budget fails with
+    /// [`Error::is_channel_limit`](crate::Error::is_channel_limit); joining an open fan-out
+    /// channel always works.
+    pub fn channel_budget(&mut self, budget: ChannelBudget) -> &mut SubscribeOptions {
+        self.budget = Some(budget);
         self
     }
 }

@@ -309,6 +309,37 @@ async fn max_channels_refuses_a_new_channel_with_a_typed_error_but_lets_subscrib
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_channel_budget_bounds_one_group_of_channels_and_frees_units_when_they_retire() {
+    let t = ScriptTransport::new(vec![Scripted::StreamThenHang(vec!["id: 1\ndata: 1\n\n"])]);
+    let relay = Relay::builder()
+        .upstream(t.clone())
+        .heartbeat(None)
+        .linger(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let budget = eventgate_relay::ChannelBudget::new(1).unwrap();
+    let mut in_budget = live();
+    in_budget.channel_budget(budget.clone());
+    let a = relay.subscribe(url("/a"), &in_budget).await.unwrap();
+    assert_eq!(budget.open(), 1);
+    // A second distinct backend path would be a second channel: refused, typed.
+    let err = relay.subscribe(url("/b"), &in_budget).await.unwrap_err();
+    assert!(err.is_channel_limit(), "{err:?}");
+    assert_eq!(relay.metrics().channels_refused, 1);
+    // Joining the open channel takes nothing; another group is not bounded by this one.
+    let a2 = relay.subscribe(url("/a"), &in_budget).await.unwrap();
+    let _other = relay.subscribe(url("/b"), &live()).await.unwrap();
+    assert_eq!(budget.open(), 1);
+    // The unit comes back when the channel retires (after its linger), not before.
+    drop((a, a2));
+    assert_eq!(budget.open(), 1, "a lingering channel still holds its unit");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(budget.open(), 0);
+    let _c = relay.subscribe(url("/c"), &in_budget).await.unwrap();
+    assert_eq!(budget.open(), 1);
+}
+
+#[tokio::test(start_paused = true)]
 async fn spellings_of_one_upstream_uri_share_one_channel() {
     let t = ScriptTransport::new(vec![Scripted::StreamThenHang(vec!["id: 1\ndata: 1\n\n"])]);
     let relay = Relay::builder().upstream(t.clone()).build().unwrap();

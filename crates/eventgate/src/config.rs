@@ -421,6 +421,7 @@ struct RawRelay {
     backlog_bytes: Option<usize>,
     retry: Option<S<String>>,
     on_unknown_id: Option<S<String>>,
+    max_channels: Option<S<usize>>,
     #[serde(default)]
     upstream_headers: BTreeMap<String, S<String>>,
 }
@@ -1388,6 +1389,16 @@ fn api(cx: &Ctx<'_>, cfg: &Config, i: usize, a: S<RawApi>) -> Result<ApiConfig, 
         }
         rs.backlog_events = r.backlog_events;
         rs.backlog_bytes = r.backlog_bytes;
+        if let Some(m) = &r.max_channels {
+            if *m.get_ref() == 0 {
+                return Err(cx.invalid(
+                    &m.span(),
+                    key("relay.max_channels"),
+                    "must be at least 1".to_owned(),
+                ));
+            }
+            rs.max_channels = Some(*m.get_ref());
+        }
         if let Some(d) = &r.retry {
             rs.retry = Some(cx.duration(d, key("relay.retry"))?);
         }

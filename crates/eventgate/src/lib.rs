@@ -79,7 +79,7 @@ mod telemetry;
 pub use policy_config::{IssuedKey, PolicyConfigError};
 pub use service::body::GatewayBody;
 pub use service::{
-    DEFAULT_AUTH_TIMEOUT, DEFAULT_SHUTDOWN_DEADLINE, ERROR_EVENT, Gateway, GatewayBuilder,
-    GatewayError,
+    DEFAULT_API_MAX_CHANNELS, DEFAULT_AUTH_TIMEOUT, DEFAULT_SHUTDOWN_DEADLINE, ERROR_EVENT,
+    Gateway, GatewayBuilder, GatewayError,
 };
 pub use telemetry::{ApiSnapshot, StatsSnapshot};

@@ -150,6 +150,12 @@ fn invalid_values_point_at_their_key() {
     assert_eq!((e.line(), e.key()), (6, Some("apis[0].relay.heartbeat")));
 
     let e = err(&format!(
+        "{base}context = \"/a\"\n[apis.relay]\nmax_channels = 0\n"
+    ));
+    assert!(matches!(e.kind(), ConfigErrorKind::Invalid(_)));
+    assert_eq!((e.line(), e.key()), (6, Some("apis[0].relay.max_channels")));
+
+    let e = err(&format!(
         "{base}context = \"/a\"\n[[apis.topics]]\npath = \"/q/{{x}}\"\nbackend = \"/f/{{y}}\"\n"
     ));
     assert!(

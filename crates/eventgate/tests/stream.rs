@@ -204,6 +204,42 @@ async fn a_topic_with_auth_type_none_needs_no_credential_but_is_still_metered() 
 }
 
 #[tokio::test]
+async fn an_api_opens_at_most_its_max_channels_distinct_upstreams_then_answers_503_900801() {
+    let backend = Backend::start(Duration::from_millis(20)).await;
+    let toml = config(backend.addr, "[apis.relay]\nmax_channels = 2\n").replace(
+        r#"topics = [{ path = "/memory" }]"#,
+        r#"topics = [{ path = "/stocks/{symbol}", backend = "/memory" }]"#,
+    );
+    let gw = gateway(&toml, gate(&[("Observer:1.0.0", "AsyncGold")], vec![])).await;
+    let tok = token("client-1", "", Duration::from_secs(600));
+    let auth = bearer(&tok);
+    let addr = gw.addr;
+    let open = |sym: &'static str| {
+        let auth = auth.clone();
+        async move {
+            get(
+                addr,
+                &format!("/observer/1.0.0/stocks/{sym}?s={sym}"),
+                &[("authorization", &auth)],
+            )
+            .await
+        }
+    };
+    let a = open("AAA").await;
+    let b = open("BBB").await;
+    assert_eq!(a.status, 200);
+    assert_eq!(b.status, 200);
+    // A third distinct backend URL would be a third upstream connection for this API.
+    let c = open("CCC").await;
+    assert_eq!(c.status, 503);
+    assert_eq!(code(&c.text().await), "900801");
+    // Joining an open channel costs no new upstream.
+    let a2 = open("AAA").await;
+    assert_eq!(a2.status, 200);
+    drop((a, b, a2));
+}
+
+#[tokio::test]
 async fn a_token_expiring_mid_stream_ends_it_with_900901() {
     let (_backend, gw, _) = tutorial(Duration::from_millis(50), Duration::from_secs(600)).await;
     // JWT expiry has one-second resolution: a token valid for 2 s.

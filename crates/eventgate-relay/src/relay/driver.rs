@@ -17,6 +17,7 @@ use tokio::time::{Instant, Sleep};
 use super::Inner;
 use super::hub::{ChannelKey, ConnState};
 use crate::backoff::Backoff;
+use crate::budget::BudgetSlot;
 use crate::channel::Channel;
 use crate::error::{Error, Kind, Phase};
 use crate::upstream::{self, ClientInfo, UpstreamBody};
@@ -42,6 +43,8 @@ pub(crate) struct Retire {
     reg: u64,
     hub_key: Option<ChannelKey>,
     ready: watch::Sender<ConnState>,
+    /// The subscription's budget unit, given back when the channel retires.
+    _budget: Option<BudgetSlot>,
 }
 
 impl Retire {
@@ -51,6 +54,7 @@ impl Retire {
         reg: u64,
         hub_key: Option<ChannelKey>,
         ready: watch::Sender<ConnState>,
+        budget: Option<BudgetSlot>,
     ) -> Retire {
         inner.metrics.channels_open.fetch_add(1, Ordering::Relaxed);
         Retire {
@@ -59,6 +63,7 @@ impl Retire {
             reg,
             hub_key,
             ready,
+            _budget: budget,
         }
     }
 }

@@ -29,6 +29,7 @@ use builder::Config;
 use driver::{Driver, Retire, Spec};
 use hub::{ChannelSettings, ConnState, Hub, HubEntry, wait_ready};
 
+use crate::budget::{BudgetSlot, ChannelBudget};
 use crate::channel::{Channel, Feed};
 use crate::error::{Error, Kind, Phase};
 use crate::metrics::{Metrics, MetricsSnapshot};
@@ -171,22 +172,35 @@ impl Relay {
             .build()
     }
 
-    /// Registers a new channel under the hub lock, within the channel bound.
-    fn register(&self, hub: &mut Hub, channel: &Channel) -> Result<u64, Error> {
+    /// Registers a new channel under the hub lock, within the relay's channel bound and the
+    /// subscription's budget (whose unit the returned slot holds until the channel retires).
+    fn register(
+        &self,
+        hub: &mut Hub,
+        channel: &Channel,
+        budget: Option<&ChannelBudget>,
+    ) -> Result<(u64, Option<BudgetSlot>), Error> {
         // Checked under the hub lock: `shutdown` closes every channel it finds there.
         if self.inner.shutting_down.load(Ordering::Acquire) {
             return Err(Error::new(Kind::Shutdown));
         }
-        if hub.all.len() >= self.inner.config.max_channels {
+        let refused = || {
             self.inner
                 .metrics
                 .channels_refused
                 .fetch_add(1, Ordering::Relaxed);
-            return Err(Error::new(Kind::ChannelLimit));
+            Error::new(Kind::ChannelLimit)
+        };
+        if hub.all.len() >= self.inner.config.max_channels {
+            return Err(refused());
         }
+        let slot = match budget {
+            Some(b) => Some(b.try_take().ok_or_else(refused)?),
+            None => None,
+        };
         let reg = self.inner.next_reg.fetch_add(1, Ordering::Relaxed);
         hub.all.insert(reg, channel.clone());
-        Ok(reg)
+        Ok((reg, slot))
     }
 
     fn retry_hint(&self, opts: &SubscribeOptions) -> Option<Duration> {
@@ -208,8 +222,8 @@ impl Relay {
             &UnknownId::StartLive,
         )?;
         let (tx, rx) = watch::channel(ConnState::Connecting);
-        let reg = self.register(&mut self.inner.hub(), &channel)?;
-        let retire = Retire::new(self.inner.clone(), channel, reg, None, tx);
+        let (reg, slot) = self.register(&mut self.inner.hub(), &channel, opts.budget.as_ref())?;
+        let retire = Retire::new(self.inner.clone(), channel, reg, None, tx, slot);
         let spec = Spec {
             uri: settings.uri,
             headers: settings.headers,
@@ -242,7 +256,7 @@ impl Relay {
                 Some(e) if !e.channel.is_closed() => e.clone(),
                 _ => {
                     let channel = self.new_channel(settings.backlog)?;
-                    let reg = self.register(&mut hub, &channel)?;
+                    let (reg, slot) = self.register(&mut hub, &channel, opts.budget.as_ref())?;
                     let (tx, rx) = watch::channel(ConnState::Connecting);
                     let entry = HubEntry {
                         reg,
@@ -250,7 +264,7 @@ impl Relay {
                         ready: rx,
                     };
                     hub.fanout.insert(key.clone(), entry.clone());
-                    let retire = Retire::new(self.inner.clone(), channel, reg, Some(key), tx);
+                    let retire = Retire::new(self.inner.clone(), channel, reg, Some(key), tx, slot);
                     let spec = Spec {
                         uri: settings.uri.clone(),
                         headers: settings.headers.clone(),

@@ -435,6 +435,10 @@ pub struct RelaySettings {
     pub retry: Option<Duration>,
     /// Unknown `Last-Event-ID` policy.
     pub on_unknown_id: Option<UnknownIdPolicy>,
+    /// Most upstream channels the API holds open at once (each distinct backend URL in
+    /// fan-out mode, each client in proxy mode); at least 1. `None`:
+    /// [`DEFAULT_API_MAX_CHANNELS`](crate::DEFAULT_API_MAX_CHANNELS).
+    pub max_channels: Option<usize>,
     /// Headers added to every upstream request (a backend credential, say). Values are
     /// marked sensitive so `Debug` does not print them.
     pub upstream_headers: Vec<(HeaderName, HeaderValue)>,

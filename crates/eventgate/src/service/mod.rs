@@ -6,12 +6,13 @@ pub(crate) mod body;
 mod cors;
 pub(crate) mod errors;
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -21,7 +22,8 @@ use eventgate_policy::{
     ApiPolicy, CredentialSource, Gate, Grant, RequestFacts, Timestamp, TopicPolicy,
 };
 use eventgate_relay::{
-    ClientInfo, Cutoff, Delivery, DeliveryGate, EventId, Mode, Relay, SubscribeOptions, UnknownId,
+    ChannelBudget, ClientInfo, Cutoff, Delivery, DeliveryGate, EventId, Mode, Relay,
+    SubscribeOptions, UnknownId,
 };
 use eventgate_sse::{EventBuilder, Frame};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -38,6 +40,10 @@ use errors::ErrorReply;
 
 /// Default bound on one authorization's I/O (a JWKS fetch or a token introspection): 5 s.
 pub const DEFAULT_AUTH_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default bound on the upstream channels one API holds open at once (each distinct backend
+/// URL in fan-out mode, each client in proxy mode): 1,000. A request that would open one more
+/// gets 503 (900801). Set per API with `[apis.relay] max_channels`.
+pub const DEFAULT_API_MAX_CHANNELS: usize = 1_000;
 /// Default time [`Gateway::shutdown`] gives the relay to end its streams: 5 s.
 pub const DEFAULT_SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
 
@@ -150,6 +156,7 @@ impl GatewayBuilder {
                 policy_generation: AtomicU64::new(u64::MAX),
                 shutting_down: AtomicBool::new(false),
                 next_stream: AtomicU64::new(1),
+                budgets: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -166,6 +173,8 @@ struct Inner {
     policy_generation: AtomicU64,
     shutting_down: AtomicBool,
     next_stream: AtomicU64,
+    /// Each API's channel budget (see [`crate::RelaySettings::max_channels`]).
+    budgets: Mutex<HashMap<crate::ApiId, ChannelBudget>>,
 }
 
 /// The gateway: a `tower` [`Service`](tower_service::Service) that serves every SSE API the
@@ -417,6 +426,9 @@ impl Gateway {
             }
             _ => {}
         }
+        if let Some(budget) = self.budget(route.api_id(), relay_cfg.max_channels) {
+            opts.channel_budget(budget);
+        }
         if let Some(info) = parts.extensions.get::<ConnectInfo>() {
             opts.client(ClientInfo::new(
                 Some(info.remote()),
@@ -469,6 +481,24 @@ impl Gateway {
             cors::decorate(c, origin, h);
         }
         Ok(resp)
+    }
+
+    /// The API's channel budget, made on first use and remade when its bound changes (the
+    /// channels open under the old bound keep their units there until they retire).
+    fn budget(&self, api: &crate::ApiId, max: Option<usize>) -> Option<ChannelBudget> {
+        let max = max.unwrap_or(DEFAULT_API_MAX_CHANNELS);
+        let mut budgets = match self.inner.budgets.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        if let Some(b) = budgets.get(api)
+            && b.max() == max
+        {
+            return Some(b.clone());
+        }
+        let b = ChannelBudget::new(max)?;
+        budgets.insert(api.clone(), b.clone());
+        Some(b)
     }
 
     /// Mirrors the registry's APIs into the policy gate when the registry has changed since
