@@ -15,7 +15,7 @@
 //! runtime or global, so it can be mounted in an axum or hyper server instead
 //! (`examples/axum_app.rs`, `examples/hyper_server.rs`).
 //!
-//! Counters ([`Gateway::stats`]) render as Prometheus text or JSON; every stream's close is
+//! Counters ([`Gateway::stats`]) render as Prometheus text (served at `GET /metrics`) or JSON; every stream's close is
 //! one `tracing` event (target `eventgate::stream`) with its duration, events, bytes and
 //! reason.
 //!

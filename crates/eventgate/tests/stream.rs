@@ -48,6 +48,24 @@ async fn the_tutorial_flow_streams_memory_events_through_the_gateway() {
     assert_eq!(stats.apis[0].api, "Observer:1.0.0");
     assert!(stats.apis[0].events_out >= 5);
     assert_eq!(stats.apis[0].streams_open, 1);
+    // The same counters, scraped over HTTP in Prometheus' text format.
+    let m = get(gw.addr, "/metrics", &[]).await;
+    assert_eq!(m.status, 200);
+    assert!(
+        m.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let text = m.text().await;
+    assert!(
+        text.contains("eventgate_streams_open{api=\"Observer:1.0.0\"} 1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("# TYPE eventgate_events_out_total counter"),
+        "{text}"
+    );
 }
 
 #[tokio::test]

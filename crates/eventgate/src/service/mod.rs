@@ -59,6 +59,7 @@ pub struct GatewayBuilder {
     relay: Option<Relay>,
     auth_timeout: Duration,
     health: bool,
+    metrics: bool,
 }
 
 impl fmt::Debug for GatewayBuilder {
@@ -93,6 +94,7 @@ impl GatewayBuilder {
             relay: None,
             auth_timeout: DEFAULT_AUTH_TIMEOUT,
             health: true,
+            metrics: true,
         }
     }
 
@@ -129,6 +131,15 @@ impl GatewayBuilder {
         self
     }
 
+    /// Answer `GET /metrics` with the gateway's counters in Prometheus' text format
+    /// ([`StatsSnapshot::to_prometheus`]) before routing. Default is true. The counters name
+    /// APIs, not clients; turn this off (and scrape [`Gateway::stats`] yourself) to serve
+    /// them elsewhere, or where an API's context is `/metrics`.
+    pub fn metrics_endpoint(mut self, on: bool) -> Self {
+        self.metrics = on;
+        self
+    }
+
     /// Builds the gateway.
     ///
     /// # Errors
@@ -152,6 +163,7 @@ impl GatewayBuilder {
                 relay,
                 auth_timeout: self.auth_timeout,
                 health: self.health,
+                metrics: self.metrics,
                 telemetry: Telemetry::default(),
                 policy_generation: AtomicU64::new(u64::MAX),
                 shutting_down: AtomicBool::new(false),
@@ -168,6 +180,7 @@ struct Inner {
     relay: Relay,
     auth_timeout: Duration,
     health: bool,
+    metrics: bool,
     telemetry: Telemetry,
     /// The registry generation the gate's API policies were last mirrored from.
     policy_generation: AtomicU64,
@@ -264,6 +277,14 @@ impl Gateway {
     pub async fn handle<B>(&self, req: Request<B>) -> Response<GatewayBody> {
         let inner = &self.inner;
         let (parts, _body) = req.into_parts();
+        if inner.metrics && parts.method == Method::GET && parts.uri.path() == "/metrics" {
+            let mut r = Response::new(GatewayBody::full(Bytes::from(self.stats().to_prometheus())));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            return r;
+        }
         if inner.health && parts.method == Method::GET {
             match parts.uri.path() {
                 "/health" => return text(StatusCode::OK, "ok\n"),
