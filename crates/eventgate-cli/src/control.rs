@@ -332,6 +332,20 @@ pub struct ControlPlane {
 /// # Errors
 /// [`ControlError`] naming the step that failed.
 pub fn start(data_dir: &Path, admin_listener: Listener) -> Result<ControlPlane, ControlError> {
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&data_dir.join(DATABASE_FILE))?);
+    start_with(data_dir, admin_listener, store)
+}
+
+/// [`start`] over a store of the caller's choice (the demo's in-memory one, say) instead of
+/// `DIR/eventgate.db`; `data_dir` still holds the admin token, its URL and the issuer key.
+///
+/// # Errors
+/// [`ControlError`] naming the step that failed.
+pub fn start_with(
+    data_dir: &Path,
+    admin_listener: Listener,
+    store: Arc<dyn Store>,
+) -> Result<ControlPlane, ControlError> {
     let admin_addr = admin_listener
         .local_addr()
         .map_err(|source| ControlError::DataDir {
@@ -343,7 +357,6 @@ pub fn start(data_dir: &Path, admin_listener: Listener) -> Result<ControlPlane, 
             path: data_dir.to_owned(),
             source,
         })?;
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&data_dir.join(DATABASE_FILE))?);
     initialize(store.as_ref())?;
     let (registry, gate_state) = load(store.as_ref())?;
     let issuer = Arc::new(LocalIssuer::load_or_create(data_dir)?);

@@ -2,7 +2,9 @@
 //! Observer API (context `/observer`, version 1.0.0, topic `/memory`, AsyncGold) published and
 //! deployed to WSO2's hybrid `Default` environment on vhost `localhost` (production and sandbox
 //! keys, each routed to its endpoint), an application subscribed to it, and tokens of the
-//! local issuer to call it with.
+//! local issuer to call it with. The admin API runs too, over a state kept in memory (the
+//! demo starts from its embedded configuration every time), so every `eventgate api` and
+//! `eventgate app` command works against a running demo with the same `--data`.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -10,14 +12,16 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use eventgate::Gateway;
 use eventgate::config::Config;
 use eventgate::server::{Listener, Server, TlsConfig};
-use eventgate::{Gateway, Registry};
-use eventgate_policy::{Gate, KeyType};
+use eventgate_policy::KeyType;
 use tokio::net::TcpListener;
 
 use crate::backend;
-use crate::issuer::{IssuerError, LocalIssuer, TokenRequest};
+use crate::control::{self, ControlError, ControlPlane};
+use crate::issuer::{IssuerError, TokenRequest};
+use crate::store::{Change, SqliteStore, Store, StoreError};
 
 /// The configuration the demo serves: the tutorial's API, its environments, plan and
 /// subscribed application. `{backend}` is replaced by the sample backend's address.
@@ -45,9 +49,12 @@ pub enum DemoError {
     /// The gateway could not be built.
     #[error(transparent)]
     Gateway(#[from] eventgate::GatewayError),
-    /// The policy gate could not be built.
-    #[error("policy gate: {0}")]
-    Gate(#[from] eventgate_policy::ConfigError),
+    /// The control plane (admin API, in-memory state, issuer key) could not start.
+    #[error(transparent)]
+    Control(#[from] ControlError),
+    /// The in-memory state could not be prepared.
+    #[error(transparent)]
+    Store(#[from] StoreError),
     /// The local issuer's key could not be read or created.
     #[error(transparent)]
     Issuer(#[from] IssuerError),
@@ -75,6 +82,10 @@ pub struct Ready {
     pub https: SocketAddr,
     /// The sample backend's address.
     pub backend: SocketAddr,
+    /// The admin API's address (its token is in `DATA/admin-token`).
+    pub admin: SocketAddr,
+    /// The data directory the `eventgate api` / `app` commands find the admin API through.
+    pub data: std::path::PathBuf,
     /// A production JWT of the demo application.
     pub token: String,
     /// A sandbox JWT of the demo application.
@@ -98,8 +109,11 @@ impl Ready {
              eventgate tail http://localhost:{port}/observer/1.0.0/memory -H \"Authorization: Bearer {token}\"\n\
              \n\
              over HTTPS (self-signed): curl -N --cacert {cert} https://localhost:{sport}/observer/1.0.0/memory -H \"Authorization: Bearer {token}\"\n\
-             sandbox key: curl -N http://localhost:{port}/observer/1.0.0/memory -H \"Authorization: Bearer {sandbox}\"\n",
+             sandbox key: curl -N http://localhost:{port}/observer/1.0.0/memory -H \"Authorization: Bearer {sandbox}\"\n\
+             admin API: http://{admin} (try: eventgate api list --data {data})\n",
             backend = self.backend,
+            admin = self.admin,
+            data = self.data.display(),
             token = self.token,
             sandbox = self.sandbox_token,
             cert = self.cert_path.display(),
@@ -115,11 +129,13 @@ pub struct Demo {
     /// The ready information.
     pub ready: Ready,
     tls: TlsConfig,
+    control: ControlPlane,
 }
 
 impl Demo {
     /// Builds the gateway for a sample backend at `backend` and mints the tokens, keeping
-    /// the local issuer's key and the certificate in `data`.
+    /// the local issuer's key, the certificate and the admin token in `data`; the admin API
+    /// is to be served on `admin`.
     ///
     /// # Errors
     /// [`DemoError`].
@@ -128,24 +144,25 @@ impl Demo {
         backend: SocketAddr,
         http: SocketAddr,
         https: SocketAddr,
+        admin: Listener,
     ) -> Result<Demo, DemoError> {
         let text = DEMO_CONFIG.replace("{backend}", &backend.to_string());
         let cfg = Config::from_str("eventgate demo (embedded)", &text)?;
-        let registry = Arc::new(Registry::new());
-        cfg.apply(&registry)?;
-        std::fs::create_dir_all(data).map_err(|source| DemoError::Io {
-            path: data.display().to_string(),
-            source,
-        })?;
-        let issuer = LocalIssuer::load_or_create(data)?;
-        let mut gb = Gate::builder();
-        gb.jwt(issuer.validator(None)?);
-        let gate = gb.build()?;
-        cfg.apply_policy(&gate)?;
+        // The demo's state lives in memory and starts from the embedded configuration,
+        // environments included: marked initialised so the control plane adds no defaults.
+        let store = SqliteStore::in_memory()?;
+        store.apply(&[Change::SetMeta {
+            key: "initialized".into(),
+            value: "1".into(),
+        }])?;
+        let control = control::start_with(data, admin, Arc::new(store))?;
+        cfg.apply(&control.registry)?;
+        cfg.apply_policy(&control.gate)?;
         let gateway = Gateway::builder()
-            .registry(registry)
-            .gate(Arc::new(gate))
+            .registry(Arc::clone(&control.registry))
+            .gate(Arc::clone(&control.gate))
             .build()?;
+        let issuer = &control.issuer;
         let now = SystemTime::now();
         let token = issuer.mint(
             &TokenRequest::new(DEMO_CLIENT_ID)
@@ -172,16 +189,20 @@ impl Demo {
                 http,
                 https,
                 backend,
+                admin: control.admin_addr,
+                data: data.to_owned(),
                 token,
                 sandbox_token,
                 cert_path,
             },
             tls,
+            control,
         })
     }
 
-    /// Serves the sample backend on `backend` and the gateway on `http` and `https` until
-    /// `shutdown` completes, then ends every stream with a final `retry:` hint.
+    /// Serves the sample backend on `backend`, the gateway on `http` and `https` and the
+    /// admin API until `shutdown` completes, then ends every stream with a final `retry:`
+    /// hint.
     ///
     /// # Errors
     /// [`DemoError::Server`] when serving fails.
@@ -207,6 +228,10 @@ impl Demo {
             )
             .await;
         });
+        let mut admin_stop = stop_rx.clone();
+        let admin_task = tokio::spawn(self.control.serve_admin(async move {
+            let _ = admin_stop.changed().await;
+        }));
         let listeners = vec![
             Listener::from_tcp(http, None),
             Listener::from_tcp(https, Some(self.tls)),
@@ -221,6 +246,7 @@ impl Demo {
         served.await?;
         let _ = stop_tx.send(true);
         let _ = backend_task.await;
+        let _ = admin_task.await;
         Ok(())
     }
 }

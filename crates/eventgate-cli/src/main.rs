@@ -193,11 +193,13 @@ async fn demo(global: &GlobalArgs, args: cli::DemoArgs) -> Outcome {
     let backend = bind(backend_addr, "--backend-port").await?;
     let http = bind(args.http, "--http").await?;
     let https = bind(args.https, "--https").await?;
+    let admin = bind(admin_listen_addr(global)?, "--admin").await?;
     let d = eventgate_cli::demo::Demo::build(
         &global.data,
         backend.local_addr()?,
         http.local_addr()?,
         https.local_addr()?,
+        eventgate::server::Listener::from_tcp(admin, None),
     )?;
     if global.json {
         let r = &d.ready;
@@ -207,6 +209,7 @@ async fn demo(global: &GlobalArgs, args: cli::DemoArgs) -> Outcome {
                 "http": r.http.to_string(), "https": r.https.to_string(),
                 "backend": r.backend.to_string(), "token": r.token,
                 "sandbox_token": r.sandbox_token, "cert": r.cert_path.display().to_string(),
+                "admin": format!("http://{}", r.admin),
                 "url": format!("http://localhost:{}/observer/1.0.0/memory", r.http.port()),
             })
         );

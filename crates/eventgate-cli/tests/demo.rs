@@ -19,12 +19,13 @@ fn curl(args: &[&str]) -> String {
 #[test]
 fn the_demo_serves_memory_events_to_the_printed_curl_command() {
     let data = tempfile::tempdir().unwrap();
-    let (http, https, backend) = (free_port(), free_port(), free_port());
+    let (http, https, backend, admin) = (free_port(), free_port(), free_port(), free_port());
     let mut child = Command::new(env!("CARGO_BIN_EXE_eventgate"))
         .args(["demo", "--data"])
         .arg(data.path())
         .args(["--http", &format!("127.0.0.1:{http}")])
         .args(["--https", &format!("127.0.0.1:{https}")])
+        .args(["--admin", &format!("127.0.0.1:{admin}")])
         .args(["--backend-port", &backend.to_string()])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -66,12 +67,50 @@ fn the_demo_serves_memory_events_to_the_printed_curl_command() {
     let bad = curl(&["-s", &url, "-H", "Authorization: Bearer not.a.token"]);
     assert!(bad.contains(r#""code":"900901""#), "{bad}");
 
+    // The demo's admin API answers the CLI found through the same --data: the Observer
+    // API is listed, and an application made there streams with its own token.
+    let cli = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_eventgate"))
+            .args(args)
+            .arg("--data")
+            .arg(data.path())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{args:?}: {text} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    };
+    let listed = cli(&["api", "list", "--json"]);
+    assert!(listed.contains("Observer"), "{listed}");
+    cli(&["app", "create", "Watcher"]);
+    cli(&[
+        "app",
+        "subscribe",
+        "Watcher",
+        "--api",
+        "Observer:1.0.0",
+        "--plan",
+        "AsyncGold",
+    ]);
+    let watcher = cli(&["app", "token", "Watcher"]);
+    let watcher_auth = format!("Authorization: Bearer {}", watcher.trim());
+    let body = curl(&["-sN", "--max-time", "2", &url, "-H", &watcher_auth]);
+    assert!(
+        body.contains("data:"),
+        "the new application streams: {body:?}"
+    );
+
     // The same port again: a clear error naming it and its flag.
     let out = Command::new(env!("CARGO_BIN_EXE_eventgate"))
         .args(["demo", "--data"])
         .arg(data.path())
         .args(["--http", &format!("127.0.0.1:{http}")])
         .args(["--https", &format!("127.0.0.1:{}", free_port())])
+        .args(["--admin", &format!("127.0.0.1:{}", free_port())])
         .args(["--backend-port", &free_port().to_string()])
         .output()
         .unwrap();

@@ -75,6 +75,20 @@ impl SqliteStore {
         })
     }
 
+    /// A store in memory, migrated to [`SCHEMA_VERSION`] and gone when dropped: the state of
+    /// `eventgate demo`, which starts from its embedded configuration every time.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    pub fn in_memory() -> Result<Self, StoreError> {
+        let mut conn = Connection::open_in_memory().map_err(db)?;
+        conn.execute_batch("PRAGMA foreign_keys=ON;").map_err(db)?;
+        migrate(&mut conn)?;
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+        })
+    }
+
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.conn
             .lock()
