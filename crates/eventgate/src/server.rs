@@ -38,6 +38,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tracing::Instrument as _;
 
 /// Default time a client has to send a complete request head (and, over TLS, finish the
 /// handshake): 10 s.
@@ -488,6 +489,15 @@ async fn accept_loop<S, B>(
         };
         let _ = tcp.set_nodelay(true);
         let info = ConnectInfo::new(remote, local, acceptor.is_some());
+        // One span per connection: every stream event and error logged while hyper drives it
+        // (the gateway's open and close records included) carries the connection and client.
+        let span = tracing::info_span!(
+            target: "eventgate::conn",
+            "connection",
+            conn = NEXT_CONNECTION.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            client = %remote,
+            tls = acceptor.is_some(),
+        );
         let svc = WithInfo {
             inner: service.clone(),
             info,
@@ -499,31 +509,40 @@ async fn accept_loop<S, B>(
                     .serve_connection(TokioIo::new(tcp), svc)
                     .into_owned();
                 let conn = graceful.watch(conn);
-                tokio::spawn(async move {
-                    let _ = conn.await;
-                    drop(permit);
-                });
+                tokio::spawn(
+                    async move {
+                        let _ = conn.await;
+                        drop(permit);
+                    }
+                    .instrument(span),
+                );
             }
             Some(acceptor) => {
                 let acceptor = acceptor.clone();
                 let builder = Arc::clone(&builder);
                 let watcher = graceful.watcher();
-                tokio::spawn(async move {
-                    let Ok(Ok(tls)) =
-                        tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await
-                    else {
-                        return;
-                    };
-                    let conn = builder
-                        .serve_connection(TokioIo::new(tls), svc)
-                        .into_owned();
-                    let _ = watcher.watch(conn).await;
-                    drop(permit);
-                });
+                tokio::spawn(
+                    async move {
+                        let Ok(Ok(tls)) =
+                            tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await
+                        else {
+                            return;
+                        };
+                        let conn = builder
+                            .serve_connection(TokioIo::new(tls), svc)
+                            .into_owned();
+                        let _ = watcher.watch(conn).await;
+                        drop(permit);
+                    }
+                    .instrument(span),
+                );
             }
         }
     }
 }
+
+/// Numbers the connections of every server in the process (the `conn` field of their span).
+static NEXT_CONNECTION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// Adds the [`ConnectInfo`] to each request before the inner service sees it.
 #[derive(Clone)]

@@ -480,6 +480,7 @@ impl Gateway {
         tracing::debug!(
             target: "eventgate::stream",
             stream = stream_gate.id, api = api_id, topic = topic.template.as_str(),
+            application = stream_gate.grant.application.as_ref().map_or("-", |a| a.as_str()),
             key_type = key_type.as_str(), mode = ?mode, "stream opened"
         );
 
