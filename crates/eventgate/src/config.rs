@@ -513,10 +513,11 @@ struct RawApiKey {
 // ---------------------------------------------------------------------------------------
 // The typed configuration
 
-/// TLS of a listener.
+/// TLS of a listener, as the configuration file names it: where the certificate comes
+/// from. The server runner's loaded certificate is [`server::TlsConfig`](crate::server::TlsConfig).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum TlsConfig {
+pub enum ListenerTls {
     /// Certificate chain and private key from PEM files (paths relative to the
     /// configuration file are resolved against its directory by [`Config::load`]).
     Files {
@@ -536,7 +537,7 @@ pub struct ListenerConfig {
     /// Socket address to bind.
     pub address: SocketAddr,
     /// TLS; `None`: plain HTTP.
-    pub tls: Option<TlsConfig>,
+    pub tls: Option<ListenerTls>,
     /// HTTP/2 (by ALPN over TLS, prior knowledge over plain HTTP) besides HTTP/1.1.
     /// Default is true.
     pub http2: bool,
@@ -786,7 +787,7 @@ impl Config {
         let mut cfg = Config::from_str(&file, &text)?;
         if let Some(dir) = path.parent() {
             for l in &mut cfg.gateway.listeners {
-                if let Some(TlsConfig::Files { cert, key }) = &mut l.tls {
+                if let Some(ListenerTls::Files { cert, key }) = &mut l.tls {
                     for p in [cert, key] {
                         if p.is_relative() {
                             *p = dir.join(&*p);
@@ -1262,11 +1263,11 @@ fn listener(cx: &Ctx<'_>, i: usize, l: S<RawListener>) -> Result<ListenerConfig,
             let span = t.span();
             let t = t.into_inner();
             Some(match (t.cert, t.key, t.self_signed.unwrap_or(false)) {
-                (Some(cert), Some(k), false) => TlsConfig::Files {
+                (Some(cert), Some(k), false) => ListenerTls::Files {
                     cert: cert.into(),
                     key: k.into(),
                 },
-                (None, None, true) => TlsConfig::SelfSigned,
+                (None, None, true) => ListenerTls::SelfSigned,
                 _ => {
                     return Err(cx.invalid(
                         &span,

@@ -1,7 +1,7 @@
 //! The configuration file: the complete example loads and routes; every kind of error names
 //! the file, line and key.
 
-use eventgate::config::{ApiKeySecret, Config, ConfigErrorKind, TlsConfig};
+use eventgate::config::{ApiKeySecret, Config, ConfigErrorKind, ListenerTls};
 use eventgate::{Lifecycle, ModelError, Registry, RegistryError, RouteError};
 use eventgate_policy::{KeyType, SubscriptionState};
 
@@ -11,7 +11,7 @@ const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/eventgate.t
 fn example_file_loads_and_serves_the_tutorial_observer_api() {
     let cfg = Config::load(EXAMPLE).unwrap();
     assert_eq!(cfg.gateway.listeners.len(), 2);
-    assert_eq!(cfg.gateway.listeners[1].tls, Some(TlsConfig::SelfSigned));
+    assert_eq!(cfg.gateway.listeners[1].tls, Some(ListenerTls::SelfSigned));
     assert_eq!(cfg.environments.len(), 2);
     assert_eq!(cfg.plans[0].quota.events, 1000);
     assert_eq!(
