@@ -332,6 +332,10 @@ pub struct ControlPlane {
 /// # Errors
 /// [`ControlError`] naming the step that failed.
 pub fn start(data_dir: &Path, admin_listener: Listener) -> Result<ControlPlane, ControlError> {
+    std::fs::create_dir_all(data_dir).map_err(|source| ControlError::DataDir {
+        path: data_dir.to_owned(),
+        source,
+    })?;
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&data_dir.join(DATABASE_FILE))?);
     start_with(data_dir, admin_listener, store)
 }

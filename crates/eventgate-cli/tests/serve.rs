@@ -45,7 +45,8 @@ fn started(mut child: Child, wait_for: &str) -> Killed {
 #[test]
 fn the_tutorial_through_the_cli_streams_events_through_serve() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path();
+    // A data directory that does not exist yet, as `./eventgate-data` on a first start.
+    let data = &dir.path().join("eventgate-data");
     let (http, https, admin, backend) = (free_port(), free_port(), free_port(), free_port());
     let _backend = started(
         Command::new(env!("CARGO_BIN_EXE_eventgate"))
