@@ -132,9 +132,12 @@ fn tutorial(gw: &Running) -> (String, String) {
     gw.ok(&["api", "topics", "add", "Observer:1.0.0", "/memory"]);
     let topics = gw.ok(&["api", "topics", "list", "Observer:1.0.0"]);
     assert!(
-        topics.starts_with("/memory"),
-        "the catch-all was replaced: {topics}"
+        topics.starts_with("/*") && topics.contains("/memory"),
+        "the catch-all stays beside the new topic until removed: {topics}"
     );
+    gw.ok(&["api", "topics", "remove", "Observer:1.0.0", "/*"]);
+    let topics = gw.ok(&["api", "topics", "list", "Observer:1.0.0"]);
+    assert!(topics.starts_with("/memory"), "{topics}");
     gw.ok(&[
         "api",
         "plans",

@@ -93,7 +93,19 @@ fn the_tutorial_through_the_cli_streams_events_through_serve() {
             &endpoint,
         ],
     );
+    // The tutorial's step 2: the new API's default topic `/*` is there; add `/memory`, then
+    // delete `/*` (WSO2's "optionally delete the existing topic").
+    let topics = ok(data, &["api", "topics", "list", "Observer:1.0.0"]);
+    assert!(topics.starts_with("/*"), "{topics}");
     ok(data, &["api", "topics", "add", "Observer:1.0.0", "/memory"]);
+    let topics = ok(data, &["api", "topics", "list", "Observer:1.0.0"]);
+    assert_eq!(topics.lines().count(), 2, "both topics: {topics}");
+    ok(data, &["api", "topics", "remove", "Observer:1.0.0", "/*"]);
+    let topics = ok(data, &["api", "topics", "list", "Observer:1.0.0"]);
+    assert!(
+        topics.starts_with("/memory") && topics.lines().count() == 1,
+        "{topics}"
+    );
     ok(
         data,
         &["api", "plans", "set", "Observer:1.0.0", "AsyncGold"],

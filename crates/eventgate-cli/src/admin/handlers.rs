@@ -391,12 +391,8 @@ fn add_topic(admin: &Admin, id: &ApiId, body: &Value) -> Res {
         })?;
     }
     let api = update(admin, id, |api| {
-        // A new API's only topic is WSO2's catch-all `/*`: the first topic added replaces it.
-        let untouched = api.topics.len() == 1
-            && api.topics[0] == eventgate::Topic::new(TopicTemplate::catch_all());
-        if untouched {
-            api.topics.clear();
-        }
+        // As in WSO2's publisher, a new API's catch-all `/*` stays beside the topics added
+        // until it is removed (the tutorial's "optionally delete the existing topic").
         if api
             .topics
             .iter()
