@@ -17,6 +17,19 @@ pub(crate) const EXIT_FAILURE: u8 = 1;
 /// Exit status of a usage error and of a command this build does not provide (as clap's own
 /// usage errors).
 const EXIT_USAGE: u8 = 2;
+/// Exit status when stdout is closed under us (`eventgate tail ... | head`): what a shell
+/// reports for a program ended by SIGPIPE, with nothing printed.
+const EXIT_BROKEN_PIPE: u8 = 141;
+
+/// `println!` that returns the write error instead of panicking (a closed pipe ends the
+/// command quietly, see [`EXIT_BROKEN_PIPE`]).
+macro_rules! outln {
+    ($($t:tt)*) => { writeln!(std::io::stdout(), $($t)*)? };
+}
+/// `print!` likewise.
+macro_rules! out {
+    ($($t:tt)*) => { write!(std::io::stdout(), $($t)*)? };
+}
 
 /// A failed command: its message and exit status.
 #[derive(Debug)]
@@ -37,9 +50,24 @@ impl Failure {
     }
 }
 
-impl<E: std::error::Error> From<E> for Failure {
+impl<E: std::error::Error + 'static> From<E> for Failure {
     fn from(e: E) -> Self {
-        Failure::new(e.to_string())
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+        let mut broken_pipe = false;
+        while let Some(c) = cause {
+            if let Some(io) = c.downcast_ref::<std::io::Error>() {
+                broken_pipe |= io.kind() == std::io::ErrorKind::BrokenPipe;
+            }
+            cause = c.source();
+        }
+        Failure {
+            code: if broken_pipe {
+                EXIT_BROKEN_PIPE
+            } else {
+                EXIT_FAILURE
+            },
+            ..Failure::new(e.to_string())
+        }
     }
 }
 
@@ -50,6 +78,7 @@ fn main() -> ExitCode {
     let json = cli.global.json;
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(failure) if failure.code == EXIT_BROKEN_PIPE => ExitCode::from(EXIT_BROKEN_PIPE),
         Err(failure) => {
             if json {
                 match failure.detail {
@@ -130,7 +159,7 @@ async fn serve(global: &GlobalArgs, args: cli::ServeArgs) -> Outcome {
         let cfg = eventgate::config::Config::load(path)?;
         cfg.apply(&registry)?;
         for issued in cfg.apply_policy(&gate)? {
-            println!(
+            outln!(
                 "API key of {} (shown once): {}",
                 issued.application,
                 issued.key.expose_secret()
@@ -147,14 +176,14 @@ async fn serve(global: &GlobalArgs, args: cli::ServeArgs) -> Outcome {
     let (http_addr, https_addr, admin_addr) =
         (http.local_addr()?, https.local_addr()?, cp.admin_addr);
     if global.json {
-        println!(
+        outln!(
             "{}",
             json!({"http": http_addr.to_string(), "https": https_addr.to_string(),
                    "admin": format!("http://{admin_addr}"), "data": global.data.display().to_string(),
                    "cert": cert_path.display().to_string()})
         );
     } else {
-        println!(
+        outln!(
             "eventgate gateway on http://{http_addr} and https://{https_addr} (self-signed: {}), \
              admin API on http://{admin_addr} (token in {})",
             cert_path.display(),
@@ -203,7 +232,7 @@ async fn demo(global: &GlobalArgs, args: cli::DemoArgs) -> Outcome {
     )?;
     if global.json {
         let r = &d.ready;
-        println!(
+        outln!(
             "{}",
             json!({
                 "http": r.http.to_string(), "https": r.https.to_string(),
@@ -214,7 +243,7 @@ async fn demo(global: &GlobalArgs, args: cli::DemoArgs) -> Outcome {
             })
         );
     } else {
-        print!("{}", d.ready.lines());
+        out!("{}", d.ready.lines());
     }
     std::io::stdout().flush()?;
     d.run(backend, http, https, async {
@@ -234,14 +263,15 @@ async fn sample_backend(global: &GlobalArgs, args: SampleBackendArgs) -> Outcome
     );
     settings.history = args.history;
     if global.json {
-        println!(
+        outln!(
             "{}",
             json!({"listening": url, "time_ms": args.time, "interval_ms": args.interval})
         );
     } else {
-        println!(
+        outln!(
             "sample backend on {url}: one memory sample every {} ms, each response ended after {} ms",
-            args.interval, args.time
+            args.interval,
+            args.time
         );
     }
     std::io::stdout().flush()?;
@@ -371,20 +401,20 @@ fn token(global: &GlobalArgs, cmd: TokenCommand) -> Outcome {
             }
             let token = issuer.mint(&request, now)?;
             if global.json {
-                println!(
+                outln!(
                     "{}",
                     json!({"token": token, "issuer": issuer.issuer(), "kid": issuer.key_id(),
                            "expires_in": args.ttl.as_secs()})
                 );
             } else {
-                println!("{token}");
+                outln!("{token}");
             }
         }
         TokenCommand::Decode(arg) => {
             let token = read_token(&arg.token)?;
             let decoded = decode_unverified(&token)?;
             if global.json {
-                println!(
+                outln!(
                     "{}",
                     json!({"verified": false, "header": decoded.header, "claims": decoded.claims})
                 );
@@ -392,11 +422,11 @@ fn token(global: &GlobalArgs, cmd: TokenCommand) -> Outcome {
                 let pretty = |v: &serde_json::Value| {
                     serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
                 };
-                println!("NOT VERIFIED: decoded only; use `eventgate token verify` to check it");
-                println!("header:\n{}", pretty(&decoded.header));
-                println!("claims:\n{}", pretty(&decoded.claims));
+                outln!("NOT VERIFIED: decoded only; use `eventgate token verify` to check it");
+                outln!("header:\n{}", pretty(&decoded.header));
+                outln!("claims:\n{}", pretty(&decoded.claims));
                 if let Some(note) = exp_note(&decoded.claims, now) {
-                    println!("{note}");
+                    outln!("{note}");
                 }
             }
         }
@@ -407,14 +437,14 @@ fn token(global: &GlobalArgs, cmd: TokenCommand) -> Outcome {
                 Ok(p) => {
                     let expires = p.expires_at.map(|t| t.to_rfc3339());
                     if global.json {
-                        println!(
+                        outln!(
                             "{}",
                             json!({"valid": true, "issuer": p.issuer, "subject": p.subject,
                                    "client_id": p.client_id, "scopes": p.scopes,
                                    "key_type": p.key_type.as_str(), "expires_at": expires})
                         );
                     } else {
-                        println!(
+                        outln!(
                             "valid: issuer {}, subject {}, client id {}, scopes [{}], {}, expires {}",
                             p.issuer.as_deref().unwrap_or("-"),
                             p.subject.as_deref().unwrap_or("-"),
@@ -427,7 +457,7 @@ fn token(global: &GlobalArgs, cmd: TokenCommand) -> Outcome {
                 }
                 Err(eventgate_cli::issuer::IssuerError::Refused(e)) => {
                     if global.json {
-                        println!(
+                        outln!(
                             "{}",
                             json!({"valid": false, "error": e.kind(), "message": e.to_string()})
                         );
@@ -441,9 +471,9 @@ fn token(global: &GlobalArgs, cmd: TokenCommand) -> Outcome {
             let issuer = LocalIssuer::load_or_create(&global.data)?.with_issuer(args.issuer);
             let jwks = issuer.jwks();
             if global.json {
-                println!("{jwks}");
+                outln!("{jwks}");
             } else {
-                println!(
+                outln!(
                     "{}",
                     serde_json::to_string_pretty(&jwks).unwrap_or_else(|_| jwks.to_string())
                 );

@@ -86,3 +86,26 @@ fn a_bad_duration_is_a_usage_error_naming_the_flag() {
     assert!(stderr.contains("--ttl"), "{stderr}");
     assert!(stderr.contains("missing unit"), "{stderr}");
 }
+
+#[test]
+fn a_closed_stdout_ends_a_command_quietly_with_the_sigpipe_status_not_a_panic() {
+    let data = tempfile::tempdir().unwrap();
+    let token = eventgate(&["token", "mint", "--data", data.path().to_str().unwrap()]);
+    assert!(token.status.success());
+    let token = String::from_utf8(token.stdout).unwrap();
+    // A pipe whose reading end is already closed, as `eventgate ... | head -1` once head
+    // has exited: every write fails with EPIPE.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_eventgate"))
+        .args(["token", "decode", token.trim()])
+        .stdout(writer)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(141));
+    assert!(
+        out.stderr.is_empty(),
+        "nothing on stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
