@@ -8,12 +8,10 @@
 //! curl -N http://localhost:3001/sse/observer/1.0.0/memory -H "apikey: <printed key>"
 //! ```
 
-use std::sync::Arc;
-
 use axum::Router;
 use axum::routing::get;
+use eventgate::Gateway;
 use eventgate::config::Config;
-use eventgate::{Gateway, Registry};
 
 /// The Observer API, an application subscribed to it and an API key to issue
 /// (`examples/observer-apikey.toml`, shared by the embedding examples).
@@ -22,20 +20,15 @@ const CONFIG: &str = include_str!("observer-apikey.toml");
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cfg = Config::from_str("axum_app example", CONFIG)?;
-    let registry = Arc::new(Registry::new());
-    cfg.apply(&registry)?;
     let gate = eventgate_policy::Gate::builder().build()?;
-    for issued in cfg.apply_policy(&gate)? {
+    let (gateway, keys) = cfg.build_gateway(Gateway::builder(), gate)?;
+    for issued in keys {
         println!(
             "API key of {}: {}",
             issued.application,
             issued.key.expose_secret()
         );
     }
-    let gateway = Gateway::builder()
-        .registry(registry)
-        .gate(Arc::new(gate))
-        .build()?;
 
     let app = Router::new()
         .route("/hello", get(|| async { "hello from the app\n" }))

@@ -7,11 +7,9 @@
 //! cargo run -p eventgate --example hyper_server
 //! ```
 
-use std::sync::Arc;
-
+use eventgate::Gateway;
 use eventgate::config::Config;
 use eventgate::server::ConnectInfo;
-use eventgate::{Gateway, Registry};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
 /// The Observer API, an application subscribed to it and an API key to issue
@@ -21,20 +19,15 @@ const CONFIG: &str = include_str!("observer-apikey.toml");
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cfg = Config::from_str("hyper_server example", CONFIG)?;
-    let registry = Arc::new(Registry::new());
-    cfg.apply(&registry)?;
     let gate = eventgate_policy::Gate::builder().build()?;
-    for issued in cfg.apply_policy(&gate)? {
+    let (gateway, keys) = cfg.build_gateway(Gateway::builder(), gate)?;
+    for issued in keys {
         println!(
             "API key of {}: {}",
             issued.application,
             issued.key.expose_secret()
         );
     }
-    let gateway = Gateway::builder()
-        .registry(registry)
-        .gate(Arc::new(gate))
-        .build()?;
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
     println!("listening on http://127.0.0.1:3000");

@@ -76,7 +76,7 @@ pub mod server;
 mod service;
 mod telemetry;
 
-pub use policy_config::{IssuedKey, PolicyConfigError};
+pub use policy_config::{BuildGatewayError, IssuedKey, PolicyConfigError};
 pub use service::body::GatewayBody;
 pub use service::{
     DEFAULT_API_MAX_CHANNELS, DEFAULT_AUTH_TIMEOUT, DEFAULT_SHUTDOWN_DEADLINE, ERROR_EVENT,

@@ -5,7 +5,10 @@ use eventgate_policy::{
     ApplicationId, Gate, IssuedApiKey, Plan, RandomUnavailable, Subscription, Timestamp,
 };
 
-use crate::config::{ApiKeySecret, Config};
+use std::sync::Arc;
+
+use crate::config::{ApiKeySecret, Config, ConfigError};
+use crate::{Gateway, GatewayBuilder, GatewayError, Registry};
 
 /// Why [`Config::apply_policy`] could not load the policy half.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +28,21 @@ pub enum PolicyConfigError {
     Random(#[from] RandomUnavailable),
 }
 
+/// Why [`Config::build_gateway`] could not make a gateway.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildGatewayError {
+    /// The registry refused an environment or an API ([`Config::apply`]).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The gate refused a plan or an API key could not be issued ([`Config::apply_policy`]).
+    #[error(transparent)]
+    Policy(#[from] PolicyConfigError),
+    /// The gateway itself could not be built.
+    #[error(transparent)]
+    Gateway(#[from] GatewayError),
+}
+
 /// An API key issued while applying a configuration (`issue = true`): shown once.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -36,6 +54,65 @@ pub struct IssuedKey {
 }
 
 impl Config {
+    /// A gateway serving this configuration: a new [`Registry`] with its environments and
+    /// APIs ([`Config::apply`]), `gate` with its plans, applications, subscriptions and API
+    /// keys ([`Config::apply_policy`]), and `builder`'s other settings. Returns the API keys
+    /// issued (`issue = true`), to show once. The set-up every embedding example repeats:
+    ///
+    /// ```
+    /// use eventgate::config::Config;
+    /// use eventgate::Gateway;
+    ///
+    /// let cfg = Config::from_str("gw.toml", r#"
+    /// [[environments]]
+    /// name = "Default"
+    /// vhosts = [{ host = "localhost" }]
+    ///
+    /// [[apis]]
+    /// name = "Observer"
+    /// context = "/observer"
+    /// version = "1.0.0"
+    /// lifecycle = "PUBLISHED"
+    /// plans = ["AsyncGold"]
+    /// endpoints = { production = "http://localhost:8080" }
+    /// deploy = [{ environment = "Default", vhost = "localhost" }]
+    /// security = { api_key_header = "apikey" }
+    ///
+    /// [[applications]]
+    /// id = "app-1"
+    /// name = "Dashboard"
+    /// owner = "alice"
+    ///
+    /// [[subscriptions]]
+    /// application = "app-1"
+    /// api = "Observer:1.0.0"
+    /// plan = "AsyncGold"
+    ///
+    /// [[api_keys]]
+    /// application = "app-1"
+    /// issue = true
+    /// "#)?;
+    /// let gate = eventgate_policy::Gate::builder().build()?;
+    /// let (gateway, keys) = cfg.build_gateway(Gateway::builder(), gate)?;
+    /// assert_eq!(keys.len(), 1);
+    /// assert_eq!(gateway.registry().apis().len(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`BuildGatewayError`] naming the step that failed.
+    pub fn build_gateway(
+        &self,
+        builder: GatewayBuilder,
+        gate: Gate,
+    ) -> Result<(Gateway, Vec<IssuedKey>), BuildGatewayError> {
+        let registry = Arc::new(Registry::new());
+        self.apply(&registry)?;
+        let keys = self.apply_policy(&gate)?;
+        let gateway = builder.registry(registry).gate(Arc::new(gate)).build()?;
+        Ok((gateway, keys))
+    }
+
     /// Loads plans, applications, subscriptions and API keys into `gate` (the environments
     /// and APIs go to the registry with [`Config::apply`]). Keys marked `issue = true` are
     /// issued now and returned, the only time their secret exists in clear.
