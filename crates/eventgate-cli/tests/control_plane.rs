@@ -794,8 +794,8 @@ fn every_error_of_the_admin_api_is_json_with_its_code() {
 
     // The CLI exits 1 and prints the code.
     let out = gw.cli(&["api", "revision", "create", "Observer:1.0.0"]);
-    assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("900351"), "{err}");
     let out = gw.cli(&["--json", "api", "revision", "delete", "Observer:1.0.0", "1"]);
     assert_eq!(out.status.code(), Some(1));
