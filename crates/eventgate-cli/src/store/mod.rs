@@ -1,13 +1,16 @@
 //! The control plane's state, persisted: APIs (working copy and lifecycle state), revisions,
 //! deployments, environments, applications, subscriptions and API keys (hashes only).
 //!
-//! [`Store`] is the interface; [`SqliteStore`] its embedded implementation. The schema and
-//! its queries are portable SQL (`TEXT`, `INTEGER`, primary keys, `INSERT ... ON CONFLICT`),
-//! so a PostgreSQL implementation can follow with the same migrations. Values that are
-//! documents (an API, an environment, an application) are stored as the versioned JSON of
-//! [`codec`]'s serde forms.
+//! [`Store`] is the interface; [`SqliteStore`] its embedded implementation and [`PgStore`]
+//! the one on PostgreSQL that several gateway nodes share. Both run the same migrations and
+//! statements: portable SQL (`TEXT`, `BIGINT`, primary keys, `INSERT ... ON CONFLICT`,
+//! `UPDATE ... RETURNING`). Values that are documents (an API, an environment, an
+//! application) are stored as the versioned JSON of [`codec`]'s serde forms.
 //!
-//! Every [`Store::apply`] is one transaction: all its [`Change`]s are written, or none.
+//! Every [`Store::apply`] is one transaction: all its [`Change`]s are written, or none, and
+//! the store version ([`Store::version`], [`Snapshot::version`]) goes up by one.
+//! [`Store::apply_if`] writes only if the version is still the one the caller last saw:
+//! optimistic concurrency between nodes.
 //!
 //! ```
 //! use eventgate_cli::store::{Change, SqliteStore, Store};
@@ -19,11 +22,16 @@
 //! ```
 
 pub mod codec;
+mod pg;
+mod sql;
 mod sqlite;
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
-pub use sqlite::{SCHEMA_VERSION, SqliteStore};
+pub use pg::{CHANNEL, PgStore};
+pub use sql::SCHEMA_VERSION;
+pub use sqlite::SqliteStore;
 
 /// A store failed.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +47,15 @@ pub enum StoreError {
         found: i64,
         /// Highest version this build migrates to.
         known: i64,
+    },
+    /// [`Store::apply_if`]: the store changed since the version the caller saw (another
+    /// node wrote); nothing was written. Reload and try again.
+    #[error("state database changed (version {found}, expected {expected}): reload and retry")]
+    Conflict {
+        /// The version the caller expected.
+        expected: u64,
+        /// The version found.
+        found: u64,
     },
     /// A stored document cannot be read back.
     #[error("state database: stored {what} '{key}' cannot be read: {reason}")]
@@ -205,6 +222,8 @@ pub struct ApiRow {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Snapshot {
+    /// The store version these rows are at (0 before the first write).
+    pub version: u64,
     /// The store's own keys.
     pub meta: BTreeMap<String, String>,
     /// Environments: name -> JSON.
@@ -221,14 +240,129 @@ pub struct Snapshot {
     pub api_keys: Vec<ApiKeyRow>,
 }
 
-/// Persistent control-plane state. Implementations are synchronous (call them from
-/// `spawn_blocking` or accept a short block: a write is one small transaction).
+impl Snapshot {
+    /// Puts the lists in key order, as [`Store::load`] returns them.
+    pub fn sort(&mut self) {
+        self.deployments.sort_by(|a, b| {
+            (&a.api, &a.environment, &a.vhost).cmp(&(&b.api, &b.environment, &b.vhost))
+        });
+        self.subscriptions
+            .sort_by(|a, b| (&a.application, &a.api).cmp(&(&b.application, &b.api)));
+        self.api_keys.sort_by(|a, b| a.id.cmp(&b.id));
+    }
+
+    /// Applies `changes` in memory as a store writes them (the version is left alone):
+    /// after `store.apply(changes)`, `snapshot.apply(changes)` equals `store.load()` but for
+    /// [`version`](Self::version).
+    pub fn apply(&mut self, changes: &[Change]) {
+        for change in changes {
+            self.apply_one(change);
+        }
+        self.sort();
+    }
+
+    fn apply_one(&mut self, change: &Change) {
+        match change {
+            Change::SetMeta { key, value } => {
+                self.meta.insert(key.clone(), value.clone());
+            }
+            Change::PutEnvironment { name, body } => {
+                self.environments.insert(name.clone(), body.clone());
+            }
+            Change::PutApi {
+                id,
+                body,
+                lifecycle,
+            } => {
+                let row = self.apis.entry(id.clone()).or_insert_with(|| ApiRow {
+                    id: id.clone(),
+                    body: String::new(),
+                    lifecycle: String::new(),
+                    revisions: BTreeMap::new(),
+                });
+                row.body.clone_from(body);
+                row.lifecycle.clone_from(lifecycle);
+            }
+            Change::DeleteApi { id } => {
+                self.apis.remove(id);
+                self.deployments.retain(|d| &d.api != id);
+                self.subscriptions.retain(|s| &s.api != id);
+            }
+            Change::PutRevision {
+                api,
+                number,
+                body,
+                description,
+            } => {
+                if let Some(row) = self.apis.get_mut(api) {
+                    row.revisions
+                        .insert(*number, (body.clone(), description.clone()));
+                }
+            }
+            Change::DeleteRevision { api, number } => {
+                if let Some(row) = self.apis.get_mut(api) {
+                    row.revisions.remove(number);
+                }
+            }
+            Change::PutDeployment(d) => {
+                match self.deployments.iter_mut().find(|o| {
+                    (&o.api, &o.environment, &o.vhost) == (&d.api, &d.environment, &d.vhost)
+                }) {
+                    Some(o) => o.revision = d.revision,
+                    None => self.deployments.push(d.clone()),
+                }
+            }
+            Change::DeleteDeployment {
+                api,
+                environment,
+                vhost,
+            } => self
+                .deployments
+                .retain(|o| (&o.api, &o.environment, &o.vhost) != (api, environment, vhost)),
+            Change::DeleteDeploymentsOf { api } => self.deployments.retain(|o| &o.api != api),
+            Change::PutApplication { name, body } => {
+                self.applications.insert(name.clone(), body.clone());
+            }
+            Change::PutSubscription(s) => {
+                match self
+                    .subscriptions
+                    .iter_mut()
+                    .find(|o| (&o.application, &o.api) == (&s.application, &s.api))
+                {
+                    Some(o) => {
+                        o.plan.clone_from(&s.plan);
+                        o.state.clone_from(&s.state);
+                    }
+                    None => self.subscriptions.push(s.clone()),
+                }
+            }
+            Change::PutApiKey(k) => match self.api_keys.iter_mut().find(|o| o.id == k.id) {
+                // As the stores: an existing key keeps its secret, type and scopes.
+                Some(o) => {
+                    o.revoked = k.revoked;
+                    o.expires_at = k.expires_at;
+                }
+                None => self.api_keys.push(k.clone()),
+            },
+        }
+    }
+}
+
+/// Persistent control-plane state. Implementations are synchronous; they may block for a
+/// short while (a write is one small transaction) and can be called from any thread,
+/// async runtime threads included.
 pub trait Store: Send + Sync + std::fmt::Debug {
-    /// Reads everything.
+    /// Reads everything, with the version it is at (one consistent read).
     ///
     /// # Errors
     /// [`StoreError`].
     fn load(&self) -> Result<Snapshot, StoreError>;
+
+    /// The store version: 0 for a new store, one more after each write.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    fn version(&self) -> Result<u64, StoreError>;
 
     /// Writes `changes` in one transaction, durable when this returns `Ok`; on an error
     /// nothing is written.
@@ -236,4 +370,32 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// [`StoreError`].
     fn apply(&self, changes: &[Change]) -> Result<(), StoreError>;
+
+    /// Writes `changes` in one transaction if the store version is `expected`, and returns
+    /// the new version (`expected + 1`); otherwise writes nothing and returns
+    /// [`StoreError::Conflict`].
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    fn apply_if(&self, expected: u64, changes: &[Change]) -> Result<u64, StoreError>;
+
+    /// A feed that wakes a waiter when another process writes, if the engine has one
+    /// (PostgreSQL's `LISTEN`); `None` (the default) when only polling
+    /// [`version`](Self::version) can tell.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    fn notifications(&self) -> Result<Option<Box<dyn Notifications>>, StoreError> {
+        Ok(None)
+    }
+}
+
+/// Wakes a waiter when the store was written (see [`Store::notifications`]).
+pub trait Notifications: Send {
+    /// Waits up to `timeout`; `Ok(true)` if a write was notified (several may be merged
+    /// into one), `Ok(false)` on timeout.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`] when the feed's connection is lost (make a new feed).
+    fn wait(&mut self, timeout: Duration) -> Result<bool, StoreError>;
 }

@@ -21,3 +21,5 @@ impl Drop for Killed {
         let _ = self.0.wait();
     }
 }
+
+pub mod postgres;
