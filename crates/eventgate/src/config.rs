@@ -309,6 +309,17 @@ struct RawFile {
     subscriptions: Vec<S<RawSubscription>>,
     #[serde(default)]
     api_keys: Vec<S<RawApiKey>>,
+    #[serde(default)]
+    cluster: Option<S<RawCluster>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCluster {
+    node: S<String>,
+    postgres: Option<S<String>>,
+    redis: Option<S<String>>,
+    poll_interval: Option<S<String>>,
 }
 
 #[derive(Deserialize)]
@@ -555,6 +566,57 @@ pub struct GatewayConfig {
     pub listeners: Vec<ListenerConfig>,
 }
 
+/// Default of `[cluster] poll_interval`.
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(5);
+/// Shortest `[cluster] poll_interval`.
+pub const MIN_POLL_INTERVAL: Duration = Duration::from_millis(100);
+/// Longest `[cluster] poll_interval`.
+pub const MAX_POLL_INTERVAL: Duration = Duration::from_secs(3600);
+/// Longest `[cluster] node` name.
+pub const MAX_NODE_NAME: usize = 64;
+
+/// The `[cluster]` table: this node's name and the shared stores of several gateway nodes.
+/// Without it a node keeps everything in process and in its data directory.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ClusterConfig {
+    /// This node's name, unique among the nodes: 1 to [`MAX_NODE_NAME`] ASCII letters,
+    /// digits, `.`, `_` or `-`.
+    pub node: String,
+    /// The PostgreSQL URL (`postgres://` or `postgresql://`) of the shared control-plane
+    /// state; `None`: the data directory's SQLite database.
+    pub postgres: Option<String>,
+    /// The Redis URL (`redis://`, `rediss://` or `unix://`) of the shared backlogs and
+    /// quotas; `None`: in process.
+    pub redis: Option<String>,
+    /// How often a node polls the shared state's version besides being notified of changes
+    /// (default [`DEFAULT_POLL_INTERVAL`], [`MIN_POLL_INTERVAL`] to [`MAX_POLL_INTERVAL`]).
+    pub poll_interval: Duration,
+}
+
+/// A URL with any password replaced by `***` (for messages and `Debug`).
+#[must_use]
+pub fn redact_url(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://")
+        && let Some((userinfo, host)) = rest.rsplit_once('@')
+        && let Some((user, _)) = userinfo.split_once(':')
+    {
+        return format!("{scheme}://{user}:***@{host}");
+    }
+    url.to_owned()
+}
+
+impl fmt::Debug for ClusterConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClusterConfig")
+            .field("node", &self.node)
+            .field("postgres", &self.postgres.as_deref().map(redact_url))
+            .field("redis", &self.redis.as_deref().map(redact_url))
+            .field("poll_interval", &self.poll_interval)
+            .finish()
+    }
+}
+
 /// An API of the file: the API, the state the file puts it in, and where it is deployed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -691,6 +753,8 @@ pub struct Config {
     pub subscriptions: Vec<SubscriptionConfig>,
     /// API keys.
     pub api_keys: Vec<ApiKeyConfig>,
+    /// `[cluster]`, when the file has one (see [`Config::cluster`]).
+    pub cluster: Option<ClusterConfig>,
     env_places: Vec<Place>,
 }
 
@@ -759,6 +823,74 @@ impl Ctx<'_> {
     }
 }
 
+fn cluster(cx: &Ctx<'_>, c: S<RawCluster>) -> Result<ClusterConfig, ConfigError> {
+    let c = c.into_inner();
+    let node = c.node.get_ref();
+    if node.is_empty()
+        || node.len() > MAX_NODE_NAME
+        || !node
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    {
+        return Err(cx.invalid(
+            &c.node.span(),
+            "cluster.node".into(),
+            format!(
+                "node name '{node}': 1 to {MAX_NODE_NAME} ASCII letters, digits, '.', '_' or '-'"
+            ),
+        ));
+    }
+    let url = |v: &Option<S<String>>, key: &str, schemes: &[&str]| {
+        let Some(v) = v else { return Ok(None) };
+        let text = v.get_ref();
+        let ok = text.split_once("://").is_some_and(|(scheme, rest)| {
+            schemes.contains(&scheme) && !rest.is_empty() && !text.chars().any(char::is_whitespace)
+        });
+        if ok {
+            Ok(Some(text.clone()))
+        } else {
+            Err(cx.invalid(
+                &v.span(),
+                format!("cluster.{key}"),
+                format!(
+                    "'{}' is not a {key} URL (one of {})",
+                    redact_url(text),
+                    schemes
+                        .iter()
+                        .map(|s| format!("{s}://"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ))
+        }
+    };
+    let postgres = url(&c.postgres, "postgres", &["postgres", "postgresql"])?;
+    let redis = url(&c.redis, "redis", &["redis", "rediss", "unix"])?;
+    let poll_interval = match &c.poll_interval {
+        None => DEFAULT_POLL_INTERVAL,
+        Some(v) => {
+            let d = cx.duration(v, "cluster.poll_interval".into())?;
+            if !(MIN_POLL_INTERVAL..=MAX_POLL_INTERVAL).contains(&d) {
+                return Err(cx.invalid(
+                    &v.span(),
+                    "cluster.poll_interval".into(),
+                    format!(
+                        "'{}' is outside {MIN_POLL_INTERVAL:?} to {MAX_POLL_INTERVAL:?}",
+                        v.get_ref()
+                    ),
+                ));
+            }
+            d
+        }
+    };
+    Ok(ClusterConfig {
+        node: node.clone(),
+        postgres,
+        redis,
+        poll_interval,
+    })
+}
+
 fn words(s: &str) -> String {
     s.to_ascii_lowercase().replace(['_', ' '], "-")
 }
@@ -824,6 +956,25 @@ impl Config {
         Ok(cfg)
     }
 
+    /// The `[cluster]` table, if the file has one.
+    #[must_use]
+    pub fn cluster(&self) -> Option<&ClusterConfig> {
+        self.cluster.as_ref()
+    }
+
+    /// Whether the file declares no environment, API, plan, application, subscription or
+    /// API key (only `[gateway]` and `[cluster]`, say): applying it would only add the
+    /// implied `Default` environment.
+    #[must_use]
+    pub fn declares_no_state(&self) -> bool {
+        self.apis.is_empty()
+            && self.plans.is_empty()
+            && self.applications.is_empty()
+            && self.subscriptions.is_empty()
+            && self.api_keys.is_empty()
+            && self.env_places.iter().all(|p| *p == Place::default())
+    }
+
     fn convert(cx: &Ctx<'_>, raw: RawFile) -> Result<Config, ConfigError> {
         let mut cfg = Config {
             file: cx.src.file.to_owned(),
@@ -834,8 +985,12 @@ impl Config {
             applications: Vec::new(),
             subscriptions: Vec::new(),
             api_keys: Vec::new(),
+            cluster: None,
             env_places: Vec::new(),
         };
+        if let Some(c) = raw.cluster {
+            cfg.cluster = Some(cluster(cx, c)?);
+        }
         for (i, l) in raw
             .gateway
             .map(|g| g.listeners)

@@ -316,3 +316,69 @@ fn missing_file_is_an_io_error_naming_it() {
     assert!(matches!(e.kind(), ConfigErrorKind::Io(_)));
     assert_eq!(e.file(), "/nonexistent/eventgate.toml");
 }
+
+#[test]
+fn a_file_without_cluster_has_no_cluster_settings() {
+    let cfg = Config::from_str("gw.toml", "").unwrap();
+    assert!(cfg.cluster().is_none());
+    assert!(
+        cfg.declares_no_state(),
+        "only the implied Default environment"
+    );
+}
+
+#[test]
+fn the_cluster_table_names_the_node_and_the_shared_stores() {
+    let cfg = Config::from_str(
+        "gw.toml",
+        "[cluster]\nnode = \"gw-1\"\npostgres = \"postgres://eg:pw@db:5432/eventgate\"\n\
+         redis = \"redis://cache:6379/0\"\npoll_interval = \"2s\"\n",
+    )
+    .unwrap();
+    let c = cfg.cluster().unwrap();
+    assert_eq!(c.node, "gw-1");
+    assert_eq!(
+        c.postgres.as_deref(),
+        Some("postgres://eg:pw@db:5432/eventgate")
+    );
+    assert_eq!(c.redis.as_deref(), Some("redis://cache:6379/0"));
+    assert_eq!(c.poll_interval, std::time::Duration::from_secs(2));
+    assert!(cfg.declares_no_state());
+    let shown = format!("{c:?}");
+    assert!(!shown.contains("pw@"), "Debug hides the password: {shown}");
+    let c = Config::from_str("gw.toml", "[cluster]\nnode = \"a\"\n").unwrap();
+    let c = c.cluster().unwrap();
+    assert_eq!(
+        (c.postgres.as_deref(), c.redis.as_deref(), c.poll_interval),
+        (None, None, eventgate::config::DEFAULT_POLL_INTERVAL)
+    );
+}
+
+#[test]
+fn bad_cluster_settings_point_at_their_key() {
+    let e = err("[cluster]\npostgres = \"postgres://db/x\"\n");
+    assert_eq!(e.line(), 1, "{e}");
+    assert!(e.to_string().contains("node"), "{e}");
+    let e = err("[cluster]\nnode = \"a b\"\n");
+    assert_eq!((e.line(), e.key()), (2, Some("cluster.node")), "{e}");
+    let e = err("[cluster]\nnode = \"a\"\npostgres = \"mysql://eg:pw@db/x\"\n");
+    assert_eq!((e.line(), e.key()), (3, Some("cluster.postgres")), "{e}");
+    assert!(!e.to_string().contains("pw@"), "{e}");
+    let e = err("[cluster]\nnode = \"a\"\nredis = \"http://cache\"\n");
+    assert_eq!((e.line(), e.key()), (3, Some("cluster.redis")), "{e}");
+    let e = err("[cluster]\nnode = \"a\"\npoll_interval = \"10ms\"\n");
+    assert_eq!(
+        (e.line(), e.key()),
+        (3, Some("cluster.poll_interval")),
+        "{e}"
+    );
+    let e = err("[cluster]\nnode = \"a\"\npoll_interval = \"soon\"\n");
+    assert_eq!(
+        (e.line(), e.key()),
+        (3, Some("cluster.poll_interval")),
+        "{e}"
+    );
+    let e = err("[cluster]\nnode = \"a\"\nredis_url = \"redis://x\"\n");
+    assert_eq!(e.line(), 3, "{e}");
+    assert!(matches!(e.kind(), ConfigErrorKind::UnknownKey(_)), "{e}");
+}
