@@ -20,9 +20,11 @@
 //! request path; [`ControlPlane::serve_admin`] serves the admin API on the listener given to
 //! [`start`] until a shutdown future completes.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use eventgate::server::{Listener, Server, ServerError};
 use eventgate::{
@@ -36,7 +38,7 @@ use eventgate_policy::{
 use crate::admin::{self, Admin};
 use crate::issuer::{IssuerError, LocalIssuer};
 use crate::store::codec::{StoredApi, StoredApplication, StoredEnvironment};
-use crate::store::{Change, SqliteStore, Store, StoreError};
+use crate::store::{Change, Snapshot, SqliteStore, Store, StoreError};
 
 /// The highest revision number [`load`] restores (numbers grow by one per `revision create`;
 /// restoring a number steps over the deleted ones below it).
@@ -187,125 +189,336 @@ pub fn initialize(store: &dyn Store) -> Result<bool, StoreError> {
 /// [`ControlError::Store`] for a row that cannot be read, [`ControlError::State`] for a
 /// state the registry refuses.
 pub fn load(store: &dyn Store) -> Result<(Registry, GateState), ControlError> {
-    let snap = store.load()?;
+    load_snapshot(&store.load()?)
+}
+
+/// [`load`] from a snapshot already read: what [`sync`] does from an empty state.
+///
+/// # Errors
+/// As [`load`].
+pub fn load_snapshot(snap: &Snapshot) -> Result<(Registry, GateState), ControlError> {
     let registry = Registry::new();
-    let mut envs = Vec::new();
-    for (name, body) in &snap.environments {
-        envs.push(StoredEnvironment::parse(body).map_err(|e| corrupt("environment", name, e))?);
+    let empty = Snapshot::default();
+    let plan = SyncPlan::between(&empty, snap)?;
+    registry
+        .transaction(|tx| plan.apply(tx))
+        .map_err(|e| ControlError::State(e.to_string()))?;
+    Ok((registry, plan.gate))
+}
+
+/// Brings a live registry and gate from the state of snapshot `old` to that of `new` (rows
+/// another node wrote, say), changing only what differs: an API, revision, deployment,
+/// application, subscription or key that is the same in both is left alone, so streams on
+/// untouched deployments go on. The registry changes in one transaction (all or nothing);
+/// the gate after it. APIs the registry has but `old` does not (from a configuration file)
+/// are left alone.
+///
+/// # Errors
+/// [`ControlError::Store`] for a row of `new` that cannot be read, [`ControlError::State`]
+/// for a change the registry refuses (nothing is changed then).
+pub fn sync(
+    registry: &Registry,
+    gate: &Gate,
+    old: &Snapshot,
+    new: &Snapshot,
+) -> Result<(), ControlError> {
+    let plan = SyncPlan::between(old, new)?;
+    registry
+        .transaction(|tx| plan.apply(tx))
+        .map_err(|e| ControlError::State(e.to_string()))?;
+    for (application, api) in &plan.unsubscribed {
+        gate.remove_subscription(application, api);
     }
-    struct Loaded {
-        api: eventgate::Api,
-        lifecycle: Lifecycle,
-        revisions: Vec<(u32, eventgate::Api, Option<String>)>,
-    }
-    let mut apis = Vec::new();
-    for (id, row) in &snap.apis {
-        let api = StoredApi::parse(&row.body).map_err(|e| corrupt("API", id, e))?;
-        let lifecycle: Lifecycle = row.lifecycle.parse().map_err(|e| corrupt("API", id, e))?;
-        let mut revisions = Vec::new();
-        for (n, (body, desc)) in &row.revisions {
-            if *n > MAX_REVISION_NUMBER {
-                return Err(corrupt(
-                    "revision",
-                    id,
-                    format!("number {n} is above {MAX_REVISION_NUMBER}"),
-                )
-                .into());
-            }
-            let rev = StoredApi::parse(body).map_err(|e| corrupt("revision", id, e))?;
-            revisions.push((*n, rev, desc.clone()));
-        }
-        apis.push(Loaded {
-            api,
-            lifecycle,
-            revisions,
-        });
-    }
-    let mut deployments = Vec::new();
+    plan.gate.apply_to(gate);
+    Ok(())
+}
+
+/// An API to create or change, parsed.
+struct ApiChange {
+    id: eventgate::ApiId,
+    api: eventgate::Api,
+    lifecycle: Lifecycle,
+    /// Revisions the old state lacks (or has with other content), by number.
+    added: Vec<(u32, eventgate::Api, Option<String>)>,
+    /// Revisions of the old state that `new` lacks or changed.
+    removed: Vec<u32>,
+    /// Whether `old` had the API at all.
+    existed: bool,
+}
+
+type DeploymentKey = (eventgate::ApiId, String, Hostname);
+
+/// What [`sync`] changes, every row of `new` parsed before anything changes.
+struct SyncPlan {
+    undeploy: Vec<DeploymentKey>,
+    delete_apis: Vec<eventgate::ApiId>,
+    remove_environments: Vec<String>,
+    add_environments: Vec<Environment>,
+    apis: Vec<ApiChange>,
+    deploy: Vec<(DeploymentKey, u32)>,
+    gate: GateState,
+    unsubscribed: Vec<(String, String)>,
+}
+
+fn deployments(snap: &Snapshot) -> Result<BTreeMap<DeploymentKey, u32>, StoreError> {
+    let mut out = BTreeMap::new();
     for d in &snap.deployments {
         let id: eventgate::ApiId = d
             .api
             .parse()
             .map_err(|e| corrupt("deployment", &d.api, e))?;
         let host = Hostname::new(&d.vhost).map_err(|e| corrupt("deployment", &d.api, e))?;
-        deployments.push((id, d.revision, d.environment.clone(), host));
+        out.insert((id, d.environment.clone(), host), d.revision);
     }
-    let state = |e: RegistryError| ControlError::State(e.to_string());
-    registry
-        .transaction(|tx| {
-            for env in envs {
-                tx.add_environment(env)?;
+    Ok(out)
+}
+
+impl SyncPlan {
+    fn between(old: &Snapshot, new: &Snapshot) -> Result<SyncPlan, StoreError> {
+        let old_deps = deployments(old)?;
+        let new_deps = deployments(new)?;
+        let mut plan = SyncPlan {
+            undeploy: old_deps
+                .keys()
+                .filter(|k| !new_deps.contains_key(*k))
+                .cloned()
+                .collect(),
+            delete_apis: Vec::new(),
+            remove_environments: Vec::new(),
+            add_environments: Vec::new(),
+            apis: Vec::new(),
+            deploy: new_deps
+                .iter()
+                .filter(|(k, r)| old_deps.get(*k) != Some(*r))
+                .map(|(k, r)| (k.clone(), *r))
+                .collect(),
+            gate: GateState::default(),
+            unsubscribed: Vec::new(),
+        };
+        for id in old.apis.keys().filter(|id| !new.apis.contains_key(*id)) {
+            plan.delete_apis
+                .push(id.parse().map_err(|e| corrupt("API", id, e))?);
+        }
+        for (name, body) in &new.environments {
+            match old.environments.get(name) {
+                Some(o) if o == body => {}
+                Some(_) => {
+                    plan.remove_environments.push(name.clone());
+                    plan.add_environments.push(
+                        StoredEnvironment::parse(body)
+                            .map_err(|e| corrupt("environment", name, e))?,
+                    );
+                }
+                None => plan.add_environments.push(
+                    StoredEnvironment::parse(body).map_err(|e| corrupt("environment", name, e))?,
+                ),
             }
-            for l in apis {
-                let id = tx.create_api(l.api.clone())?;
-                for (n, rev, desc) in l.revisions {
-                    // Revisions keep their numbers. The registry numbers a new revision
-                    // one above the highest, so a gap (deleted revisions below a stored
-                    // one) is stepped over with one filler revision at a time, each
-                    // deleted once the next is made.
-                    tx.update_api(rev)?;
-                    let mut filler: Option<u32> = None;
-                    loop {
-                        let made = tx.create_revision(&id, desc.clone())?;
-                        if let Some(f) = filler.take() {
-                            tx.delete_revision(&id, f)?;
+        }
+        plan.remove_environments.extend(
+            old.environments
+                .keys()
+                .filter(|n| !new.environments.contains_key(*n))
+                .cloned(),
+        );
+        for (id, row) in &new.apis {
+            let before = old.apis.get(id);
+            if before == Some(row) {
+                continue;
+            }
+            let api = StoredApi::parse(&row.body).map_err(|e| corrupt("API", id, e))?;
+            let lifecycle: Lifecycle = row.lifecycle.parse().map_err(|e| corrupt("API", id, e))?;
+            let mut added = Vec::new();
+            for (n, (body, desc)) in &row.revisions {
+                if *n > MAX_REVISION_NUMBER {
+                    return Err(corrupt(
+                        "revision",
+                        id,
+                        format!("number {n} is above {MAX_REVISION_NUMBER}"),
+                    ));
+                }
+                if before.and_then(|b| b.revisions.get(n)) == Some(&(body.clone(), desc.clone())) {
+                    continue;
+                }
+                let rev = StoredApi::parse(body).map_err(|e| corrupt("revision", id, e))?;
+                added.push((*n, rev, desc.clone()));
+            }
+            let removed = before
+                .map(|b| {
+                    b.revisions
+                        .iter()
+                        .filter(|(n, r)| row.revisions.get(n) != Some(r))
+                        .map(|(n, _)| *n)
+                        .collect()
+                })
+                .unwrap_or_default();
+            plan.apis.push(ApiChange {
+                id: api.id(),
+                api,
+                lifecycle,
+                added,
+                removed,
+                existed: before.is_some(),
+            });
+        }
+        for (name, body) in &new.applications {
+            if old.applications.get(name) == Some(body) {
+                continue;
+            }
+            let app: StoredApplication =
+                serde_json::from_str(body).map_err(|e| corrupt("application", name, e))?;
+            plan.gate.applications.push(application(&app));
+        }
+        for s in &new.subscriptions {
+            if old.subscriptions.contains(s) {
+                continue;
+            }
+            let plan_name =
+                PlanName::new(&s.plan).map_err(|e| corrupt("subscription", &s.api, e))?;
+            let st: SubscriptionState = s
+                .state
+                .parse()
+                .map_err(|e| corrupt("subscription", &s.api, e))?;
+            plan.gate
+                .subscriptions
+                .push(Subscription::new(&s.application, &s.api, plan_name).state(st));
+        }
+        for s in &old.subscriptions {
+            if !new
+                .subscriptions
+                .iter()
+                .any(|n| (&n.application, &n.api) == (&s.application, &s.api))
+            {
+                plan.unsubscribed
+                    .push((s.application.clone(), s.api.clone()));
+            }
+        }
+        for k in &new.api_keys {
+            if old.api_keys.contains(k) {
+                continue;
+            }
+            let key_type: KeyType = k
+                .key_type
+                .parse()
+                .map_err(|_| corrupt("API key", &k.id, "key type"))?;
+            let scopes = k
+                .scopes
+                .iter()
+                .map(|s| s.parse())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| corrupt("API key", &k.id, e))?;
+            let mut r = ApiKeyRecord::new(
+                k.id.clone(),
+                k.secret_sha256,
+                ApplicationId::new(&k.application),
+                key_type,
+                scopes,
+            );
+            r.expires_at = k.expires_at.map(Timestamp::from_unix_secs);
+            r.revoked = k.revoked;
+            plan.gate.api_keys.push(r);
+        }
+        Ok(plan)
+    }
+
+    /// The registry half, in an order every step can succeed in: deployments that went
+    /// away, deleted APIs, environments, APIs (revisions, working copy, lifecycle), then the
+    /// new deployments.
+    fn apply(&self, tx: &mut eventgate::Transaction) -> Result<(), RegistryError> {
+        for (id, env, host) in &self.undeploy {
+            // Already gone when another change (a retirement) removed it.
+            if tx.lifecycle(id).is_ok() {
+                match tx.undeploy(id, env, host) {
+                    Ok(()) | Err(RegistryError::NotDeployed { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        for id in &self.delete_apis {
+            if tx.lifecycle(id).is_ok() {
+                tx.delete_api(id)?;
+            }
+        }
+        for name in &self.remove_environments {
+            tx.remove_environment(name)?;
+        }
+        for env in &self.add_environments {
+            tx.add_environment(env.clone())?;
+        }
+        let mut deferred = Vec::new();
+        for c in &self.apis {
+            if !c.existed {
+                tx.create_api(c.api.clone())?;
+            }
+            let current = tx.lifecycle(&c.id)?;
+            if current != Lifecycle::Retired {
+                for n in &c.removed {
+                    match tx.delete_revision(&c.id, *n) {
+                        // Still deployed: its deployment moves to another revision below.
+                        Err(RegistryError::RevisionDeployed { .. }) => {
+                            deferred.push((c.id.clone(), *n));
                         }
-                        if made >= n {
-                            break;
-                        }
-                        filler = Some(made);
+                        r => r?,
                     }
                 }
-                tx.update_api(l.api)?;
-                let path = Lifecycle::Created.path_to(l.lifecycle).unwrap_or_default();
+                for (n, rev, desc) in &c.added {
+                    restore_revision(tx, &c.id, *n, rev, desc)?;
+                }
+                tx.update_api(c.api.clone())?;
+            }
+            if current != c.lifecycle {
+                let path =
+                    current
+                        .path_to(c.lifecycle)
+                        .ok_or_else(|| RegistryError::Transition {
+                            api: c.id.clone(),
+                            from: current,
+                            action: eventgate::LifecycleAction::Retire,
+                        })?;
                 for action in path {
-                    tx.change_lifecycle(&id, action)?;
+                    tx.change_lifecycle(&c.id, action)?;
                 }
             }
-            for (id, rev, env, host) in &deployments {
-                tx.deploy(id, *rev, env, host)?;
-            }
-            Ok(())
-        })
-        .map_err(state)?;
-    let mut gate = GateState::default();
-    for (name, body) in &snap.applications {
-        let app: StoredApplication =
-            serde_json::from_str(body).map_err(|e| corrupt("application", name, e))?;
-        gate.applications.push(application(&app));
+        }
+        for ((id, env, host), rev) in &self.deploy {
+            tx.deploy(id, *rev, env, host)?;
+        }
+        for (id, n) in &deferred {
+            tx.delete_revision(id, *n)?;
+        }
+        Ok(())
     }
-    for s in &snap.subscriptions {
-        let plan = PlanName::new(&s.plan).map_err(|e| corrupt("subscription", &s.api, e))?;
-        let st: SubscriptionState = s
-            .state
-            .parse()
-            .map_err(|e| corrupt("subscription", &s.api, e))?;
-        gate.subscriptions
-            .push(Subscription::new(&s.application, &s.api, plan).state(st));
+}
+
+/// Makes revision `n` of `id` with the content `rev`. The registry numbers a new revision
+/// one above the highest, so a gap (deleted revisions below `n`) is stepped over with one
+/// filler revision at a time, each deleted once the next is made.
+fn restore_revision(
+    tx: &mut eventgate::Transaction,
+    id: &eventgate::ApiId,
+    n: u32,
+    rev: &eventgate::Api,
+    desc: &Option<String>,
+) -> Result<(), RegistryError> {
+    tx.update_api(rev.clone())?;
+    let mut filler: Option<u32> = None;
+    loop {
+        let made = tx.create_revision(id, desc.clone())?;
+        if let Some(f) = filler.take() {
+            tx.delete_revision(id, f)?;
+        }
+        if made > n {
+            // A revision at or above `n` exists: `n` cannot be made again.
+            tx.delete_revision(id, made)?;
+            return Err(RegistryError::RevisionNotFound {
+                api: id.clone(),
+                revision: n,
+            });
+        }
+        if made == n {
+            return Ok(());
+        }
+        filler = Some(made);
     }
-    for k in &snap.api_keys {
-        let key_type: KeyType = k
-            .key_type
-            .parse()
-            .map_err(|_| corrupt("API key", &k.id, "key type"))?;
-        let scopes = k
-            .scopes
-            .iter()
-            .map(|s| s.parse())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| corrupt("API key", &k.id, e))?;
-        let mut r = ApiKeyRecord::new(
-            k.id.clone(),
-            k.secret_sha256,
-            ApplicationId::new(&k.application),
-            key_type,
-            scopes,
-        );
-        r.expires_at = k.expires_at.map(Timestamp::from_unix_secs);
-        r.revoked = k.revoked;
-        gate.api_keys.push(r);
-    }
-    Ok((registry, gate))
 }
 
 /// The running control plane. See the [module documentation](self).
@@ -362,7 +575,8 @@ pub fn start_with(
             source,
         })?;
     initialize(store.as_ref())?;
-    let (registry, gate_state) = load(store.as_ref())?;
+    let snapshot = store.load()?;
+    let (registry, gate_state) = load_snapshot(&snapshot)?;
     let issuer = Arc::new(LocalIssuer::load_or_create(data_dir)?);
     let mut builder = Gate::builder();
     builder.jwt(issuer.validator(None)?);
@@ -375,12 +589,13 @@ pub fn start_with(
     gate_state.apply_to(&gate);
     let registry = Arc::new(registry);
     let gate = Arc::new(gate);
-    let admin = Arc::new(Admin::new(
+    let admin = Arc::new(Admin::from_snapshot(
         Arc::clone(&registry),
         Arc::clone(&gate),
         store,
         Arc::clone(&issuer),
         admin_token.clone(),
+        snapshot,
     )?);
     Ok(ControlPlane {
         registry,
@@ -393,7 +608,99 @@ pub fn start_with(
     })
 }
 
+/// Keeps a node's live state up to date with a store other nodes write (see
+/// [`ControlPlane::watch`]); stops when dropped.
+#[derive(Debug)]
+pub struct Watcher {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// The longest a watcher waits between looks at its stop flag.
+const WATCH_TICK: Duration = Duration::from_millis(250);
+
 impl ControlPlane {
+    /// The store version the live state reflects.
+    #[must_use]
+    pub fn version(&self) -> u64 {
+        self.admin.version()
+    }
+
+    /// Catches up with the store now (see [`Admin::refresh`]): returns whether anything
+    /// changed. Blocking.
+    ///
+    /// # Errors
+    /// As [`Admin::refresh`].
+    pub fn refresh(&self) -> Result<bool, ControlError> {
+        self.admin.refresh()
+    }
+
+    /// Starts a thread that applies what other nodes write to the store to this node's live
+    /// registry and gate, without a restart: woken by the store's notifications
+    /// ([`Store::notifications`], PostgreSQL's `LISTEN`) and, as a fallback, polling the
+    /// store version every `poll_interval`. Each wake-up compares the version with the one
+    /// the live state reflects and, if it moved, loads the snapshot and applies the
+    /// difference ([`sync`]). `on_error` hears each failure (the store unreachable, a
+    /// change the registry refuses); the watcher keeps going and tries again at the next
+    /// wake-up. Dropping the [`Watcher`] stops the thread within a fraction of a second.
+    ///
+    /// # Errors
+    /// The thread cannot be started.
+    pub fn watch(
+        &self,
+        store: Arc<dyn Store>,
+        poll_interval: Duration,
+        on_error: impl Fn(&ControlError) + Send + 'static,
+    ) -> std::io::Result<Watcher> {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = Arc::clone(&stop);
+        let admin = Arc::clone(&self.admin);
+        std::thread::Builder::new()
+            .name("eventgate-watch".into())
+            .spawn(move || {
+                let halt = || stopped.load(std::sync::atomic::Ordering::Relaxed);
+                let mut feed: Option<Box<dyn crate::store::Notifications>> = None;
+                while !halt() {
+                    // (Again) listening; polling carries on meanwhile.
+                    if feed.is_none() {
+                        match store.notifications() {
+                            Ok(f) => feed = f,
+                            Err(e) => on_error(&e.into()),
+                        }
+                    }
+                    // Wait up to poll_interval, in ticks so that a drop stops us soon.
+                    let started = std::time::Instant::now();
+                    while !halt() && started.elapsed() < poll_interval {
+                        let left = poll_interval.saturating_sub(started.elapsed());
+                        let tick = left.min(WATCH_TICK);
+                        match feed.as_mut() {
+                            Some(f) => match f.wait(tick) {
+                                Ok(true) => break,
+                                Ok(false) => {}
+                                Err(e) => {
+                                    on_error(&e.into());
+                                    feed = None;
+                                }
+                            },
+                            None => std::thread::sleep(tick),
+                        }
+                    }
+                    if halt() {
+                        break;
+                    }
+                    if let Err(e) = admin.refresh() {
+                        on_error(&e);
+                    }
+                }
+            })?;
+        Ok(Watcher { stop })
+    }
+
     /// Serves the admin API on the listener given to [`start`] until `shutdown` completes
     /// (then drains open requests as [`Server::run`] does).
     ///

@@ -152,19 +152,72 @@ async fn serve(global: &GlobalArgs, args: cli::ServeArgs) -> Outcome {
     let admin = bind(admin_listen_addr(global)?, "--admin").await?;
     let http = bind(args.http, "--http").await?;
     let https = bind(args.https, "--https").await?;
-    let cp = eventgate_cli::control::start(&global.data, Listener::from_tcp(admin, None))?;
+    let cfg = match &args.config {
+        Some(path) => Some(eventgate::config::Config::load(path)?),
+        None => None,
+    };
+    let cluster = cfg.as_ref().and_then(|c| c.cluster()).cloned();
+    let admin = Listener::from_tcp(admin, None);
+    // `[cluster] postgres`: the state several nodes share; otherwise DATA/state.db.
+    let (cp, shared) = match cluster.as_ref().and_then(|c| c.postgres.as_deref()) {
+        Some(url) => {
+            let store: std::sync::Arc<dyn eventgate_cli::store::Store> =
+                std::sync::Arc::new(eventgate_cli::store::PgStore::connect(url)?);
+            let cp = eventgate_cli::control::start_with(
+                &global.data,
+                admin,
+                std::sync::Arc::clone(&store),
+            )?;
+            (cp, Some(store))
+        }
+        None => (eventgate_cli::control::start(&global.data, admin)?, None),
+    };
+    let _watcher = match (&cluster, shared) {
+        (Some(c), Some(store)) => {
+            let node = c.node.clone();
+            let last = std::sync::Mutex::new(String::new());
+            Some(cp.watch(store, c.poll_interval, move |e| {
+                // Once per distinct failure, not once per poll.
+                let text = e.to_string();
+                let mut last = last
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if *last != text {
+                    eprintln!("eventgate: node {node}: shared state: {text}");
+                    *last = text;
+                }
+            })?)
+        }
+        _ => None,
+    };
     let registry = std::sync::Arc::clone(&cp.registry);
     let gate = std::sync::Arc::clone(&cp.gate);
-    if let Some(path) = &args.config {
-        let cfg = eventgate::config::Config::load(path)?;
-        cfg.apply(&registry)?;
-        for issued in cfg.apply_policy(&gate)? {
-            outln!(
-                "API key of {} (shown once): {}",
-                issued.application,
-                issued.key.expose_secret()
-            );
+    if let Some(cfg) = &cfg {
+        // A file with only [cluster] (and [gateway]) declares no APIs to serve.
+        if cluster.is_none() || !cfg.declares_no_state() {
+            cfg.apply(&registry)?;
+            for issued in cfg.apply_policy(&gate)? {
+                outln!(
+                    "API key of {} (shown once): {}",
+                    issued.application,
+                    issued.key.expose_secret()
+                );
+            }
         }
+    }
+    if let Some(c) = &cluster
+        && !global.json
+    {
+        outln!(
+            "cluster node {}: control plane in {} (version {}, polled every {})",
+            c.node,
+            c.postgres.as_deref().map_or_else(
+                || "the data directory (no [cluster] postgres)".to_owned(),
+                |u| format!("PostgreSQL {}", eventgate::config::redact_url(u))
+            ),
+            cp.version(),
+            eventgate_cli::duration::format_duration(c.poll_interval)
+        );
     }
     let gateway = eventgate::Gateway::builder()
         .registry(registry)
@@ -176,12 +229,13 @@ async fn serve(global: &GlobalArgs, args: cli::ServeArgs) -> Outcome {
     let (http_addr, https_addr, admin_addr) =
         (http.local_addr()?, https.local_addr()?, cp.admin_addr);
     if global.json {
-        outln!(
-            "{}",
-            json!({"http": http_addr.to_string(), "https": https_addr.to_string(),
-                   "admin": format!("http://{admin_addr}"), "data": global.data.display().to_string(),
-                   "cert": cert_path.display().to_string()})
-        );
+        let mut ready = json!({"http": http_addr.to_string(), "https": https_addr.to_string(),
+               "admin": format!("http://{admin_addr}"), "data": global.data.display().to_string(),
+               "cert": cert_path.display().to_string()});
+        if let Some(c) = &cluster {
+            ready["node"] = json!(c.node);
+        }
+        outln!("{ready}");
     } else {
         outln!(
             "eventgate gateway on http://{http_addr} and https://{https_addr} (self-signed: {}), \

@@ -756,8 +756,7 @@ fn create_app(admin: &Admin, body: &Value) -> Res {
         ));
     }
     admin
-        .store
-        .apply(&[Change::PutApplication {
+        .persist(&[Change::PutApplication {
             name: name.clone(),
             body: serde_json::to_string(&stored).unwrap_or_default(),
         }])
@@ -815,8 +814,7 @@ fn subscribe(admin: &Admin, name: &str, body: &Value) -> Res {
         state: "UNBLOCKED".into(),
     };
     admin
-        .store
-        .apply(&[Change::PutSubscription(row)])
+        .persist(&[Change::PutSubscription(row)])
         .map_err(|e| store_error(&e))?;
     admin
         .gate
@@ -917,8 +915,7 @@ fn api_key(admin: &Admin, name: &str, body: &Value) -> Res {
         )
     })?;
     admin
-        .store
-        .apply(&[Change::PutApiKey(ApiKeyRow {
+        .persist(&[Change::PutApiKey(ApiKeyRow {
             id: record.id.clone(),
             application: name.to_owned(),
             secret_sha256: record.secret_sha256,

@@ -35,7 +35,7 @@ use subtle::ConstantTimeEq as _;
 
 use crate::issuer::LocalIssuer;
 use crate::store::codec::StoredApplication;
-use crate::store::{Change, Store};
+use crate::store::{Change, Snapshot, Store};
 
 /// The largest request body the admin API reads (an AsyncAPI document to import).
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -192,6 +192,40 @@ pub struct Admin {
     /// Serialises changes (store order = publication order).
     pub(crate) writes: Mutex<()>,
     pub(crate) apps: Mutex<BTreeMap<String, AppEntry>>,
+    /// The stored state the live registry and gate reflect, at its version.
+    synced: Mutex<Snapshot>,
+}
+
+/// The applications as the admin API keeps them, from a snapshot.
+fn apps_of(snap: &Snapshot) -> Result<BTreeMap<String, AppEntry>, crate::store::StoreError> {
+    let mut apps = BTreeMap::new();
+    for (name, body) in &snap.applications {
+        let stored: StoredApplication =
+            serde_json::from_str(body).map_err(|e| crate::store::StoreError::Corrupt {
+                what: "application",
+                key: name.clone(),
+                reason: e.to_string(),
+            })?;
+        apps.insert(
+            name.clone(),
+            AppEntry {
+                stored,
+                subscriptions: BTreeMap::new(),
+                keys: Vec::new(),
+            },
+        );
+    }
+    for s in &snap.subscriptions {
+        if let Some(a) = apps.get_mut(&s.application) {
+            a.subscriptions.insert(s.api.clone(), s.plan.clone());
+        }
+    }
+    for k in &snap.api_keys {
+        if let Some(a) = apps.get_mut(&k.application) {
+            a.keys.push(k.id.clone());
+        }
+    }
+    Ok(apps)
 }
 
 impl Admin {
@@ -207,34 +241,24 @@ impl Admin {
         issuer: Arc<LocalIssuer>,
         token: String,
     ) -> Result<Self, crate::store::StoreError> {
-        let snap = store.load()?;
-        let mut apps = BTreeMap::new();
-        for (name, body) in &snap.applications {
-            let stored: StoredApplication =
-                serde_json::from_str(body).map_err(|e| crate::store::StoreError::Corrupt {
-                    what: "application",
-                    key: name.clone(),
-                    reason: e.to_string(),
-                })?;
-            apps.insert(
-                name.clone(),
-                AppEntry {
-                    stored,
-                    subscriptions: BTreeMap::new(),
-                    keys: Vec::new(),
-                },
-            );
-        }
-        for s in &snap.subscriptions {
-            if let Some(a) = apps.get_mut(&s.application) {
-                a.subscriptions.insert(s.api.clone(), s.plan.clone());
-            }
-        }
-        for k in &snap.api_keys {
-            if let Some(a) = apps.get_mut(&k.application) {
-                a.keys.push(k.id.clone());
-            }
-        }
+        let snapshot = store.load()?;
+        Self::from_snapshot(registry, gate, store, issuer, token, snapshot)
+    }
+
+    /// [`Admin::new`] over live state loaded from `snapshot` (read from `store`): the
+    /// admin API writes on top of that snapshot's version ([`Store::apply_if`]).
+    ///
+    /// # Errors
+    /// A row of the snapshot that cannot be read.
+    pub fn from_snapshot(
+        registry: Arc<Registry>,
+        gate: Arc<Gate>,
+        store: Arc<dyn Store>,
+        issuer: Arc<LocalIssuer>,
+        token: String,
+        snapshot: Snapshot,
+    ) -> Result<Self, crate::store::StoreError> {
+        let apps = apps_of(&snapshot)?;
         Ok(Admin {
             registry,
             gate,
@@ -243,13 +267,74 @@ impl Admin {
             token,
             writes: Mutex::new(()),
             apps: Mutex::new(apps),
+            synced: Mutex::new(snapshot),
         })
     }
 
+    /// The write lock, after catching up with changes other nodes stored (see
+    /// [`Admin::refresh`]); a failure to catch up is left to the write itself, which then
+    /// conflicts.
     pub(crate) fn write_lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        let guard = self.lock_writes();
+        let _ = self.catch_up();
+        guard
+    }
+
+    fn lock_writes(&self) -> std::sync::MutexGuard<'_, ()> {
         self.writes
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn synced(&self) -> std::sync::MutexGuard<'_, Snapshot> {
+        self.synced
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Brings the live registry and gate (and this API's view of the applications) up to
+    /// the store, if another node wrote since: loads the snapshot and applies what changed
+    /// ([`crate::control::sync`]). Returns whether anything was applied. Waits for a write
+    /// in progress here. Blocking: call it off the async workers.
+    ///
+    /// # Errors
+    /// The store's error, or a stored change the registry refuses (nothing is applied then;
+    /// the next refresh tries again).
+    pub fn refresh(&self) -> Result<bool, crate::control::ControlError> {
+        let _w = self.lock_writes();
+        self.catch_up()
+    }
+
+    /// [`Admin::refresh`] with the write lock held.
+    fn catch_up(&self) -> Result<bool, crate::control::ControlError> {
+        let mut synced = self.synced();
+        if self.store.version()? == synced.version {
+            return Ok(false);
+        }
+        let new = self.store.load()?;
+        if new.version == synced.version {
+            return Ok(false);
+        }
+        crate::control::sync(&self.registry, &self.gate, &synced, &new)?;
+        *self.apps() = apps_of(&new)?;
+        *synced = new;
+        Ok(true)
+    }
+
+    /// Writes `changes` on top of the version the live state reflects; the live state is
+    /// then at the new version. Call with the write lock held.
+    pub(crate) fn persist(&self, changes: &[Change]) -> Result<(), crate::store::StoreError> {
+        let mut synced = self.synced();
+        let version = self.store.apply_if(synced.version, changes)?;
+        synced.apply(changes);
+        synced.version = version;
+        Ok(())
+    }
+
+    /// The store version the live state reflects.
+    #[must_use]
+    pub fn version(&self) -> u64 {
+        self.synced().version
     }
 
     pub(crate) fn apps(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, AppEntry>> {
@@ -274,7 +359,7 @@ impl Admin {
                     return Err(abort());
                 }
             };
-            if let Err(e) = self.store.apply(&changes) {
+            if let Err(e) = self.persist(&changes) {
                 failure = Some(store_error(&e));
                 return Err(abort());
             }

@@ -1,0 +1,266 @@
+//! Several `eventgate serve` nodes sharing their control plane through one PostgreSQL
+//! database (`[cluster] postgres`): a change made through one node's admin API reaches the
+//! others' routing and gate without a restart, and a node started later loads everything.
+//! The PostgreSQL server is the test's own (see `support/postgres.rs`).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+mod support;
+use support::postgres::Postgres;
+use support::{Killed, free_port};
+
+fn eventgate(data: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_eventgate"))
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn ok(data: &Path, args: &[&str]) -> String {
+    let out = eventgate(data, args);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn started(mut child: Child, wait_for: &str) -> Killed {
+    let stdout = child.stdout.take().unwrap();
+    let child = Killed(child);
+    let mut lines = BufReader::new(stdout).lines();
+    loop {
+        let line = lines.next().expect("exited before it was ready").unwrap();
+        if line.contains(wait_for) {
+            break;
+        }
+    }
+    // Keep draining stdout so the node never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    child
+}
+
+/// A node: `eventgate serve --config` with its own data directory and ports.
+struct Node {
+    data: PathBuf,
+    http: u16,
+    _child: Killed,
+}
+
+fn node(dir: &Path, name: &str, url: &str) -> Node {
+    let data = dir.join(name);
+    std::fs::create_dir_all(&data).unwrap();
+    let config = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &config,
+        format!("[cluster]\nnode = \"{name}\"\npostgres = \"{url}\"\npoll_interval = \"1s\"\n"),
+    )
+    .unwrap();
+    let (http, https, admin) = (free_port(), free_port(), free_port());
+    let child = started(
+        Command::new(env!("CARGO_BIN_EXE_eventgate"))
+            .arg("serve")
+            .arg("--config")
+            .arg(&config)
+            .arg("--data")
+            .arg(&data)
+            .args(["--http", &format!("127.0.0.1:{http}")])
+            .args(["--https", &format!("127.0.0.1:{https}")])
+            .args(["--admin", &format!("127.0.0.1:{admin}")])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+        "eventgate gateway on",
+    );
+    Node {
+        data,
+        http,
+        _child: child,
+    }
+}
+
+/// What `curl` gets from `path` on the node in `secs` seconds with `auth`.
+fn get(n: &Node, path: &str, auth: &str, secs: u32) -> String {
+    let out = Command::new("curl")
+        .args(["-sN", "--max-time", &secs.to_string(), "-H", auth])
+        .args(["-w", "\nstatus=%{http_code}"])
+        .arg(format!("http://localhost:{}{path}", n.http))
+        .output()
+        .expect("curl is installed");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Waits up to 20 s for `path` on `n` to stream memory events with `auth`.
+fn streams(n: &Node, path: &str, auth: &str) -> Result<(), String> {
+    let start = Instant::now();
+    loop {
+        let body = get(n, path, auth, 2);
+        if body.contains("data: {\"heap\"") {
+            return Ok(());
+        }
+        if start.elapsed() > Duration::from_secs(20) {
+            return Err(body);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn changes_through_one_nodes_admin_api_reach_the_other_nodes_without_a_restart() {
+    let Some(pg) = Postgres::start() else { return };
+    let url = pg.database("cluster");
+    let dir = tempfile::tempdir().unwrap();
+    let backend = free_port();
+    let _backend = started(
+        Command::new(env!("CARGO_BIN_EXE_eventgate"))
+            .args(["sample-backend", "--time", "5000", "--interval", "200"])
+            .args(["--port", &backend.to_string()])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+        "sample backend",
+    );
+    // Two nodes started together on a new database (one migrates it).
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| node(dir.path(), "a", &url));
+        let b = s.spawn(|| node(dir.path(), "b", &url));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+
+    // The tutorial, through node A only.
+    let endpoint = format!("http://localhost:{backend}");
+    let api = "Observer:1.0.0";
+    ok(
+        &a.data,
+        &[
+            "api",
+            "create",
+            "--name",
+            "Observer",
+            "--context",
+            "/observer",
+            "--version",
+            "1.0.0",
+            "--endpoint",
+            &endpoint,
+        ],
+    );
+    ok(&a.data, &["api", "topics", "add", api, "/memory"]);
+    ok(&a.data, &["api", "plans", "set", api, "AsyncGold"]);
+    ok(&a.data, &["api", "lifecycle", api, "publish"]);
+    ok(&a.data, &["api", "revision", "create", api]);
+    ok(
+        &a.data,
+        &[
+            "api",
+            "deploy",
+            api,
+            "--revision",
+            "1",
+            "--env",
+            "production",
+            "--vhost",
+            "localhost",
+        ],
+    );
+    ok(&a.data, &["app", "create", "DemoApp"]);
+    ok(
+        &a.data,
+        &[
+            "app",
+            "subscribe",
+            "DemoApp",
+            "--api",
+            api,
+            "--plan",
+            "AsyncGold",
+        ],
+    );
+    let key = ok(&a.data, &["app", "key", "DemoApp"]).trim().to_owned();
+    let auth = format!("Authorization: Bearer {key}");
+    let path = "/observer/1.0.0/memory";
+
+    // Node A streams; node B routes the API and takes the key A issued, no restart.
+    streams(&a, path, &auth).unwrap_or_else(|b| panic!("node a: {b}"));
+    streams(&b, path, &auth).unwrap_or_else(|body| panic!("node b: {body}"));
+    // B's admin API shows what A made.
+    let shown = ok(&b.data, &["--json", "api", "show", api]);
+    assert!(shown.contains("PUBLISHED"), "{shown}");
+
+    // A change through B's admin API reaches A: a second API, deployed on B.
+    ok(
+        &b.data,
+        &[
+            "api",
+            "create",
+            "--name",
+            "Other",
+            "--context",
+            "/other",
+            "--version",
+            "1.0.0",
+            "--endpoint",
+            &endpoint,
+        ],
+    );
+    ok(&b.data, &["api", "lifecycle", "Other:1.0.0", "publish"]);
+    ok(&b.data, &["api", "revision", "create", "Other:1.0.0"]);
+    ok(
+        &b.data,
+        &[
+            "api",
+            "deploy",
+            "Other:1.0.0",
+            "--revision",
+            "1",
+            "--env",
+            "production",
+            "--vhost",
+            "localhost",
+        ],
+    );
+    let start = Instant::now();
+    loop {
+        // 401 without a credential: routed (404 while A does not know it yet).
+        let r = get(&a, "/other/1.0.0/memory", "X-None: 1", 2);
+        if r.ends_with("status=401") {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "node a: {r}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Undeployed through A: B stops routing it.
+    ok(
+        &a.data,
+        &[
+            "api",
+            "undeploy",
+            "Other:1.0.0",
+            "--env",
+            "production",
+            "--vhost",
+            "localhost",
+        ],
+    );
+    let start = Instant::now();
+    loop {
+        let r = get(&b, "/other/1.0.0/memory", "X-None: 1", 2);
+        if r.ends_with("status=404") {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "node b: {r}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // A node started later loads everything at start.
+    let c = node(dir.path(), "c", &url);
+    let body = get(&c, path, &auth, 2);
+    assert!(body.contains("data: {\"heap\""), "node c: {body}");
+    drop(pg);
+}
