@@ -19,6 +19,11 @@
 //! The returned [`ControlPlane`] holds the shared registry and gate for the gateway's
 //! request path; [`ControlPlane::serve_admin`] serves the admin API on the listener given to
 //! [`start`] until a shutdown future completes.
+//!
+//! Several nodes on one store ([`start_with`] and a [`crate::store::PgStore`]): each admin
+//! write catches up with the store and writes with [`Store::apply_if`];
+//! [`ControlPlane::watch`] applies what other nodes write ([`sync`]) without a restart.
+//! `docs/cluster.md` has the whole picture.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

@@ -10,7 +10,8 @@
 //! - [`demo`]: `eventgate demo`, the seed tutorial in one command (sample backend, gateway
 //!   with the Observer API, a subscribed application and its token).
 //! - [`duration`]: the `30s` / `15m` / `1h` durations the command line takes.
-//! - [`store`]: the control plane's persisted state ([`store::Store`], SQLite).
+//! - [`store`]: the control plane's persisted state ([`store::Store`]: SQLite, or PostgreSQL
+//!   shared by several nodes).
 //! - [`control`]: [`control::start`], the state loaded into a live registry and gate, and
 //!   the admin API ([`admin`]) that changes them.
 //! - [`jsonpath`]: the small JSONPath subset `tail --merge` takes.

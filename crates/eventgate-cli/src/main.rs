@@ -175,16 +175,20 @@ async fn serve(global: &GlobalArgs, args: cli::ServeArgs) -> Outcome {
     let _watcher = match (&cluster, shared) {
         (Some(c), Some(store)) => {
             let node = c.node.clone();
-            let last = std::sync::Mutex::new(String::new());
+            // Each distinct failure at most once a minute, not once per poll.
+            let said = std::sync::Mutex::new(std::collections::HashMap::new());
             Some(cp.watch(store, c.poll_interval, move |e| {
-                // Once per distinct failure, not once per poll.
                 let text = e.to_string();
-                let mut last = last
+                let mut said = said
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
-                if *last != text {
+                let now = std::time::Instant::now();
+                said.retain(|_, at: &mut std::time::Instant| {
+                    now.duration_since(*at) < Duration::from_secs(60)
+                });
+                if said.len() < 64 && !said.contains_key(&text) {
                     eprintln!("eventgate: node {node}: shared state: {text}");
-                    *last = text;
+                    said.insert(text, now);
                 }
             })?)
         }

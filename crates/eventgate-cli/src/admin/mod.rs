@@ -404,6 +404,15 @@ impl Admin {
 }
 
 pub(crate) fn store_error(e: &crate::store::StoreError) -> AdminError {
+    if let crate::store::StoreError::Conflict { .. } = e {
+        // Another node wrote between our catch-up and our write: nothing was written.
+        return AdminError::new(
+            StatusCode::CONFLICT,
+            "store_conflict",
+            "Conflict",
+            format!("the change was not applied: {e}"),
+        );
+    }
     AdminError::new(
         StatusCode::INTERNAL_SERVER_ERROR,
         "store_failed",

@@ -58,7 +58,18 @@ impl Connection {
     }
 }
 
-/// The PostgreSQL store. See the [module documentation](self).
+/// The control plane's store on PostgreSQL, shared by several gateway nodes.
+///
+/// The same migrations and statements as [`SqliteStore`](super::SqliteStore). Migrations
+/// run under an advisory lock, so nodes starting together migrate once. Every write bumps
+/// the store version in the same transaction and sends `NOTIFY` on [`CHANNEL`] with the new
+/// version; [`Store::notifications`] listens there.
+///
+/// Every call runs on a thread this store owns (the synchronous `postgres` client panics
+/// on a tokio runtime thread): a caller sends the work there and waits for the answer, which
+/// is safe from any thread, async workers included (for the short block of a small
+/// transaction). A lost connection is made again on the next call. Connections are plain
+/// TCP or a Unix socket (no TLS yet).
 pub struct PgStore {
     jobs: Mutex<mpsc::Sender<Job>>,
     config: ::postgres::Config,
