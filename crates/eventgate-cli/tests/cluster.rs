@@ -113,7 +113,9 @@ fn streams(n: &Node, path: &str, auth: &str) -> Result<(), String> {
 
 #[test]
 fn changes_through_one_nodes_admin_api_reach_the_other_nodes_without_a_restart() {
-    let Some(pg) = Postgres::start() else { return };
+    let Some(mut pg) = Postgres::start() else {
+        return;
+    };
     let url = pg.database("cluster");
     let dir = tempfile::tempdir().unwrap();
     let backend = free_port();
@@ -262,5 +264,43 @@ fn changes_through_one_nodes_admin_api_reach_the_other_nodes_without_a_restart()
     let c = node(dir.path(), "c", &url);
     let body = get(&c, path, &auth, 2);
     assert!(body.contains("data: {\"heap\""), "node c: {body}");
+
+    // The database goes away: the nodes keep serving what they have.
+    pg.stop();
+    let body = get(&b, path, &auth, 2);
+    assert!(
+        body.contains("data: {\"heap\""),
+        "node b, database down: {body}"
+    );
+    let refused = eventgate(&a.data, &["app", "create", "Second"]);
+    assert!(!refused.status.success(), "a change cannot be stored");
+    // It comes back: a change through A reaches B again, without restarting either.
+    pg.restart();
+    let start = Instant::now();
+    while !eventgate(&a.data, &["app", "create", "Second"])
+        .status
+        .success()
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "A never reconnected"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    ok(
+        &a.data,
+        &[
+            "app",
+            "subscribe",
+            "Second",
+            "--api",
+            api,
+            "--plan",
+            "AsyncGold",
+        ],
+    );
+    let key2 = ok(&a.data, &["app", "key", "Second"]).trim().to_owned();
+    streams(&b, path, &format!("Authorization: Bearer {key2}"))
+        .unwrap_or_else(|body| panic!("node b after the restart: {body}"));
     drop(pg);
 }

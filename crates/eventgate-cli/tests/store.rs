@@ -301,3 +301,32 @@ fn a_bad_postgres_url_or_an_unreachable_server_is_a_database_error() {
     assert!(matches!(e, StoreError::Database(_)), "{e:?}");
     assert!(!e.to_string().contains("s3cret"), "{e}");
 }
+
+#[test]
+fn pg_store_and_its_notifications_come_back_after_the_server_restarts() {
+    let Some(mut pg) = Postgres::start() else {
+        return;
+    };
+    let s = PgStore::connect(&pg.database("restart")).unwrap();
+    let mut feed = s.notifications().unwrap().unwrap();
+    s.apply(&sample()).unwrap();
+    assert!(feed.wait(Duration::from_secs(10)).unwrap());
+    pg.stop();
+    assert!(s.version().is_err(), "the server is down");
+    assert!(
+        feed.wait(Duration::from_secs(10)).is_err(),
+        "a lost feed says so"
+    );
+    pg.restart();
+    // The store connects again on its own; a new feed listens again.
+    let start = std::time::Instant::now();
+    while s.version().is_err() {
+        assert!(start.elapsed() < Duration::from_secs(10), "no reconnect");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(s.version().unwrap(), 1);
+    let mut feed = s.notifications().unwrap().unwrap();
+    s.apply(&sample()[..1]).unwrap();
+    assert!(feed.wait(Duration::from_secs(10)).unwrap());
+    assert_eq!(s.load().unwrap().version, 2);
+}

@@ -83,6 +83,8 @@ fn refresh_applies_another_nodes_changes_and_leaves_untouched_routes_alone() {
         .unwrap();
     let (a, a_cp) = node(&rt, &dir.path().join("a"), &db);
     let (b, b_cp) = node(&rt, &dir.path().join("b"), &db);
+    // C only ever refreshes.
+    let (_c, c_cp) = node(&rt, &dir.path().join("c"), &db);
     let b_registry = Arc::clone(&b_cp.registry);
     let b_gate = Arc::clone(&b_cp.gate);
     // Only A serves its admin API; B is refreshed by hand.
@@ -163,6 +165,12 @@ fn refresh_applies_another_nodes_changes_and_leaves_untouched_routes_alone() {
     assert!(b_cp.refresh().unwrap());
     assert!(b_registry.router().route(HOST, "/other/1.0.0/x").is_ok());
     assert!(route.is_current(), "an untouched deployment is left alone");
+    assert!(c_cp.refresh().unwrap());
+    let c_other = c_cp
+        .registry
+        .router()
+        .route(HOST, "/other/1.0.0/x")
+        .unwrap();
 
     // A new revision of Observer deployed in place of the old one, which is deleted: B
     // serves revision 2 and the old route ends as replaced.
@@ -205,12 +213,31 @@ fn refresh_applies_another_nodes_changes_and_leaves_untouched_routes_alone() {
         Lifecycle::Blocked,
         "A's change was applied first"
     );
+    // Deleted through B (undeployed first): gone from the store and B's registry.
+    b.ok(&["api", "undeploy", "Other:1.0.0", "--env", "production"]);
+    b.ok(&["api", "delete", "Other:1.0.0"]);
+    assert!(b_registry.lifecycle(&other).is_err());
     let stored = SqliteStore::open(&db).unwrap().load().unwrap();
+    assert!(!stored.apis.contains_key("Other:1.0.0"));
     assert_eq!(
         stored.version,
-        version + 2,
-        "A's block, then B's application"
+        version + 4,
+        "A's block, B's application, undeploy and delete"
     );
     assert!(stored.applications.contains_key("LaterApp"));
-    assert_eq!(stored.apis["Other:1.0.0"].lifecycle, "BLOCKED");
+
+    // C, last refreshed when Other was deployed, catches up with all of it at once: the
+    // block, the new revision, the undeploy and the delete.
+    assert!(c_cp.refresh().unwrap());
+    assert!(c_cp.registry.lifecycle(&other).is_err(), "deleted");
+    // Several changes applied at once end the stream by the net change (undeployed).
+    assert_eq!(c_other.signal().end_reason(), Some(RouteEnd::Undeployed));
+    let r = c_cp
+        .registry
+        .router()
+        .route(HOST, "/observer/1.0.0/cpu")
+        .unwrap();
+    assert_eq!(r.revision().number(), 2);
+    assert!(c_cp.gate.authenticate(&key, now()).is_ok());
+    assert_eq!(c_cp.version(), stored.version);
 }

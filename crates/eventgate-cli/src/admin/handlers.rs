@@ -274,7 +274,7 @@ fn transports(body: &Value) -> Result<Transports, AdminError> {
 }
 
 fn create_with(admin: &Admin, api: Api) -> Res {
-    let _w = admin.write_lock();
+    let _w = admin.write_lock()?;
     let api2 = api.clone();
     admin.commit(move |tx| {
         tx.create_api(api2.clone())?;
@@ -327,7 +327,7 @@ fn import(admin: &Admin, body: &Value) -> Res {
 }
 
 fn delete_api(admin: &Admin, id: &ApiId) -> Res {
-    let _w = admin.write_lock();
+    let _w = admin.write_lock()?;
     admin.commit(|tx| {
         tx.delete_api(id)?;
         Ok(((), vec![Change::DeleteApi { id: id.to_string() }]))
@@ -346,7 +346,7 @@ fn update(
     id: &ApiId,
     change: impl FnOnce(&mut Api) -> Result<(), AdminError>,
 ) -> Result<Api, AdminError> {
-    let _w = admin.write_lock();
+    let _w = admin.write_lock()?;
     let mut api = current(admin, id)?;
     change(&mut api)?;
     let a = api.clone();
@@ -474,7 +474,7 @@ fn lifecycle(admin: &Admin, id: &ApiId, body: &Value) -> Res {
             ),
         )
     })?;
-    let _w = admin.write_lock();
+    let _w = admin.write_lock()?;
     let api = current(admin, id)?;
     let from = admin.registry.lifecycle(id)?;
     let to = admin.commit(|tx| {
@@ -494,7 +494,7 @@ fn lifecycle(admin: &Admin, id: &ApiId, body: &Value) -> Res {
 
 fn create_revision(admin: &Admin, id: &ApiId, body: &Value) -> Res {
     let description = str_field(body, "description")?.map(str::to_owned);
-    let _w = admin.write_lock();
+    let _w = admin.write_lock()?;
     let api = current(admin, id)?;
     let n = admin.commit(|tx| {
         let n = tx.create_revision(id, description.clone())?;
@@ -512,7 +512,7 @@ fn create_revision(admin: &Admin, id: &ApiId, body: &Value) -> Res {
 }
 
 fn delete_revision(admin: &Admin, id: &ApiId, n: u32) -> Res {
-    let _w = admin.write_lock();
+    let _w = admin.write_lock()?;
     admin.commit(|tx| {
         tx.delete_revision(id, n)?;
         Ok((
@@ -579,7 +579,7 @@ fn env_vhost(admin: &Admin, env: &str, asked: &eventgate::Hostname) -> eventgate
 fn deploy(admin: &Admin, id: &ApiId, body: &Value) -> Res {
     let envs = environments(body)?;
     let vhost = str_field(body, "vhost")?.map(hostname).transpose()?;
-    let _w = admin.write_lock();
+    let _w = admin.write_lock()?;
     // Without a vhost, each environment's first one (host names are unique across
     // environments, so production and sandbox cannot share one).
     let mut targets = Vec::new();
@@ -632,7 +632,7 @@ fn undeploy(admin: &Admin, id: &ApiId, body: &Value) -> Res {
     let envs = environments(body)?;
     let vhost = str_field(body, "vhost")?.map(hostname).transpose()?;
     let revision = revision_field(body)?;
-    let _w = admin.write_lock();
+    let _w = admin.write_lock()?;
     let targets: Vec<_> = admin
         .registry
         .deployments()
@@ -745,7 +745,7 @@ fn create_app(admin: &Admin, body: &Value) -> Res {
         description: str_field(body, "description")?.map(str::to_owned),
         owner: "admin".into(),
     };
-    let _w = admin.write_lock();
+    let _w = admin.write_lock()?;
     let mut apps = admin.apps();
     if apps.contains_key(&name) {
         return Err(AdminError::new(
@@ -781,7 +781,7 @@ fn subscribe(admin: &Admin, name: &str, body: &Value) -> Res {
     let plan_text = required(body, "plan")?;
     let plan = PlanName::new(plan_text)
         .map_err(|e| AdminError::bad_request("invalid_plan", e.to_string()))?;
-    let _w = admin.write_lock();
+    let _w = admin.write_lock()?;
     let mut apps = admin.apps();
     let app = apps.get_mut(name).ok_or_else(|| no_app(name))?;
     let api = current(admin, &id)?;
@@ -891,7 +891,7 @@ fn token(admin: &Admin, name: &str, body: &Value) -> Res {
 
 fn api_key(admin: &Admin, name: &str, body: &Value) -> Res {
     let kt = key_type(body)?;
-    let _w = admin.write_lock();
+    let _w = admin.write_lock()?;
     let mut apps = admin.apps();
     let app = apps.get_mut(name).ok_or_else(|| no_app(name))?;
     // Issued in a scratch store: the live gate gets the record only once it is persisted.

@@ -272,12 +272,23 @@ impl Admin {
     }
 
     /// The write lock, after catching up with changes other nodes stored (see
-    /// [`Admin::refresh`]); a failure to catch up is left to the write itself, which then
-    /// conflicts.
-    pub(crate) fn write_lock(&self) -> std::sync::MutexGuard<'_, ()> {
+    /// [`Admin::refresh`]): a change is checked against the state it will be written on.
+    /// A node that cannot catch up writes nothing.
+    pub(crate) fn write_lock(&self) -> Result<std::sync::MutexGuard<'_, ()>, AdminError> {
         let guard = self.lock_writes();
-        let _ = self.catch_up();
-        guard
+        match self.catch_up() {
+            Ok(_) => Ok(guard),
+            Err(crate::control::ControlError::Store(e)) => Err(store_error(&e)),
+            Err(e) => Err(AdminError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "sync_failed",
+                "Internal Server Error",
+                format!(
+                    "this node cannot apply the shared state other nodes stored, so it \
+                     writes nothing: {e}"
+                ),
+            )),
+        }
     }
 
     fn lock_writes(&self) -> std::sync::MutexGuard<'_, ()> {

@@ -15,6 +15,8 @@ pub struct Postgres {
     child: Option<Child>,
     /// The port on 127.0.0.1.
     pub port: u16,
+    bin: PathBuf,
+    who: Option<(u32, u32)>,
     _dir: tempfile::TempDir,
 }
 
@@ -100,24 +102,57 @@ impl Postgres {
             String::from_utf8_lossy(&out.stderr)
         );
         let port = super::free_port();
-        let child = as_server(&mut Command::new(bin.join("postgres")), who)
+        let mut pg = Postgres {
+            child: None,
+            port,
+            bin,
+            who,
+            _dir: dir,
+        };
+        pg.run();
+        Some(pg)
+    }
+
+    fn run(&mut self) {
+        let dir = self._dir.path();
+        let child = as_server(&mut Command::new(self.bin.join("postgres")), self.who)
             .arg("-D")
-            .arg(&data)
+            .arg(dir.join("data"))
             .arg("-k")
-            .arg(dir.path())
-            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-F"])
+            .arg(dir)
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-F"])
             .args(["-c", "max_connections=50"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let pg = Postgres {
-            child: Some(child),
-            port,
-            _dir: dir,
-        };
-        pg.wait_ready(Duration::from_secs(30));
-        Some(pg)
+        self.child = Some(child);
+        self.wait_ready(Duration::from_secs(30));
+    }
+
+    /// Stops the server (an immediate shutdown: every connection is cut).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // SIGQUIT: immediate shutdown, the server's own processes included.
+            let _ = Command::new("kill")
+                .args(["-QUIT", &child.id().to_string()])
+                .status();
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_secs(5) {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the stopped server again on the same data and port.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.run();
     }
 
     fn wait_ready(&self, limit: Duration) {
@@ -154,20 +189,6 @@ impl Postgres {
 
 impl Drop for Postgres {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            // SIGQUIT: immediate shutdown, the server's own processes included.
-            let _ = Command::new("kill")
-                .args(["-QUIT", &child.id().to_string()])
-                .status();
-            let start = Instant::now();
-            while start.elapsed() < Duration::from_secs(5) {
-                if let Ok(Some(_)) = child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.stop();
     }
 }
