@@ -382,3 +382,15 @@ fn bad_cluster_settings_point_at_their_key() {
     assert_eq!(e.line(), 3, "{e}");
     assert!(matches!(e.kind(), ConfigErrorKind::UnknownKey(_)), "{e}");
 }
+
+#[test]
+fn the_example_files_commented_cluster_table_parses_when_uncommented() {
+    let text = std::fs::read_to_string(EXAMPLE).unwrap();
+    let (_, cluster) = text.split_once("# [cluster]").unwrap();
+    let table: String = std::iter::once("[cluster]")
+        .chain(cluster.lines().filter_map(|l| l.strip_prefix("# ")))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let cfg = Config::from_str("cluster.toml", &table).unwrap();
+    assert_eq!(cfg.cluster().unwrap().node, "gw-1");
+}

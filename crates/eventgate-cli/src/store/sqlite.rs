@@ -301,4 +301,24 @@ mod tests {
         assert!(r.is_err());
         assert!(s.load().unwrap().applications.is_empty());
     }
+
+    #[test]
+    fn a_database_of_schema_1_migrates_keeping_its_rows_at_version_0() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch(sql::SCHEMA_VERSION_TABLE).unwrap();
+        c.execute_batch(sql::MIGRATIONS[0]).unwrap();
+        c.execute_batch(
+            "INSERT INTO schema_version (version) VALUES (1);
+             INSERT INTO applications (name, body) VALUES ('old', '{}');",
+        )
+        .unwrap();
+        drop(c);
+        let s = SqliteStore::open(&path).unwrap();
+        assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION);
+        let snap = s.load().unwrap();
+        assert_eq!((snap.version, snap.applications.len()), (0, 1));
+        assert_eq!(s.apply_if(0, &[]).unwrap(), 1);
+    }
 }
