@@ -52,7 +52,9 @@ pub(crate) struct GlobalArgs {
         global = true,
         value_name = "TOKEN",
         env = "EVENTGATE_ADMIN_TOKEN",
-        hide_env_values = true
+        hide_env_values = true,
+        // Tokens are base64url: one in 64 starts with '-'.
+        allow_hyphen_values = true
     )]
     pub(crate) admin_token: Option<String>,
     /// Print JSON instead of human text (one object per line for `tail`)
@@ -675,6 +677,13 @@ mod tests {
             parse(&["api", "list"]).global.data,
             PathBuf::from("./eventgate-data")
         );
+    }
+
+    #[test]
+    fn an_admin_token_starting_with_a_hyphen_is_a_value() {
+        let c = parse(&["api", "list", "--admin-token", "-Zx9", "--json"]);
+        assert_eq!(c.global.admin_token.as_deref(), Some("-Zx9"));
+        assert!(c.global.json);
     }
 
     #[test]
