@@ -558,8 +558,9 @@ pub fn start(data_dir: &Path, admin_listener: Listener) -> Result<ControlPlane, 
     start_with(data_dir, admin_listener, store)
 }
 
-/// [`start`] over a store of the caller's choice (the demo's in-memory one, say) instead of
-/// `DIR/eventgate.db`; `data_dir` still holds the admin token, its URL and the issuer key.
+/// [`start`] over a store of the caller's choice instead of `DIR/state.db`: the demo's
+/// in-memory one, or a [`crate::store::PgStore`] several nodes share. `data_dir` still holds
+/// the admin token, its URL and the issuer key.
 ///
 /// # Errors
 /// [`ControlError`] naming the step that failed.
