@@ -241,3 +241,59 @@ fn refresh_applies_another_nodes_changes_and_leaves_untouched_routes_alone() {
     assert!(c_cp.gate.authenticate(&key, now()).is_ok());
     assert_eq!(c_cp.version(), stored.version);
 }
+
+#[test]
+fn a_node_that_cannot_apply_the_shared_state_says_why_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("shared.db");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (a, a_cp) = node(&rt, &dir.path().join("a"), &db);
+    let (b, b_cp) = node(&rt, &dir.path().join("b"), &db);
+    // A serves an API of its own configuration file (never stored) with the context B is
+    // about to give another API in the shared state.
+    let cfg = eventgate::config::Config::from_str(
+        "a.toml",
+        "[[environments]]\nname = \"edge\"\nvhosts = [{ host = \"edge.localhost\" }]\n\
+         [[apis]]\nname = \"Mine\"\ncontext = \"/shared\"\nversion = \"1\"\n\
+         endpoints = { production = \"http://localhost:8080\" }\nlifecycle = \"CREATED\"\n\
+         deploy = []\n",
+    )
+    .unwrap();
+    cfg.apply(&a_cp.registry).unwrap();
+    let a_registry = Arc::clone(&a_cp.registry);
+    let version = a_cp.version();
+    let a_cp = Arc::new(a_cp);
+    rt.spawn(b_cp.serve_admin(std::future::pending()));
+    b.ok(&[
+        "api",
+        "create",
+        "--name",
+        "Theirs",
+        "--context",
+        "/shared",
+        "--version",
+        "1",
+        "--endpoint",
+        "http://localhost:8080",
+    ]);
+    let e = a_cp.refresh().unwrap_err();
+    assert!(
+        matches!(e, control::ControlError::State(_)),
+        "the registry refuses it: {e}"
+    );
+    assert_eq!(a_cp.version(), version, "A stays where it was");
+    assert!(a_registry.lifecycle(&"Theirs:1".parse().unwrap()).is_err());
+    // A's admin API writes nothing on a state it cannot catch up with.
+    let a_cp = Arc::try_unwrap(a_cp).unwrap();
+    rt.spawn(a_cp.serve_admin(std::future::pending()));
+    let out = a.cli(&["--json", "app", "create", "Nope"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("sync_failed"), "{err}");
+    let stored = SqliteStore::open(&db).unwrap().load().unwrap();
+    assert!(!stored.applications.contains_key("Nope"));
+}

@@ -555,3 +555,25 @@ pub(crate) fn method_not_allowed(method: &Method, path: &str) -> AdminError {
         format!("{method} is not allowed on {path}"),
     )
 }
+
+#[cfg(test)]
+mod store_error_tests {
+    use super::*;
+
+    #[test]
+    fn a_lost_race_between_nodes_is_a_409_and_other_store_failures_a_500() {
+        let e = store_error(&crate::store::StoreError::Conflict {
+            expected: 3,
+            found: 4,
+        });
+        assert_eq!(
+            (e.status, e.code.as_str()),
+            (StatusCode::CONFLICT, "store_conflict")
+        );
+        let e = store_error(&crate::store::StoreError::Database("down".into()));
+        assert_eq!(
+            (e.status, e.code.as_str()),
+            (StatusCode::INTERNAL_SERVER_ERROR, "store_failed")
+        );
+    }
+}
