@@ -363,7 +363,9 @@ struct Listener {
 impl Listener {
     fn start(config: &::postgres::Config) -> Result<Self, StoreError> {
         let config = config.clone();
-        let (tx, events) = mpsc::channel();
+        // One pending wake-up says all there is to say: more are dropped, so a waiter that
+        // is busy never makes this grow. Room for an error besides it.
+        let (tx, events) = mpsc::sync_channel(2);
         let (ready_tx, ready_rx) = mpsc::sync_channel(1);
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stopped = std::sync::Arc::clone(&stop);
@@ -388,19 +390,19 @@ impl Listener {
                     let got = client.notifications().timeout_iter(LISTENER_TICK).next();
                     match got {
                         Ok(Some(_)) => {
-                            if tx.send(Ok(())).is_err() {
+                            if let Err(mpsc::TrySendError::Disconnected(_)) = tx.try_send(Ok(())) {
                                 return;
                             }
                         }
                         Ok(None) if client.is_closed() => {
-                            let _ = tx.send(Err(StoreError::Database(
+                            let _ = tx.try_send(Err(StoreError::Database(
                                 "the notification connection closed".into(),
                             )));
                             return;
                         }
                         Ok(None) => {}
                         Err(e) => {
-                            let _ = tx.send(Err(db(e)));
+                            let _ = tx.try_send(Err(db(e)));
                             return;
                         }
                     }
