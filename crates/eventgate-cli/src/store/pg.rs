@@ -27,6 +27,10 @@ pub const CHANNEL: &str = "eventgate_store";
 /// How long connecting may take when the URL does not say (`connect_timeout`).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long an unanswered connection takes to fail (`tcp_user_timeout` and keepalives),
+/// when the URL does not say.
+const DEAD_PEER_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Key of the advisory lock migrations run under.
 const MIGRATION_LOCK: i64 = 0x6576_6e74_6761_7465; // "evntgate"
 
@@ -108,6 +112,16 @@ fn parse(url: &str) -> Result<::postgres::Config, StoreError> {
     }
     if config.get_application_name().is_none() {
         config.application_name("eventgate");
+    }
+    // A database that vanishes without closing the connection (a partition, a dead host)
+    // fails the call in about 30 s instead of blocking writes and the watcher for hours.
+    if config.get_tcp_user_timeout().is_none() {
+        config.tcp_user_timeout(DEAD_PEER_TIMEOUT);
+    }
+    if config.get_keepalives_idle() > DEAD_PEER_TIMEOUT {
+        config.keepalives_idle(DEAD_PEER_TIMEOUT);
+        config.keepalives_interval(Duration::from_secs(5));
+        config.keepalives_retries(3);
     }
     Ok(config)
 }
