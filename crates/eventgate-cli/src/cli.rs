@@ -52,7 +52,8 @@ pub(crate) struct GlobalArgs {
         global = true,
         value_name = "TOKEN",
         env = "EVENTGATE_ADMIN_TOKEN",
-        hide_env_values = true
+        hide_env_values = true,
+        allow_hyphen_values = true
     )]
     pub(crate) admin_token: Option<String>,
     /// Print JSON instead of human text (one object per line for `tail`)
