@@ -409,7 +409,7 @@ async function runFetch(s, req) {
         parser.push(decoder.decode(value, { stream: true }));
       }
       if (s.abort.signal.aborted) break;
-      timeline.add('error', `the server ended the stream; reconnecting in ${s.retry} ms`, null, { 'data-ended': 'server' });
+      timeline.add('end', `the server ended the stream; reconnecting in ${s.retry} ms`, null, { 'data-ended': 'server' });
     } catch (e) {
       if (s.abort.signal.aborted) break;
       timeline.add('error', `stream failed: ${e.message}; reconnecting in ${s.retry} ms`);
@@ -446,7 +446,7 @@ function runEventSource(s, req) {
           : 'refused (EventSource shows no status or body: try fetch to see the WSO2 error)');
         resolve();
       } else {
-        timeline.add('error', 'the stream dropped; the browser reconnects', null, { 'data-ended': 'server' });
+        timeline.add('end', 'the stream dropped; the browser reconnects', null, { 'data-ended': 'server' });
       }
     };
     s.abort.signal.addEventListener('abort', () => { es.close(); resolve(); }, { once: true });
