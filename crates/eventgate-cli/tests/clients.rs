@@ -537,3 +537,64 @@ fn the_devportal_in_chromium_lists_the_api_streams_resumes_and_serves_another_or
         shot.display()
     );
 }
+
+/// A child's first stdout line as JSON (the `--json` ready line).
+fn ready_line(child: &mut Child, what: &str) -> Value {
+    let lines = Lines::of(child);
+    let line = lines
+        .next(Instant::now() + Duration::from_secs(30), what)
+        .unwrap_or_else(|| panic!("{what} exited before its ready line"));
+    serde_json::from_str(&line).unwrap_or_else(|e| panic!("{what}: {line:?}: {e}"))
+}
+
+#[test]
+fn the_portal_is_off_in_demo_with_no_devportal_and_on_in_serve_with_devportal() {
+    if !need(runs("curl", &["--version"]), "curl") {
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let http = free_port();
+    let mut demo = Command::new(env!("CARGO_BIN_EXE_eventgate"))
+        .args(["--json", "demo", "--no-devportal", "--data"])
+        .arg(data.path())
+        .args(["--http", &format!("127.0.0.1:{http}")])
+        .args(["--https", &format!("127.0.0.1:{}", free_port())])
+        .args(["--admin", &format!("127.0.0.1:{}", free_port())])
+        .args(["--backend-port", &free_port().to_string()])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let ready = ready_line(&mut demo, "demo --no-devportal");
+    let demo = Killed(demo);
+    assert_eq!(ready["devportal"], Value::Null, "{ready}");
+    let (status, _) = curl_status_and_body(&format!("http://localhost:{http}/devportal/"), None);
+    assert_eq!(status, "404", "the portal's path is the gateway's again");
+    drop(demo);
+
+    let data = tempfile::tempdir().unwrap();
+    let http = free_port();
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_eventgate"))
+        .args(["--json", "serve", "--devportal", "--data"])
+        .arg(data.path())
+        .args(["--http", &format!("127.0.0.1:{http}")])
+        .args(["--https", &format!("127.0.0.1:{}", free_port())])
+        .args(["--admin", &format!("127.0.0.1:{}", free_port())])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let ready = ready_line(&mut serve, "serve --devportal");
+    let _serve = Killed(serve);
+    assert_eq!(
+        ready["devportal"],
+        format!("http://127.0.0.1:{http}/devportal/"),
+        "{ready}"
+    );
+    let (status, page) = curl_status_and_body(&format!("http://127.0.0.1:{http}/devportal/"), None);
+    assert_eq!(status, "200");
+    assert!(page.contains("eventgate developer portal"), "{page}");
+    let (status, apis) =
+        curl_status_and_body(&format!("http://127.0.0.1:{http}/devportal/api/apis"), None);
+    assert_eq!(status, "200");
+    let apis: Value = serde_json::from_str(&apis).unwrap();
+    assert_eq!(apis["apis"], serde_json::json!([]), "nothing is published yet");
+}
