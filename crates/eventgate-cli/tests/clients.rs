@@ -596,5 +596,9 @@ fn the_portal_is_off_in_demo_with_no_devportal_and_on_in_serve_with_devportal() 
         curl_status_and_body(&format!("http://127.0.0.1:{http}/devportal/api/apis"), None);
     assert_eq!(status, "200");
     let apis: Value = serde_json::from_str(&apis).unwrap();
-    assert_eq!(apis["apis"], serde_json::json!([]), "nothing is published yet");
+    assert_eq!(
+        apis["apis"],
+        serde_json::json!([]),
+        "nothing is published yet"
+    );
 }
