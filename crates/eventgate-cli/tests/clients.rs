@@ -530,6 +530,40 @@ fn the_devportal_in_chromium_lists_the_api_streams_resumes_and_serves_another_or
         .collect();
     assert!(cross.len() >= 2, "{v:#}");
     assert_every_id_once_in_order("EventSource on another origin", &cross);
+    let es_ids: Vec<String> = v["es_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i.as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert!(
+        es_ids.len() >= 2,
+        "the console's EventSource mode streams: {v:#}"
+    );
+    assert_every_id_once_in_order("the console's EventSource mode", &es_ids);
+    let preview = v["es_preview"].as_str().unwrap();
+    assert!(
+        preview.contains("?access_token=...") && !preview.contains(&demo.token),
+        "the query credential, masked in the request shown: {preview}"
+    );
+    let p = &v["parsed"];
+    assert_eq!(
+        p["out"],
+        serde_json::json!([
+            ["comment", "hi"],
+            ["retry", 250],
+            ["id", "1"],
+            ["event", "message", "a\nb", "1"],
+            ["event", "delta", "{\"x\":1}", null],
+            ["id", ""],
+            ["event", "message", "c", ""]
+        ]),
+        "the page's stream parser, over chunks split anywhere: {p:#}"
+    );
+    assert_eq!(p["merged"], "hé", "{p:#}");
+    assert_eq!(p["kept"], 500, "the timeline keeps 500 entries: {p:#}");
+    assert_eq!(p["dropped"], 100, "{p:#}");
+    assert_eq!(p["first"], "c100", "the oldest are dropped: {p:#}");
     assert_eq!(v["console_errors"], serde_json::json!([]), "{v:#}");
     assert!(
         shot.is_file(),

@@ -74,6 +74,35 @@ try {
   await page.waitForSelector('li[data-kind="close"]', { timeout: 5000 });
   await page.screenshot({ path: screenshot, fullPage: true });
 
+  // The console's EventSource mode: the credential in the query string.
+  await page.click('#clear');
+  await page.selectOption('#transport', 'eventsource');
+  const preview = await page.textContent('#url-preview');
+  await page.click('#connect');
+  await page.waitForFunction((sel) => document.querySelectorAll(sel).length >= 2, events, { timeout: 15000 });
+  const esIds = await page.$$eval(events, (ls) => ls.map((l) => l.dataset.id));
+  await page.click('#disconnect');
+
+  // The page's own stream parser and timeline, in this browser: chunks split anywhere
+  // (inside \r\n too), comments, multi-line data, an id reset, the merge path, the bound.
+  const parsed = await page.evaluate(() => {
+    const out = [];
+    const p = new SseParser({
+      comment: (c) => out.push(['comment', c]),
+      retry: (ms) => out.push(['retry', ms]),
+      id: (id) => out.push(['id', id]),
+      event: (t, d, id) => out.push(['event', t, d, id]),
+    });
+    const text = '\uFEFF: hi\r\nretry: 250\r\nid: 1\r\ndata: a\r\ndata: b\r\n\r\nevent: delta\ndata: {"x":1}\n\nid\ndata: c\n\n';
+    for (let i = 0; i < text.length; i += 3) p.push(text.slice(i, i + 3));
+    const merged = atPath({ choices: [{ delta: { content: 'hé' } }] }, '$.choices[0].delta.content');
+    timeline.clear();
+    for (let i = 0; i < 600; i++) timeline.add('comment', `c${i}`);
+    const kept = document.querySelectorAll('#timeline li').length;
+    const first = document.querySelector('#timeline li .what').textContent;
+    return { out, merged, kept, first, dropped: timeline.dropped };
+  });
+
   // Keyboard: Tab reaches the console's controls, each with a label.
   const unlabeled = await page.$$eval('input, select', (xs) => xs
     .filter((x) => !(x.labels && x.labels.length) && !x.getAttribute('aria-label'))
@@ -107,7 +136,7 @@ es.onerror = () => { window.failed++; };
   other.close();
 
   say({
-    step: 'done', listed, ids, reconnects, duplicates, ended, opens, streams_open: streamsOpen,
+    step: 'done', listed, ids, es_ids: esIds, es_preview: preview, parsed, reconnects, duplicates, ended, opens, streams_open: streamsOpen,
     unlabeled, overflow, cross_origin: { origin, ...cross }, console_errors: consoleErrors,
   });
 } finally {
