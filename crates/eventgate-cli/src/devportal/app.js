@@ -5,7 +5,10 @@
 const MAX_ENTRIES = 500;          // timeline entries kept; older ones are dropped
 const MAX_LINE = 1 << 20;         // a line longer than 1 MiB ends the stream
 const MAX_SEEN_IDS = 10000;       // ids remembered for the duplicate check
+const MAX_SHOWN = 64 * 1024;      // characters of one event's data shown in the timeline
+const MAX_MERGED = 1 << 20;       // characters of merged deltas kept (the tail)
 const STATS_EVERY_MS = 2000;
+const APIS_EVERY_MS = 10000;
 const DEFAULT_RETRY_MS = 1000;
 
 const $ = (id) => document.getElementById(id);
@@ -37,14 +40,21 @@ function clock(t) {
 
 // ---- the API list -------------------------------------------------------------------------
 
+let apisText = null;
 async function loadApis() {
   const box = $('apis');
+  let text;
   try {
     const res = await fetch('/devportal/api/apis', { cache: 'no-store' });
     if (!res.ok) throw new Error(`HTTP ${res.status}`);
-    apis = (await res.json()).apis || [];
+    text = await res.text();
+    if (text === apisText) return; // unchanged: keep the page as the reader left it
+    apis = JSON.parse(text).apis || [];
+    apisText = text;
   } catch (e) {
-    box.replaceChildren(el('p', { class: 'muted', text: `Cannot load the APIs: ${e.message}` }));
+    if (apisText === null) {
+      box.replaceChildren(el('p', { class: 'muted', text: `Cannot load the APIs: ${e.message}` }));
+    }
     return;
   }
   if (apis.length === 0) {
@@ -53,8 +63,15 @@ async function loadApis() {
     box.replaceChildren(...apis.map(renderApi));
   }
   const sel = $('api');
+  const [api, topic] = [sel.value, $('topic').value];
   sel.replaceChildren(...apis.map((a) => el('option', { value: a.id, text: `${a.name} ${a.version}` })));
+  if (apis.some((a) => a.id === api)) sel.value = api;
+  const t = $('topic');
   onApiChange();
+  if ([...t.options].some((o) => o.value === topic) && t.value !== topic) {
+    t.value = topic;
+    onTopicChange();
+  }
 }
 
 function credentialsOf(a) {
@@ -250,6 +267,9 @@ function showTotals() {
 }
 
 function pretty(data) {
+  if (data.length > MAX_SHOWN) {
+    return `${data.slice(0, MAX_SHOWN)}\n... (${data.length - MAX_SHOWN} more characters not shown)`;
+  }
   if (!$('pretty').checked) return data;
   try { return JSON.stringify(JSON.parse(data), null, 2); } catch { return data; }
 }
@@ -282,6 +302,7 @@ function onEvent(s, type, data, id) {
       const piece = atPath(JSON.parse(data), mergePath);
       if (typeof piece === 'string') {
         s.merged += piece;
+        if (s.merged.length > MAX_MERGED) s.merged = s.merged.slice(-MAX_MERGED);
         const out = $('merged');
         out.hidden = false;
         out.value = s.merged;
@@ -388,7 +409,7 @@ async function runFetch(s, req) {
     }
     const open = timeline.add('open', `HTTP ${res.status}, headers in ${headersMs} ms`, null, { 'data-status': 200 });
     const parser = new SseParser({
-      comment: (c) => timeline.add('comment', c),
+      comment: (c) => timeline.add('comment', c.length > 1000 ? `${c.slice(0, 1000)}...` : c),
       retry: (ms) => { s.retry = ms; },
       id: (id) => {
         if (id === '') timeline.add('reset', 'the server reset the last event id');
@@ -543,6 +564,7 @@ function start() {
     history.replaceState(null, '', location.pathname + location.search);
   }
   loadApis();
+  setInterval(loadApis, APIS_EVERY_MS);
   pollStats();
   setInterval(pollStats, STATS_EVERY_MS);
 }
