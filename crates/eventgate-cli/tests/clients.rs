@@ -564,6 +564,11 @@ fn the_devportal_in_chromium_lists_the_api_streams_resumes_and_serves_another_or
     assert_eq!(p["kept"], 500, "the timeline keeps 500 entries: {p:#}");
     assert_eq!(p["dropped"], 100, "{p:#}");
     assert_eq!(p["first"], "c100", "the oldest are dropped: {p:#}");
+    assert_eq!(
+        v["asyncapi"],
+        serde_json::json!({"2.0.0": "2.0.0", "3.0.0": "3.0.0"}),
+        "both AsyncAPI exports open on the page: {v:#}"
+    );
     let refusal = v["refusal"].as_str().unwrap();
     assert!(
         refusal.contains("401") && refusal.contains("900901"),

@@ -42,6 +42,15 @@ try {
   say({ step: 'listed', apis: listed });
   await page.waitForFunction(() => document.querySelector('#stats-status').textContent.startsWith('Updated'),
     null, { timeout: 10000 });
+  // Both AsyncAPI exports open in place.
+  const asyncapi = {};
+  for (const v of ['2.0.0', '3.0.0']) {
+    await page.click(`article[data-api="Observer:1.0.0"] summary:text("AsyncAPI ${v}")`);
+    const pre = `article[data-api="Observer:1.0.0"] details[open] pre[aria-label^="AsyncAPI ${v}"]`;
+    await page.waitForFunction((sel) => document.querySelector(sel)?.textContent.length > 0, pre, { timeout: 10000 });
+    asyncapi[v] = JSON.parse(await page.textContent(pre)).asyncapi;
+    await page.click(`article[data-api="Observer:1.0.0"] summary:text("AsyncAPI ${v}")`);
+  }
 
   // The console: the demo token in the Authorization header, over fetch.
   await page.fill('#credential', token);
@@ -74,6 +83,10 @@ try {
     const c = document.querySelector('#stats tr[data-api="Observer:1.0.0"] td[data-field="streams_open"]');
     return c && Number(c.textContent) >= 1;
   }, null, { timeout: 10000 });
+  await page.waitForFunction(() => {
+    const c = document.querySelector('#stats tr[data-api="Observer:1.0.0"] td[data-field="rate"]');
+    return c && Number(c.textContent) > 0;
+  }, null, { timeout: 10000 });
   const streamsOpen = await page.$eval('#stats tr[data-api="Observer:1.0.0"] td[data-field="streams_open"]', (c) => Number(c.textContent));
   await page.click('#disconnect');
   await page.waitForSelector('li[data-kind="close"]', { timeout: 5000 });
@@ -83,7 +96,9 @@ try {
   await page.click('#clear');
   await page.selectOption('#transport', 'eventsource');
   const preview = await page.textContent('#url-preview');
-  await page.click('#connect');
+  // By keyboard: Enter in the credential field submits the form.
+  await page.focus('#credential');
+  await page.keyboard.press('Enter');
   await page.waitForFunction((sel) => document.querySelectorAll(sel).length >= 2, events, { timeout: 15000 });
   const esIds = await page.$$eval(events, (ls) => ls.map((l) => l.dataset.id));
   await page.click('#disconnect');
@@ -151,7 +166,7 @@ es.onerror = () => { window.failed++; };
   other.close();
 
   say({
-    step: 'done', listed, ids, es_ids: esIds, es_preview: preview, parsed, refusal, reconnects, duplicates, ended, opens, streams_open: streamsOpen,
+    step: 'done', listed, ids, es_ids: esIds, es_preview: preview, parsed, refusal, asyncapi, reconnects, duplicates, ended, opens, streams_open: streamsOpen,
     unlabeled, overflow, cross_origin: { origin, ...cross }, console_errors: consoleErrors,
   });
 } finally {
