@@ -94,6 +94,12 @@ pub(crate) struct DemoArgs {
     /// Port of the sample backend (on 127.0.0.1)
     #[arg(long, value_name = "PORT", default_value_t = 8080)]
     pub(crate) backend_port: u16,
+    /// Serve the developer portal at /devportal (the default for demo)
+    #[arg(long, overrides_with = "no_devportal")]
+    pub(crate) devportal: bool,
+    /// Do not serve the developer portal
+    #[arg(long, overrides_with = "devportal")]
+    pub(crate) no_devportal: bool,
 }
 
 /// `eventgate serve`
@@ -108,6 +114,12 @@ pub(crate) struct ServeArgs {
     /// Address of the gateway's HTTPS listener
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8243")]
     pub(crate) https: SocketAddr,
+    /// Serve the developer portal at /devportal (off by default for serve)
+    #[arg(long, overrides_with = "no_devportal")]
+    pub(crate) devportal: bool,
+    /// Do not serve the developer portal (the default for serve)
+    #[arg(long, overrides_with = "devportal")]
+    pub(crate) no_devportal: bool,
 }
 
 /// `eventgate sample-backend`
