@@ -92,6 +92,9 @@ pub struct Ready {
     pub sandbox_token: String,
     /// Where the self-signed certificate of the HTTPS listener was written.
     pub cert_path: std::path::PathBuf,
+    /// The developer portal's address, when it is served (the default; see
+    /// [`Demo::devportal`]).
+    pub devportal: Option<String>,
 }
 
 impl Ready {
@@ -104,6 +107,7 @@ impl Ready {
         format!(
             "eventgate demo is ready: the Observer API (context /observer, version 1.0.0, topic /memory, plan AsyncGold)\n\
              sample backend: http://{backend}/memory\n\
+             {portal}\
              \n\
              curl -N http://localhost:{port}/observer/1.0.0/memory -H \"Authorization: Bearer {token}\"\n\
              eventgate tail http://localhost:{port}/observer/1.0.0/memory -H \"Authorization: Bearer {token}\"\n\
@@ -117,6 +121,10 @@ impl Ready {
             token = self.token,
             sandbox = self.sandbox_token,
             cert = self.cert_path.display(),
+            portal = match &self.devportal {
+                Some(url) => format!("developer portal: {url}#token={}\n", self.token),
+                None => String::new(),
+            },
         )
     }
 }
@@ -130,6 +138,7 @@ pub struct Demo {
     pub ready: Ready,
     tls: TlsConfig,
     control: ControlPlane,
+    portal: bool,
 }
 
 impl Demo {
@@ -194,10 +203,26 @@ impl Demo {
                 token,
                 sandbox_token,
                 cert_path,
+                devportal: Some(format!(
+                    "http://localhost:{}{}/",
+                    http.port(),
+                    crate::devportal::PREFIX
+                )),
             },
             tls,
             control,
+            portal: true,
         })
+    }
+
+    /// Serve the developer portal at `/devportal` (true, the default) or not.
+    #[must_use]
+    pub fn devportal(mut self, on: bool) -> Self {
+        self.portal = on;
+        if !on {
+            self.ready.devportal = None;
+        }
+        self
     }
 
     /// Serves the sample backend on `backend`, the gateway on `http` and `https` and the
@@ -237,9 +262,10 @@ impl Demo {
             Listener::from_tcp(https, Some(self.tls)),
         ];
         let gateway = self.gateway.clone();
+        let front = crate::devportal::Front::new(self.gateway).portal(self.portal);
         let served = Server::builder()
             .build()?
-            .run(listeners, self.gateway, async move {
+            .run(listeners, front, async move {
                 shutdown.await;
                 let _ = gateway.shutdown(eventgate::DEFAULT_SHUTDOWN_DEADLINE).await;
             });

@@ -9,6 +9,8 @@
 //!   source, reconnecting as a browser's `EventSource` does.
 //! - [`demo`]: `eventgate demo`, the seed tutorial in one command (sample backend, gateway
 //!   with the Observer API, a subscribed application and its token).
+//! - [`devportal`]: the developer portal page at `/devportal` ([`devportal::Front`] in front
+//!   of the gateway): the published APIs, a try-it console, a live timeline and live counters.
 //! - [`duration`]: the `30s` / `15m` / `1h` durations the command line takes.
 //! - [`store`]: the control plane's persisted state ([`store::Store`]: SQLite, or PostgreSQL
 //!   shared by several nodes).
@@ -26,6 +28,7 @@ pub mod admin;
 pub mod backend;
 pub mod control;
 pub mod demo;
+pub mod devportal;
 pub mod duration;
 pub mod issuer;
 pub mod jsonpath;

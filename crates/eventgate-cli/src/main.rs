@@ -232,10 +232,13 @@ async fn serve(global: &GlobalArgs, args: cli::ServeArgs) -> Outcome {
     std::fs::write(&cert_path, cert.cert_pem)?;
     let (http_addr, https_addr, admin_addr) =
         (http.local_addr()?, https.local_addr()?, cp.admin_addr);
+    let portal = args
+        .devportal
+        .then(|| format!("http://{http_addr}{}/", eventgate_cli::devportal::PREFIX));
     if global.json {
         let mut ready = json!({"http": http_addr.to_string(), "https": https_addr.to_string(),
                "admin": format!("http://{admin_addr}"), "data": global.data.display().to_string(),
-               "cert": cert_path.display().to_string()});
+               "cert": cert_path.display().to_string(), "devportal": portal});
         if let Some(c) = &cluster {
             ready["node"] = json!(c.node);
         }
@@ -247,6 +250,9 @@ async fn serve(global: &GlobalArgs, args: cli::ServeArgs) -> Outcome {
             cert_path.display(),
             global.data.join("admin-token").display()
         );
+        if let Some(url) = &portal {
+            outln!("developer portal: {url}");
+        }
     }
     std::io::stdout().flush()?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -255,6 +261,7 @@ async fn serve(global: &GlobalArgs, args: cli::ServeArgs) -> Outcome {
         let _ = admin_stop.changed().await;
     }));
     let drain = gateway.clone();
+    let front = eventgate_cli::devportal::Front::new(gateway).portal(args.devportal);
     Server::builder()
         .build()?
         .run(
@@ -262,7 +269,7 @@ async fn serve(global: &GlobalArgs, args: cli::ServeArgs) -> Outcome {
                 Listener::from_tcp(http, None),
                 Listener::from_tcp(https, Some(tls)),
             ],
-            gateway,
+            front,
             async move {
                 let _ = tokio::signal::ctrl_c().await;
                 let _ = drain.shutdown(eventgate::DEFAULT_SHUTDOWN_DEADLINE).await;
@@ -287,7 +294,8 @@ async fn demo(global: &GlobalArgs, args: cli::DemoArgs) -> Outcome {
         http.local_addr()?,
         https.local_addr()?,
         eventgate::server::Listener::from_tcp(admin, None),
-    )?;
+    )?
+    .devportal(!args.no_devportal);
     if global.json {
         let r = &d.ready;
         outln!(
@@ -298,6 +306,7 @@ async fn demo(global: &GlobalArgs, args: cli::DemoArgs) -> Outcome {
                 "sandbox_token": r.sandbox_token, "cert": r.cert_path.display().to_string(),
                 "admin": format!("http://{}", r.admin),
                 "url": format!("http://localhost:{}/observer/1.0.0/memory", r.http.port()),
+                "devportal": r.devportal,
             })
         );
     } else {

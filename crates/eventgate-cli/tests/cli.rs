@@ -79,6 +79,29 @@ fn control_commands_without_a_running_gateway_fail_naming_the_admin_flags() {
 }
 
 #[test]
+fn an_admin_token_that_starts_with_a_hyphen_is_a_value_not_a_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_eventgate"))
+        .args([
+            "api",
+            "list",
+            "--admin",
+            "http://127.0.0.1:9",
+            "--admin-token",
+        ])
+        .arg("-Zk3_token")
+        .arg("--data")
+        .arg(dir.path())
+        .env_remove("EVENTGATE_ADMIN_TOKEN")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Parsed: the command ran and failed to reach the admin API (1), not a usage error (2).
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("unexpected argument"), "{stderr}");
+}
+
+#[test]
 fn a_bad_duration_is_a_usage_error_naming_the_flag() {
     let out = eventgate(&["token", "mint", "--ttl", "10"]);
     assert_eq!(out.status.code(), Some(2));

@@ -24,7 +24,6 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
-use base64::Engine as _;
 use bytes::Bytes;
 use eventgate::{Registry, RegistryError, Transaction};
 use eventgate_policy::Gate;
@@ -45,7 +44,7 @@ pub const TOKEN_FILE: &str = "admin-token";
 pub const URL_FILE: &str = "admin-url";
 
 /// Makes `dir` (if needed), returns its admin token (read from `dir/admin-token`, or 256
-/// random bits written there with mode 0600 on first start) and writes the admin API's URL
+/// random bits, in hex, written there with mode 0600 on first start) and writes the admin API's URL
 /// for `admin_addr` to `dir/admin-url` (an unspecified address is written as loopback).
 ///
 /// # Errors
@@ -59,7 +58,9 @@ pub fn prepare_data_dir(dir: &Path, admin_addr: SocketAddr) -> std::io::Result<S
         _ => {
             let mut raw = [0u8; 32];
             getrandom::getrandom(&mut raw).map_err(std::io::Error::other)?;
-            let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
+            // Hex: a token that began with '-' (as base64url may) read as a flag after
+            // `--admin-token`.
+            let token: String = raw.iter().map(|b| format!("{b:02x}")).collect();
             let mut opts = std::fs::OpenOptions::new();
             opts.write(true).create(true).truncate(true);
             #[cfg(unix)]
@@ -575,5 +576,19 @@ mod store_error_tests {
             (e.status, e.code.as_str()),
             (StatusCode::INTERNAL_SERVER_ERROR, "store_failed")
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_new_admin_token_is_64_hex_digits_so_it_never_reads_as_a_flag() {
+        let dir = tempfile::tempdir().unwrap();
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 9443));
+        let token = super::prepare_data_dir(dir.path(), addr).unwrap();
+        assert_eq!(token.len(), 64, "{token}");
+        assert!(token.bytes().all(|b| b.is_ascii_hexdigit()), "{token}");
+        // Kept across starts.
+        assert_eq!(super::prepare_data_dir(dir.path(), addr).unwrap(), token);
     }
 }
