@@ -972,7 +972,7 @@ impl Config {
             && self.applications.is_empty()
             && self.subscriptions.is_empty()
             && self.api_keys.is_empty()
-            && self.env_places.iter().all(|p| *p == Place::default())
+            && self.implies_default_environment()
     }
 
     fn convert(cx: &Ctx<'_>, raw: RawFile) -> Result<Config, ConfigError> {
@@ -1341,7 +1341,9 @@ impl Config {
     /// Loads the environments and APIs into `registry` in one transaction: each environment
     /// is added; each API is created, snapshot as a revision, deployed where the file says,
     /// and brought to its lifecycle state by WSO2's transitions. Nothing is changed when
-    /// any step fails.
+    /// any step fails. A file that declares no `[[environments]]`, applied to a registry that
+    /// already has environments (a control plane's), deploys each API to every vhost of those
+    /// instead of adding the implied `Default`.
     ///
     /// # Errors
     /// [`ConfigErrorKind::Registry`] at the entry that broke the rule (an environment or
@@ -1361,10 +1363,22 @@ impl Config {
             })
     }
 
+    /// True when the file declares no `[[environments]]` (it has the implied `Default`).
+    fn implies_default_environment(&self) -> bool {
+        self.env_places.iter().all(|p| *p == Place::default())
+    }
+
     fn apply_to(&self, tx: &mut Transaction) -> Result<(), (Place, RegistryError)> {
-        for (env, place) in self.environments.iter().zip(&self.env_places) {
-            tx.add_environment(env.clone())
-                .map_err(|e| (place.clone(), e))?;
+        // A file without environments, applied to a registry that has some (a control
+        // plane's `production` and `sandbox`), deploys onto those: adding the implied
+        // `Default` would take their `localhost` and fail.
+        let existing = tx.environment_list();
+        let onto_existing = self.implies_default_environment() && !existing.is_empty();
+        if !onto_existing {
+            for (env, place) in self.environments.iter().zip(&self.env_places) {
+                tx.add_environment(env.clone())
+                    .map_err(|e| (place.clone(), e))?;
+            }
         }
         for a in &self.apis {
             let fail = |e| (a.place.clone(), e);
@@ -1372,9 +1386,17 @@ impl Config {
             let rev = tx
                 .create_revision(&id, Some(format!("loaded from {}", self.file)))
                 .map_err(fail)?;
-            for ((env, host), place) in a.deploy.iter().zip(&a.deploy_places) {
-                tx.deploy(&id, rev, env, host)
-                    .map_err(|e| (place.clone(), e))?;
+            if onto_existing {
+                for env in &existing {
+                    for v in &env.vhosts {
+                        tx.deploy(&id, rev, &env.name, &v.host).map_err(fail)?;
+                    }
+                }
+            } else {
+                for ((env, host), place) in a.deploy.iter().zip(&a.deploy_places) {
+                    tx.deploy(&id, rev, env, host)
+                        .map_err(|e| (place.clone(), e))?;
+                }
             }
             let path = Lifecycle::Created.path_to(a.lifecycle).unwrap_or_default();
             for action in path {

@@ -550,6 +550,11 @@ impl Transaction {
             .ok_or_else(|| RegistryError::ApiNotFound(id.clone()))
     }
 
+    /// The environments as this transaction stands, by name.
+    pub(crate) fn environment_list(&self) -> Vec<Arc<Environment>> {
+        self.state.environments.values().cloned().collect()
+    }
+
     /// Adds an environment.
     ///
     /// # Errors

@@ -81,6 +81,49 @@ fn a_file_without_environments_gets_wso2_default() {
     );
 }
 
+#[test]
+fn a_file_without_environments_deploys_onto_the_environments_a_registry_already_has() {
+    use eventgate::{Environment, EnvironmentType, Hostname, Vhost};
+    let cfg = Config::from_str(
+        "t.toml",
+        "[[apis]]\nname = \"Observer\"\ncontext = \"/observer\"\nversion = \"1.0.0\"\nendpoints = { production = \"http://localhost:8080\", sandbox = \"http://localhost:8081\" }\ntopics = [{ path = \"/memory\" }]\n",
+    )
+    .unwrap();
+    // As `eventgate serve`'s control plane starts: production on localhost, sandbox on
+    // sandbox.localhost.
+    let r = Registry::new();
+    for (name, kind, host) in [
+        ("production", EnvironmentType::Production, "localhost"),
+        ("sandbox", EnvironmentType::Sandbox, "sandbox.localhost"),
+    ] {
+        let mut env = Environment::new(name, kind);
+        env.vhosts.push(Vhost::new(Hostname::new(host).unwrap()));
+        r.add_environment(env).unwrap();
+    }
+    cfg.apply(&r).unwrap();
+    assert!(
+        r.environment("Default").is_none(),
+        "no implied Default added"
+    );
+    let router = r.router();
+    let prod = router
+        .route(Some("localhost:8280"), "/observer/1.0.0/memory")
+        .unwrap();
+    assert_eq!(prod.environment().name, "production");
+    assert_eq!(
+        prod.backend_url(KeyType::Production, None).unwrap(),
+        "http://localhost:8080/memory"
+    );
+    let sandbox = router
+        .route(Some("sandbox.localhost:8280"), "/observer/1.0.0/memory")
+        .unwrap();
+    assert_eq!(sandbox.environment().name, "sandbox");
+    assert_eq!(
+        sandbox.backend_url(KeyType::Sandbox, None).unwrap(),
+        "http://localhost:8081/memory"
+    );
+}
+
 fn err(text: &str) -> eventgate::config::ConfigError {
     Config::from_str("gw.toml", text).unwrap_err()
 }
