@@ -30,6 +30,7 @@ use crate::backlog::{
 use crate::error::{Error, Kind};
 use crate::gate::{Cutoff, Delivery, DeliveryGate};
 use crate::metrics::Metrics;
+use crate::shared::{BacklogKey, Position};
 use crate::subscribe::{SubscribeOptions, UnknownId};
 
 /// Default bound of the live ring, in frames: how far a subscriber may fall behind before it
@@ -114,6 +115,9 @@ struct State {
     closed: bool,
     /// Relay-assigned ids (`None`: events without an id keep none).
     ids: Option<IdAssigner>,
+    /// With a shared backlog: the position of the newest event published with one, as long
+    /// as the channel's events since it are contiguous in the store (`None` otherwise).
+    shared_last: Option<Position>,
 }
 
 /// Gives events without an id the id `<epoch>-<n>`, written by the SSE encoder.
@@ -126,8 +130,15 @@ struct IdAssigner {
 #[derive(Clone)]
 struct Slot {
     frame: Bytes,
+    /// The event's position in a shared backlog (offset 0: none).
+    pos: Position,
     event: bool,
 }
+
+const NO_POS: Position = Position {
+    epoch: 0,
+    offset: 0,
+};
 
 /// Builds a [`Channel`]. Setters take `&mut self` and chain; [`ChannelBuilder::build`]
 /// checks the settings and can be called again for another channel.
@@ -201,9 +212,12 @@ impl ChannelBuilder {
 
     /// Makes the channel's backlog with `factory` instead of a [`MemoryBacklog`] with the
     /// bounds above (e.g. a shared store). Default is none.
+    ///
+    /// The factory gets the channel's [`BacklogKey`] (for a channel built here, the empty
+    /// key; a [`Relay`](crate::Relay) passes each channel's own).
     pub fn backlog_factory(
         &mut self,
-        factory: impl Fn() -> Box<dyn Backlog> + Send + Sync + 'static,
+        factory: impl Fn(&BacklogKey) -> Box<dyn Backlog> + Send + Sync + 'static,
     ) -> &mut ChannelBuilder {
         self.backlog_factory = Some(Arc::new(factory));
         self
@@ -257,9 +271,14 @@ impl ChannelBuilder {
     /// # Errors
     /// [`Error::is_invalid_config`] if the queue depth is zero.
     pub fn build(&self) -> Result<Channel, Error> {
+        self.build_for(&BacklogKey::default())
+    }
+
+    /// [`ChannelBuilder::build`] for the channel named `key` (given to the backlog factory).
+    pub(crate) fn build_for(&self, key: &BacklogKey) -> Result<Channel, Error> {
         self.check()?;
         let backlog = match &self.backlog_factory {
-            Some(f) => f(),
+            Some(f) => f(key),
             None => Box::new(MemoryBacklog::new(self.backlog_events, self.backlog_bytes)),
         };
         let metrics = self.metrics.clone().unwrap_or_default();
@@ -284,6 +303,7 @@ impl ChannelBuilder {
                         counter: 0,
                         encoder: Encoder::new(),
                     }),
+                    shared_last: None,
                 }),
                 metrics,
                 aborted: AtomicBool::new(false),
@@ -344,7 +364,7 @@ impl Shared {
 impl State {
     /// Pushes a frame into the ring, evicting to stay within bounds, and collects the
     /// wakers of parked subscribers into `wake_buf`.
-    fn push(&mut self, frame: Bytes, event: bool) {
+    fn push(&mut self, frame: Bytes, event: bool, pos: Position) {
         let len = frame.len();
         while !self.ring.is_empty()
             && (self.ring.len() >= self.queue_depth || self.ring_bytes + len > self.queue_bytes)
@@ -355,7 +375,7 @@ impl State {
             }
         }
         self.ring_bytes += len;
-        self.ring.push_back(Slot { frame, event });
+        self.ring.push_back(Slot { frame, pos, event });
         self.next_seq += 1;
         for w in self.wakers.iter_mut() {
             if let Some(w) = w.take() {
@@ -416,7 +436,11 @@ impl Channel {
         let frame = frame.into_bytes();
         let seq = st.next_seq;
         st.backlog.push(Entry::new(seq, id.clone(), frame.clone()));
-        st.push(frame, true);
+        st.push(frame, true, NO_POS);
+        if st.shared_last.is_some() {
+            // Not in the shared store: what follows is not contiguous with it.
+            st.shared_last = None;
+        }
         self.shared
             .metrics
             .events_published
@@ -432,8 +456,47 @@ impl Channel {
         if st.closed {
             return;
         }
-        st.push(frame.into_bytes(), false);
+        st.push(frame.into_bytes(), false, NO_POS);
         wake_all(&self.shared, st);
+    }
+
+    /// Publishes an event at `pos` in the shared backlog (`frame` carries the id `pos`
+    /// names). Returns false, publishing nothing, if the channel already published that
+    /// position or a later one of the same epoch (an upstream repeating events after a
+    /// reconnect), or is closed.
+    pub(crate) fn publish_at(&self, pos: Position, id: EventId, frame: Frame) -> bool {
+        let mut st = self.shared.lock();
+        if st.closed {
+            return false;
+        }
+        if let Some(last) = st.shared_last
+            && last.epoch == pos.epoch
+            && pos.offset <= last.offset
+        {
+            return false;
+        }
+        let frame = frame.into_bytes();
+        let seq = st.next_seq;
+        st.backlog.push(Entry::new(seq, Some(id), frame.clone()));
+        st.push(frame, true, pos);
+        st.shared_last = Some(pos);
+        self.shared
+            .metrics
+            .events_published
+            .fetch_add(1, Ordering::Relaxed);
+        wake_all(&self.shared, st);
+        true
+    }
+
+    /// The newest shared position published (see `State::shared_last`).
+    pub(crate) fn shared_last(&self) -> Option<Position> {
+        self.shared.lock().shared_last
+    }
+
+    /// Sets the newest shared position: the store's head when the channel starts or a new
+    /// epoch begins, `None` when the channel's events stop being contiguous in the store.
+    pub(crate) fn set_shared_last(&self, pos: Option<Position>) {
+        self.shared.lock().shared_last = pos;
     }
 
     /// Publishes the keep-alive comment, [`Frame::KEEP_ALIVE`].
@@ -487,7 +550,7 @@ impl Channel {
             return;
         }
         for f in final_frames {
-            st.push(f.as_bytes().clone(), false);
+            st.push(f.as_bytes().clone(), false, NO_POS);
         }
         st.closed = true;
         let State {
@@ -561,6 +624,7 @@ impl Channel {
             opts.gate.as_ref(),
             opts.retry_hint.flatten(),
             opts.unknown_id.as_ref().unwrap_or(&UnknownId::StartLive),
+            false,
         )
     }
 
@@ -572,8 +636,10 @@ impl Channel {
         gate: Option<&Arc<dyn DeliveryGate>>,
         retry_hint: Option<Duration>,
         unknown_id: &UnknownId,
+        shared: bool,
     ) -> Result<Feed, Error> {
         let metrics = &self.shared.metrics;
+        let mut pending = None;
         let mut replay_frames = VecDeque::new();
         let mut st = self.shared.lock();
         if st.closed {
@@ -584,6 +650,10 @@ impl Channel {
             Some(id) => {
                 if st.backlog.replay_after(id, &mut replay_frames) {
                     Replay::Found(replay_frames.len())
+                } else if let Some(pos) = Position::of_id(id).filter(|_| shared) {
+                    // Maybe in the shared store: the relay asks it once the feed exists.
+                    pending = Some(pos);
+                    Replay::None
                 } else {
                     Replay::Unknown
                 }
@@ -604,6 +674,10 @@ impl Channel {
         st.subscribers += 1;
         let cursor = st.next_seq;
         drop(st);
+        let resume = match pending {
+            Some(pos) => SharedResume::Pending(pos),
+            None => SharedResume::None,
+        };
 
         metrics.subscribers_active.fetch_add(1, Ordering::Relaxed);
         metrics.subscribers_total.fetch_add(1, Ordering::Relaxed);
@@ -642,9 +716,20 @@ impl Channel {
             gate: gate.cloned(),
             unflushed: 0,
             replay,
+            resume,
             done: false,
         })
     }
+}
+
+/// A feed's resume from the shared backlog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SharedResume {
+    None,
+    /// Resuming after this position: the relay has not asked the store yet.
+    Pending(Position),
+    /// Live events of this epoch up to this offset were replayed or seen: skip them.
+    Seam(Position),
 }
 
 /// One subscriber's feed from a [`Channel`]: a stream of encoded frames (`Bytes`), in
@@ -666,6 +751,7 @@ pub struct Feed {
     gate: Option<Arc<dyn DeliveryGate>>,
     unflushed: u32,
     replay: Replay,
+    resume: SharedResume,
     done: bool,
 }
 
@@ -705,6 +791,71 @@ impl Feed {
     /// True once the stream has ended.
     pub fn is_done(&self) -> bool {
         self.done
+    }
+
+    /// The shared position this feed resumes after, while the relay has not asked the
+    /// store yet.
+    pub(crate) fn pending_shared(&self) -> Option<Position> {
+        match self.resume {
+            SharedResume::Pending(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// The shared position just before this feed's first live event, if the channel knows
+    /// it: the replay from the store must end there.
+    pub(crate) fn shared_upper(&self) -> Option<Position> {
+        let st = self.shared.lock();
+        if self.cursor < st.head_seq {
+            return None;
+        }
+        let from = (self.cursor - st.head_seq) as usize;
+        match st.ring.range(from.min(st.ring.len())..).find(|s| s.event) {
+            Some(slot) if slot.pos.offset != 0 => Some(Position {
+                epoch: slot.pos.epoch,
+                offset: slot.pos.offset - 1,
+            }),
+            Some(_) => None,
+            None => st.shared_last,
+        }
+    }
+
+    /// The pending resume was found in the store: `frames` come before the live events,
+    /// and live events of `seam`'s epoch up to its offset are skipped.
+    pub(crate) fn resolve_found(&mut self, frames: VecDeque<Bytes>, seam: Option<Position>) {
+        let n = frames.len();
+        self.replay_frames = frames;
+        self.replay = Replay::Found(n);
+        self.resume = match seam {
+            Some(p) => SharedResume::Seam(p),
+            None => SharedResume::None,
+        };
+        self.shared
+            .metrics
+            .replayed
+            .fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// The pending resume is not in the store either: the feed starts live, after
+    /// `notice` (the unknown-id policy's frame).
+    pub(crate) fn resolve_lost(&mut self, notice: Option<Frame>) {
+        self.replay = Replay::Unknown;
+        self.resume = SharedResume::None;
+        self.shared
+            .metrics
+            .replay_misses
+            .fetch_add(1, Ordering::Relaxed);
+        if let Some(n) = notice {
+            self.prelude = Some(match self.prelude.take() {
+                None => n.into_bytes(),
+                Some(r) => {
+                    let mut both = BytesMut::with_capacity(r.len() + n.len());
+                    both.extend_from_slice(&r);
+                    both.extend_from_slice(n.as_bytes());
+                    both.freeze()
+                }
+            });
+        }
     }
 
     fn admit(&mut self, frame: Bytes, replay: bool) -> Option<Result<Bytes, Error>> {
@@ -760,16 +911,19 @@ impl Feed {
             return Poll::Ready(self.admit(f, true));
         }
         let mut st = self.shared.lock();
-        if self.cursor < st.head_seq {
-            drop(st);
-            self.shared
-                .metrics
-                .slow_consumers_cut
-                .fetch_add(1, Ordering::Relaxed);
-            self.finish();
-            return Poll::Ready(Some(Err(Error::new(Kind::Lagged))));
-        }
-        if self.cursor < st.next_seq {
+        loop {
+            if self.cursor < st.head_seq {
+                drop(st);
+                self.shared
+                    .metrics
+                    .slow_consumers_cut
+                    .fetch_add(1, Ordering::Relaxed);
+                self.finish();
+                return Poll::Ready(Some(Err(Error::new(Kind::Lagged))));
+            }
+            if self.cursor >= st.next_seq {
+                break;
+            }
             let idx = (self.cursor - st.head_seq) as usize;
             let Some(slot) = st.ring.get(idx).cloned() else {
                 // Cannot happen: head_seq <= cursor < next_seq = head_seq + ring.len().
@@ -777,8 +931,20 @@ impl Feed {
                 self.finish();
                 return Poll::Ready(None);
             };
-            drop(st);
             self.cursor += 1;
+            if let SharedResume::Seam(seam) = self.resume
+                && slot.event
+            {
+                if slot.pos.offset != 0
+                    && slot.pos.epoch == seam.epoch
+                    && slot.pos.offset <= seam.offset
+                {
+                    // Already replayed (or seen on another node): skip it.
+                    continue;
+                }
+                self.resume = SharedResume::None;
+            }
+            drop(st);
             return Poll::Ready(if slot.event {
                 self.admit(slot.frame, false)
             } else {

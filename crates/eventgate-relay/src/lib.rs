@@ -111,7 +111,10 @@ mod channel;
 mod error;
 mod gate;
 mod metrics;
+#[cfg(feature = "redis")]
+mod redis_backlog;
 mod relay;
+mod shared;
 mod subscribe;
 mod upstream;
 
@@ -126,10 +129,16 @@ pub use eventgate_sse::{EventId, Frame, MAX_EVENT_ID_LEN};
 pub use eventgate_types::{BoxError, BoxFuture};
 pub use gate::{Cutoff, Delivery, DeliveryGate};
 pub use metrics::MetricsSnapshot;
+#[cfg(feature = "redis")]
+pub use redis_backlog::{DEFAULT_REDIS_MAXLEN, DEFAULT_REDIS_TTL, RedisBacklog, RedisSettings};
 pub use relay::{
     DEFAULT_HEARTBEAT, DEFAULT_IDLE_TIMEOUT, DEFAULT_LINGER, DEFAULT_MAX_CHANNELS,
     DEFAULT_MAX_UPSTREAM_EVENT_LEN, DEFAULT_MAX_UPSTREAM_LINE_LEN, DEFAULT_RESPONSE_TIMEOUT,
-    DEFAULT_SHUTDOWN_RETRY, Mode, Relay, RelayBuilder, SHUTDOWN_COMMENT, sse_response,
+    DEFAULT_SHARED_TIMEOUT, DEFAULT_SHUTDOWN_RETRY, Mode, Relay, RelayBuilder, SHUTDOWN_COMMENT,
+    sse_response,
+};
+pub use shared::{
+    Appended, BacklogKey, Position, Record, Replayed, SharedStore, StoreError, Stored,
 };
 pub use subscribe::{SubscribeOptions, UnknownId};
 pub use upstream::{
