@@ -37,6 +37,10 @@
 //!   heartbeat, backlog), so a gateway can set them per API.
 //! - [`DeliveryGate`]: asked before each event goes to a subscriber (where a gateway
 //!   meters); a [`Cutoff`] ends that stream after a final frame of the caller's choice.
+//! - [`SharedStore`]: a backlog shared by several relays (gateway nodes), beside the
+//!   in-process one ([`RelayBuilder::shared_backlog`]); calls are asynchronous, bounded by
+//!   a timeout, never made under a channel lock, and a failing store leaves live events
+//!   flowing (resumes it would have answered get [`RESET_EVENT`]).
 //! - [`Feed`] is an `http_body::Body` (and a `Stream`) of encoded frames: hand it to hyper
 //!   as a response body, see [`sse_response`].
 //!
@@ -98,6 +102,10 @@
 //!
 //! - `tls` (default): `https` upstreams through rustls (ring provider, Mozilla roots via
 //!   webpki-roots, ALPN for HTTP/2). Without it, [`HttpUpstream`] speaks plain `http` only.
+//! - `redis`: `RedisBacklog`, a [`SharedStore`] on Redis Streams, so that several gateway
+//!   nodes share their fan-out channels' backlogs and a client resumes exactly on any node
+//!   ([`RelayBuilder::shared_backlog`]; ids become `<epoch hex>-<offset>`, see
+//!   `docs/shared-backlog.md`).
 #![cfg_attr(
     not(test),
     warn(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)

@@ -214,3 +214,49 @@ pub trait SharedStore: Send + Sync + 'static {
         limit: usize,
     ) -> BoxFuture<'a, Result<Replayed, StoreError>>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_print_and_parse_as_hex_epoch_dash_decimal_offset_and_nothing_else() {
+        let p = Position {
+            epoch: 0xabc_def0_1234,
+            offset: 7,
+        };
+        assert_eq!(p.to_string(), "abcdef01234-7");
+        assert_eq!(Position::parse(&p.to_string()), Some(p));
+        assert_eq!(
+            Position::parse("F-0"),
+            Some(Position {
+                epoch: 15,
+                offset: 0
+            })
+        );
+        for bad in [
+            "",
+            "-",
+            "1-",
+            "-1",
+            "x-1",
+            "1-x",
+            "1-2-3",
+            "1 -2",
+            "+1-2",
+            "1-+2",
+            "11111111111111111-1",
+            "1-111111111111111111111",
+            "1-99999999999999999999",
+        ] {
+            assert_eq!(Position::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn fnv1a_is_stable_and_separates_parts() {
+        assert_ne!(fnv1a(&[b"ab", b"c"]), fnv1a(&[b"a", b"bc"]));
+        assert_eq!(fnv1a(&[b"key"]), fnv1a(&[b"key"]));
+        assert_eq!(fnv1a(&[]), 0xcbf2_9ce4_8422_2325);
+    }
+}
