@@ -118,6 +118,9 @@ struct State {
     /// With a shared backlog: the position of the newest event published with one, as long
     /// as the channel's events since it are contiguous in the store (`None` otherwise).
     shared_last: Option<Position>,
+    /// The shared positions of the events in the ring that have one, by sequence number,
+    /// oldest first (empty without a shared backlog).
+    positions: VecDeque<(u64, Position)>,
 }
 
 /// Gives events without an id the id `<epoch>-<n>`, written by the SSE encoder.
@@ -130,15 +133,8 @@ struct IdAssigner {
 #[derive(Clone)]
 struct Slot {
     frame: Bytes,
-    /// The event's position in a shared backlog (offset 0: none).
-    pos: Position,
     event: bool,
 }
-
-const NO_POS: Position = Position {
-    epoch: 0,
-    offset: 0,
-};
 
 /// Builds a [`Channel`]. Setters take `&mut self` and chain; [`ChannelBuilder::build`]
 /// checks the settings and can be called again for another channel.
@@ -304,6 +300,7 @@ impl ChannelBuilder {
                         encoder: Encoder::new(),
                     }),
                     shared_last: None,
+                    positions: VecDeque::new(),
                 }),
                 metrics,
                 aborted: AtomicBool::new(false),
@@ -362,9 +359,18 @@ impl Shared {
 }
 
 impl State {
+    /// The shared position of the event at sequence number `seq`, if it has one.
+    fn position_of(&self, seq: u64) -> Option<Position> {
+        let i = self.positions.partition_point(|(s, _)| *s < seq);
+        match self.positions.get(i) {
+            Some((s, p)) if *s == seq => Some(*p),
+            _ => None,
+        }
+    }
+
     /// Pushes a frame into the ring, evicting to stay within bounds, and collects the
     /// wakers of parked subscribers into `wake_buf`.
-    fn push(&mut self, frame: Bytes, event: bool, pos: Position) {
+    fn push(&mut self, frame: Bytes, event: bool) {
         let len = frame.len();
         while !self.ring.is_empty()
             && (self.ring.len() >= self.queue_depth || self.ring_bytes + len > self.queue_bytes)
@@ -375,7 +381,7 @@ impl State {
             }
         }
         self.ring_bytes += len;
-        self.ring.push_back(Slot { frame, pos, event });
+        self.ring.push_back(Slot { frame, event });
         self.next_seq += 1;
         for w in self.wakers.iter_mut() {
             if let Some(w) = w.take() {
@@ -436,7 +442,7 @@ impl Channel {
         let frame = frame.into_bytes();
         let seq = st.next_seq;
         st.backlog.push(Entry::new(seq, id.clone(), frame.clone()));
-        st.push(frame, true, NO_POS);
+        st.push(frame, true);
         if st.shared_last.is_some() {
             // Not in the shared store: what follows is not contiguous with it.
             st.shared_last = None;
@@ -456,7 +462,7 @@ impl Channel {
         if st.closed {
             return;
         }
-        st.push(frame.into_bytes(), false, NO_POS);
+        st.push(frame.into_bytes(), false);
         wake_all(&self.shared, st);
     }
 
@@ -478,8 +484,13 @@ impl Channel {
         let frame = frame.into_bytes();
         let seq = st.next_seq;
         st.backlog.push(Entry::new(seq, Some(id), frame.clone()));
-        st.push(frame, true, pos);
+        st.push(frame, true);
         st.shared_last = Some(pos);
+        let head = st.head_seq;
+        while st.positions.front().is_some_and(|(seq, _)| *seq < head) {
+            st.positions.pop_front();
+        }
+        st.positions.push_back((seq, pos));
         self.shared
             .metrics
             .events_published
@@ -550,7 +561,7 @@ impl Channel {
             return;
         }
         for f in final_frames {
-            st.push(f.as_bytes().clone(), false, NO_POS);
+            st.push(f.as_bytes().clone(), false);
         }
         st.closed = true;
         let State {
@@ -674,10 +685,7 @@ impl Channel {
         st.subscribers += 1;
         let cursor = st.next_seq;
         drop(st);
-        let resume = match pending {
-            Some(pos) => SharedResume::Pending(pos),
-            None => SharedResume::None,
-        };
+        let resume = pending.map(|pos| Box::new(SharedResume::Pending(pos)));
 
         metrics.subscribers_active.fetch_add(1, Ordering::Relaxed);
         metrics.subscribers_total.fetch_add(1, Ordering::Relaxed);
@@ -725,7 +733,6 @@ impl Channel {
 /// A feed's resume from the shared backlog.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum SharedResume {
-    None,
     /// Resuming after this position: the relay has not asked the store yet.
     Pending(Position),
     /// Live events of this epoch up to this offset were replayed or seen: skip them.
@@ -751,7 +758,8 @@ pub struct Feed {
     gate: Option<Arc<dyn DeliveryGate>>,
     unflushed: u32,
     replay: Replay,
-    resume: SharedResume,
+    /// Boxed: rare, and the common feed stays small.
+    resume: Option<Box<SharedResume>>,
     done: bool,
 }
 
@@ -796,8 +804,8 @@ impl Feed {
     /// The shared position this feed resumes after, while the relay has not asked the
     /// store yet.
     pub(crate) fn pending_shared(&self) -> Option<Position> {
-        match self.resume {
-            SharedResume::Pending(p) => Some(p),
+        match self.resume.as_deref() {
+            Some(SharedResume::Pending(p)) => Some(*p),
             _ => None,
         }
     }
@@ -810,12 +818,15 @@ impl Feed {
             return None;
         }
         let from = (self.cursor - st.head_seq) as usize;
-        match st.ring.range(from.min(st.ring.len())..).find(|s| s.event) {
-            Some(slot) if slot.pos.offset != 0 => Some(Position {
-                epoch: slot.pos.epoch,
-                offset: slot.pos.offset - 1,
+        let first = st
+            .ring
+            .range(from.min(st.ring.len())..)
+            .position(|s| s.event);
+        match first {
+            Some(i) => st.position_of(self.cursor + i as u64).map(|p| Position {
+                epoch: p.epoch,
+                offset: p.offset.saturating_sub(1),
             }),
-            Some(_) => None,
             None => st.shared_last,
         }
     }
@@ -826,10 +837,7 @@ impl Feed {
         let n = frames.len();
         self.replay_frames = frames;
         self.replay = Replay::Found(n);
-        self.resume = match seam {
-            Some(p) => SharedResume::Seam(p),
-            None => SharedResume::None,
-        };
+        self.resume = seam.map(|p| Box::new(SharedResume::Seam(p)));
         self.shared
             .metrics
             .replayed
@@ -840,7 +848,7 @@ impl Feed {
     /// `notice` (the unknown-id policy's frame).
     pub(crate) fn resolve_lost(&mut self, notice: Option<Frame>) {
         self.replay = Replay::Unknown;
-        self.resume = SharedResume::None;
+        self.resume = None;
         self.shared
             .metrics
             .replay_misses
@@ -896,6 +904,74 @@ impl Feed {
         self.prelude = None;
     }
 
+    #[cold]
+    fn lagged(&mut self) -> Poll<Option<Result<Bytes, Error>>> {
+        self.shared
+            .metrics
+            .slow_consumers_cut
+            .fetch_add(1, Ordering::Relaxed);
+        self.finish();
+        Poll::Ready(Some(Err(Error::new(Kind::Lagged))))
+    }
+
+    /// The live part of [`Feed::poll_inner`] for a feed resumed from the shared backlog:
+    /// live events up to its seam are skipped (they were replayed, or the client saw them
+    /// on another node). Once past the seam the feed takes the common path again.
+    #[cold]
+    fn poll_resumed(&mut self, waker: Option<&Waker>) -> Poll<Option<Result<Bytes, Error>>> {
+        let seam = match self.resume.as_deref() {
+            Some(SharedResume::Seam(p)) => Some(*p),
+            _ => None,
+        };
+        let mut st = self.shared.lock();
+        loop {
+            if self.cursor < st.head_seq {
+                drop(st);
+                return self.lagged();
+            }
+            if self.cursor >= st.next_seq {
+                break;
+            }
+            let idx = (self.cursor - st.head_seq) as usize;
+            let Some(slot) = st.ring.get(idx).cloned() else {
+                drop(st);
+                self.finish();
+                return Poll::Ready(None);
+            };
+            let seq = self.cursor;
+            self.cursor += 1;
+            if slot.event {
+                if let Some(seam) = seam
+                    && st
+                        .position_of(seq)
+                        .is_some_and(|p| p.epoch == seam.epoch && p.offset <= seam.offset)
+                {
+                    continue;
+                }
+                self.resume = None;
+            }
+            drop(st);
+            return Poll::Ready(if slot.event {
+                self.admit(slot.frame, false)
+            } else {
+                Some(Ok(slot.frame))
+            });
+        }
+        if st.closed {
+            drop(st);
+            self.finish();
+            return Poll::Ready(None);
+        }
+        if let Some(w) = waker {
+            match st.wakers.get_mut(self.slot) {
+                Some(Some(old)) if old.will_wake(w) => {}
+                Some(entry) => *entry = Some(w.clone()),
+                None => {}
+            }
+        }
+        Poll::Pending
+    }
+
     fn poll_inner(&mut self, waker: Option<&Waker>) -> Poll<Option<Result<Bytes, Error>>> {
         if self.done {
             return Poll::Ready(None);
@@ -910,20 +986,15 @@ impl Feed {
         if let Some(f) = self.replay_frames.pop_front() {
             return Poll::Ready(self.admit(f, true));
         }
+        if self.resume.is_some() {
+            return self.poll_resumed(waker);
+        }
         let mut st = self.shared.lock();
-        loop {
-            if self.cursor < st.head_seq {
-                drop(st);
-                self.shared
-                    .metrics
-                    .slow_consumers_cut
-                    .fetch_add(1, Ordering::Relaxed);
-                self.finish();
-                return Poll::Ready(Some(Err(Error::new(Kind::Lagged))));
-            }
-            if self.cursor >= st.next_seq {
-                break;
-            }
+        if self.cursor < st.head_seq {
+            drop(st);
+            return self.lagged();
+        }
+        if self.cursor < st.next_seq {
             let idx = (self.cursor - st.head_seq) as usize;
             let Some(slot) = st.ring.get(idx).cloned() else {
                 // Cannot happen: head_seq <= cursor < next_seq = head_seq + ring.len().
@@ -931,20 +1002,8 @@ impl Feed {
                 self.finish();
                 return Poll::Ready(None);
             };
-            self.cursor += 1;
-            if let SharedResume::Seam(seam) = self.resume
-                && slot.event
-            {
-                if slot.pos.offset != 0
-                    && slot.pos.epoch == seam.epoch
-                    && slot.pos.offset <= seam.offset
-                {
-                    // Already replayed (or seen on another node): skip it.
-                    continue;
-                }
-                self.resume = SharedResume::None;
-            }
             drop(st);
+            self.cursor += 1;
             return Poll::Ready(if slot.event {
                 self.admit(slot.frame, false)
             } else {
@@ -1342,6 +1401,63 @@ mod tests {
         // Consecutive frames are carved from one encoder block.
         assert_eq!(got[1].as_ptr(), got[0][got[0].len()..].as_ptr());
         assert_eq!(got[0], format!("id: {}\ndata: a\n\n", frames[1]));
+    }
+
+    #[test]
+    fn a_shared_resume_replays_up_to_its_first_live_event_and_skips_live_events_up_to_its_seam() {
+        let ch = Channel::builder().build().unwrap();
+        let at = |offset| Position { epoch: 7, offset };
+        let shared = |n: u64| {
+            let (frame, id) = Encoder::new()
+                .replace_id(&at(n).to_string(), format!("data: {n}\n\n").as_bytes())
+                .unwrap();
+            (id, frame)
+        };
+        ch.set_shared_last(Some(at(2)));
+        // Not in the in-process backlog, but of the shared form: pending.
+        let attach = |id: &str| {
+            ch.attach(
+                EventId::from_text(id).as_ref(),
+                None,
+                None,
+                &UnknownId::StartLive,
+                true,
+            )
+            .unwrap()
+        };
+        let mut behind = attach("7-1");
+        let mut ahead = attach("7-4");
+        assert_eq!(behind.pending_shared(), Some(at(1)));
+        // Nothing live yet: the replay ends at the channel's newest position.
+        assert_eq!(behind.shared_upper(), Some(at(2)));
+        for n in 3..=6 {
+            let (id, frame) = shared(n);
+            assert!(ch.publish_at(at(n), id, frame));
+        }
+        // A position already published is refused (an upstream repeating itself).
+        let (id, frame) = shared(5);
+        assert!(!ch.publish_at(at(5), id, frame));
+        // With live events queued, the replay ends just before the first one.
+        assert_eq!(behind.shared_upper(), Some(at(2)));
+        behind.resolve_found(VecDeque::from([shared(2).1.into_bytes()]), None);
+        let got: Vec<Bytes> = drain(&mut behind);
+        let want: Vec<Bytes> = (2..=6).map(|n| shared(n).1.into_bytes()).collect();
+        assert_eq!(got, want);
+        // The client saw up to 4 on another node: 3 and 4 are skipped.
+        ahead.resolve_found(VecDeque::new(), Some(at(4)));
+        let got: Vec<Bytes> = drain(&mut ahead);
+        let want: Vec<Bytes> = (5..=6).map(|n| shared(n).1.into_bytes()).collect();
+        assert_eq!(got, want);
+        // Unknown to the store: the reset event, then live.
+        let mut lost = attach("7-0");
+        lost.resolve_lost(Some(RESET_EVENT));
+        let (id, frame) = shared(7);
+        ch.publish_at(at(7), id, frame);
+        assert_eq!(
+            drain(&mut lost),
+            [RESET_EVENT.into_bytes(), shared(7).1.into_bytes()]
+        );
+        assert_eq!(lost.replay(), Replay::Unknown);
     }
 
     #[test]
