@@ -74,7 +74,9 @@ impl Default for RedisSettings {
 ///
 /// Every append renews the keys' TTL. Each call is one Lua script (`EVALSHA`, loaded again
 /// by the client after a Redis restart): an append of a batch is one round trip and one
-/// `XADD` per new event; a replay is one `XRANGE (offset offset COUNT n`. When the stream
+/// `XADD` per new event. A replay is one round trip too, `MULTI` / `HGET` of the epoch /
+/// `XRANGE (offset offset COUNT n` / `EXEC` (not a script: Lua would copy every entry
+/// into a table and back, three times slower for 10,000 events). When the stream
 /// is missing although offsets were handed out (Redis restarted without persistence, the
 /// keys expired) the next call starts a new random epoch, so ids of the old one are
 /// unknown, never resumed into a gap.
@@ -85,7 +87,6 @@ pub struct RedisBacklog {
     settings: RedisSettings,
     head: Script,
     append: Script,
-    replay: Script,
 }
 
 impl fmt::Debug for RedisBacklog {
@@ -150,15 +151,6 @@ end
 return out
 ";
 
-/// KEYS: stream, meta; ARGV: epoch, after, through, count. Nil when the epoch differs.
-const REPLAY: &str = r"
-local epoch = redis.call('HGET', KEYS[2], 'epoch')
-if epoch ~= ARGV[1] then
-  return false
-end
-return redis.call('XRANGE', KEYS[1], '(' .. ARGV[2] .. '-0', ARGV[3] .. '-0', 'COUNT', ARGV[4])
-";
-
 impl RedisBacklog {
     /// A backlog on the Redis at `url` (`redis://[user:password@]host:port[/db]`). The
     /// connection is made lazily and remade after failures, so a Redis that is down when
@@ -187,7 +179,6 @@ impl RedisBacklog {
             settings: settings.clone(),
             head: Script::new(&format!("{ENSURE}{HEAD}")),
             append: Script::new(&format!("{ENSURE}{APPEND}")),
-            replay: Script::new(REPLAY),
         })
     }
 
@@ -383,26 +374,29 @@ impl SharedStore for RedisBacklog {
         Box::pin(async move {
             let keys = self.keys(key);
             let mut conn = self.conn.clone();
-            let v: Value = self
-                .replay
-                .key(&keys[0])
-                .key(&keys[1])
-                .arg(format!("{:x}", after.epoch))
-                .arg(after.offset)
-                .arg(through)
+            let (epoch, entries): (Value, Value) = redis::pipe()
+                .atomic()
+                .cmd("HGET")
+                .arg(&keys[1])
+                .arg("epoch")
+                .cmd("XRANGE")
+                .arg(&keys[0])
+                .arg(format!("({}-0", after.offset))
+                .arg(format!("{through}-0"))
+                .arg("COUNT")
                 .arg(limit.max(1))
-                .invoke_async(&mut conn)
+                .query_async(&mut conn)
                 .await
                 .map_err(redis_error)?;
-            match v {
-                Value::Nil => Ok(Replayed::Lost),
-                v => Ok(Replayed::Events(
-                    array(v)?
-                        .into_iter()
-                        .map(stored)
-                        .collect::<Result<_, _>>()?,
-                )),
+            if matches!(epoch, Value::Nil) || epoch_of(&epoch)? != after.epoch {
+                return Ok(Replayed::Lost);
             }
+            Ok(Replayed::Events(
+                array(entries)?
+                    .into_iter()
+                    .map(stored)
+                    .collect::<Result<_, _>>()?,
+            ))
         })
     }
 }
