@@ -538,7 +538,7 @@ impl Driver {
         let pos = at.position;
         if let Some(last) = self.channel.shared_last()
             && last.epoch == pos.epoch
-            && pos.offset > last.offset + 1
+            && pos.offset > last.offset.saturating_add(1)
             && let Some(link) = &self.shared
             && pos.offset - last.offset - 1 <= link.config.replay_limit as u64
         {
