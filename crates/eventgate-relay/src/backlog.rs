@@ -7,8 +7,11 @@ use std::sync::Arc;
 use bytes::Bytes;
 use eventgate_sse::EventId;
 
-/// Makes one channel's backlog (see `backlog_factory` on the builders).
-pub(crate) type BacklogFactory = Arc<dyn Fn() -> Box<dyn Backlog> + Send + Sync>;
+use crate::shared::BacklogKey;
+
+/// Makes one channel's backlog from the channel's key (see `backlog_factory` on the
+/// builders).
+pub(crate) type BacklogFactory = Arc<dyn Fn(&BacklogKey) -> Box<dyn Backlog> + Send + Sync>;
 
 /// Default number of events a [`MemoryBacklog`] keeps.
 pub const DEFAULT_BACKLOG_EVENTS: usize = 1024;
@@ -50,11 +53,12 @@ impl Entry {
 /// subscribers in one step, and a subscriber takes its replay snapshot and its live position
 /// in one step. Implementations must therefore be quick and must not block: no I/O.
 ///
-/// The default is [`MemoryBacklog`]. A store shared by several gateway nodes (Redis Streams)
-/// plugs in here as a write-through local mirror: `push` keeps the local ring and hands the
-/// entry to a background writer (`XADD ... MAXLEN ~ n`), and a node that starts a channel late
-/// fills its mirror from the stream (`XRANGE`) before serving; ids stay the backend's ids, so
-/// a client can resume on any node.
+/// The default is [`MemoryBacklog`]. A store shared by several gateway nodes is not a
+/// `Backlog`: it is asynchronous and can fail, so it plugs in beside it as a
+/// [`SharedStore`](crate::SharedStore) ([`RelayBuilder::shared_backlog`]), and the channel's
+/// `Backlog` stays the local mirror every resume is looked up in first.
+///
+/// [`RelayBuilder::shared_backlog`]: crate::RelayBuilder::shared_backlog
 pub trait Backlog: Send + 'static {
     /// Appends an entry, evicting the oldest entries to stay within the store's bounds.
     fn push(&mut self, entry: Entry);
@@ -78,6 +82,12 @@ pub trait Backlog: Send + 'static {
 
     /// Sum of the frame lengths kept, in bytes.
     fn bytes(&self) -> usize;
+
+    /// The id of the oldest kept entry that has one (`None` by default, or when no kept
+    /// entry has an id).
+    fn oldest_id(&self) -> Option<&EventId> {
+        None
+    }
 }
 
 /// The in-memory backlog: a ring buffer bounded by a number of events and a number of frame
@@ -171,6 +181,10 @@ impl Backlog for MemoryBacklog {
     fn bytes(&self) -> usize {
         self.bytes
     }
+
+    fn oldest_id(&self) -> Option<&EventId> {
+        self.entries.iter().find_map(|e| e.id.as_ref())
+    }
 }
 
 #[cfg(test)]
@@ -217,6 +231,7 @@ mod tests {
         assert!(out.is_empty());
         assert!(b.contains(&EventId::from_text("1").unwrap()));
         assert!(!b.contains(&EventId::from_text("2").unwrap()));
+        assert_eq!(b.oldest_id().map(EventId::as_str), Some("1"));
     }
 
     #[test]

@@ -30,6 +30,7 @@ use crate::backlog::{
 use crate::error::{Error, Kind};
 use crate::gate::{Cutoff, Delivery, DeliveryGate};
 use crate::metrics::Metrics;
+use crate::shared::{BacklogKey, Position};
 use crate::subscribe::{SubscribeOptions, UnknownId};
 
 /// Default bound of the live ring, in frames: how far a subscriber may fall behind before it
@@ -114,6 +115,12 @@ struct State {
     closed: bool,
     /// Relay-assigned ids (`None`: events without an id keep none).
     ids: Option<IdAssigner>,
+    /// With a shared backlog: the position of the newest event published with one, as long
+    /// as the channel's events since it are contiguous in the store (`None` otherwise).
+    shared_last: Option<Position>,
+    /// The shared positions of the events in the ring that have one, by sequence number,
+    /// oldest first (empty without a shared backlog).
+    positions: VecDeque<(u64, Position)>,
 }
 
 /// Gives events without an id the id `<epoch>-<n>`, written by the SSE encoder.
@@ -201,9 +208,12 @@ impl ChannelBuilder {
 
     /// Makes the channel's backlog with `factory` instead of a [`MemoryBacklog`] with the
     /// bounds above (e.g. a shared store). Default is none.
+    ///
+    /// The factory gets the channel's [`BacklogKey`] (for a channel built here, the empty
+    /// key; a [`Relay`](crate::Relay) passes each channel's own).
     pub fn backlog_factory(
         &mut self,
-        factory: impl Fn() -> Box<dyn Backlog> + Send + Sync + 'static,
+        factory: impl Fn(&BacklogKey) -> Box<dyn Backlog> + Send + Sync + 'static,
     ) -> &mut ChannelBuilder {
         self.backlog_factory = Some(Arc::new(factory));
         self
@@ -257,9 +267,14 @@ impl ChannelBuilder {
     /// # Errors
     /// [`Error::is_invalid_config`] if the queue depth is zero.
     pub fn build(&self) -> Result<Channel, Error> {
+        self.build_for(&BacklogKey::default())
+    }
+
+    /// [`ChannelBuilder::build`] for the channel named `key` (given to the backlog factory).
+    pub(crate) fn build_for(&self, key: &BacklogKey) -> Result<Channel, Error> {
         self.check()?;
         let backlog = match &self.backlog_factory {
-            Some(f) => f(),
+            Some(f) => f(key),
             None => Box::new(MemoryBacklog::new(self.backlog_events, self.backlog_bytes)),
         };
         let metrics = self.metrics.clone().unwrap_or_default();
@@ -284,6 +299,8 @@ impl ChannelBuilder {
                         counter: 0,
                         encoder: Encoder::new(),
                     }),
+                    shared_last: None,
+                    positions: VecDeque::new(),
                 }),
                 metrics,
                 aborted: AtomicBool::new(false),
@@ -342,6 +359,15 @@ impl Shared {
 }
 
 impl State {
+    /// The shared position of the event at sequence number `seq`, if it has one.
+    fn position_of(&self, seq: u64) -> Option<Position> {
+        let i = self.positions.partition_point(|(s, _)| *s < seq);
+        match self.positions.get(i) {
+            Some((s, p)) if *s == seq => Some(*p),
+            _ => None,
+        }
+    }
+
     /// Pushes a frame into the ring, evicting to stay within bounds, and collects the
     /// wakers of parked subscribers into `wake_buf`.
     fn push(&mut self, frame: Bytes, event: bool) {
@@ -417,6 +443,10 @@ impl Channel {
         let seq = st.next_seq;
         st.backlog.push(Entry::new(seq, id.clone(), frame.clone()));
         st.push(frame, true);
+        if st.shared_last.is_some() {
+            // Not in the shared store: what follows is not contiguous with it.
+            st.shared_last = None;
+        }
         self.shared
             .metrics
             .events_published
@@ -434,6 +464,50 @@ impl Channel {
         }
         st.push(frame.into_bytes(), false);
         wake_all(&self.shared, st);
+    }
+
+    /// Publishes an event at `pos` in the shared backlog (`frame` carries the id `pos`
+    /// names). Returns false, publishing nothing, if the channel already published that
+    /// position or a later one of the same epoch (an upstream repeating events after a
+    /// reconnect), or is closed.
+    pub(crate) fn publish_at(&self, pos: Position, id: EventId, frame: Frame) -> bool {
+        let mut st = self.shared.lock();
+        if st.closed {
+            return false;
+        }
+        if let Some(last) = st.shared_last
+            && last.epoch == pos.epoch
+            && pos.offset <= last.offset
+        {
+            return false;
+        }
+        let frame = frame.into_bytes();
+        let seq = st.next_seq;
+        st.backlog.push(Entry::new(seq, Some(id), frame.clone()));
+        st.push(frame, true);
+        st.shared_last = Some(pos);
+        let head = st.head_seq;
+        while st.positions.front().is_some_and(|(seq, _)| *seq < head) {
+            st.positions.pop_front();
+        }
+        st.positions.push_back((seq, pos));
+        self.shared
+            .metrics
+            .events_published
+            .fetch_add(1, Ordering::Relaxed);
+        wake_all(&self.shared, st);
+        true
+    }
+
+    /// The newest shared position published (see `State::shared_last`).
+    pub(crate) fn shared_last(&self) -> Option<Position> {
+        self.shared.lock().shared_last
+    }
+
+    /// Sets the newest shared position: the store's head when the channel starts or a new
+    /// epoch begins, `None` when the channel's events stop being contiguous in the store.
+    pub(crate) fn set_shared_last(&self, pos: Option<Position>) {
+        self.shared.lock().shared_last = pos;
     }
 
     /// Publishes the keep-alive comment, [`Frame::KEEP_ALIVE`].
@@ -561,6 +635,7 @@ impl Channel {
             opts.gate.as_ref(),
             opts.retry_hint.flatten(),
             opts.unknown_id.as_ref().unwrap_or(&UnknownId::StartLive),
+            false,
         )
     }
 
@@ -572,8 +647,10 @@ impl Channel {
         gate: Option<&Arc<dyn DeliveryGate>>,
         retry_hint: Option<Duration>,
         unknown_id: &UnknownId,
+        shared: bool,
     ) -> Result<Feed, Error> {
         let metrics = &self.shared.metrics;
+        let mut pending = None;
         let mut replay_frames = VecDeque::new();
         let mut st = self.shared.lock();
         if st.closed {
@@ -584,6 +661,10 @@ impl Channel {
             Some(id) => {
                 if st.backlog.replay_after(id, &mut replay_frames) {
                     Replay::Found(replay_frames.len())
+                } else if let Some(pos) = Position::of_id(id).filter(|_| shared) {
+                    // Maybe in the shared store: the relay asks it once the feed exists.
+                    pending = Some(pos);
+                    Replay::None
                 } else {
                     Replay::Unknown
                 }
@@ -604,6 +685,7 @@ impl Channel {
         st.subscribers += 1;
         let cursor = st.next_seq;
         drop(st);
+        let resume = pending.map(|pos| Box::new(SharedResume::Pending(pos)));
 
         metrics.subscribers_active.fetch_add(1, Ordering::Relaxed);
         metrics.subscribers_total.fetch_add(1, Ordering::Relaxed);
@@ -642,9 +724,19 @@ impl Channel {
             gate: gate.cloned(),
             unflushed: 0,
             replay,
+            resume,
             done: false,
         })
     }
+}
+
+/// A feed's resume from the shared backlog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SharedResume {
+    /// Resuming after this position: the relay has not asked the store yet.
+    Pending(Position),
+    /// Live events of this epoch up to this offset were replayed or seen: skip them.
+    Seam(Position),
 }
 
 /// One subscriber's feed from a [`Channel`]: a stream of encoded frames (`Bytes`), in
@@ -666,6 +758,8 @@ pub struct Feed {
     gate: Option<Arc<dyn DeliveryGate>>,
     unflushed: u32,
     replay: Replay,
+    /// Boxed: rare, and the common feed stays small.
+    resume: Option<Box<SharedResume>>,
     done: bool,
 }
 
@@ -707,6 +801,71 @@ impl Feed {
         self.done
     }
 
+    /// The shared position this feed resumes after, while the relay has not asked the
+    /// store yet.
+    pub(crate) fn pending_shared(&self) -> Option<Position> {
+        match self.resume.as_deref() {
+            Some(SharedResume::Pending(p)) => Some(*p),
+            _ => None,
+        }
+    }
+
+    /// The shared position just before this feed's first live event, if the channel knows
+    /// it: the replay from the store must end there.
+    pub(crate) fn shared_upper(&self) -> Option<Position> {
+        let st = self.shared.lock();
+        if self.cursor < st.head_seq {
+            return None;
+        }
+        let from = (self.cursor - st.head_seq) as usize;
+        let first = st
+            .ring
+            .range(from.min(st.ring.len())..)
+            .position(|s| s.event);
+        match first {
+            Some(i) => st.position_of(self.cursor + i as u64).map(|p| Position {
+                epoch: p.epoch,
+                offset: p.offset.saturating_sub(1),
+            }),
+            None => st.shared_last,
+        }
+    }
+
+    /// The pending resume was found in the store: `frames` come before the live events,
+    /// and live events of `seam`'s epoch up to its offset are skipped.
+    pub(crate) fn resolve_found(&mut self, frames: VecDeque<Bytes>, seam: Option<Position>) {
+        let n = frames.len();
+        self.replay_frames = frames;
+        self.replay = Replay::Found(n);
+        self.resume = seam.map(|p| Box::new(SharedResume::Seam(p)));
+        self.shared
+            .metrics
+            .replayed
+            .fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// The pending resume is not in the store either: the feed starts live, after
+    /// `notice` (the unknown-id policy's frame).
+    pub(crate) fn resolve_lost(&mut self, notice: Option<Frame>) {
+        self.replay = Replay::Unknown;
+        self.resume = None;
+        self.shared
+            .metrics
+            .replay_misses
+            .fetch_add(1, Ordering::Relaxed);
+        if let Some(n) = notice {
+            self.prelude = Some(match self.prelude.take() {
+                None => n.into_bytes(),
+                Some(r) => {
+                    let mut both = BytesMut::with_capacity(r.len() + n.len());
+                    both.extend_from_slice(&r);
+                    both.extend_from_slice(n.as_bytes());
+                    both.freeze()
+                }
+            });
+        }
+    }
+
     fn admit(&mut self, frame: Bytes, replay: bool) -> Option<Result<Bytes, Error>> {
         if let Some(gate) = &self.gate
             && let Err(cutoff) = gate.admit(&Delivery {
@@ -745,6 +904,74 @@ impl Feed {
         self.prelude = None;
     }
 
+    #[cold]
+    fn lagged(&mut self) -> Poll<Option<Result<Bytes, Error>>> {
+        self.shared
+            .metrics
+            .slow_consumers_cut
+            .fetch_add(1, Ordering::Relaxed);
+        self.finish();
+        Poll::Ready(Some(Err(Error::new(Kind::Lagged))))
+    }
+
+    /// The live part of [`Feed::poll_inner`] for a feed resumed from the shared backlog:
+    /// live events up to its seam are skipped (they were replayed, or the client saw them
+    /// on another node). Once past the seam the feed takes the common path again.
+    #[cold]
+    fn poll_resumed(&mut self, waker: Option<&Waker>) -> Poll<Option<Result<Bytes, Error>>> {
+        let seam = match self.resume.as_deref() {
+            Some(SharedResume::Seam(p)) => Some(*p),
+            _ => None,
+        };
+        let mut st = self.shared.lock();
+        loop {
+            if self.cursor < st.head_seq {
+                drop(st);
+                return self.lagged();
+            }
+            if self.cursor >= st.next_seq {
+                break;
+            }
+            let idx = (self.cursor - st.head_seq) as usize;
+            let Some(slot) = st.ring.get(idx).cloned() else {
+                drop(st);
+                self.finish();
+                return Poll::Ready(None);
+            };
+            let seq = self.cursor;
+            self.cursor += 1;
+            if slot.event {
+                if let Some(seam) = seam
+                    && st
+                        .position_of(seq)
+                        .is_some_and(|p| p.epoch == seam.epoch && p.offset <= seam.offset)
+                {
+                    continue;
+                }
+                self.resume = None;
+            }
+            drop(st);
+            return Poll::Ready(if slot.event {
+                self.admit(slot.frame, false)
+            } else {
+                Some(Ok(slot.frame))
+            });
+        }
+        if st.closed {
+            drop(st);
+            self.finish();
+            return Poll::Ready(None);
+        }
+        if let Some(w) = waker {
+            match st.wakers.get_mut(self.slot) {
+                Some(Some(old)) if old.will_wake(w) => {}
+                Some(entry) => *entry = Some(w.clone()),
+                None => {}
+            }
+        }
+        Poll::Pending
+    }
+
     fn poll_inner(&mut self, waker: Option<&Waker>) -> Poll<Option<Result<Bytes, Error>>> {
         if self.done {
             return Poll::Ready(None);
@@ -759,15 +986,13 @@ impl Feed {
         if let Some(f) = self.replay_frames.pop_front() {
             return Poll::Ready(self.admit(f, true));
         }
+        if self.resume.is_some() {
+            return self.poll_resumed(waker);
+        }
         let mut st = self.shared.lock();
         if self.cursor < st.head_seq {
             drop(st);
-            self.shared
-                .metrics
-                .slow_consumers_cut
-                .fetch_add(1, Ordering::Relaxed);
-            self.finish();
-            return Poll::Ready(Some(Err(Error::new(Kind::Lagged))));
+            return self.lagged();
         }
         if self.cursor < st.next_seq {
             let idx = (self.cursor - st.head_seq) as usize;
@@ -1176,6 +1401,63 @@ mod tests {
         // Consecutive frames are carved from one encoder block.
         assert_eq!(got[1].as_ptr(), got[0][got[0].len()..].as_ptr());
         assert_eq!(got[0], format!("id: {}\ndata: a\n\n", frames[1]));
+    }
+
+    #[test]
+    fn a_shared_resume_replays_up_to_its_first_live_event_and_skips_live_events_up_to_its_seam() {
+        let ch = Channel::builder().build().unwrap();
+        let at = |offset| Position { epoch: 7, offset };
+        let shared = |n: u64| {
+            let (frame, id) = Encoder::new()
+                .replace_id(&at(n).to_string(), format!("data: {n}\n\n").as_bytes())
+                .unwrap();
+            (id, frame)
+        };
+        ch.set_shared_last(Some(at(2)));
+        // Not in the in-process backlog, but of the shared form: pending.
+        let attach = |id: &str| {
+            ch.attach(
+                EventId::from_text(id).as_ref(),
+                None,
+                None,
+                &UnknownId::StartLive,
+                true,
+            )
+            .unwrap()
+        };
+        let mut behind = attach("7-1");
+        let mut ahead = attach("7-4");
+        assert_eq!(behind.pending_shared(), Some(at(1)));
+        // Nothing live yet: the replay ends at the channel's newest position.
+        assert_eq!(behind.shared_upper(), Some(at(2)));
+        for n in 3..=6 {
+            let (id, frame) = shared(n);
+            assert!(ch.publish_at(at(n), id, frame));
+        }
+        // A position already published is refused (an upstream repeating itself).
+        let (id, frame) = shared(5);
+        assert!(!ch.publish_at(at(5), id, frame));
+        // With live events queued, the replay ends just before the first one.
+        assert_eq!(behind.shared_upper(), Some(at(2)));
+        behind.resolve_found(VecDeque::from([shared(2).1.into_bytes()]), None);
+        let got: Vec<Bytes> = drain(&mut behind);
+        let want: Vec<Bytes> = (2..=6).map(|n| shared(n).1.into_bytes()).collect();
+        assert_eq!(got, want);
+        // The client saw up to 4 on another node: 3 and 4 are skipped.
+        ahead.resolve_found(VecDeque::new(), Some(at(4)));
+        let got: Vec<Bytes> = drain(&mut ahead);
+        let want: Vec<Bytes> = (5..=6).map(|n| shared(n).1.into_bytes()).collect();
+        assert_eq!(got, want);
+        // Unknown to the store: the reset event, then live.
+        let mut lost = attach("7-0");
+        lost.resolve_lost(Some(RESET_EVENT));
+        let (id, frame) = shared(7);
+        ch.publish_at(at(7), id, frame);
+        assert_eq!(
+            drain(&mut lost),
+            [RESET_EVENT.into_bytes(), shared(7).1.into_bytes()]
+        );
+        assert_eq!(lost.replay(), Replay::Unknown);
     }
 
     #[test]

@@ -37,6 +37,10 @@
 //!   heartbeat, backlog), so a gateway can set them per API.
 //! - [`DeliveryGate`]: asked before each event goes to a subscriber (where a gateway
 //!   meters); a [`Cutoff`] ends that stream after a final frame of the caller's choice.
+//! - [`SharedStore`]: a backlog shared by several relays (gateway nodes), beside the
+//!   in-process one ([`RelayBuilder::shared_backlog`]); calls are asynchronous, bounded by
+//!   a timeout, never made under a channel lock, and a failing store leaves live events
+//!   flowing (resumes it would have answered get [`RESET_EVENT`]).
 //! - [`Feed`] is an `http_body::Body` (and a `Stream`) of encoded frames: hand it to hyper
 //!   as a response body, see [`sse_response`].
 //!
@@ -98,6 +102,10 @@
 //!
 //! - `tls` (default): `https` upstreams through rustls (ring provider, Mozilla roots via
 //!   webpki-roots, ALPN for HTTP/2). Without it, [`HttpUpstream`] speaks plain `http` only.
+//! - `redis`: `RedisBacklog`, a [`SharedStore`] on Redis Streams, so that several gateway
+//!   nodes share their fan-out channels' backlogs and a client resumes exactly on any node
+//!   ([`RelayBuilder::shared_backlog`]; ids become `<epoch hex>-<offset>`, see
+//!   `docs/shared-backlog.md`).
 #![cfg_attr(
     not(test),
     warn(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)
@@ -111,7 +119,10 @@ mod channel;
 mod error;
 mod gate;
 mod metrics;
+#[cfg(feature = "redis")]
+mod redis_backlog;
 mod relay;
+mod shared;
 mod subscribe;
 mod upstream;
 
@@ -126,10 +137,16 @@ pub use eventgate_sse::{EventId, Frame, MAX_EVENT_ID_LEN};
 pub use eventgate_types::{BoxError, BoxFuture};
 pub use gate::{Cutoff, Delivery, DeliveryGate};
 pub use metrics::MetricsSnapshot;
+#[cfg(feature = "redis")]
+pub use redis_backlog::{DEFAULT_REDIS_MAXLEN, DEFAULT_REDIS_TTL, RedisBacklog, RedisSettings};
 pub use relay::{
     DEFAULT_HEARTBEAT, DEFAULT_IDLE_TIMEOUT, DEFAULT_LINGER, DEFAULT_MAX_CHANNELS,
     DEFAULT_MAX_UPSTREAM_EVENT_LEN, DEFAULT_MAX_UPSTREAM_LINE_LEN, DEFAULT_RESPONSE_TIMEOUT,
-    DEFAULT_SHUTDOWN_RETRY, Mode, Relay, RelayBuilder, SHUTDOWN_COMMENT, sse_response,
+    DEFAULT_SHARED_TIMEOUT, DEFAULT_SHUTDOWN_RETRY, Mode, Relay, RelayBuilder, SHUTDOWN_COMMENT,
+    sse_response,
+};
+pub use shared::{
+    Appended, BacklogKey, Position, Record, Replayed, SharedStore, StoreError, Stored,
 };
 pub use subscribe::{SubscribeOptions, UnknownId};
 pub use upstream::{

@@ -19,6 +19,10 @@ pub(crate) struct Metrics {
     pub(crate) upstream_connects: AtomicU64,
     pub(crate) upstream_failures: AtomicU64,
     pub(crate) duplicates_dropped: AtomicU64,
+    pub(crate) shared_appends: AtomicU64,
+    pub(crate) shared_replays: AtomicU64,
+    pub(crate) shared_errors: AtomicU64,
+    pub(crate) shared_resets: AtomicU64,
 }
 
 impl Metrics {
@@ -38,6 +42,10 @@ impl Metrics {
             upstream_connects: self.upstream_connects.load(Relaxed),
             upstream_failures: self.upstream_failures.load(Relaxed),
             duplicates_dropped: self.duplicates_dropped.load(Relaxed),
+            shared_appends: self.shared_appends.load(Relaxed),
+            shared_replays: self.shared_replays.load(Relaxed),
+            shared_errors: self.shared_errors.load(Relaxed),
+            shared_resets: self.shared_resets.load(Relaxed),
         }
     }
 }
@@ -79,4 +87,13 @@ pub struct MetricsSnapshot {
     pub upstream_failures: u64,
     /// Events an upstream sent again after a reconnect, dropped because they were kept.
     pub duplicates_dropped: u64,
+    /// Events this relay appended to the shared backlog (not counting those another node
+    /// had appended first).
+    pub shared_appends: u64,
+    /// Resumes answered from the shared backlog (one store call each).
+    pub shared_replays: u64,
+    /// Failed or timed-out calls to the shared backlog.
+    pub shared_errors: u64,
+    /// New epochs this relay started in the shared backlog after it could not append.
+    pub shared_resets: u64,
 }

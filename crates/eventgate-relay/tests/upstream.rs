@@ -463,3 +463,35 @@ async fn forward_to_backend_sends_the_callers_upstream_headers_and_never_the_cli
     }
     assert!(sent[0].get("x-forwarded-for").is_none());
 }
+
+#[test]
+fn backlog_keys_are_the_normalised_uri_and_a_hash_of_the_upstream_headers() {
+    use eventgate_relay::{Relay, SubscribeOptions};
+    use http::header::{HeaderMap, HeaderValue};
+    let relay = Relay::builder().build().unwrap();
+    let uri: http::Uri = "http://Backend:9000/ticks?a=1".parse().unwrap();
+    let plain = relay.backlog_key(&uri, &SubscribeOptions::new()).unwrap();
+    assert_eq!(plain.as_str(), "http://backend:9000/ticks?a=1");
+    let with = |v: &'static str| {
+        let mut h = HeaderMap::new();
+        h.insert("authorization", HeaderValue::from_static(v));
+        let mut o = SubscribeOptions::new();
+        o.upstream_headers(h);
+        relay.backlog_key(&uri, &o).unwrap()
+    };
+    let (a, b) = (with("Bearer one"), with("Bearer two"));
+    assert_ne!(a, b, "different credentials, different histories");
+    assert_eq!(a, with("Bearer one"), "stable");
+    assert!(a.as_str().starts_with("http://backend:9000/ticks?a=1#"));
+    assert!(
+        !a.as_str().contains("Bearer"),
+        "the credential is not in the key"
+    );
+    assert!(
+        Relay::builder()
+            .shared_timeout(std::time::Duration::ZERO)
+            .build()
+            .unwrap_err()
+            .is_invalid_config()
+    );
+}

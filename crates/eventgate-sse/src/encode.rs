@@ -490,6 +490,74 @@ impl Encoder {
         Ok((Frame(bytes), id))
     }
 
+    /// Re-encodes one event under a new id: writes `id: <id>`, then the lines of `event`
+    /// except its own `id` fields, up to its first blank line, with LF line endings (CR and
+    /// CRLF are accepted), then the blank line. One copy into the encoder's block, no
+    /// allocation of its own.
+    ///
+    /// `event` is the text of one event: a [`Frame`]'s bytes, an upstream event's raw
+    /// frame, or bytes kept elsewhere (a shared backlog). Whatever it holds, the result is
+    /// one event: text after its first blank line is dropped, and a missing blank line is
+    /// added. A relay uses it when a shared store assigns the ids (`<epoch>-<offset>`), so
+    /// that every node writes the same bytes for the same event.
+    ///
+    /// ```
+    /// use eventgate_sse::Encoder;
+    ///
+    /// let mut encoder = Encoder::new();
+    /// let (frame, id) = encoder.replace_id("5f-7", b"id: 41\r\nevent: tick\r\ndata: 1\r\n\r\n")?;
+    /// assert_eq!(frame.as_bytes().as_ref(), b"id: 5f-7\nevent: tick\ndata: 1\n\n");
+    /// assert_eq!(id, "5f-7");
+    /// # Ok::<(), eventgate_sse::EncodeError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`EncodeError::NewlineInId`], [`EncodeError::NulInId`], or
+    /// [`EncodeError::IdTooLong`] past [`MAX_EVENT_ID_LEN`](crate::MAX_EVENT_ID_LEN) bytes.
+    pub fn replace_id(&mut self, id: &str, event: &[u8]) -> Result<(Frame, EventId), EncodeError> {
+        check_id(id)?;
+        if id.len() > MAX_EVENT_ID_LEN {
+            return Err(EncodeError::IdTooLong {
+                len: id.len(),
+                max: MAX_EVENT_ID_LEN,
+            });
+        }
+        self.reserve(id.len() + 6 + event.len());
+        self.buf.put_slice(b"id: ");
+        self.buf.put_slice(id.as_bytes());
+        self.buf.put_u8(b'\n');
+        let mut rest = event;
+        while !rest.is_empty() {
+            let (line, next) = match memchr::memchr2(b'\r', b'\n', rest) {
+                None => (rest, &rest[rest.len()..]),
+                Some(i) => {
+                    let skip = if rest[i] == b'\r' && rest.get(i + 1) == Some(&b'\n') {
+                        2
+                    } else {
+                        1
+                    };
+                    (&rest[..i], &rest[i + skip..])
+                }
+            };
+            if line.is_empty() {
+                break;
+            }
+            if line != b"id" && !line.starts_with(b"id:") {
+                self.buf.put_slice(line);
+                self.buf.put_u8(b'\n');
+            }
+            rest = next;
+        }
+        self.buf.put_u8(b'\n');
+        let bytes = self.buf.split().freeze();
+        let id_bytes = Utf8Bytes::from_checked(bytes.slice(4..4 + id.len()));
+        let id = EventId::from_checked(id_bytes).ok_or(EncodeError::IdTooLong {
+            len: id.len(),
+            max: MAX_EVENT_ID_LEN,
+        })?;
+        Ok((Frame(bytes), id))
+    }
+
     /// Encodes a parsed or hand-made [`Event`](crate::Event).
     pub fn encode_event(&mut self, event: &crate::Event) -> Frame {
         self.reserve(
@@ -547,6 +615,46 @@ mod tests {
             (e.data(), e.event_type(), e.last_event_id()),
             ("a\nb", "reset", "9")
         );
+    }
+
+    #[test]
+    fn replace_id_drops_the_events_ids_normalises_line_ends_and_stops_at_the_blank_line() {
+        let mut enc = Encoder::with_block_size(1024);
+        let cases: [(&[u8], &[u8]); 7] = [
+            (b"id: 1\ndata: x\n\n", b"id: e-1\ndata: x\n\n"),
+            (b"data: x\r\nid:2\r\nid\r\n\r\n", b"id: e-1\ndata: x\n\n"),
+            (b"data: x\rdata: y\r\r", b"id: e-1\ndata: x\ndata: y\n\n"),
+            // An `idx:` field and a comment are not ids.
+            (b"idx: 1\n: c\ndata\n\n", b"id: e-1\nidx: 1\n: c\ndata\n\n"),
+            // Only the first event; a missing blank line is added.
+            (b"data: a\n\ndata: b\n\n", b"id: e-1\ndata: a\n\n"),
+            (b"data: a", b"id: e-1\ndata: a\n\n"),
+            (b"", b"id: e-1\n\n"),
+        ];
+        for (input, want) in cases {
+            let (frame, id) = enc.replace_id("e-1", input).unwrap();
+            assert_eq!(
+                frame.as_bytes().as_ref(),
+                want,
+                "{:?}",
+                String::from_utf8_lossy(input)
+            );
+            assert_eq!(id.as_str(), "e-1");
+            assert_eq!(id.as_bytes().as_ptr(), frame.as_bytes()[4..].as_ptr());
+        }
+        assert_eq!(
+            enc.replace_id("a\nb", b"data: x\n\n"),
+            Err(EncodeError::NewlineInId)
+        );
+        assert_eq!(
+            enc.replace_id("a\0b", b"data: x\n\n"),
+            Err(EncodeError::NulInId)
+        );
+        let long = "x".repeat(MAX_EVENT_ID_LEN + 1);
+        assert!(matches!(
+            enc.replace_id(&long, b"data: x\n\n"),
+            Err(EncodeError::IdTooLong { .. })
+        ));
     }
 
     #[test]

@@ -19,6 +19,7 @@ use crate::channel::ChannelBuilder;
 use crate::channel::{DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_DEPTH};
 use crate::error::{Error, Kind};
 use crate::metrics::Metrics;
+use crate::shared::{BacklogKey, SharedStore};
 use crate::subscribe::UnknownId;
 use crate::upstream::{DEFAULT_CONNECT_TIMEOUT, HttpUpstream, Upstream};
 
@@ -42,6 +43,17 @@ pub const DEFAULT_MAX_UPSTREAM_EVENT_LEN: usize = 4 * 1024 * 1024;
 /// Default bound of the channels a relay holds open at once (each is one upstream
 /// connection: one per fan-out key, one per proxy-mode client).
 pub const DEFAULT_MAX_CHANNELS: usize = 10_000;
+/// Default bound of every call to a shared backlog ([`RelayBuilder::shared_timeout`]).
+pub const DEFAULT_SHARED_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The shared backlog of a relay's fan-out channels.
+#[derive(Clone)]
+pub(crate) struct SharedConfig {
+    pub(crate) store: Arc<dyn SharedStore>,
+    /// Most events one resume replays from the store (older resume points are unknown).
+    pub(crate) replay_limit: usize,
+    pub(crate) timeout: Duration,
+}
 
 #[derive(Clone)]
 pub(crate) struct Config {
@@ -65,6 +77,8 @@ pub(crate) struct Config {
     pub(crate) h2c: bool,
     pub(crate) extra_roots: Vec<Vec<u8>>,
     pub(crate) max_channels: usize,
+    pub(crate) shared: Option<SharedConfig>,
+    pub(crate) shared_timeout: Duration,
 }
 
 /// Builds a [`Relay`]. Every setting has a documented default; setters take `&mut self`
@@ -133,6 +147,8 @@ impl RelayBuilder {
                 h2c: false,
                 extra_roots: Vec::new(),
                 max_channels: DEFAULT_MAX_CHANNELS,
+                shared: None,
+                shared_timeout: DEFAULT_SHARED_TIMEOUT,
             },
             upstream: None,
         }
@@ -157,13 +173,47 @@ impl RelayBuilder {
         self
     }
 
-    /// Makes each channel's backlog with `factory` instead of a
-    /// [`MemoryBacklog`](crate::MemoryBacklog) (e.g. a shared store). Default is none.
+    /// Makes each channel's in-process backlog with `factory`, given the channel's
+    /// [`BacklogKey`], instead of a [`MemoryBacklog`](crate::MemoryBacklog). Default is
+    /// none. (A store shared by several nodes is [`RelayBuilder::shared_backlog`].)
     pub fn backlog_factory(
         &mut self,
-        factory: impl Fn() -> Box<dyn Backlog> + Send + Sync + 'static,
+        factory: impl Fn(&BacklogKey) -> Box<dyn Backlog> + Send + Sync + 'static,
     ) -> &mut RelayBuilder {
         self.config.channel.backlog_factory(factory);
+        self
+    }
+
+    /// Shares the backlog of every fan-out channel with other relays through `store` (for
+    /// several gateway nodes: `RedisBacklog`, feature `redis`).
+    /// Events get the store's ids, `<epoch hex>-<offset>`, so a client can resume on any
+    /// node; a resume point that the channel's in-process backlog does not hold is looked
+    /// up in the store, at most `replay_limit` events back (at least 1; older ones are
+    /// unknown ids). Proxy-mode channels do not use it. Default is none (in-process only).
+    ///
+    /// When the store fails, channels keep serving live events (with the upstream's ids),
+    /// and resumes it would have answered get the unknown-id policy (by default
+    /// [`RESET_EVENT`](crate::RESET_EVENT)); see [`SharedStore`].
+    pub fn shared_backlog(
+        &mut self,
+        store: Arc<dyn SharedStore>,
+        replay_limit: usize,
+    ) -> &mut RelayBuilder {
+        self.config.shared = Some(SharedConfig {
+            store,
+            replay_limit,
+            timeout: self.config.shared_timeout,
+        });
+        self
+    }
+
+    /// Bound of every call to the shared backlog (not zero); a call past it counts as a
+    /// failure. Default is [`DEFAULT_SHARED_TIMEOUT`].
+    pub fn shared_timeout(&mut self, t: Duration) -> &mut RelayBuilder {
+        self.config.shared_timeout = t;
+        if let Some(s) = &mut self.config.shared {
+            s.timeout = t;
+        }
         self
     }
 
@@ -309,7 +359,7 @@ impl RelayBuilder {
         self.config.channel.check()?;
         let c = &self.config;
         let zero = Duration::ZERO;
-        let rules: [(bool, &'static str); 8] = [
+        let rules: [(bool, &'static str); 10] = [
             (
                 c.max_line_len == 0,
                 "max upstream line length must be at least 1",
@@ -339,6 +389,14 @@ impl RelayBuilder {
                 "first backoff delay must not be zero",
             ),
             (c.max_channels == 0, "max channels must be at least 1"),
+            (
+                c.shared_timeout == zero,
+                "shared backlog timeout must not be zero",
+            ),
+            (
+                c.shared.as_ref().is_some_and(|s| s.replay_limit == 0),
+                "shared backlog replay limit must be at least 1",
+            ),
         ];
         match rules.iter().find(|(broken, _)| *broken) {
             Some((_, what)) => Err(Error::new(Kind::InvalidConfig(what))),

@@ -15,12 +15,20 @@ use tokio::sync::watch;
 use tokio::time::{Instant, Sleep};
 
 use super::Inner;
+use super::builder::SharedConfig;
 use super::hub::{ChannelKey, ConnState};
 use crate::backoff::Backoff;
 use crate::budget::BudgetSlot;
 use crate::channel::Channel;
 use crate::error::{Error, Kind, Phase};
+use crate::shared::{Appended, BacklogKey, Position, Record, Replayed, StoreError};
 use crate::upstream::{self, ClientInfo, UpstreamBody};
+
+/// How long a channel leaves the shared backlog alone after a failed call.
+pub(crate) const SHARED_RETRY: Duration = Duration::from_secs(1);
+
+/// Most events appended in one store call.
+const MAX_BATCH: usize = 256;
 
 /// What one driver connects to.
 pub(crate) struct Spec {
@@ -32,6 +40,31 @@ pub(crate) struct Spec {
     /// The id the first connection sends as `Last-Event-ID`.
     pub(crate) last_id: Option<EventId>,
     pub(crate) linger: Duration,
+    /// The channel's key in the shared backlog (fan-out channels of a relay that has one).
+    pub(crate) shared: Option<BacklogKey>,
+}
+
+/// A driver's link to the shared backlog.
+struct SharedLink {
+    config: SharedConfig,
+    key: BacklogKey,
+    encoder: eventgate_sse::Encoder,
+    /// After a failure: the store is left alone until then.
+    down_until: Option<Instant>,
+    /// Events were published that the store does not have: start a new epoch first.
+    needs_reset: bool,
+    /// Events waiting for their positions, as received.
+    batch: Vec<(Option<EventId>, Frame)>,
+}
+
+/// Runs a store call within the shared timeout.
+async fn timed<T>(
+    t: Duration,
+    fut: impl Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    tokio::time::timeout(t, fut)
+        .await
+        .unwrap_or(Err(StoreError::Timeout))
 }
 
 /// Takes the channel out of the hub and closes it when dropped: when the driver ends, and
@@ -109,6 +142,7 @@ pub(crate) struct Driver {
     /// The channel's departure count when the linger started.
     departures: u64,
     retire: Retire,
+    shared: Option<SharedLink>,
 }
 
 enum Tick<T> {
@@ -139,6 +173,17 @@ impl Driver {
         let hb_sleep = Box::pin(tokio::time::sleep_until(
             now + spec.heartbeat.unwrap_or(NEVER),
         ));
+        let shared = match (&spec.shared, &c.shared) {
+            (Some(key), Some(config)) => Some(SharedLink {
+                config: config.clone(),
+                key: key.clone(),
+                encoder: eventgate_sse::Encoder::new(),
+                down_until: None,
+                needs_reset: false,
+                batch: Vec::new(),
+            }),
+            _ => None,
+        };
         Driver {
             inner,
             channel,
@@ -149,12 +194,16 @@ impl Driver {
             linger_at: None,
             departures: 0,
             retire,
+            shared,
         }
     }
 
     pub(crate) async fn run(mut self) {
         let mut parser = self.inner.parser.build();
         let mut ever_live = false;
+        if !self.warm_up().await {
+            return;
+        }
         loop {
             let attempt = self.connect();
             let Some(result) = self.guard(attempt).await else {
@@ -331,15 +380,213 @@ impl Driver {
             };
             if let Ok(data) = frame.into_data() {
                 parser.feed(data);
-                if !self.drain(parser, &mut resync, &mut events) {
+                let ok = self.drain(parser, &mut resync, &mut events);
+                if !self.flush().await {
+                    return Pumped::Stop;
+                }
+                if !ok {
                     break;
                 }
             }
+        }
+        if !self.flush().await {
+            return Pumped::Stop;
         }
         if events > 0 {
             self.backoff.reset();
         }
         Pumped::Ended
+    }
+
+    /// Reads the shared backlog's head before the first connection, so that the channel
+    /// knows where its history stands. False: stop now.
+    async fn warm_up(&mut self) -> bool {
+        let Some(link) = &self.shared else {
+            return true;
+        };
+        let (store, key, t) = (
+            link.config.store.clone(),
+            link.key.clone(),
+            link.config.timeout,
+        );
+        let head = self
+            .guard(async move { timed(t, store.head(&key)).await })
+            .await;
+        match head {
+            None => false,
+            Some(Ok(head)) => {
+                self.channel.set_shared_last(Some(head));
+                true
+            }
+            Some(Err(_)) => {
+                self.store_failed();
+                true
+            }
+        }
+    }
+
+    /// A store call failed: leave the store alone for a while.
+    fn store_failed(&mut self) {
+        self.inner
+            .metrics
+            .shared_errors
+            .fetch_add(1, Ordering::Relaxed);
+        if let Some(link) = self.shared.as_mut() {
+            link.down_until = Some(Instant::now() + SHARED_RETRY);
+        }
+        self.channel.set_shared_last(None);
+    }
+
+    /// Appends the batched events to the shared backlog and publishes them under the
+    /// positions it gave (or, if it failed, as they came). False: stop now.
+    async fn flush(&mut self) -> bool {
+        loop {
+            let Some(link) = self.shared.as_mut() else {
+                return true;
+            };
+            if link.batch.is_empty() {
+                return true;
+            }
+            let take = link.batch.len().min(MAX_BATCH);
+            let events: Vec<(Option<EventId>, Frame)> = link.batch.drain(..take).collect();
+            let records: Vec<Record> = events
+                .iter()
+                .map(|(id, frame)| Record {
+                    upstream_id: id.clone(),
+                    frame: frame.as_bytes().clone(),
+                })
+                .collect();
+            let (store, key, t) = (
+                link.config.store.clone(),
+                link.key.clone(),
+                link.config.timeout,
+            );
+            if link.needs_reset {
+                let (store, key) = (store.clone(), key.clone());
+                match self
+                    .guard(async move { timed(t, store.reset(&key)).await })
+                    .await
+                {
+                    None => return false,
+                    Some(Ok(head)) => {
+                        self.inner
+                            .metrics
+                            .shared_resets
+                            .fetch_add(1, Ordering::Relaxed);
+                        self.channel.set_shared_last(Some(head));
+                        if let Some(link) = self.shared.as_mut() {
+                            link.needs_reset = false;
+                        }
+                    }
+                    Some(Err(_)) => {
+                        self.store_failed();
+                        self.publish_plain(events);
+                        continue;
+                    }
+                }
+            }
+            let answer = self
+                .guard(async move {
+                    let r = timed(t, store.append(&key, &records)).await;
+                    (records, r)
+                })
+                .await;
+            let Some((records, answer)) = answer else {
+                return false;
+            };
+            match answer {
+                Ok(appended) if appended.len() == records.len() => {
+                    if let Some(link) = self.shared.as_mut() {
+                        link.down_until = None;
+                    }
+                    for (record, at) in records.into_iter().zip(appended) {
+                        if !self.publish_appended(record, at).await {
+                            return false;
+                        }
+                    }
+                }
+                Ok(_) | Err(_) => {
+                    self.store_failed();
+                    self.publish_plain(events);
+                }
+            }
+        }
+    }
+
+    /// Publishes events the store does not have, as received, with the rest of the batch.
+    fn publish_plain(&mut self, events: Vec<(Option<EventId>, Frame)>) {
+        let rest = match self.shared.as_mut() {
+            Some(link) => {
+                link.needs_reset = true;
+                std::mem::take(&mut link.batch)
+            }
+            None => Vec::new(),
+        };
+        for (id, frame) in events.into_iter().chain(rest) {
+            self.channel.publish(id, frame);
+        }
+    }
+
+    /// Publishes one appended record at its position, first filling the gap from the store
+    /// when the store holds events this channel did not see (appended by another node).
+    /// False: stop now.
+    async fn publish_appended(&mut self, record: Record, at: Appended) -> bool {
+        let metrics = self.inner.metrics.clone();
+        if at.fresh {
+            metrics.shared_appends.fetch_add(1, Ordering::Relaxed);
+        }
+        let pos = at.position;
+        if let Some(last) = self.channel.shared_last()
+            && last.epoch == pos.epoch
+            && pos.offset > last.offset.saturating_add(1)
+            && let Some(link) = &self.shared
+            && pos.offset - last.offset - 1 <= link.config.replay_limit as u64
+        {
+            let (store, key, t) = (
+                link.config.store.clone(),
+                link.key.clone(),
+                link.config.timeout,
+            );
+            let want = (pos.offset - last.offset - 1) as usize;
+            let through = pos.offset - 1;
+            let gap = self
+                .guard(async move { timed(t, store.replay(&key, last, through, want)).await })
+                .await;
+            match gap {
+                None => return false,
+                Some(Ok(Replayed::Events(events))) => {
+                    for e in events {
+                        let p = Position {
+                            epoch: pos.epoch,
+                            offset: e.offset,
+                        };
+                        self.publish_at(p, &e.frame);
+                    }
+                }
+                Some(Ok(Replayed::Lost)) => {}
+                Some(Err(_)) => {
+                    metrics.shared_errors.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        if !self.publish_at(pos, &record.frame) {
+            self.inner
+                .metrics
+                .duplicates_dropped
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        true
+    }
+
+    /// The event re-encoded with the id of its position, published there.
+    fn publish_at(&mut self, pos: Position, frame: &[u8]) -> bool {
+        let Some(link) = self.shared.as_mut() else {
+            return false;
+        };
+        match link.encoder.replace_id(&pos.to_string(), frame) {
+            Ok((frame, id)) => self.channel.publish_at(pos, id, frame),
+            Err(_) => false,
+        }
     }
 
     /// Publishes what the parser has; false if the parser failed (reconnect).
@@ -362,7 +609,20 @@ impl Driver {
                         self.spec.last_id.clone_from(&id);
                     }
                     // The raw frame as received when the parser kept it (no copy).
-                    self.channel.publish(id, ev.to_frame());
+                    let frame = ev.to_frame();
+                    if let Some(link) = self.shared.as_mut()
+                        && link.down_until.is_none_or(|t| Instant::now() >= t)
+                    {
+                        // Published once the store gave it a position (`flush`).
+                        link.batch.push((id, frame));
+                        self.last_out = Instant::now();
+                        *events += 1;
+                        continue;
+                    }
+                    if let Some(link) = self.shared.as_mut() {
+                        link.needs_reset = true;
+                    }
+                    self.channel.publish(id, frame);
                     self.last_out = Instant::now();
                     *events += 1;
                 }

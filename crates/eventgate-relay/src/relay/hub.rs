@@ -10,6 +10,7 @@ use tokio::sync::watch;
 
 use crate::channel::Channel;
 use crate::error::{Error, Kind};
+use crate::shared::{BacklogKey, fnv1a};
 
 #[derive(Default)]
 pub(crate) struct Hub {
@@ -53,7 +54,8 @@ pub(crate) struct ChannelKey {
 }
 
 impl ChannelSettings {
-    pub(crate) fn key(&self) -> ChannelKey {
+    /// The headers sent upstream, in a stable order.
+    fn sorted_headers(&self) -> Vec<(HeaderName, HeaderValue)> {
         // What is sent, so headers the relay drops anyway (a client's `Host` or
         // `Last-Event-ID`) do not split a channel.
         let mut headers: Vec<(HeaderName, HeaderValue)> =
@@ -61,6 +63,24 @@ impl ChannelSettings {
                 .map(|(n, v)| (n.clone(), v.clone()))
                 .collect();
         headers.sort_by(|a, b| (a.0.as_str(), a.1.as_bytes()).cmp(&(b.0.as_str(), b.1.as_bytes())));
+        headers
+    }
+
+    /// The channel's name in a backlog, the same on every node (see [`BacklogKey`]).
+    pub(crate) fn backlog_key(&self) -> BacklogKey {
+        let headers = self.sorted_headers();
+        if headers.is_empty() {
+            return BacklogKey::new(self.uri.to_string());
+        }
+        let parts: Vec<&[u8]> = headers
+            .iter()
+            .flat_map(|(n, v)| [n.as_str().as_bytes(), v.as_bytes()])
+            .collect();
+        BacklogKey::new(format!("{}#{:016x}", self.uri, fnv1a(&parts)))
+    }
+
+    pub(crate) fn key(&self) -> ChannelKey {
+        let headers = self.sorted_headers();
         ChannelKey {
             uri: self.uri.clone(),
             headers,

@@ -22,10 +22,10 @@ use tokio::sync::watch;
 pub use builder::{
     DEFAULT_HEARTBEAT, DEFAULT_IDLE_TIMEOUT, DEFAULT_LINGER, DEFAULT_MAX_CHANNELS,
     DEFAULT_MAX_UPSTREAM_EVENT_LEN, DEFAULT_MAX_UPSTREAM_LINE_LEN, DEFAULT_RESPONSE_TIMEOUT,
-    DEFAULT_SHUTDOWN_RETRY, RelayBuilder,
+    DEFAULT_SHARED_TIMEOUT, DEFAULT_SHUTDOWN_RETRY, RelayBuilder,
 };
 
-use builder::Config;
+use builder::{Config, SharedConfig};
 use driver::{Driver, Retire, Spec};
 use hub::{ChannelSettings, ConnState, Hub, HubEntry, wait_ready};
 
@@ -33,6 +33,7 @@ use crate::budget::{BudgetSlot, ChannelBudget};
 use crate::channel::{Channel, Feed};
 use crate::error::{Error, Kind, Phase};
 use crate::metrics::{Metrics, MetricsSnapshot};
+use crate::shared::{BacklogKey, Position, Replayed};
 use crate::subscribe::{SubscribeOptions, UnknownId};
 use crate::upstream::{Upstream, normalize_uri};
 
@@ -142,6 +143,34 @@ impl Relay {
         if self.inner.shutting_down.load(Ordering::Acquire) {
             return Err(Error::new(Kind::Shutdown));
         }
+        let settings = self.settings(&uri, opts)?;
+        match opts.mode.unwrap_or(self.inner.config.mode) {
+            Mode::Proxy => self.open_proxy(settings, opts).await,
+            Mode::Fanout => self.join_fanout(settings, opts).await,
+        }
+    }
+
+    /// The [`BacklogKey`] of the fan-out channel [`Relay::subscribe`] would attach `opts` to
+    /// for `uri`: the name of its history in a shared backlog, the same on every node with
+    /// the same settings.
+    ///
+    /// ```
+    /// use eventgate_relay::{Relay, SubscribeOptions};
+    ///
+    /// let relay = Relay::builder().build()?;
+    /// let uri = "http://Backend:9000/ticks".parse().unwrap();
+    /// let key = relay.backlog_key(&uri, &SubscribeOptions::new())?;
+    /// assert_eq!(key.as_str(), "http://backend:9000/ticks");
+    /// # Ok::<(), eventgate_relay::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::is_invalid_request`] as [`Relay::subscribe`].
+    pub fn backlog_key(&self, uri: &Uri, opts: &SubscribeOptions) -> Result<BacklogKey, Error> {
+        Ok(self.settings(uri, opts)?.backlog_key())
+    }
+
+    fn settings(&self, uri: &Uri, opts: &SubscribeOptions) -> Result<ChannelSettings, Error> {
         let c = &self.inner.config;
         let heartbeat = opts.heartbeat.unwrap_or(c.heartbeat);
         if heartbeat == Some(Duration::ZERO) {
@@ -149,27 +178,23 @@ impl Relay {
                 "heartbeat interval must not be zero",
             )));
         }
-        let settings = ChannelSettings {
-            uri: normalize_uri(&uri)?,
+        Ok(ChannelSettings {
+            uri: normalize_uri(uri)?,
             headers: opts.upstream_headers.clone(),
             heartbeat,
             backlog: opts.backlog.unwrap_or(c.channel.backlog_bounds()),
-        };
-        match opts.mode.unwrap_or(c.mode) {
-            Mode::Proxy => self.open_proxy(settings, opts).await,
-            Mode::Fanout => self.join_fanout(settings, opts).await,
-        }
+        })
     }
 
-    fn new_channel(&self, backlog: (usize, usize)) -> Result<Channel, Error> {
+    fn new_channel(&self, settings: &ChannelSettings) -> Result<Channel, Error> {
         self.inner
             .config
             .channel
             .clone()
-            .backlog_events(backlog.0)
-            .backlog_bytes(backlog.1)
+            .backlog_events(settings.backlog.0)
+            .backlog_bytes(settings.backlog.1)
             .metrics(self.inner.metrics.clone())
-            .build()
+            .build_for(&settings.backlog_key())
     }
 
     /// Registers a new channel under the hub lock, within the relay's channel bound and the
@@ -214,12 +239,13 @@ impl Relay {
         settings: ChannelSettings,
         opts: &SubscribeOptions,
     ) -> Result<Feed, Error> {
-        let channel = self.new_channel(settings.backlog)?;
+        let channel = self.new_channel(&settings)?;
         let feed = channel.attach(
             None,
             opts.gate.as_ref(),
             self.retry_hint(opts),
             &UnknownId::StartLive,
+            false,
         )?;
         let (tx, rx) = watch::channel(ConnState::Connecting);
         let (reg, slot) = self.register(&mut self.inner.hub(), &channel, opts.budget.as_ref())?;
@@ -231,6 +257,7 @@ impl Relay {
             heartbeat: settings.heartbeat,
             last_id: opts.last_event_id.clone(),
             linger: Duration::ZERO,
+            shared: None,
         };
         tokio::spawn(Driver::new(retire, spec).run());
         wait_ready(rx).await?;
@@ -243,6 +270,7 @@ impl Relay {
         opts: &SubscribeOptions,
     ) -> Result<Feed, Error> {
         let key = settings.key();
+        let shared = self.inner.config.shared.as_ref();
         let unknown_id = opts
             .unknown_id
             .as_ref()
@@ -255,7 +283,7 @@ impl Relay {
             let entry = match hub.fanout.get(&key) {
                 Some(e) if !e.channel.is_closed() => e.clone(),
                 _ => {
-                    let channel = self.new_channel(settings.backlog)?;
+                    let channel = self.new_channel(&settings)?;
                     let (reg, slot) = self.register(&mut hub, &channel, opts.budget.as_ref())?;
                     let (tx, rx) = watch::channel(ConnState::Connecting);
                     let entry = HubEntry {
@@ -272,6 +300,7 @@ impl Relay {
                         heartbeat: settings.heartbeat,
                         last_id: None,
                         linger: self.inner.config.linger,
+                        shared: shared.map(|_| settings.backlog_key()),
                     };
                     tokio::spawn(Driver::new(retire, spec).run());
                     entry
@@ -284,19 +313,126 @@ impl Relay {
                     opts.gate.as_ref(),
                     self.retry_hint(opts),
                     unknown_id,
+                    shared.is_some(),
                 )
                 .map(|s| (s, entry.ready))
         };
         match attached {
-            Ok((feed, ready)) => {
+            Ok((mut feed, ready)) => {
                 wait_ready(ready).await?;
-                Ok(feed)
+                match (shared, feed.pending_shared()) {
+                    (Some(shared), Some(after)) => {
+                        let found = self
+                            .shared_replay(shared, &settings.backlog_key(), &mut feed, after)
+                            .await;
+                        if found {
+                            return Ok(feed);
+                        }
+                        let notice = match unknown_id {
+                            UnknownId::StartLive => Some(crate::channel::RESET_EVENT),
+                            UnknownId::StartLiveWith(f) => f.clone(),
+                            UnknownId::Reject => {
+                                feed.resolve_lost(None);
+                                return Err(Error::new(Kind::UnknownId));
+                            }
+                            UnknownId::ForwardToBackend => {
+                                feed.resolve_lost(None);
+                                drop(feed);
+                                return self.open_proxy(settings, opts).await;
+                            }
+                        };
+                        feed.resolve_lost(notice);
+                        Ok(feed)
+                    }
+                    _ => Ok(feed),
+                }
             }
             Err(e) if e.is_unknown_id() && matches!(unknown_id, UnknownId::ForwardToBackend) => {
                 self.open_proxy(settings, opts).await
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Answers a feed's resume from the shared backlog: the events after `after` up to the
+    /// feed's first live event. False (the feed untouched) if the store does not have them
+    /// (another epoch, trimmed, too many, or the store failed).
+    async fn shared_replay(
+        &self,
+        shared: &SharedConfig,
+        key: &BacklogKey,
+        feed: &mut Feed,
+        after: Position,
+    ) -> bool {
+        let metrics = &self.inner.metrics;
+        let Some(upper) = feed.shared_upper() else {
+            return false;
+        };
+        if upper.epoch != after.epoch {
+            return false;
+        }
+        let store = &shared.store;
+        if after.offset == upper.offset {
+            feed.resolve_found(std::collections::VecDeque::new(), None);
+            return true;
+        }
+        if after.offset > upper.offset {
+            // The client is ahead of this node's channel (another node saw more already):
+            // nothing to replay, skip live events up to its position, if the store has it.
+            let head = tokio::time::timeout(shared.timeout, store.head(key)).await;
+            return match head {
+                Ok(Ok(head)) if head.epoch == after.epoch && head.offset >= after.offset => {
+                    feed.resolve_found(std::collections::VecDeque::new(), Some(after));
+                    true
+                }
+                Ok(Ok(_)) => false,
+                Ok(Err(_)) | Err(_) => {
+                    metrics.shared_errors.fetch_add(1, Ordering::Relaxed);
+                    false
+                }
+            };
+        }
+        let want = upper.offset - after.offset;
+        if want > shared.replay_limit as u64 {
+            return false;
+        }
+        metrics.shared_replays.fetch_add(1, Ordering::Relaxed);
+        let answer = tokio::time::timeout(
+            shared.timeout,
+            store.replay(key, after, upper.offset, want as usize),
+        )
+        .await;
+        let events = match answer {
+            Ok(Ok(Replayed::Events(events))) => events,
+            Ok(Ok(Replayed::Lost)) => return false,
+            Ok(Err(_)) | Err(_) => {
+                metrics.shared_errors.fetch_add(1, Ordering::Relaxed);
+                return false;
+            }
+        };
+        // Exactly the offsets after..=upper, in order, or nothing (a trimmed history).
+        let contiguous = events.len() as u64 == want
+            && events
+                .iter()
+                .zip(after.offset + 1..)
+                .all(|(e, want)| e.offset == want);
+        if !contiguous {
+            return false;
+        }
+        let mut encoder = eventgate_sse::Encoder::new();
+        let mut frames = std::collections::VecDeque::with_capacity(events.len());
+        for e in &events {
+            let pos = Position {
+                epoch: after.epoch,
+                offset: e.offset,
+            };
+            match encoder.replace_id(&pos.to_string(), &e.frame) {
+                Ok((frame, _)) => frames.push_back(frame.into_bytes()),
+                Err(_) => return false,
+            }
+        }
+        feed.resolve_found(frames, None);
+        true
     }
 
     /// Graceful shutdown: refuses new subscribers, sends every subscriber the

@@ -1,0 +1,388 @@
+//! The shared backlog on a real redis-server (started by each test on a free 127.0.0.1 port,
+//! in a temporary directory, without persistence, killed on drop): two relays ("nodes")
+//! sharing one Redis, Redis restarted mid-run, Redis unreachable from the start.
+//!
+//! Without `redis-server` on PATH the tests print a skip line and pass, except under
+//! `CI=true`, where they fail.
+#![cfg(feature = "redis")]
+
+mod support;
+
+use std::net::TcpListener as StdListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use eventgate_relay::{
+    EventId, Feed, Position, RedisBacklog, RedisSettings, Relay, SharedStore, SubscribeOptions,
+};
+use eventgate_sse::Item;
+use support::{Backend, BackendConfig, Reader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A redis-server of our own.
+struct RedisServer {
+    port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+fn redis_binary() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join("redis-server"))
+        .find(|p| p.is_file())
+}
+
+impl RedisServer {
+    /// Starts one, or returns `None` (after a skip line) when redis-server is missing and
+    /// CI is not set.
+    async fn start(test: &str) -> Option<RedisServer> {
+        if redis_binary().is_none() {
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("redis-server not found on PATH (CI=true)");
+            }
+            eprintln!("skipping {test}: redis-server not found on PATH");
+            return None;
+        }
+        let port = StdListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        let dir =
+            std::env::temp_dir().join(format!("eventgate-redis-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let mut server = RedisServer {
+            port,
+            dir,
+            child: None,
+        };
+        server.spawn().await;
+        Some(server)
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    async fn spawn(&mut self) {
+        let child = Command::new(redis_binary().expect("redis-server"))
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server");
+        self.child = Some(child);
+        // Ready when it answers PING (5 s at most).
+        for _ in 0..500 {
+            if let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await {
+                let mut buf = [0u8; 7];
+                if s.write_all(b"PING\r\n").await.is_ok()
+                    && s.read_exact(&mut buf).await.is_ok()
+                    && &buf == b"+PONG\r\n"
+                {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("redis-server did not answer on port {}", self.port);
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Kills it and starts it again, empty (no persistence), on the same port.
+    async fn restart(&mut self) {
+        self.kill();
+        self.spawn().await;
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn node(store: Arc<dyn SharedStore>) -> Relay {
+    let mut b = Relay::builder();
+    b.backoff(Duration::from_millis(5), Duration::from_millis(50))
+        .heartbeat(None)
+        .shared_backlog(store, 10_000)
+        .shared_timeout(Duration::from_millis(300));
+    b.build().expect("relay")
+}
+
+async fn store(url: &str) -> Arc<dyn SharedStore> {
+    Arc::new(
+        RedisBacklog::connect(url, &RedisSettings::default())
+            .await
+            .expect("redis url"),
+    )
+}
+
+/// One event as a client sees it: its type ("" for message), data and id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Seen {
+    kind: String,
+    data: String,
+    id: String,
+}
+
+impl Seen {
+    fn number(&self) -> u64 {
+        self.data.parse().expect("a numbered backend event")
+    }
+}
+
+/// Reads `count` events (5 s at most) from `feed`.
+async fn read(feed: &mut Feed, count: usize) -> Vec<Seen> {
+    let mut reader = Reader::new();
+    let mut out = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while out.len() < count {
+        let next = tokio::time::timeout_at(deadline, feed.next_frame()).await;
+        let Ok(Some(Ok(frame))) = next else { break };
+        let frame: Bytes = frame;
+        for item in reader.items(frame) {
+            if let Item::Event(ev) = item {
+                out.push(Seen {
+                    kind: ev.event_type().to_owned(),
+                    data: ev.data().to_owned(),
+                    id: ev.last_event_id().to_owned(),
+                });
+            }
+        }
+    }
+    out
+}
+
+fn resume(id: &str) -> SubscribeOptions {
+    let mut o = SubscribeOptions::new();
+    o.last_event_id(EventId::from_text(id));
+    o
+}
+
+/// Consecutive backend numbers and consecutive shared offsets of one epoch.
+fn assert_exact(events: &[Seen], first_number: u64, after: Position) {
+    for (i, e) in events.iter().enumerate() {
+        assert_eq!(e.kind, "message", "event {i}: {e:?}");
+        assert_eq!(e.number(), first_number + i as u64, "event {i}: {events:?}");
+        let p = Position::parse(&e.id).expect("a shared id");
+        assert_eq!(
+            (p.epoch, p.offset),
+            (after.epoch, after.offset + 1 + i as u64),
+            "event {i}"
+        );
+    }
+}
+
+fn backend_config() -> BackendConfig {
+    BackendConfig {
+        interval: Duration::from_millis(2),
+        ..BackendConfig::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_resumes_on_the_other_node_with_exactly_the_missing_events_and_back() {
+    let Some(redis) = RedisServer::start("two_nodes").await else {
+        return;
+    };
+    let backend = Backend::start(backend_config()).await;
+    let a = node(store(&redis.url()).await);
+    let b = node(store(&redis.url()).await);
+    let uri = backend.url("/ticks");
+
+    let mut on_a = a
+        .subscribe(uri.clone(), &SubscribeOptions::new())
+        .await
+        .unwrap();
+    let first = read(&mut on_a, 20).await;
+    assert_eq!(first.len(), 20);
+    let start = Position::parse(&first[0].id).expect("shared ids on node A");
+    assert_exact(
+        &first,
+        first[0].number(),
+        Position {
+            offset: start.offset - 1,
+            ..start
+        },
+    );
+    let last = first.last().unwrap().clone();
+    drop(on_a);
+    // Node A's channel lingers and keeps appending while the client is away.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    // Node B never served this channel: the missing events come from Redis.
+    let mut on_b = tokio::time::timeout(
+        Duration::from_secs(5),
+        b.subscribe(uri.clone(), &resume(&last.id)),
+    )
+    .await
+    .expect("no hang")
+    .unwrap();
+    let got = read(&mut on_b, 80).await;
+    assert_eq!(got.len(), 80);
+    assert_exact(&got, last.number() + 1, Position::parse(&last.id).unwrap());
+    let mb = b.metrics();
+    assert_eq!(mb.shared_replays, 1, "{mb:?}");
+    assert!(mb.replayed > 10, "the gap was replayed: {mb:?}");
+
+    // Both nodes give the same event the same id (appended once).
+    let mut live_a = a
+        .subscribe(uri.clone(), &SubscribeOptions::new())
+        .await
+        .unwrap();
+    let xs = read(&mut live_a, 30).await;
+    let ys = read(&mut on_b, 60).await;
+    let common: Vec<&Seen> = xs.iter().filter(|x| ys.contains(x)).collect();
+    assert!(common.len() >= 10, "A {xs:?}\nB {ys:?}");
+    for x in &xs {
+        if let Some(y) = ys.iter().find(|y| y.data == x.data) {
+            assert_eq!(x.id, y.id, "one id per event across nodes");
+        }
+    }
+    drop(live_a);
+
+    // And back to node A, which still has them in memory.
+    let last = ys.last().unwrap().clone();
+    drop(on_b);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut back = a.subscribe(uri.clone(), &resume(&last.id)).await.unwrap();
+    let got = read(&mut back, 40).await;
+    assert_eq!(got.len(), 40);
+    assert_exact(&got, last.number() + 1, Position::parse(&last.id).unwrap());
+    assert!(a.metrics().shared_appends > 0);
+    assert_eq!(a.metrics().shared_errors, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_restarted_mid_run_resumes_get_the_reset_event_and_live_events_keep_flowing() {
+    let Some(mut redis) = RedisServer::start("redis_restart").await else {
+        return;
+    };
+    let backend = Backend::start(backend_config()).await;
+    let a = node(store(&redis.url()).await);
+    let uri = backend.url("/ticks");
+    let mut live = a
+        .subscribe(uri.clone(), &SubscribeOptions::new())
+        .await
+        .unwrap();
+    let before = read(&mut live, 20).await;
+    assert_eq!(before.len(), 20);
+    let old = before.last().unwrap().clone();
+    let old_pos = Position::parse(&old.id).expect("shared ids");
+
+    redis.kill();
+    // Live events keep coming while Redis is down (with the backend's ids).
+    let during = read(&mut live, 100).await;
+    assert_eq!(during.len(), 100, "live events flow while Redis is down");
+    redis.restart().await;
+    // Read until events carry ids of a new epoch again, then 100 more (bounded).
+    let mut after = Vec::new();
+    let shared_again = |e: &Seen| Position::parse(&e.id).is_some_and(|p| p.epoch != old_pos.epoch);
+    while !after.iter().any(shared_again) && after.len() < 5_000 {
+        let got = read(&mut live, 50).await;
+        assert!(!got.is_empty(), "live events keep flowing");
+        after.extend(got);
+    }
+    after.extend(read(&mut live, 100).await);
+    assert!(after.iter().any(shared_again), "back on Redis: a new epoch");
+    // The live client saw every event once, in order, across the outage.
+    let all: Vec<u64> = before
+        .iter()
+        .chain(&during)
+        .chain(&after)
+        .map(Seen::number)
+        .collect();
+    let first = all[0];
+    assert_eq!(all, (first..first + all.len() as u64).collect::<Vec<_>>());
+    let k = after.len() - 50;
+    let pivot = after[k].clone();
+    assert!(shared_again(&pivot));
+    let m = a.metrics();
+    assert!(m.shared_errors > 0 && m.shared_resets > 0, "{m:?}");
+
+    // A resume with an id of the lost history, on a node that never saw it: the reset
+    // event, then live.
+    let b = node(store(&redis.url()).await);
+    let mut c = tokio::time::timeout(
+        Duration::from_secs(5),
+        b.subscribe(uri.clone(), &resume(&old.id)),
+    )
+    .await
+    .expect("no hang")
+    .unwrap();
+    let got = read(&mut c, 5).await;
+    assert_eq!(got.len(), 5);
+    assert_eq!(got[0].kind, "eventgate-reset", "{got:?}");
+    assert!(got[1..].iter().all(|e| e.kind == "message"));
+    // A resume within the new epoch works across nodes.
+    let mut d = b.subscribe(uri.clone(), &resume(&pivot.id)).await.unwrap();
+    let got = read(&mut d, 60).await;
+    assert_eq!(got.len(), 60);
+    assert_exact(
+        &got,
+        pivot.number() + 1,
+        Position::parse(&pivot.id).unwrap(),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_unreachable_from_the_start_live_works_and_shared_resumes_get_the_reset_event() {
+    let Some(redis) = RedisServer::start("redis_unreachable").await else {
+        return;
+    };
+    // A port nobody listens on.
+    let url = {
+        let l = StdListener::bind("127.0.0.1:0").unwrap();
+        format!("redis://127.0.0.1:{}/", l.local_addr().unwrap().port())
+    };
+    drop(redis);
+    let backend = Backend::start(backend_config()).await;
+    let a = node(store(&url).await);
+    let uri = backend.url("/ticks");
+    let mut live = tokio::time::timeout(
+        Duration::from_secs(5),
+        a.subscribe(uri.clone(), &SubscribeOptions::new()),
+    )
+    .await
+    .expect("no hang")
+    .unwrap();
+    let got = read(&mut live, 50).await;
+    assert_eq!(got.len(), 50);
+    // The backend's own ids.
+    assert!(got.iter().all(|e| e.id == e.data), "{got:?}");
+    let first = got[0].number();
+    assert_eq!(
+        got.iter().map(Seen::number).collect::<Vec<_>>(),
+        (first..first + 50).collect::<Vec<_>>()
+    );
+    assert!(a.metrics().shared_errors > 0);
+    // A shared id from another node: the reset event, within the timeouts.
+    let mut c = tokio::time::timeout(
+        Duration::from_secs(5),
+        a.subscribe(uri.clone(), &resume("5f3a-12")),
+    )
+    .await
+    .expect("no hang")
+    .unwrap();
+    let got = read(&mut c, 3).await;
+    assert_eq!(got[0].kind, "eventgate-reset", "{got:?}");
+    // A backend id this node kept still resumes exactly from memory.
+    let mut d = a.subscribe(uri.clone(), &resume(&got[1].id)).await.unwrap();
+    let more = read(&mut d, 10).await;
+    assert_eq!(more[0].number(), got[1].number() + 1, "{more:?}");
+}
