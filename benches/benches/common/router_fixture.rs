@@ -100,4 +100,3 @@ pub fn targets(kinds: &[usize]) -> Vec<String> {
         })
         .collect()
 }
-
