@@ -19,6 +19,7 @@ use eventgate_benches::measurement::ThreadCpuTime;
 use eventgate_policy::KeyType;
 
 #[path = "common/router_fixture.rs"]
+#[allow(unreachable_pub)]
 mod fixture;
 use fixture::{HOST, LITERAL, MIXED, TEMPLATE, registry, targets};
 

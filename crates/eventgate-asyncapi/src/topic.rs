@@ -21,6 +21,8 @@
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
+
+use foldhash::fast::RandomState;
 use std::fmt;
 
 /// A template that cannot be parsed.
@@ -243,12 +245,9 @@ impl TopicTemplate {
     /// Matches a request path (the part after `/{context}/{version}`), giving the variables.
     #[must_use]
     pub fn match_path<'t, 'p>(&'t self, path: &'p str) -> Option<Captures<'t, 'p>> {
-        let mut caps = Captures {
-            values: Vec::new(),
-            rest: None,
-        };
+        let mut caps = Captures::new();
         let ok = self.walk(path, &mut |name, value| match name {
-            Some(n) => caps.values.push((n, value)),
+            Some(n) => caps.insert(n, value),
             None => caps.rest = Some(value),
         });
         ok.then_some(caps)
@@ -270,7 +269,7 @@ impl TopicTemplate {
                 found(None, rest);
                 return true;
             }
-            let (cur, next) = match rest.find('/') {
+            let (cur, next) = match rest.bytes().position(|b| b == b'/') {
                 Some(p) => (&rest[..p], Some(&rest[p + 1..])),
                 None => (rest, None),
             };
@@ -472,11 +471,47 @@ impl std::str::FromStr for TopicTemplate {
     }
 }
 
-/// Variables captured by a match (borrowing the template names and the path).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// Variables a match keeps inline; more spill to the heap.
+const INLINE_CAPTURES: usize = 4;
+
+/// Variables captured by a match (borrowing the template names and the path). Up to four
+/// are kept inline, so matching a template allocates nothing.
+#[derive(Clone, Default)]
 pub struct Captures<'t, 'p> {
-    values: Vec<(&'t str, &'p str)>,
+    inline: [(&'t str, &'p str); INLINE_CAPTURES],
+    len: usize,
+    spill: Vec<(&'t str, &'p str)>,
     rest: Option<&'p str>,
+}
+
+impl fmt::Debug for Captures<'_, '_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Captures")
+            .field("values", &self.iter().collect::<Vec<_>>())
+            .field("rest", &self.rest)
+            .finish()
+    }
+}
+
+impl PartialEq for Captures<'_, '_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.rest == other.rest && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Captures<'_, '_> {}
+
+impl<'t, 'p> IntoIterator for Captures<'t, 'p> {
+    type Item = (&'t str, &'p str);
+    type IntoIter = std::iter::Chain<
+        std::iter::Take<std::array::IntoIter<(&'t str, &'p str), INLINE_CAPTURES>>,
+        std::vec::IntoIter<(&'t str, &'p str)>,
+    >;
+
+    /// The `(name, value)` pairs in template order.
+    fn into_iter(self) -> Self::IntoIter {
+        self.inline.into_iter().take(self.len).chain(self.spill)
+    }
 }
 
 impl<'t, 'p> Captures<'t, 'p> {
@@ -488,7 +523,13 @@ impl<'t, 'p> Captures<'t, 'p> {
 
     /// Adds a value.
     pub fn insert(&mut self, name: &'t str, value: &'p str) {
-        self.values.push((name, value));
+        match self.inline.get_mut(self.len) {
+            Some(slot) => {
+                *slot = (name, value);
+                self.len += 1;
+            }
+            None => self.spill.push((name, value)),
+        }
     }
 
     /// Sets the wildcard rest.
@@ -499,9 +540,7 @@ impl<'t, 'p> Captures<'t, 'p> {
     /// The value of a variable.
     #[must_use]
     pub fn get(&self, name: &str) -> Option<&'p str> {
-        self.values
-            .iter()
-            .find_map(|(n, v)| (*n == name).then_some(*v))
+        self.iter().find_map(|(n, v)| (n == name).then_some(v))
     }
 
     /// What the `*` segment matched (without its leading `/`), if the template has one.
@@ -512,7 +551,23 @@ impl<'t, 'p> Captures<'t, 'p> {
 
     /// All `(name, value)` pairs in template order.
     pub fn iter(&self) -> impl Iterator<Item = (&'t str, &'p str)> + '_ {
-        self.values.iter().copied()
+        self.inline
+            .iter()
+            .take(self.len)
+            .chain(&self.spill)
+            .copied()
+    }
+
+    /// Number of captured variables (the wildcard rest not counted).
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.len + self.spill.len()
+    }
+
+    /// True when no variable was captured.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -535,7 +590,7 @@ pub struct TopicSet {
     /// (template, index given at construction), sorted by precedence.
     entries: Vec<(TopicTemplate, usize)>,
     /// First literal segment -> positions in `entries`, ascending.
-    by_first: HashMap<String, Vec<usize>>,
+    by_first: HashMap<String, Vec<usize>, RandomState>,
     /// Positions of templates whose first segment is not literal, ascending.
     other: Vec<usize>,
 }
@@ -549,7 +604,7 @@ impl TopicSet {
             .map(|(i, t)| (t, i))
             .collect();
         entries.sort_by(|a, b| a.0.precedence(&b.0).then(a.1.cmp(&b.1)));
-        let mut by_first: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut by_first: HashMap<String, Vec<usize>, RandomState> = HashMap::default();
         let mut other = Vec::new();
         for (pos, (t, _)) in entries.iter().enumerate() {
             match t.segments.first() {
@@ -568,7 +623,10 @@ impl TopicSet {
     #[must_use]
     pub fn find<'s, 'p>(&'s self, path: &'p str) -> Option<(usize, Captures<'s, 'p>)> {
         let rest = path.strip_prefix('/')?;
-        let first = rest.split('/').next().unwrap_or(rest);
+        let first = match rest.bytes().position(|b| b == b'/') {
+            Some(p) => &rest[..p],
+            None => rest,
+        };
         let bucket = self.by_first.get(first).map(Vec::as_slice).unwrap_or(&[]);
         bucket.iter().chain(&self.other).find_map(|&pos| {
             let (t, i) = self.entries.get(pos)?;

@@ -28,8 +28,9 @@
 //!   topics in eventgate-asyncapi's precedence order (literal, mixed, variable, `*`).
 
 use std::collections::HashMap;
+
+use foldhash::fast::RandomState;
 use std::fmt;
-use std::ops::Range;
 use std::sync::Arc;
 
 use eventgate_asyncapi::{Captures, TopicTemplate};
@@ -64,7 +65,7 @@ struct Mount {
 #[derive(Debug, Default)]
 struct VhostTable {
     /// Base path -> mount.
-    mounts: HashMap<Box<str>, Mount>,
+    mounts: HashMap<Box<str>, Mount, RandomState>,
     /// The distinct segment counts of the base paths, largest first: a lookup tries the
     /// path's prefix of each length, so it costs one hash probe per distinct depth (a
     /// handful), whatever the number of APIs.
@@ -101,7 +102,8 @@ struct VhostTable {
 /// ```
 pub struct Router {
     generation: u64,
-    hosts: HashMap<Box<str>, usize>,
+    /// Lower-case host name bytes -> vhost index.
+    hosts: HashMap<Box<[u8]>, usize, RandomState>,
     vhosts: Vec<(Arc<Environment>, Vhost)>,
     fallback: Option<usize>,
     tables: Vec<VhostTable>,
@@ -129,7 +131,7 @@ impl RouterBuilder {
         RouterBuilder {
             router: Router {
                 generation,
-                hosts: HashMap::new(),
+                hosts: HashMap::default(),
                 vhosts: Vec::new(),
                 fallback: None,
                 tables: Vec::new(),
@@ -147,7 +149,7 @@ impl RouterBuilder {
             let n = r.vhosts.len();
             r.vhosts.push((Arc::clone(env), v.clone()));
             r.tables.push(VhostTable::default());
-            r.hosts.insert(v.host.as_str().into(), n);
+            r.hosts.insert(v.host.as_str().as_bytes().into(), n);
             if env.fallback && i == 0 {
                 r.fallback = Some(n);
             }
@@ -219,14 +221,13 @@ pub(crate) fn bases_of(api: &Api) -> Vec<String> {
 
 /// The host part of a `Host` value: port and one trailing dot removed.
 fn host_part(host: &str) -> &str {
-    let h = if host.starts_with('[') {
-        match host.find(']') {
-            Some(end) => &host[..=end],
-            None => host,
-        }
+    let b = host.as_bytes();
+    let end = if b.first() == Some(&b'[') {
+        b.iter().position(|&c| c == b']').map_or(b.len(), |e| e + 1)
     } else {
-        host.split_once(':').map_or(host, |(h, _)| h)
+        b.iter().position(|&c| c == b':').unwrap_or(b.len())
     };
+    let h = host.get(..end).unwrap_or(host);
     h.strip_suffix('.').unwrap_or(h)
 }
 
@@ -254,7 +255,7 @@ impl Router {
         let found = host.and_then(|h| {
             let h = host_part(h);
             if !h.bytes().any(|b| b.is_ascii_uppercase()) {
-                return self.hosts.get(h).copied();
+                return self.hosts.get(h.as_bytes()).copied();
             }
             // Lower-case on the stack: host names are at most 253 bytes.
             let mut buf = [0u8; 256];
@@ -262,7 +263,7 @@ impl Router {
             for (d, s) in lower.iter_mut().zip(h.bytes()) {
                 *d = s.to_ascii_lowercase();
             }
-            self.hosts.get(std::str::from_utf8(lower).ok()?).copied()
+            self.hosts.get(&*lower).copied()
         });
         found.or(self.fallback).ok_or(RouteError::UnknownHost)
     }
@@ -273,9 +274,9 @@ impl Router {
     /// # Errors
     /// [`RouteError`]: see the [module documentation](self) for each rule.
     pub fn route(&self, host: Option<&str>, path_and_query: &str) -> Result<Route, RouteError> {
-        let (path, _query) = match path_and_query.split_once('?') {
-            Some((p, q)) => (p, Some(q)),
-            None => (path_and_query, None),
+        let path = match path_and_query.bytes().position(|b| b == b'?') {
+            Some(q) => path_and_query.get(..q).unwrap_or(path_and_query),
+            None => path_and_query,
         };
         if path.len() > self.max_path_len {
             return Err(PathProblem::TooLong.into());
@@ -307,31 +308,17 @@ impl Router {
             .topic_set()
             .find(topic_path)
             .ok_or_else(|| RouteError::NoTopic(target.revision.id().clone()))?;
-        // Non-empty captures borrow from `rel`; an empty one (a `*` matching nothing) may
-        // be a literal "" of the matcher: it is kept as an empty range at the path's end.
-        let offset_of = |v: &str| -> Range<usize> {
-            let off = (v.as_ptr() as usize).checked_sub(rel.as_ptr() as usize);
-            match off {
-                Some(o) if o + v.len() <= rel.len() => topic_start + o..topic_start + o + v.len(),
-                _ => path.len()..path.len(),
-            }
-        };
-        let mut captures = Vec::new();
-        for (_, v) in caps.iter() {
-            if is_dot_segment(v) {
-                return Err(PathProblem::DotSegment.into());
-            }
-            captures.push(offset_of(v));
+        // Captures are not kept: a stream asks for them once (its backend URL), and the
+        // route matches its topic path again then; a lookup stores nothing but the text.
+        if caps.iter().any(|(_, v)| is_dot_segment(v)) {
+            return Err(PathProblem::DotSegment.into());
         }
-        let rest = caps.rest().map(offset_of);
         Ok(Route {
             target: Arc::clone(target),
             topic: index,
             text: path_and_query.into(),
             topic_start,
             path_len: path.len(),
-            captures,
-            rest,
             default_version: mount.default_version,
             generation: self.generation,
         })
@@ -372,8 +359,6 @@ pub struct Route {
     text: Box<str>,
     topic_start: usize,
     path_len: usize,
-    captures: Vec<Range<usize>>,
-    rest: Option<Range<usize>>,
     default_version: bool,
     generation: u64,
 }
@@ -391,8 +376,12 @@ impl fmt::Debug for Route {
 }
 
 impl Route {
-    fn slice(&self, r: &Range<usize>) -> &str {
-        self.text.get(r.clone()).unwrap_or_default()
+    /// The topic's match of the topic path, made again (the lookup checked that it matches).
+    fn matched(&self) -> Captures<'_, '_> {
+        self.topic()
+            .template
+            .match_path(self.topic_path())
+            .unwrap_or_default()
     }
 
     /// The deployed revision.
@@ -444,11 +433,7 @@ impl Route {
     /// Captured variables as `(name, value)`, in template order. Values are as sent
     /// (percent-encoded).
     pub fn captures(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.topic()
-            .template
-            .variables()
-            .zip(self.captures.iter())
-            .map(|(n, r)| (n, self.slice(r)))
+        self.matched().into_iter()
     }
 
     /// The value of one variable.
@@ -460,7 +445,7 @@ impl Route {
     /// What the topic's `*` matched (no leading `/`), if it has one.
     #[must_use]
     pub fn rest(&self) -> Option<&str> {
-        self.rest.as_ref().map(|r| self.slice(r))
+        self.matched().rest()
     }
 
     /// The environment the revision is deployed to.
@@ -533,13 +518,7 @@ impl Route {
     }
 
     fn expand(&self, tpl: &TopicTemplate) -> String {
-        let mut caps = Captures::new();
-        for (n, v) in self.captures() {
-            caps.insert(n, v);
-        }
-        if let Some(r) = self.rest() {
-            caps.set_rest(r);
-        }
+        let caps = self.matched();
         // Validation ensures every backend variable is captured; fall back to the topic
         // path if that ever fails.
         tpl.expand(&caps)

@@ -5,7 +5,10 @@ use crate::error::PathProblem;
 
 /// True when `seg` is `.` or `..`, literally or percent-encoded in any case (`%2e`, `.%2E`).
 pub(crate) fn is_dot_segment(seg: &str) -> bool {
-    let b = seg.as_bytes();
+    is_dot_segment_bytes(seg.as_bytes())
+}
+
+fn is_dot_segment_bytes(b: &[u8]) -> bool {
     let mut dots = 0;
     let mut i = 0;
     while i < b.len() {
@@ -35,10 +38,21 @@ pub(crate) fn check_path(path: &str) -> Result<(), PathProblem> {
     if b.first() != Some(&b'/') {
         return Err(PathProblem::NotAbsolute);
     }
-    let mut i = 0;
-    while i < b.len() {
-        let c = b[i];
+    // One pass. A dot segment is remembered and reported after the scan, so a path with
+    // several problems names the same one as a scan of the characters first would.
+    let mut dot_segment = false;
+    let mut seg_start = 1;
+    let mut i = 1;
+    while let Some(&c) = b.get(i) {
+        if PLAIN[usize::from(c)] {
+            i += 1;
+            continue;
+        }
         match c {
+            b'/' => {
+                dot_segment |= ends_dot_segment(b, seg_start, i);
+                seg_start = i + 1;
+            }
             b'%' => {
                 let (Some(h), Some(l)) = (b.get(i + 1), b.get(i + 2)) else {
                     return Err(PathProblem::BadPercent);
@@ -60,10 +74,28 @@ pub(crate) fn check_path(path: &str) -> Result<(), PathProblem> {
         }
         i += 1;
     }
-    if path[1..].split('/').any(is_dot_segment) {
+    if dot_segment || ends_dot_segment(b, seg_start, b.len()) {
         return Err(PathProblem::DotSegment);
     }
     Ok(())
+}
+
+/// Bytes a path may hold that need no other check: visible ASCII other than `/`, `%`, `\\`,
+/// `#` and `?`.
+const PLAIN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0x21;
+    while c <= 0x7e {
+        t[c] = !matches!(c as u8, b'/' | b'%' | b'\\' | b'#' | b'?');
+        c += 1;
+    }
+    t
+};
+
+/// True when `b[start..end]` is a dot segment (only a segment beginning with `.` or `%` can
+/// be one, so most segments cost one comparison).
+fn ends_dot_segment(b: &[u8], start: usize, end: usize) -> bool {
+    matches!(b.get(start), Some(b'.' | b'%')) && b.get(start..end).is_some_and(is_dot_segment_bytes)
 }
 
 fn hex(c: u8) -> u8 {
