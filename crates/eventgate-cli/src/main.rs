@@ -213,20 +213,34 @@ async fn serve(global: &GlobalArgs, args: cli::ServeArgs) -> Outcome {
         && !global.json
     {
         outln!(
-            "cluster node {}: control plane in {} (version {}, polled every {})",
+            "cluster node {}: control plane in {} (version {}, polled every {}), replay backlogs in {}",
             c.node,
             c.postgres.as_deref().map_or_else(
                 || "the data directory (no [cluster] postgres)".to_owned(),
                 |u| format!("PostgreSQL {}", eventgate::config::redact_url(u))
             ),
             cp.version(),
-            eventgate_cli::duration::format_duration(c.poll_interval)
+            eventgate_cli::duration::format_duration(c.poll_interval),
+            c.redis.as_deref().map_or_else(
+                || "this node's memory (no [cluster] redis)".to_owned(),
+                |u| format!("Redis {}", eventgate::config::redact_url(u))
+            ),
         );
     }
-    let gateway = eventgate::Gateway::builder()
-        .registry(registry)
-        .gate(gate)
-        .build()?;
+    let mut builder = eventgate::Gateway::builder().registry(registry).gate(gate);
+    // `[cluster] redis`: replay backlogs in Redis Streams, so a client that drops from one
+    // node resumes on another (the connection is lazy: a Redis that is down serves live
+    // events with a reset for resumes only it could answer, see docs/shared-backlog.md).
+    if let Some(url) = cluster.as_ref().and_then(|c| c.redis.as_deref()) {
+        let settings = eventgate_relay::RedisSettings::default();
+        let store = eventgate_relay::RedisBacklog::connect(url, &settings)
+            .await
+            .map_err(|e| Failure::new(format!("[cluster] redis: {e}")))?;
+        let mut relay = eventgate_relay::Relay::builder();
+        relay.shared_backlog(std::sync::Arc::new(store), settings.maxlen);
+        builder = builder.relay(relay.build()?);
+    }
+    let gateway = builder.build()?;
     let (tls, cert) = TlsConfig::self_signed(&["localhost", "127.0.0.1"])?;
     let cert_path = global.data.join("gateway-cert.pem");
     std::fs::write(&cert_path, cert.cert_pem)?;
