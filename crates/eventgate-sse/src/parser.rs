@@ -750,6 +750,9 @@ impl Parser {
             return None;
         }
         loop {
+            if let Some(out) = self.chunk_lines() {
+                return Some(out);
+            }
             if self.pos >= self.cur.len() && !self.advance_chunk() {
                 if self.finished {
                     // End of stream: drop the unterminated line and event.
@@ -818,6 +821,42 @@ impl Parser {
         }
     }
 
+    /// The line loop for the common state: lines that end in the current chunk, no
+    /// partial line held, no split CRLF pending, not skipping, no raw frames. Processes
+    /// lines until one yields an item (returned) or the state is not the common one any
+    /// more (`None`: [`next_item`](Self::next_item)'s general loop takes over, at the
+    /// line where this one stopped).
+    #[inline(always)]
+    fn chunk_lines(&mut self) -> Option<Result<Item, ParseError>> {
+        if self.config.raw_frames {
+            return None;
+        }
+        while self.state == State::Normal && !self.skip_lf && self.partial.is_empty() {
+            let start = self.pos;
+            let end = self.next_eol(start)?;
+            let term = match self.cur[end] {
+                b'\r' => match self.cur.get(end + 1) {
+                    Some(b'\n') => 2,
+                    Some(_) => 1,
+                    None => {
+                        self.skip_lf = true;
+                        1
+                    }
+                },
+                _ => 1,
+            };
+            self.pos = end + term;
+            if end - start > self.config.max_line_len {
+                let limit = self.config.max_line_len;
+                return self.limit_error(ParseError::LineTooLong { limit }, false);
+            }
+            if let Some(out) = self.process_line(LineSrc::Chunk(start, end)) {
+                return Some(out);
+            }
+        }
+        None
+    }
+
     /// The value `line[from..]` as a span: a range of the chunk when the line is in it
     /// and is UTF-8, else text of its own (copied into the shared block; invalid UTF-8
     /// replaced).
@@ -880,7 +919,7 @@ impl Parser {
             FieldName::Data => Field::Data,
             FieldName::Event => Field::Event,
             // An id containing NUL is ignored.
-            FieldName::Id if !bytes[value_from..].contains(&0) => Field::Id,
+            FieldName::Id if !has_nul(&bytes[value_from..]) => Field::Id,
             FieldName::Retry => {
                 let digits = &bytes[value_from..];
                 if !digits.is_empty() && digits.iter().all(u8::is_ascii_digit) {
@@ -1015,6 +1054,51 @@ impl Parser {
         None
     }
 
+    /// The common event, dispatched without the general path's bookkeeping: one data
+    /// line, type and id (if any) ranges of the current chunk, no raw frame. The event is
+    /// one reference-counted slice of the chunk plus offsets. `None` (and nothing
+    /// changed) for any other event.
+    #[inline(always)]
+    fn dispatch_in_chunk(&mut self) -> Option<Event> {
+        let PSpan::Cur(ds, de) = self.data_first else {
+            return None;
+        };
+        // An absent value is an empty range (any empty range reads as "").
+        let ty = match self.event_type {
+            PSpan::None => (de, de),
+            PSpan::Cur(s, e) => (s, e),
+            PSpan::Own(_) => return None,
+        };
+        let id = match self.last_event_id {
+            PSpan::None => (de, de),
+            PSpan::Cur(s, e) => (s, e),
+            PSpan::Own(_) => return None,
+        };
+        let lo = ds.min(ty.0).min(id.0);
+        if u32::try_from(self.pos - lo).is_err() {
+            return None;
+        }
+        let off = |(s, e): (usize, usize)| ((s - lo) as u32, (e - lo) as u32);
+        let event = Event::from_parts(
+            self.cur.slice(lo..self.pos),
+            off((ds, de)),
+            off(ty),
+            off(id),
+            self.id_in_frame,
+            None,
+        );
+        self.id_in_frame = false;
+        self.event_type = PSpan::None;
+        self.data_first = PSpan::None;
+        self.data_lines = 0;
+        self.data_len = 0;
+        Some(event)
+    }
+
+    /// A blank line: dispatch the event being assembled. The common cases (nothing to
+    /// dispatch, counting, [`dispatch_in_chunk`](Self::dispatch_in_chunk)) are inlined
+    /// into the line loop; the rest is [`dispatch_general`](Self::dispatch_general).
+    #[inline(always)]
     fn dispatch(&mut self) -> Option<Result<Item, ParseError>> {
         if self.data_lines == 0 {
             // Nothing to dispatch (a comment- or id-only block). An id change stays, and
@@ -1033,6 +1117,20 @@ impl Parser {
             self.discard_event();
             return None;
         }
+        if self.data_lines == 1
+            && self.raw_start.is_none()
+            && let Some(event) = self.dispatch_in_chunk()
+        {
+            return Some(Ok(Item::Event(event)));
+        }
+        self.dispatch_general()
+    }
+
+    /// Dispatches an event that has several data lines, values of their own or a raw
+    /// frame: one buffer of its own (carved from a block) unless its data alone was handed
+    /// over.
+    #[inline(never)]
+    fn dispatch_general(&mut self) -> Option<Result<Item, ParseError>> {
         let event_type = std::mem::take(&mut self.event_type);
         let own_id = std::mem::take(&mut self.id_in_frame);
         let raw_start = self.raw_start.take();
@@ -1126,6 +1224,17 @@ impl Parser {
         self.clear_data();
         let event = Event::from_parts(buf, data, ty, id, own_id, raw);
         Some(Ok(Item::Event(event)))
+    }
+}
+
+/// True when `bytes` holds a NUL. Ids are short: a plain loop beats the call to
+/// `memchr` that `contains` makes, up to a few words.
+#[inline(always)]
+fn has_nul(bytes: &[u8]) -> bool {
+    if bytes.len() <= 32 {
+        bytes.iter().fold(false, |any, &b| any | (b == 0))
+    } else {
+        memchr::memchr(0, bytes).is_some()
     }
 }
 
