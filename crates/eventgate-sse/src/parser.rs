@@ -270,6 +270,10 @@ fn reserve_keep(buf: &mut BytesMut, need: usize) {
 /// Masks per classification window: 4 KiB of input per call of the classifier.
 const WINDOW: usize = 64;
 
+/// A line this long without a line ending is searched to its end
+/// ([`Classifier::find_line_end`]) rather than classified: one window's worth.
+const LONG_LINE: usize = WINDOW * 64;
+
 /// Data lines after the first kept as ranges of the chunk until dispatch.
 const SPANS: usize = 8;
 
@@ -702,9 +706,31 @@ impl Parser {
     /// from `from` in a fresh chunk). False at the end of the chunk.
     #[inline(never)]
     fn classify_window(&mut self, from: usize) -> bool {
-        let at = (self.win_start + self.win_blocks * 64).max(from);
+        let mut at = (self.win_start + self.win_blocks * 64).max(from);
         if at >= self.cur.len() {
             return false;
+        }
+        // A long line (`LONG_LINE` bytes or more without an ending so far, in this chunk
+        // or held from earlier ones): its end is searched for with the classifier's
+        // compares but no masks written (`find_line_end`), and the window is classified
+        // from there. If the bytes run through were not all ASCII, the ASCII tail cannot
+        // start before the window.
+        if at - from + self.partial.len() >= LONG_LINE {
+            let (found, high) = self.classifier.find_line_end_available(&self.cur[at..]);
+            match found {
+                Some(i) => {
+                    at += i;
+                    if high {
+                        self.ascii_from = self.ascii_from.max(at);
+                    }
+                }
+                None => {
+                    self.win_start = self.cur.len();
+                    self.win_blocks = 0;
+                    self.blk = 0;
+                    return false;
+                }
+            }
         }
         let end = self.cur.len().min(at + WINDOW * 64);
         let (n, ascii_from) = self
@@ -965,20 +991,18 @@ impl Parser {
     /// A second or later data line. While the event's lines are in the current chunk
     /// and valid UTF-8, it is kept as a range of the chunk (joined at dispatch, one copy
     /// per line); otherwise it is appended, after an LF, to the data joined so far.
-    #[inline]
+    #[inline(always)]
     fn push_joined(&mut self, line: LineSrc, from: usize) -> Option<Result<Item, ParseError>> {
         if !self.data_joined
             && self.nspans < SPANS
             && let LineSrc::Chunk(start, end) = line
+            && (start + from >= self.ascii_from || {
+                let raw = &self.cur[start + from..end];
+                raw.is_ascii() || std::str::from_utf8(raw).is_ok()
+            })
         {
-            let raw = &self.cur[start + from..end];
-            if start + from >= self.ascii_from || raw.is_ascii() || std::str::from_utf8(raw).is_ok()
-            {
-                let added = raw.len() + 1;
-                if self.data_len + added > self.config.max_event_len {
-                    let limit = self.config.max_event_len;
-                    return self.limit_error(ParseError::EventTooLarge { limit }, false);
-                }
+            let added = end - (start + from) + 1;
+            if self.data_len + added <= self.config.max_event_len {
                 self.spans[self.nspans] = (start + from, end);
                 self.nspans += 1;
                 self.data_lines += 1;
@@ -986,6 +1010,13 @@ impl Parser {
                 return None;
             }
         }
+        self.push_joined_copy(line, from)
+    }
+
+    /// [`push_joined`](Self::push_joined) for a line that is not kept as a range: it is
+    /// appended to the data joined so far (or the limit is crossed).
+    #[inline(never)]
+    fn push_joined_copy(&mut self, line: LineSrc, from: usize) -> Option<Result<Item, ParseError>> {
         if !self.data_joined {
             self.join_spans(0);
         }
