@@ -854,10 +854,17 @@ impl Parser {
     /// line where this one stopped).
     #[inline(always)]
     fn chunk_lines(&mut self) -> Option<Result<Item, ParseError>> {
-        if self.config.raw_frames {
+        if self.config.raw_frames
+            || !matches!(self.state, State::Normal)
+            || self.skip_lf
+            || !self.partial.is_empty()
+        {
             return None;
         }
-        while self.state == State::Normal && !self.skip_lf && self.partial.is_empty() {
+        // Within the loop the state stays the common one: only `limit_error` changes it
+        // (and its error is returned), lines of the chunk never touch `partial`, and a CR
+        // that sets `skip_lf` is the chunk's last byte, so no line ending is found after it.
+        loop {
             let start = self.pos;
             let end = self.next_eol(start)?;
             let term = match self.cur[end] {
@@ -880,7 +887,6 @@ impl Parser {
                 return Some(out);
             }
         }
-        None
     }
 
     /// The value `line[from..]` as a span: a range of the chunk when the line is in it
