@@ -5,7 +5,10 @@
 //! The [`Parser`](crate::Parser) classifies each chunk window by window (4 KiB at a
 //! time, one call per window) and then walks the bits: a line's end is the lowest set bit
 //! at or after its start, so finding it costs a mask, a `trailing_zeros` and, on a long
-//! line, a step over zero masks. No search runs per line.
+//! line, a step over zero masks. No search runs per line. Once a line has gone 4 KiB
+//! without an ending, the rest of it is run through with [`Classifier::find_line_end`]
+//! (the same compares, with no masks to write and walk) and classification starts again
+//! at its end.
 //!
 //! Which vector instructions classify is chosen once, when the parser is built
 //! ([`Classifier::best`]): AVX-512BW, AVX2 or SSE2 on x86_64 (detected at run time; SSE2
