@@ -328,6 +328,9 @@ pub struct Parser {
     cur: Bytes,
     pos: usize,
     partial: BytesMut,
+    // Every byte of `partial` is known to be ASCII (so its text needs no UTF-8 check).
+    // Set when its first bytes go in; only meaningful while it is not empty.
+    partial_ascii: bool,
     partial_hint: usize,
     skip_lf: bool,
     bom_matched: u8,
@@ -396,6 +399,7 @@ impl Parser {
             cur: Bytes::new(),
             pos: 0,
             partial: BytesMut::new(),
+            partial_ascii: false,
             partial_hint: 0,
             skip_lf: false,
             bom_matched: 0,
@@ -725,6 +729,9 @@ impl Parser {
                     }
                 }
                 None => {
+                    if high {
+                        self.ascii_from = self.cur.len();
+                    }
                     self.win_start = self.cur.len();
                     self.win_blocks = 0;
                     self.blk = 0;
@@ -766,6 +773,10 @@ impl Parser {
             let hint = self.partial_hint.min(self.config.max_line_len);
             self.partial.reserve(hint);
         }
+        // The rest of the chunk has been classified or run through (no line ending was
+        // found in it), so `ascii_from` covers it.
+        let ascii = start >= self.ascii_from;
+        self.partial_ascii = ascii && (self.partial.is_empty() || self.partial_ascii);
         self.partial.extend_from_slice(&self.cur[start..]);
         None
     }
@@ -836,6 +847,9 @@ impl Parser {
             let out = if self.partial.is_empty() {
                 self.process_line(LineSrc::Chunk(start, end))
             } else {
+                // The line ending at `end` was found, so `ascii_from` covers the bytes
+                // before it.
+                self.partial_ascii &= start >= self.ascii_from;
                 self.partial.extend_from_slice(&self.cur[start..end]);
                 let out = self.process_line(LineSrc::Partial);
                 self.partial.clear();
@@ -911,12 +925,21 @@ impl Parser {
                 // A long line: hand over the buffer it was assembled in (no second copy),
                 // and remember its size so the next long line gets room in one go.
                 self.partial_hint = self.partial.len();
-                let line = self.partial.split().freeze();
-                PSpan::Own(Utf8Bytes::from_utf8_lossy(line.slice(from..)))
+                let ascii = self.partial_ascii;
+                let line = self.partial.split().freeze().slice(from..);
+                PSpan::Own(if ascii {
+                    Utf8Bytes::from_checked(line)
+                } else {
+                    Utf8Bytes::from_utf8_lossy(line)
+                })
             }
             LineSrc::Partial => {
                 let copy = copy_into_block(&mut self.block, &self.partial[from..]);
-                PSpan::Own(Utf8Bytes::from_utf8_lossy(copy))
+                PSpan::Own(if self.partial_ascii {
+                    Utf8Bytes::from_checked(copy)
+                } else {
+                    Utf8Bytes::from_utf8_lossy(copy)
+                })
             }
         }
     }
