@@ -5,7 +5,10 @@
 //! The [`Parser`](crate::Parser) classifies each chunk window by window (4 KiB at a
 //! time, one call per window) and then walks the bits: a line's end is the lowest set bit
 //! at or after its start, so finding it costs a mask, a `trailing_zeros` and, on a long
-//! line, a step over zero masks. No search runs per line.
+//! line, a step over zero masks. No search runs per line. Once a line has gone 4 KiB
+//! without an ending, the rest of it is run through with [`Classifier::find_line_end`]
+//! (the same compares, with no masks to write and walk) and classification starts again
+//! at its end.
 //!
 //! Which vector instructions classify is chosen once, when the parser is built
 //! ([`Classifier::best`]): AVX-512BW, AVX2 or SSE2 on x86_64 (detected at run time; SSE2
@@ -126,6 +129,51 @@ impl Classifier {
         self.or_best().classify_available(bytes, masks).0
     }
 
+    /// The first CR or LF in `bytes`, found with the same vector compares as
+    /// [`classify`](Self::classify) but without writing masks: how the parser runs through
+    /// a long line. Also says whether a byte of 0x80 or more is in the 64-byte blocks
+    /// (counted from the start of `bytes`) up to and including the one holding the line
+    /// ending, or in all of `bytes` when there is none: if not, those bytes are ASCII.
+    ///
+    /// An unavailable classifier searches with [`Classifier::best`] instead.
+    ///
+    /// ```
+    /// use eventgate_sse::classify::Classifier;
+    ///
+    /// let mut line = vec![b'x'; 5000];
+    /// line.extend_from_slice(b"\r\n");
+    /// assert_eq!(Classifier::best().find_line_end(&line), (Some(5000), false));
+    /// assert_eq!(Classifier::Portable.find_line_end("é".as_bytes()), (None, true));
+    /// ```
+    pub fn find_line_end(self, bytes: &[u8]) -> (Option<usize>, bool) {
+        self.or_best().find_line_end_available(bytes)
+    }
+
+    /// [`find_line_end`](Self::find_line_end) for a classifier known to be available (an
+    /// unavailable one falls back to the portable loop).
+    #[inline]
+    pub(crate) fn find_line_end_available(self, bytes: &[u8]) -> (Option<usize>, bool) {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Classifier::Sse2 => x86::find_sse2(bytes),
+            #[cfg(target_arch = "x86_64")]
+            Classifier::Avx2 if std::is_x86_feature_detected!("avx2") => {
+                // SAFETY: the CPU has AVX2 (checked just above), which is all `find_avx2`
+                // requires.
+                unsafe { x86::find_avx2(bytes) }
+            }
+            #[cfg(target_arch = "x86_64")]
+            Classifier::Avx512bw if std::is_x86_feature_detected!("avx512bw") => {
+                // SAFETY: the CPU has AVX-512BW (checked just above), which is all
+                // `find_avx512bw` requires.
+                unsafe { x86::find_avx512bw(bytes) }
+            }
+            #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+            Classifier::Neon => neon::find_neon(bytes),
+            _ => find_portable(bytes),
+        }
+    }
+
     /// [`classify`](Self::classify) for a classifier known to be available (the parser
     /// checks once, when it is built). An unavailable one falls back to the portable loop,
     /// so this is never unsound, only slower. Also returns where the ASCII tail of the
@@ -177,6 +225,65 @@ fn classify_portable(bytes: &[u8], masks: &mut [u64]) -> usize {
         *mask = m;
     }
     ascii_from
+}
+
+/// The portable [`Classifier::find_line_end`]: one byte at a time.
+fn find_portable(bytes: &[u8]) -> (Option<usize>, bool) {
+    let found = bytes.iter().position(|&b| b == b'\r' || b == b'\n');
+    let looked_at = found
+        .map_or(bytes.len(), |i| (i / 64 + 1) * 64)
+        .min(bytes.len());
+    (found, !bytes[..looked_at].is_ascii())
+}
+
+/// Runs `$block` (see [`each_block`]) over the 64-byte blocks of `$bytes` until one holds
+/// a CR or LF (the last partial block copied into a zero-padded buffer): evaluates to
+/// [`Classifier::find_line_end`]'s answer.
+#[cfg(any(
+    target_arch = "x86_64",
+    all(target_arch = "aarch64", target_feature = "neon")
+))]
+macro_rules! find_in_blocks {
+    ($bytes:expr, $block:ident) => {{
+        let bytes: &[u8] = $bytes;
+        let mut whole = bytes.chunks_exact(64);
+        let mut high = false;
+        let mut found = None;
+        let mut k = 0;
+        for chunk in whole.by_ref() {
+            // SAFETY: `chunk` is 64 readable bytes; the caller of the enclosing function
+            // guarantees the CPU feature the kernel is compiled for.
+            let (m, h) = unsafe { $block(chunk.as_ptr()) };
+            high |= h;
+            if m != 0 {
+                found = Some(k * 64 + m.trailing_zeros() as usize);
+                break;
+            }
+            k += 1;
+        }
+        let tail = whole.remainder();
+        if found.is_none() && !tail.is_empty() && bytes.len() >= 64 {
+            // The last 64 bytes, overlapping bytes already looked at (which hold no line
+            // ending, and whose high bits are already in `high`).
+            let last = &bytes[bytes.len() - 64..];
+            // SAFETY: `last` is 64 readable bytes; the feature is guaranteed as above.
+            let (m, h) = unsafe { $block(last.as_ptr()) };
+            high |= h;
+            if m != 0 {
+                found = Some(bytes.len() - 64 + m.trailing_zeros() as usize);
+            }
+        } else if found.is_none() && !tail.is_empty() {
+            let mut padded = [0u8; 64];
+            padded[..tail.len()].copy_from_slice(tail);
+            // SAFETY: `padded` is 64 readable bytes; the feature is guaranteed as above.
+            let (m, h) = unsafe { $block(padded.as_ptr()) };
+            high |= h;
+            if m != 0 {
+                found = Some(k * 64 + m.trailing_zeros() as usize);
+            }
+        }
+        (found, high)
+    }};
 }
 
 /// Runs `$block` (an `unsafe fn(*const u8) -> (u64, bool)` reading 64 bytes through the
@@ -232,6 +339,11 @@ mod x86 {
         each_block!(bytes, masks, block_sse2)
     }
 
+    /// SSE2 [`Classifier::find_line_end`](super::Classifier::find_line_end).
+    pub(super) fn find_sse2(bytes: &[u8]) -> (Option<usize>, bool) {
+        find_in_blocks!(bytes, block_sse2)
+    }
+
     /// # Safety
     /// `p` must point to 64 readable bytes.
     #[inline(always)]
@@ -260,6 +372,15 @@ mod x86 {
     #[target_feature(enable = "avx2")]
     pub(super) unsafe fn classify_avx2(bytes: &[u8], masks: &mut [u64]) -> usize {
         each_block!(bytes, masks, block_avx2)
+    }
+
+    /// AVX2 [`Classifier::find_line_end`](super::Classifier::find_line_end).
+    ///
+    /// # Safety
+    /// The CPU must have AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn find_avx2(bytes: &[u8]) -> (Option<usize>, bool) {
+        find_in_blocks!(bytes, block_avx2)
     }
 
     /// # Safety
@@ -292,6 +413,15 @@ mod x86 {
         each_block!(bytes, masks, block_avx512bw)
     }
 
+    /// AVX-512BW [`Classifier::find_line_end`](super::Classifier::find_line_end).
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512BW.
+    #[target_feature(enable = "avx512bw")]
+    pub(super) unsafe fn find_avx512bw(bytes: &[u8]) -> (Option<usize>, bool) {
+        find_in_blocks!(bytes, block_avx512bw)
+    }
+
     /// # Safety
     /// `p` must point to 64 readable bytes, and the CPU must have AVX-512BW.
     #[target_feature(enable = "avx512bw")]
@@ -315,6 +445,11 @@ mod neon {
     /// NEON (enabled for the whole target, so no detection is needed).
     pub(super) fn classify_neon(bytes: &[u8], masks: &mut [u64]) -> usize {
         each_block!(bytes, masks, block_neon)
+    }
+
+    /// NEON [`Classifier::find_line_end`](super::Classifier::find_line_end).
+    pub(super) fn find_neon(bytes: &[u8]) -> (Option<usize>, bool) {
+        find_in_blocks!(bytes, block_neon)
     }
 
     /// Bit `i % 8` for lane `i`: after masking the compare results with it, three rounds
@@ -408,6 +543,36 @@ mod tests {
                         c.name()
                     );
                     assert!(input[ascii_from..].is_ascii());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_classifier_finds_the_first_line_end_and_whether_it_passed_non_ascii() {
+        // A line ending (or none) and a non-ASCII byte (or none) at positions around
+        // block edges, at every start offset: each path gives the portable answer, and
+        // that answer is the naive one.
+        let spots = [0, 1, 62, 63, 64, 65, 127, 128, 200, 4095, 4096, 5000];
+        for c in Classifier::available() {
+            for eol in spots.iter().copied().map(Some).chain([None]) {
+                for hot in spots.iter().copied().map(Some).chain([None]) {
+                    let mut bytes = vec![b'a'; 5100];
+                    if let Some(h) = hot {
+                        bytes[h] = 0xC3;
+                    }
+                    if let Some(e) = eol {
+                        bytes[e] = if e % 2 == 0 { b'\n' } else { b'\r' };
+                    }
+                    for start in [0, 1, 33, 63] {
+                        let input = &bytes[start..];
+                        let got = c.find_line_end(input);
+                        assert_eq!(got, find_portable(input), "{} {eol:?} {hot:?}", c.name());
+                        let first = input.iter().position(|&b| b == b'\r' || b == b'\n');
+                        assert_eq!(got.0, first);
+                        let upto = first.map_or(input.len(), |i| (i / 64 + 1) * 64);
+                        assert_eq!(got.1, !input[..upto.min(input.len())].is_ascii());
+                    }
                 }
             }
         }

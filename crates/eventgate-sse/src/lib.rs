@@ -1,10 +1,11 @@
 //! A spec-exact, zero-copy `text/event-stream` (Server-Sent Events) parser and encoder.
 //!
 //! `eventgate-sse` reads and writes the event-stream format exactly as the WHATWG HTML
-//! standard defines it ("Interpreting an event stream"), fast: lines are found with
-//! [`memchr`]'s SIMD search, event data is handed out as slices of the input [`Bytes`](bytes::Bytes)
-//! (no copy when an event's data is one line that arrived in one chunk), and every buffer
-//! is bounded so a hostile upstream cannot grow memory.
+//! standard defines it ("Interpreting an event stream"), fast: line endings are found by
+//! a vectorised pass over each chunk ([`classify`]: AVX-512BW, AVX2, SSE2 or NEON, picked
+//! at run time, and a portable fallback), event data is handed out as slices of the input
+//! [`Bytes`](bytes::Bytes) (no copy when an event's data is one line that arrived in one
+//! chunk), and every buffer is bounded so a hostile upstream cannot grow memory.
 //!
 //! # Should I use this crate?
 //! Use it when you need to read or write SSE in Rust and want correctness on every edge

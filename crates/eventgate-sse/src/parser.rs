@@ -270,6 +270,10 @@ fn reserve_keep(buf: &mut BytesMut, need: usize) {
 /// Masks per classification window: 4 KiB of input per call of the classifier.
 const WINDOW: usize = 64;
 
+/// A line this long without a line ending is searched to its end
+/// ([`Classifier::find_line_end`]) rather than classified: one window's worth.
+const LONG_LINE: usize = WINDOW * 64;
+
 /// Data lines after the first kept as ranges of the chunk until dispatch.
 const SPANS: usize = 8;
 
@@ -324,6 +328,9 @@ pub struct Parser {
     cur: Bytes,
     pos: usize,
     partial: BytesMut,
+    // Every byte of `partial` is known to be ASCII (so its text needs no UTF-8 check).
+    // Set when its first bytes go in; only meaningful while it is not empty.
+    partial_ascii: bool,
     partial_hint: usize,
     skip_lf: bool,
     bom_matched: u8,
@@ -392,6 +399,7 @@ impl Parser {
             cur: Bytes::new(),
             pos: 0,
             partial: BytesMut::new(),
+            partial_ascii: false,
             partial_hint: 0,
             skip_lf: false,
             bom_matched: 0,
@@ -702,9 +710,34 @@ impl Parser {
     /// from `from` in a fresh chunk). False at the end of the chunk.
     #[inline(never)]
     fn classify_window(&mut self, from: usize) -> bool {
-        let at = (self.win_start + self.win_blocks * 64).max(from);
+        let mut at = (self.win_start + self.win_blocks * 64).max(from);
         if at >= self.cur.len() {
             return false;
+        }
+        // A long line (`LONG_LINE` bytes or more without an ending so far, in this chunk
+        // or held from earlier ones): its end is searched for with the classifier's
+        // compares but no masks written (`find_line_end`), and the window is classified
+        // from there. If the bytes run through were not all ASCII, the ASCII tail cannot
+        // start before the window.
+        if at - from + self.partial.len() >= LONG_LINE {
+            let (found, high) = self.classifier.find_line_end_available(&self.cur[at..]);
+            match found {
+                Some(i) => {
+                    at += i;
+                    if high {
+                        self.ascii_from = self.ascii_from.max(at);
+                    }
+                }
+                None => {
+                    if high {
+                        self.ascii_from = self.cur.len();
+                    }
+                    self.win_start = self.cur.len();
+                    self.win_blocks = 0;
+                    self.blk = 0;
+                    return false;
+                }
+            }
         }
         let end = self.cur.len().min(at + WINDOW * 64);
         let (n, ascii_from) = self
@@ -740,6 +773,10 @@ impl Parser {
             let hint = self.partial_hint.min(self.config.max_line_len);
             self.partial.reserve(hint);
         }
+        // The rest of the chunk has been classified or run through (no line ending was
+        // found in it), so `ascii_from` covers it.
+        let ascii = start >= self.ascii_from;
+        self.partial_ascii = ascii && (self.partial.is_empty() || self.partial_ascii);
         self.partial.extend_from_slice(&self.cur[start..]);
         None
     }
@@ -750,6 +787,9 @@ impl Parser {
             return None;
         }
         loop {
+            if let Some(out) = self.chunk_lines() {
+                return Some(out);
+            }
             if self.pos >= self.cur.len() && !self.advance_chunk() {
                 if self.finished {
                     // End of stream: drop the unterminated line and event.
@@ -807,6 +847,9 @@ impl Parser {
             let out = if self.partial.is_empty() {
                 self.process_line(LineSrc::Chunk(start, end))
             } else {
+                // The line ending at `end` was found, so `ascii_from` covers the bytes
+                // before it.
+                self.partial_ascii &= start >= self.ascii_from;
                 self.partial.extend_from_slice(&self.cur[start..end]);
                 let out = self.process_line(LineSrc::Partial);
                 self.partial.clear();
@@ -814,6 +857,48 @@ impl Parser {
             };
             if out.is_some() {
                 return out;
+            }
+        }
+    }
+
+    /// The line loop for the common state: lines that end in the current chunk, no
+    /// partial line held, no split CRLF pending, not skipping, no raw frames. Processes
+    /// lines until one yields an item (returned) or the state is not the common one any
+    /// more (`None`: [`next_item`](Self::next_item)'s general loop takes over, at the
+    /// line where this one stopped).
+    #[inline(always)]
+    fn chunk_lines(&mut self) -> Option<Result<Item, ParseError>> {
+        if self.config.raw_frames
+            || !matches!(self.state, State::Normal)
+            || self.skip_lf
+            || !self.partial.is_empty()
+        {
+            return None;
+        }
+        // Within the loop the state stays the common one: only `limit_error` changes it
+        // (and its error is returned), lines of the chunk never touch `partial`, and a CR
+        // that sets `skip_lf` is the chunk's last byte, so no line ending is found after it.
+        loop {
+            let start = self.pos;
+            let end = self.next_eol(start)?;
+            let term = match self.cur[end] {
+                b'\r' => match self.cur.get(end + 1) {
+                    Some(b'\n') => 2,
+                    Some(_) => 1,
+                    None => {
+                        self.skip_lf = true;
+                        1
+                    }
+                },
+                _ => 1,
+            };
+            self.pos = end + term;
+            if end - start > self.config.max_line_len {
+                let limit = self.config.max_line_len;
+                return self.limit_error(ParseError::LineTooLong { limit }, false);
+            }
+            if let Some(out) = self.process_line(LineSrc::Chunk(start, end)) {
+                return Some(out);
             }
         }
     }
@@ -840,12 +925,21 @@ impl Parser {
                 // A long line: hand over the buffer it was assembled in (no second copy),
                 // and remember its size so the next long line gets room in one go.
                 self.partial_hint = self.partial.len();
-                let line = self.partial.split().freeze();
-                PSpan::Own(Utf8Bytes::from_utf8_lossy(line.slice(from..)))
+                let ascii = self.partial_ascii;
+                let line = self.partial.split().freeze().slice(from..);
+                PSpan::Own(if ascii {
+                    Utf8Bytes::from_checked(line)
+                } else {
+                    Utf8Bytes::from_utf8_lossy(line)
+                })
             }
             LineSrc::Partial => {
                 let copy = copy_into_block(&mut self.block, &self.partial[from..]);
-                PSpan::Own(Utf8Bytes::from_utf8_lossy(copy))
+                PSpan::Own(if self.partial_ascii {
+                    Utf8Bytes::from_checked(copy)
+                } else {
+                    Utf8Bytes::from_utf8_lossy(copy)
+                })
             }
         }
     }
@@ -880,7 +974,7 @@ impl Parser {
             FieldName::Data => Field::Data,
             FieldName::Event => Field::Event,
             // An id containing NUL is ignored.
-            FieldName::Id if !bytes[value_from..].contains(&0) => Field::Id,
+            FieldName::Id if !has_nul(&bytes[value_from..]) => Field::Id,
             FieldName::Retry => {
                 let digits = &bytes[value_from..];
                 if !digits.is_empty() && digits.iter().all(u8::is_ascii_digit) {
@@ -926,20 +1020,18 @@ impl Parser {
     /// A second or later data line. While the event's lines are in the current chunk
     /// and valid UTF-8, it is kept as a range of the chunk (joined at dispatch, one copy
     /// per line); otherwise it is appended, after an LF, to the data joined so far.
-    #[inline]
+    #[inline(always)]
     fn push_joined(&mut self, line: LineSrc, from: usize) -> Option<Result<Item, ParseError>> {
         if !self.data_joined
             && self.nspans < SPANS
             && let LineSrc::Chunk(start, end) = line
+            && (start + from >= self.ascii_from || {
+                let raw = &self.cur[start + from..end];
+                raw.is_ascii() || std::str::from_utf8(raw).is_ok()
+            })
         {
-            let raw = &self.cur[start + from..end];
-            if start + from >= self.ascii_from || raw.is_ascii() || std::str::from_utf8(raw).is_ok()
-            {
-                let added = raw.len() + 1;
-                if self.data_len + added > self.config.max_event_len {
-                    let limit = self.config.max_event_len;
-                    return self.limit_error(ParseError::EventTooLarge { limit }, false);
-                }
+            let added = end - (start + from) + 1;
+            if self.data_len + added <= self.config.max_event_len {
                 self.spans[self.nspans] = (start + from, end);
                 self.nspans += 1;
                 self.data_lines += 1;
@@ -947,6 +1039,13 @@ impl Parser {
                 return None;
             }
         }
+        self.push_joined_copy(line, from)
+    }
+
+    /// [`push_joined`](Self::push_joined) for a line that is not kept as a range: it is
+    /// appended to the data joined so far (or the limit is crossed).
+    #[inline(never)]
+    fn push_joined_copy(&mut self, line: LineSrc, from: usize) -> Option<Result<Item, ParseError>> {
         if !self.data_joined {
             self.join_spans(0);
         }
@@ -1015,6 +1114,51 @@ impl Parser {
         None
     }
 
+    /// The common event, dispatched without the general path's bookkeeping: one data
+    /// line, type and id (if any) ranges of the current chunk, no raw frame. The event is
+    /// one reference-counted slice of the chunk plus offsets. `None` (and nothing
+    /// changed) for any other event.
+    #[inline(always)]
+    fn dispatch_in_chunk(&mut self) -> Option<Event> {
+        let PSpan::Cur(ds, de) = self.data_first else {
+            return None;
+        };
+        // An absent value is an empty range (any empty range reads as "").
+        let ty = match self.event_type {
+            PSpan::None => (de, de),
+            PSpan::Cur(s, e) => (s, e),
+            PSpan::Own(_) => return None,
+        };
+        let id = match self.last_event_id {
+            PSpan::None => (de, de),
+            PSpan::Cur(s, e) => (s, e),
+            PSpan::Own(_) => return None,
+        };
+        let lo = ds.min(ty.0).min(id.0);
+        if u32::try_from(self.pos - lo).is_err() {
+            return None;
+        }
+        let off = |(s, e): (usize, usize)| ((s - lo) as u32, (e - lo) as u32);
+        let event = Event::from_parts(
+            self.cur.slice(lo..self.pos),
+            off((ds, de)),
+            off(ty),
+            off(id),
+            self.id_in_frame,
+            None,
+        );
+        self.id_in_frame = false;
+        self.event_type = PSpan::None;
+        self.data_first = PSpan::None;
+        self.data_lines = 0;
+        self.data_len = 0;
+        Some(event)
+    }
+
+    /// A blank line: dispatch the event being assembled. The common cases (nothing to
+    /// dispatch, counting, [`dispatch_in_chunk`](Self::dispatch_in_chunk)) are inlined
+    /// into the line loop; the rest is [`dispatch_general`](Self::dispatch_general).
+    #[inline(always)]
     fn dispatch(&mut self) -> Option<Result<Item, ParseError>> {
         if self.data_lines == 0 {
             // Nothing to dispatch (a comment- or id-only block). An id change stays, and
@@ -1033,6 +1177,20 @@ impl Parser {
             self.discard_event();
             return None;
         }
+        if self.data_lines == 1
+            && self.raw_start.is_none()
+            && let Some(event) = self.dispatch_in_chunk()
+        {
+            return Some(Ok(Item::Event(event)));
+        }
+        self.dispatch_general()
+    }
+
+    /// Dispatches an event that has several data lines, values of their own or a raw
+    /// frame: one buffer of its own (carved from a block) unless its data alone was handed
+    /// over.
+    #[inline(never)]
+    fn dispatch_general(&mut self) -> Option<Result<Item, ParseError>> {
         let event_type = std::mem::take(&mut self.event_type);
         let own_id = std::mem::take(&mut self.id_in_frame);
         let raw_start = self.raw_start.take();
@@ -1126,6 +1284,17 @@ impl Parser {
         self.clear_data();
         let event = Event::from_parts(buf, data, ty, id, own_id, raw);
         Some(Ok(Item::Event(event)))
+    }
+}
+
+/// True when `bytes` holds a NUL. Ids are short: a plain loop beats the call to
+/// `memchr` that `contains` makes, up to a few words.
+#[inline(always)]
+fn has_nul(bytes: &[u8]) -> bool {
+    if bytes.len() <= 32 {
+        bytes.iter().fold(false, |any, &b| any | (b == 0))
+    } else {
+        memchr::memchr(0, bytes).is_some()
     }
 }
 

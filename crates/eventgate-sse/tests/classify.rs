@@ -1,5 +1,5 @@
 //! The line-ending classifier: every vector path available on this CPU gives the same
-//! masks as the portable path and as a byte-by-byte oracle, and a parser forced onto each
+//! masks (and the same long-line search) as the portable path and as a byte-by-byte oracle, and a parser forced onto each
 //! path gives the naive reference parser's results (events, retries, limit errors, the
 //! metering count) on random bytes, every line ending, every chunking, inputs shorter and
 //! longer than one vector and than one 4 KiB classification window, and unaligned starts.
@@ -178,6 +178,30 @@ proptest! {
     }
 
     #[test]
+    fn every_classifier_finds_the_oracle_line_end_on_long_sparse_lines(
+        len in 0usize..9000, eol in prop::option::of((0usize..9000, prop_oneof![Just(b'\r'), Just(b'\n')])),
+        high in prop::option::of((0usize..9000, 0x80u8..=0xFF)), start in 0usize..64,
+    ) {
+        // A long line of ASCII with at most one line ending and one non-ASCII byte, at
+        // any position: the search must stop at the ending and say whether it passed
+        // (the blocks up to it hold) a non-ASCII byte.
+        let mut bytes: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+        if let Some((at, b)) = high.filter(|&(at, _)| at < len) {
+            bytes[at] = b;
+        }
+        if let Some((at, b)) = eol.filter(|&(at, _)| at < len) {
+            bytes[at] = b;
+        }
+        let input = &bytes[start.min(bytes.len())..];
+        let first = input.iter().position(|&b| b == b'\r' || b == b'\n');
+        let upto = first.map_or(input.len(), |i| (i / 64 + 1) * 64).min(input.len());
+        let expected = (first, !input[..upto].is_ascii());
+        for c in Classifier::available() {
+            prop_assert_eq!(c.find_line_end(input), expected, "{}", c.name());
+        }
+    }
+
+    #[test]
     fn a_parser_on_every_classifier_matches_the_naive_reference_on_dense_bytes(
         input in dense_bytes(400), sizes in chunk_sizes(),
     ) {
@@ -280,5 +304,46 @@ fn line_ends_on_every_window_and_mask_boundary_are_found() {
         let mut parser = Parser::builder().classifier(c).build();
         parser.feed_slice(&input);
         assert_eq!(parser.count_events(), Ok(expected));
+    }
+}
+
+#[test]
+fn long_lines_with_non_ascii_bytes_anywhere_decode_as_the_naive_parser_does() {
+    // Lines longer than the 4 KiB after which the parser searches for the line end rather
+    // than classifying, with a multi-byte character or an invalid byte before, at or
+    // after the point where the search starts, and short non-ASCII values after them in
+    // the same chunk: the text (U+FFFD replacements included) must be the naive parser's
+    // on every classifier and chunking.
+    for (spot, bad, ascii_after) in [0, 100, 4095, 4096, 4100, 5000, 6000, 6200]
+        .into_iter()
+        .flat_map(|spot| [&b"\xC3\xA9"[..], &b"\xFF"[..], &b"\xE2\x82"[..]].map(|bad| (spot, bad)))
+        .flat_map(|(spot, bad)| [(spot, bad, true), (spot, bad, false)])
+    {
+        let mut line = vec![b'q'; 6300];
+        line.splice(spot..spot, bad.iter().copied());
+        let mut input = b"data: ".to_vec();
+        input.extend_from_slice(&line);
+        // What follows the long line in its chunk is all ASCII, or not (the
+        // classification of what follows must not be what catches the bad byte).
+        input.extend_from_slice(if ascii_after {
+            b"\n\nid: 1\ndata: x\n\n"
+        } else {
+            b"\n\nid: \xC3\xA9\ndata: \xFFx\ndata: \xC3\xA9\n\n"
+        });
+        input.extend_from_slice(b"event: ");
+        input.extend_from_slice(&line);
+        input.extend_from_slice(b"\r\ndata: end\r\n\r\n");
+        let naive = naive::parse(&input);
+        assert_eq!(naive.len(), 3, "{spot}");
+        for c in Classifier::available() {
+            for sizes in [vec![1 << 30], vec![1460], vec![4096, 63], vec![7000]] {
+                assert_eq!(
+                    run(c, &input, &sizes),
+                    naive,
+                    "{} spot {spot} {bad:?} {sizes:?}",
+                    c.name()
+                );
+            }
+        }
     }
 }

@@ -9,8 +9,8 @@ use eventgate_sse::{EncodeError, EventBuilder, Item, LimitPolicy, Parser};
 
 /// Target `sse_parse_chunks`: the first byte picks how many of the next bytes are chunk
 /// sizes (1..=4); the rest is the stream. The fast parser must agree with the naive one
-/// on every line-ending classifier the CPU has (whose masks must equal the portable
-/// path's), its metering count must agree with the events it yields, and a parser with
+/// on every line-ending classifier the CPU has (whose masks and line-end search must equal
+/// the portable path's), its metering count must agree with the events it yields, and a parser with
 /// tiny limits must stay within them without panicking.
 pub fn parse_chunks(data: &[u8]) {
     let (sizes, input) = match data.split_first() {
@@ -42,6 +42,12 @@ pub fn parse_chunks(data: &[u8]) {
                 masks,
                 portable,
                 "{} masks differ from portable at {start}",
+                c.name()
+            );
+            assert_eq!(
+                c.find_line_end(bytes),
+                Classifier::Portable.find_line_end(bytes),
+                "{} finds another line end than portable at {start}",
                 c.name()
             );
         }
