@@ -1,7 +1,9 @@
 //! Several `eventgate serve` nodes sharing their control plane through one PostgreSQL
 //! database (`[cluster] postgres`): a change made through one node's admin API reaches the
 //! others' routing and gate without a restart, and a node started later loads everything.
-//! The PostgreSQL server is the test's own (see `support/postgres.rs`).
+//! With `[cluster] redis` too, a client that drops from one node resumes on the other with
+//! `Last-Event-ID` and gets exactly the events it missed. The PostgreSQL and Redis servers
+//! are the test's own (see `support/postgres.rs`, `support/redis.rs`).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -10,6 +12,7 @@ use std::time::{Duration, Instant};
 
 mod support;
 use support::postgres::Postgres;
+use support::redis::Redis;
 use support::{Killed, free_port};
 
 fn eventgate(data: &Path, args: &[&str]) -> Output {
@@ -54,14 +57,20 @@ struct Node {
 }
 
 fn node(dir: &Path, name: &str, url: &str) -> Node {
+    node_with(dir, name, url, None)
+}
+
+/// A node, with `[cluster] redis` when `redis` is given.
+fn node_with(dir: &Path, name: &str, url: &str, redis: Option<&str>) -> Node {
     let data = dir.join(name);
     std::fs::create_dir_all(&data).unwrap();
     let config = dir.join(format!("{name}.toml"));
-    std::fs::write(
-        &config,
-        format!("[cluster]\nnode = \"{name}\"\npostgres = \"{url}\"\npoll_interval = \"1s\"\n"),
-    )
-    .unwrap();
+    let mut text =
+        format!("[cluster]\nnode = \"{name}\"\npostgres = \"{url}\"\npoll_interval = \"1s\"\n");
+    if let Some(r) = redis {
+        text.push_str(&format!("redis = \"{r}\"\n"));
+    }
+    std::fs::write(&config, text).unwrap();
     let (http, https, admin) = (free_port(), free_port(), free_port());
     let child = started(
         Command::new(env!("CARGO_BIN_EXE_eventgate"))
@@ -83,6 +92,63 @@ fn node(dir: &Path, name: &str, url: &str) -> Node {
         http,
         _child: child,
     }
+}
+
+/// The seed tutorial through node `n`'s admin API (Observer 1.0.0, topic /memory on the
+/// sample backend at `backend`, AsyncGold, DemoApp subscribed): the Authorization header of
+/// DemoApp's API key.
+fn tutorial_through(n: &Node, backend: u16) -> String {
+    let endpoint = format!("http://localhost:{backend}");
+    let api = "Observer:1.0.0";
+    ok(
+        &n.data,
+        &[
+            "api",
+            "create",
+            "--name",
+            "Observer",
+            "--context",
+            "/observer",
+            "--version",
+            "1.0.0",
+            "--endpoint",
+            &endpoint,
+        ],
+    );
+    ok(&n.data, &["api", "topics", "add", api, "/memory"]);
+    ok(&n.data, &["api", "plans", "set", api, "AsyncGold"]);
+    ok(&n.data, &["api", "lifecycle", api, "publish"]);
+    ok(&n.data, &["api", "revision", "create", api]);
+    ok(
+        &n.data,
+        &[
+            "api",
+            "deploy",
+            api,
+            "--revision",
+            "1",
+            "--env",
+            "production",
+            "--vhost",
+            "localhost",
+        ],
+    );
+    ok(&n.data, &["app", "create", "DemoApp"]);
+    ok(
+        &n.data,
+        &[
+            "app",
+            "subscribe",
+            "DemoApp",
+            "--api",
+            api,
+            "--plan",
+            "AsyncGold",
+        ],
+    );
+    let key = ok(&n.data, &["app", "key", "DemoApp"]).trim().to_owned();
+    let auth = format!("Authorization: Bearer {key}");
+    auth
 }
 
 /// What `curl` gets from `path` on the node in `secs` seconds with `auth`.
@@ -136,56 +202,9 @@ fn changes_through_one_nodes_admin_api_reach_the_other_nodes_without_a_restart()
     });
 
     // The tutorial, through node A only.
-    let endpoint = format!("http://localhost:{backend}");
+    let auth = tutorial_through(&a, backend);
     let api = "Observer:1.0.0";
-    ok(
-        &a.data,
-        &[
-            "api",
-            "create",
-            "--name",
-            "Observer",
-            "--context",
-            "/observer",
-            "--version",
-            "1.0.0",
-            "--endpoint",
-            &endpoint,
-        ],
-    );
-    ok(&a.data, &["api", "topics", "add", api, "/memory"]);
-    ok(&a.data, &["api", "plans", "set", api, "AsyncGold"]);
-    ok(&a.data, &["api", "lifecycle", api, "publish"]);
-    ok(&a.data, &["api", "revision", "create", api]);
-    ok(
-        &a.data,
-        &[
-            "api",
-            "deploy",
-            api,
-            "--revision",
-            "1",
-            "--env",
-            "production",
-            "--vhost",
-            "localhost",
-        ],
-    );
-    ok(&a.data, &["app", "create", "DemoApp"]);
-    ok(
-        &a.data,
-        &[
-            "app",
-            "subscribe",
-            "DemoApp",
-            "--api",
-            api,
-            "--plan",
-            "AsyncGold",
-        ],
-    );
-    let key = ok(&a.data, &["app", "key", "DemoApp"]).trim().to_owned();
-    let auth = format!("Authorization: Bearer {key}");
+    let endpoint = format!("http://localhost:{backend}");
     let path = "/observer/1.0.0/memory";
 
     // Node A streams; node B routes the API and takes the key A issued, no restart.
@@ -303,4 +322,77 @@ fn changes_through_one_nodes_admin_api_reach_the_other_nodes_without_a_restart()
     streams(&b, path, &format!("Authorization: Bearer {key2}"))
         .unwrap_or_else(|body| panic!("node b after the restart: {body}"));
     drop(pg);
+}
+
+/// The `id:` values of a stream body, in order.
+fn ids(body: &str) -> Vec<String> {
+    body.lines()
+        .filter_map(|l| l.strip_prefix("id: ").or_else(|| l.strip_prefix("id:")))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `<epoch hex>-<offset>`, the shared backlog's id.
+fn position(id: &str) -> (String, u64) {
+    let (epoch, offset) = id
+        .rsplit_once('-')
+        .unwrap_or_else(|| panic!("{id:?} is not a shared backlog id"));
+    (epoch.to_owned(), offset.parse().unwrap())
+}
+
+/// What `curl` gets from `path` on `n` in `secs` seconds, resuming after `last`.
+fn resume(n: &Node, path: &str, auth: &str, last: &str, secs: u32) -> String {
+    let out = Command::new("curl")
+        .args(["-sN", "--max-time", &secs.to_string(), "-H", auth])
+        .args(["-H", &format!("Last-Event-ID: {last}")])
+        .arg(format!("http://localhost:{}{path}", n.http))
+        .output()
+        .expect("curl is installed");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_client_that_drops_from_one_node_resumes_on_the_other_with_exactly_the_events_it_missed() {
+    let Some(pg) = Postgres::start() else {
+        return;
+    };
+    let Some(redis) = Redis::start() else {
+        return;
+    };
+    let url = pg.database("resume");
+    let dir = tempfile::tempdir().unwrap();
+    let backend = free_port();
+    let _backend = started(
+        Command::new(env!("CARGO_BIN_EXE_eventgate"))
+            .args(["sample-backend", "--time", "20000", "--interval", "100"])
+            .args(["--port", &backend.to_string()])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+        "sample backend",
+    );
+    let a = node_with(dir.path(), "a", &url, Some(&redis.url()));
+    let b = node_with(dir.path(), "b", &url, Some(&redis.url()));
+    let auth = tutorial_through(&a, backend);
+    let path = "/observer/1.0.0/memory";
+    streams(&b, path, &auth).unwrap_or_else(|body| panic!("node b: {body}"));
+
+    // A, then B from A's last id, then A again from B's: one unbroken run of offsets in one
+    // epoch, every event once and in order, though each node has its own upstream.
+    let mut seen: Vec<String> = ids(&get(&a, path, &auth, 2));
+    assert!(seen.len() >= 3, "node a sent {seen:?}");
+    for (n, name) in [(&b, "b"), (&a, "a"), (&b, "b")] {
+        // Events the client misses while it is away.
+        std::thread::sleep(Duration::from_millis(500));
+        let last = seen.last().unwrap().clone();
+        let got = ids(&resume(n, path, &auth, &last, 2));
+        assert!(got.len() >= 5, "node {name} after {last}: {got:?}");
+        seen.extend(got);
+    }
+    let (epoch, first) = position(&seen[0]);
+    for (i, id) in seen.iter().enumerate() {
+        let (e, offset) = position(id);
+        assert_eq!(e, epoch, "one epoch: {seen:?}");
+        assert_eq!(offset, first + i as u64, "consecutive at {i}: {seen:?}");
+    }
 }

@@ -23,3 +23,4 @@ impl Drop for Killed {
 }
 
 pub mod postgres;
+pub mod redis;
