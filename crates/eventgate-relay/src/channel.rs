@@ -725,6 +725,7 @@ impl Channel {
             unflushed: 0,
             replay,
             resume,
+            held: None,
             done: false,
         })
     }
@@ -760,6 +761,9 @@ pub struct Feed {
     replay: Replay,
     /// Boxed: rare, and the common feed stays small.
     resume: Option<Box<SharedResume>>,
+    /// An event the gate has not decided on yet ([`DeliveryGate::poll_admit`] was pending),
+    /// and whether it is a replayed one. Boxed: rare.
+    held: Option<Box<(Bytes, bool)>>,
     done: bool,
 }
 
@@ -866,15 +870,33 @@ impl Feed {
         }
     }
 
-    fn admit(&mut self, frame: Bytes, replay: bool) -> Option<Result<Bytes, Error>> {
-        if let Some(gate) = &self.gate
-            && let Err(cutoff) = gate.admit(&Delivery {
+    /// Asks the gate about `frame`; a gate that must wait keeps it in `held` (the cursor has
+    /// moved past it) and the feed answers `Pending` until the gate decides.
+    fn admit(
+        &mut self,
+        frame: Bytes,
+        replay: bool,
+        waker: Option<&Waker>,
+    ) -> Poll<Option<Result<Bytes, Error>>> {
+        if let Some(gate) = &self.gate {
+            let delivery = Delivery {
                 frame: &frame,
                 replay,
-            })
-        {
-            return self.cut_off(cutoff);
+            };
+            let mut cx = Context::from_waker(waker.unwrap_or(Waker::noop()));
+            match gate.poll_admit(&mut cx, &delivery) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(cutoff)) => return Poll::Ready(self.cut_off(cutoff)),
+                Poll::Pending => {
+                    self.held = Some(Box::new((frame, replay)));
+                    return Poll::Pending;
+                }
+            }
         }
+        Poll::Ready(self.admitted(frame))
+    }
+
+    fn admitted(&mut self, frame: Bytes) -> Option<Result<Bytes, Error>> {
         self.unflushed += 1;
         if self.unflushed >= FLUSH_EVERY {
             self.flush_metrics();
@@ -900,6 +922,7 @@ impl Feed {
 
     fn finish(&mut self) {
         self.done = true;
+        self.held = None;
         self.replay_frames = VecDeque::new();
         self.prelude = None;
     }
@@ -951,11 +974,11 @@ impl Feed {
                 self.resume = None;
             }
             drop(st);
-            return Poll::Ready(if slot.event {
-                self.admit(slot.frame, false)
+            return if slot.event {
+                self.admit(slot.frame, false, waker)
             } else {
-                Some(Ok(slot.frame))
-            });
+                Poll::Ready(Some(Ok(slot.frame)))
+            };
         }
         if st.closed {
             drop(st);
@@ -980,11 +1003,15 @@ impl Feed {
             self.finish();
             return Poll::Ready(None);
         }
+        if let Some(held) = self.held.take() {
+            let (f, replay) = *held;
+            return self.admit(f, replay, waker);
+        }
         if let Some(p) = self.prelude.take() {
             return Poll::Ready(Some(Ok(p)));
         }
         if let Some(f) = self.replay_frames.pop_front() {
-            return Poll::Ready(self.admit(f, true));
+            return self.admit(f, true, waker);
         }
         if self.resume.is_some() {
             return self.poll_resumed(waker);
@@ -1004,11 +1031,11 @@ impl Feed {
             };
             drop(st);
             self.cursor += 1;
-            return Poll::Ready(if slot.event {
-                self.admit(slot.frame, false)
+            return if slot.event {
+                self.admit(slot.frame, false, waker)
             } else {
-                Some(Ok(slot.frame))
-            });
+                Poll::Ready(Some(Ok(slot.frame)))
+            };
         }
         if st.closed {
             drop(st);

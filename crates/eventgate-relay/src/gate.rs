@@ -85,6 +85,20 @@ impl Cutoff {
 pub trait DeliveryGate: Send + Sync + 'static {
     /// Lets one delivery through (charging it), or stops the stream.
     fn admit(&self, delivery: &Delivery<'_>) -> Result<(), Cutoff>;
+
+    /// As [`admit`](Self::admit), for a gate that may have to wait before it can decide
+    /// (a quota leased from a shared store, being refilled): `Poll::Pending` holds the event
+    /// (nothing is lost, nothing overtakes it) and the subscriber's stream waits until `cx`'s
+    /// waker is woken, then asks again with the same delivery. Never asked again after an
+    /// answer. The default answers [`admit`](Self::admit)'s at once.
+    fn poll_admit(
+        &self,
+        cx: &mut std::task::Context<'_>,
+        delivery: &Delivery<'_>,
+    ) -> std::task::Poll<Result<(), Cutoff>> {
+        let _ = cx;
+        std::task::Poll::Ready(self.admit(delivery))
+    }
 }
 
 impl<F> DeliveryGate for F

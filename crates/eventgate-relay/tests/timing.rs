@@ -342,6 +342,85 @@ async fn gate_cutoff_from_the_gateway_ends_the_stream_with_its_final_event() {
     assert_eq!(relay.metrics().cutoffs, 1);
 }
 
+/// A gate that cannot decide on each event at once (a quota lease being refilled): it asks
+/// to wait 1 s first, then admits it.
+struct Refilling {
+    asked: std::sync::Mutex<Vec<Bytes>>,
+    ready_at: std::sync::Mutex<Option<tokio::time::Instant>>,
+}
+
+impl eventgate_relay::DeliveryGate for Refilling {
+    fn admit(&self, _: &eventgate_relay::Delivery<'_>) -> Result<(), eventgate_relay::Cutoff> {
+        Ok(())
+    }
+
+    fn poll_admit(
+        &self,
+        cx: &mut std::task::Context<'_>,
+        d: &eventgate_relay::Delivery<'_>,
+    ) -> std::task::Poll<Result<(), eventgate_relay::Cutoff>> {
+        self.asked.lock().unwrap().push(d.frame.clone());
+        let mut at = self.ready_at.lock().unwrap();
+        match *at {
+            Some(t) if tokio::time::Instant::now() >= t => {
+                *at = None;
+                std::task::Poll::Ready(Ok(()))
+            }
+            Some(_) => std::task::Poll::Pending,
+            None => {
+                let t = tokio::time::Instant::now() + Duration::from_secs(1);
+                *at = Some(t);
+                let waker = cx.waker().clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep_until(t).await;
+                    waker.wake();
+                });
+                std::task::Poll::Pending
+            }
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_gate_that_must_wait_holds_the_event_and_the_stream_waits_losing_nothing() {
+    let t = ScriptTransport::new(vec![Scripted::StreamThenHang(vec![
+        "id: 1\ndata: 1\n\nid: 2\ndata: 2\n\nid: 3\ndata: 3\n\n",
+    ])]);
+    let relay = relay(&t).build().unwrap();
+    let gate = Arc::new(Refilling {
+        asked: std::sync::Mutex::new(Vec::new()),
+        ready_at: std::sync::Mutex::new(None),
+    });
+    let mut sub = relay
+        .subscribe(url(), live().gate(gate.clone()))
+        .await
+        .unwrap();
+    let start = tokio::time::Instant::now();
+    let mut frames = Vec::new();
+    for _ in 0..3 {
+        frames.push(sub.next_frame().await.unwrap().unwrap());
+    }
+    assert_eq!(
+        frames,
+        [
+            Bytes::from_static(b"id: 1\ndata: 1\n\n"),
+            Bytes::from_static(b"id: 2\ndata: 2\n\n"),
+            Bytes::from_static(b"id: 3\ndata: 3\n\n"),
+        ]
+    );
+    // Each event waited for its gate (1 s each) and was asked about again, not dropped.
+    assert!(
+        start.elapsed() >= Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
+    let asked = gate.asked.lock().unwrap().clone();
+    assert_eq!(asked.len(), 6, "each event asked twice: {asked:?}");
+    assert_eq!(asked[0], asked[1]);
+    assert_eq!(asked[4], frames[2]);
+    assert_eq!(relay.metrics().cutoffs, 0);
+}
+
 #[tokio::test(start_paused = true)]
 async fn comments_pass_through_when_enabled_and_static_headers_and_retry_hint_are_sent() {
     let t = ScriptTransport::new(vec![Scripted::StreamThenHang(vec![
