@@ -173,8 +173,8 @@ pub use model::{
     TopicPolicy,
 };
 pub use quota::{
-    AtomicGauge, AtomicWindow, CounterStore, DEFAULT_MAX_COUNTER_ENTRIES, ERROR_EVENT, Exhausted,
-    Gauge, InProcessCounters, InProcessCountersBuilder, Meter, QuotaExceeded, QuotaScope,
-    SlotGuard, StoreFull, WindowCounter,
+    AtomicGauge, AtomicWindow, ChargeError, CounterStore, DEFAULT_MAX_COUNTER_ENTRIES, ERROR_EVENT,
+    Exhausted, Gauge, InProcessCounters, InProcessCountersBuilder, Meter, QuotaExceeded,
+    QuotaScope, SlotGuard, StoreFull, StoreUnavailable, TakeError, WindowCounter,
 };
 pub use time::Timestamp;

@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use eventgate_policy::{
-    ApiPolicy, Application, ApplicationId, BoxFuture, CredentialSource, DenialReason, Gate,
-    Introspection, Introspector, IoError, JwksCache, JwksFetcher, KeyType, Plan, QuotaScope,
+    ApiPolicy, Application, ApplicationId, BoxFuture, ChargeError, CredentialSource, DenialReason,
+    Gate, Introspection, Introspector, IoError, JwksCache, JwksFetcher, KeyType, Plan, QuotaScope,
     RequestFacts, Subscription, SubscriptionState, Timestamp, TokenError,
 };
 use support::*;
@@ -213,7 +213,9 @@ fn each_wso2_plan_meters_exactly_its_daily_quota() {
         for i in 0..n {
             assert!(grant.charge(t).is_ok(), "{plan}: event {i}");
         }
-        let e = grant.charge(t).unwrap_err();
+        let Err(ChargeError::Exceeded(e)) = grant.charge(t) else {
+            panic!("not a quota refusal")
+        };
         assert_eq!(e.scope, QuotaScope::Subscription);
         assert_eq!(e.code(), "900804");
         // Daily windows reset at 00:00 UTC.
@@ -269,9 +271,9 @@ fn user_plan_burst_limits_within_the_main_quota() {
         }
     }
     assert_eq!(admitted, 5);
-    let e = grant
-        .charge(Timestamp::from_unix_secs(t0 + 10))
-        .unwrap_err();
+    let Err(ChargeError::Exceeded(e)) = grant.charge(Timestamp::from_unix_secs(t0 + 10)) else {
+        panic!("not a quota refusal")
+    };
     assert_eq!(e.quota.events, 5);
 }
 
@@ -308,7 +310,9 @@ fn application_plan_is_counted_across_its_subscriptions() {
         .unwrap();
     a.charge(now()).unwrap();
     b.charge(now()).unwrap();
-    let e = a.charge(now()).unwrap_err();
+    let Err(ChargeError::Exceeded(e)) = a.charge(now()) else {
+        panic!("not a quota refusal")
+    };
     assert_eq!((e.scope, e.code()), (QuotaScope::Application, "900803"));
     // The refused event was not counted against the subscription either.
     assert_eq!(a.meter().remaining(now()), 0);
