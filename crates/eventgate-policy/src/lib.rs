@@ -145,6 +145,8 @@ mod introspect;
 mod jwt;
 mod model;
 pub mod quota;
+#[cfg(feature = "redis")]
+pub mod redis;
 mod time;
 
 pub use apikey::{API_KEY_PREFIX, ApiKeyRecord, ApiKeyStore, IssuedApiKey, RandomUnavailable};

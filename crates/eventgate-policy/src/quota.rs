@@ -41,8 +41,8 @@ use crate::time::Timestamp;
 /// [`try_take`](Self::try_take) minus [`give_back`](Self::give_back) never exceeds the limit.
 ///
 /// # Shared stores: leases
-/// A counter shared between nodes (such as [`RedisCounters`](crate::redis::RedisCounters)'
-/// with the `redis` feature) cannot ask its store per event. It leases a block of events
+/// A counter shared between nodes (such as `redis::RedisCounters`, feature `redis`)
+/// cannot ask its store per event. It leases a block of events
 /// from the store and charges locally from it: [`try_take`](Self::try_take) never does I/O
 /// and answers [`TakeError::Pending`] when the block is used up and the next one has not
 /// arrived yet (its refill is under way); [`poll_ready`](Self::poll_ready) waits for it.
