@@ -8,6 +8,11 @@
 //! * `meter/*`: one `Meter::charge` per event on a grant's meter (in-process counters),
 //!   uncontended with one and two plans, through a `dyn WindowCounter` (how a custom store is
 //!   charged), and with two threads charging the same meter.
+//! * `meter/charge/one_plan_redis_leased`: the same charge with the quota shared through
+//!   Redis (`RedisCounters`, a redis-server started for the run on a free port): events come
+//!   from a leased block (1 000 events); the benchmark thread waits out the rare refill the
+//!   prefetch did not hide. The thread's CPU time leaves out the runtime's I/O thread and
+//!   redis-server; the Redis calls per event are printed after the run.
 //!
 //! Tokens and keys are the committed PyJWT vectors of eventgate-policy. Single-threaded
 //! benchmarks are timed in the benchmark thread's CPU time ([`ThreadCpuTime`]: the machine is
@@ -160,6 +165,135 @@ fn grant_meter(app_plan: bool) -> Arc<Meter> {
     Arc::clone(grant.meter())
 }
 
+/// A redis-server on a free 127.0.0.1 port, killed on drop; `None` when it is missing
+/// (outside CI).
+struct RedisServer(std::process::Child, std::path::PathBuf, u16);
+
+impl RedisServer {
+    fn start() -> Option<Self> {
+        use std::process::{Command, Stdio};
+        if Command::new("redis-server")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .status()
+            .is_err()
+        {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "redis-server missing"
+            );
+            eprintln!("skipped meter/charge/one_plan_redis_leased: no redis-server on PATH");
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .ok()?
+            .local_addr()
+            .ok()?
+            .port();
+        let dir = std::env::temp_dir().join(format!("eventgate-bench-redis-{port}"));
+        std::fs::create_dir_all(&dir).ok()?;
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .spawn()
+            .ok()?;
+        let server = Self(child, dir, port);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(server)
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+        let _ = std::fs::remove_dir_all(&self.1);
+    }
+}
+
+fn meter_redis(c: &mut Criterion<ThreadCpuTime>) {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let _enter = rt.enter();
+    let counters =
+        eventgate_policy::redis::RedisCounters::builder(format!("redis://127.0.0.1:{}/", redis.2))
+            .build()
+            .unwrap();
+    let (vectors, vnow, keys) = vectors();
+    let big_name = PlanName::new("Big").unwrap();
+    let gate = Gate::builder()
+        .jwt(validator(keys))
+        .plan(
+            Plan::new(
+                big_name.clone(),
+                MAX_QUOTA_EVENTS,
+                Duration::from_secs(86_400),
+            )
+            .unwrap(),
+        )
+        .counters(Arc::new(counters.clone()))
+        .build()
+        .unwrap();
+    gate.put_api(ApiPolicy::new("observer:1.0.0"));
+    gate.put_application(
+        Application::new("app-1", "Dashboard", "alice")
+            .client_id(KeyType::Production, "client-abc"),
+    );
+    gate.put_subscription(Subscription::new("app-1", "observer:1.0.0", big_name));
+    let token = vectors.iter().find(|v| v["name"] == "valid_ES256").unwrap()["token"]
+        .as_str()
+        .unwrap();
+    let auth = format!("Bearer {token}");
+    // Tokens are checked at the vectors' time; events are charged in today's window.
+    let grant = rt
+        .block_on(gate.authorize_async_with(
+            &RequestFacts::new("observer:1.0.0", "/x").authorization(&auth),
+            vnow,
+            || tokio::time::sleep(Duration::from_secs(5)),
+        ))
+        .unwrap();
+    let meter = Arc::clone(grant.meter());
+    let now = Timestamp::from(std::time::SystemTime::now());
+    let calls_before = counters.redis_calls();
+    let mut events = 0u64;
+    let mut g = c.benchmark_group("meter");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("charge/one_plan_redis_leased", |b| {
+        b.iter(|| {
+            events += 1;
+            loop {
+                match meter.charge(black_box(now)) {
+                    Ok(()) => return,
+                    Err(eventgate_policy::ChargeError::Pending) => {
+                        rt.block_on(meter.ready(now)).unwrap();
+                    }
+                    Err(e) => panic!("{e:?}"),
+                }
+            }
+        })
+    });
+    g.finish();
+    let calls = counters.redis_calls() - calls_before;
+    eprintln!(
+        "meter/charge/one_plan_redis_leased: {calls} Redis calls for {events} events = {:.6} per event",
+        calls as f64 / events.max(1) as f64
+    );
+    drop(grant);
+}
+
 fn meter(c: &mut Criterion<ThreadCpuTime>) {
     let now = Timestamp::from_unix_secs(1_800_000_000);
     let mut g = c.benchmark_group("meter");
@@ -208,7 +342,7 @@ fn meter_contended(c: &mut Criterion) {
 criterion_group! {
     name = cpu_time;
     config = Criterion::default().with_measurement(ThreadCpuTime);
-    targets = authorize, verify_first, meter
+    targets = authorize, verify_first, meter, meter_redis
 }
 criterion_group!(wall_time, meter_contended);
 criterion_main!(cpu_time, wall_time);
