@@ -609,10 +609,13 @@ impl SharedWindow {
         if !fresh && (self.is_exhausted(idx) || self.down.load(Ordering::Acquire) != 0) {
             return;
         }
-        if self
-            .refilling
-            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
+        // A load first: chargers below half a block call this per event until the lease
+        // lands, and a failed compare-exchange would take the cache line each time.
+        if self.refilling.load(Ordering::Relaxed)
+            || self
+                .refilling
+                .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
         {
             return;
         }
