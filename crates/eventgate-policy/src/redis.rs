@@ -11,7 +11,9 @@
 //! block of events with one Lua script (take at most `limit - used`, set the key's expiry
 //! at the window's end plus a minute with `PEXPIREAT ... NX`) and charges streams locally
 //! from it, lock-free, at in-process speed; when half a block is left it leases the next in
-//! the background, so Redis sees one call per block, never per event. When the last stream
+//! the background, so Redis sees one call per block, never per event. A charge in the last
+//! quarter of a window (at most its last 2 s) leases a block of the next window ahead, so
+//! streams do not wait when it starts. When the last stream
 //! of a counter on the node ends, the node gives the unused part back (`DECRBY`, in a
 //! script that never goes below zero). Since no node charges an event it has not leased,
 //! the nodes together never admit more than the plan.
@@ -76,6 +78,9 @@ const WINDOW_KEY_GRACE_MS: u64 = 60_000;
 /// How long a "store unavailable" or "exhausted" answer is trusted before a new stream asks
 /// again.
 const RECHECK_MS: u64 = 1000;
+/// A charge this close to its window's end (or a quarter of the window, if shorter) leases
+/// a block for the next window, so streams do not wait when it starts.
+const LOOKAHEAD_MS: u64 = 2000;
 
 const LEASE: &str = r"
 local used = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -433,6 +438,10 @@ impl CounterStore for RedisCounters {
                     exhausted_ms: AtomicU64::new(0),
                     down: AtomicU64::new(0),
                     refilling: AtomicBool::new(false),
+                    next: AtomicU64::new(NEVER << 32),
+                    next_idx: AtomicU64::new(u64::MAX),
+                    prefetching: AtomicBool::new(false),
+                    lookahead_ms: (period_ms / 4).min(LOOKAHEAD_MS),
                     holders: AtomicU64::new(0),
                     wakers: Mutex::new(Vec::new()),
                 });
@@ -484,6 +493,14 @@ struct SharedWindow {
     /// Wall-clock ms of the last failed lease (0: none since the last success).
     down: AtomicU64,
     refilling: AtomicBool,
+    /// `(window index mod 2^32) << 32 | events` leased ahead for the window after the
+    /// current one, taken over when it starts.
+    next: AtomicU64,
+    /// The full window index of `next` (`u64::MAX`: none).
+    next_idx: AtomicU64,
+    prefetching: AtomicBool,
+    /// How long before its window ends a charge leases for the next window.
+    lookahead_ms: u64,
     /// Streams holding a handle.
     holders: AtomicU64,
     wakers: Mutex<Vec<Waker>>,
@@ -519,6 +536,27 @@ impl SharedWindow {
 
     fn take(self: &Arc<Self>, now: Timestamp) -> Result<(), TakeError> {
         let idx = self.window(now);
+        if self.take_at_hand(idx, now) {
+            return Ok(());
+        }
+        if (self.promote(idx) || self.at_hand(idx) > 0) && self.take_at_hand(idx, now) {
+            return Ok(());
+        }
+        if self.is_exhausted(idx) {
+            return Err(TakeError::Exhausted(Exhausted {
+                resets_at: self.reset_of(idx),
+            }));
+        }
+        if self.down.load(Ordering::Acquire) != 0 {
+            return Err(TakeError::StoreUnavailable(StoreUnavailable));
+        }
+        self.start_refill(idx);
+        Err(TakeError::Pending)
+    }
+
+    /// Takes one event at hand for window `idx`; starts the refills it calls for.
+    #[inline]
+    fn take_at_hand(self: &Arc<Self>, idx: u64, now: Timestamp) -> bool {
         let tag = Self::tag(idx);
         let mut cur = self.state.load(Ordering::Relaxed);
         while cur >> 32 == tag && cur & AVAIL > 0 {
@@ -532,21 +570,77 @@ impl SharedWindow {
                     if (cur & AVAIL) - 1 <= self.block / 2 && !self.is_exhausted(idx) {
                         self.start_refill(idx);
                     }
-                    return Ok(());
+                    if self
+                        .reset_of(idx)
+                        .as_unix_millis()
+                        .saturating_sub(now.as_unix_millis())
+                        <= self.lookahead_ms
+                    {
+                        self.start_prefetch(idx.saturating_add(1));
+                    }
+                    return true;
                 }
                 Err(actual) => cur = actual,
             }
         }
-        if self.is_exhausted(idx) {
-            return Err(TakeError::Exhausted(Exhausted {
-                resets_at: self.reset_of(idx),
-            }));
+        false
+    }
+
+    /// Moves the events leased ahead for window `idx` to those at hand.
+    fn promote(&self, idx: u64) -> bool {
+        if self.next_idx.load(Ordering::Acquire) != idx {
+            return false;
         }
-        if self.down.load(Ordering::Acquire) != 0 {
-            return Err(TakeError::StoreUnavailable(StoreUnavailable));
+        let n = self.next.swap(NEVER << 32, Ordering::AcqRel);
+        if n >> 32 != Self::tag(idx) || n & AVAIL == 0 {
+            return false;
         }
-        self.start_refill(idx);
-        Err(TakeError::Pending)
+        self.add(idx, n & AVAIL);
+        true
+    }
+
+    fn start_prefetch(self: &Arc<Self>, next: u64) {
+        if self.next_idx.load(Ordering::Acquire) == next
+            || self.prefetching.load(Ordering::Relaxed)
+            || self
+                .prefetching
+                .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+        {
+            return;
+        }
+        let this = Arc::clone(self);
+        self.inner
+            .rt
+            .spawn(async move { this.prefetch(next).await });
+    }
+
+    /// Leases a block for window `next` ahead of its start (failures are left to the
+    /// refill when the window starts).
+    async fn prefetch(self: Arc<Self>, next: u64) {
+        if self.next_idx.load(Ordering::Acquire) != next {
+            let mut inv = self.inner.lease.prepare_invoke();
+            inv.key(format!("{}{next}", self.key_base))
+                .arg(self.limit)
+                .arg(self.block)
+                .arg(
+                    self.reset_of(next)
+                        .as_unix_millis()
+                        .saturating_add(WINDOW_KEY_GRACE_MS),
+                );
+            if let Ok((grant, _)) = self.inner.call::<(i64, i64)>(inv).await
+                && grant > 0
+            {
+                let grant = grant.cast_unsigned().min(AVAIL);
+                self.next
+                    .store((Self::tag(next) << 32) | grant, Ordering::Release);
+                self.next_idx.store(next, Ordering::Release);
+            }
+        }
+        self.prefetching.store(false, Ordering::SeqCst);
+        if self.holders.load(Ordering::SeqCst) == 0 {
+            self.return_unused().await;
+        }
     }
 
     fn give_back_one(&self, now: Timestamp) {
@@ -572,6 +666,7 @@ impl SharedWindow {
     ) -> Poll<Result<(), TakeError>> {
         let idx = self.window(now);
         let ms = now.as_unix_millis();
+        self.promote(idx);
         let mut wakers = lock(&self.wakers);
         if self.at_hand(idx) > 0 {
             return Poll::Ready(Ok(()));
@@ -689,28 +784,36 @@ impl SharedWindow {
         }
     }
 
-    /// Gives the events at hand back to Redis (the last stream on this node ended).
+    /// Gives the events at hand, and those leased ahead, back to Redis (the last stream on
+    /// this node ended).
     async fn return_unused(&self) {
         let idx = self.idx.load(Ordering::Acquire);
-        if idx == u64::MAX {
-            return;
+        if idx != u64::MAX {
+            let tag = Self::tag(idx);
+            let mut cur = self.state.load(Ordering::Relaxed);
+            while cur >> 32 == tag && cur & AVAIL > 0 {
+                match self.state.compare_exchange_weak(
+                    cur,
+                    tag << 32,
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => {
+                        self.give_back_to_redis(idx, cur & AVAIL).await;
+                        break;
+                    }
+                    Err(actual) => cur = actual,
+                }
+            }
         }
-        let tag = Self::tag(idx);
-        let mut cur = self.state.load(Ordering::Relaxed);
-        let n = loop {
-            if cur >> 32 != tag || cur & AVAIL == 0 {
-                return;
-            }
-            match self.state.compare_exchange_weak(
-                cur,
-                tag << 32,
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => break cur & AVAIL,
-                Err(actual) => cur = actual,
-            }
-        };
+        let next_idx = self.next_idx.load(Ordering::Acquire);
+        let n = self.next.swap(NEVER << 32, Ordering::AcqRel);
+        if next_idx != u64::MAX && n >> 32 == Self::tag(next_idx) && n & AVAIL > 0 {
+            self.give_back_to_redis(next_idx, n & AVAIL).await;
+        }
+    }
+
+    async fn give_back_to_redis(&self, idx: u64, n: u64) {
         if self.reset_of(idx).as_unix_millis() <= now_ms() {
             return;
         }
@@ -751,7 +854,18 @@ impl WindowCounter for WindowHandle {
     }
 
     fn remaining(&self, now: Timestamp) -> u64 {
-        self.shared.at_hand(self.shared.window(now))
+        let idx = self.shared.window(now);
+        let ahead = if self.shared.next_idx.load(Ordering::Acquire) == idx {
+            self.shared.next.load(Ordering::Acquire)
+        } else {
+            NEVER << 32
+        };
+        let ahead = if ahead >> 32 == SharedWindow::tag(idx) {
+            ahead & AVAIL
+        } else {
+            0
+        };
+        self.shared.at_hand(idx) + ahead
     }
 
     fn quota(&self) -> Quota {
@@ -767,6 +881,7 @@ impl Drop for WindowHandle {
     fn drop(&mut self) {
         if self.shared.holders.fetch_sub(1, Ordering::SeqCst) == 1
             && !self.shared.refilling.load(Ordering::SeqCst)
+            && !self.shared.prefetching.load(Ordering::SeqCst)
         {
             let shared = Arc::clone(&self.shared);
             self.shared

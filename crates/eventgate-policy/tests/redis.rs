@@ -414,3 +414,51 @@ async fn killed_node_slots_come_back_within_the_lease_and_its_lease_is_never_han
     assert!(matches!(e, ChargeError::Exceeded(_)), "{e:?}");
     assert_eq!(n, 1600 - 100);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_charge_near_the_window_end_leases_the_next_window_so_it_starts_without_waiting() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let counters = RedisCounters::builder(redis.url())
+        .prefix(prefix("ahead"))
+        .build()
+        .unwrap();
+    let name = PlanName::new("TenSeconds").unwrap();
+    let gate = Gate::builder()
+        .counters(Arc::new(counters))
+        .plan(Plan::new(name.clone(), 1600, Duration::from_secs(10)).unwrap())
+        .build()
+        .unwrap();
+    gate.put_api(ApiPolicy::new(API));
+    gate.put_application(Application::new(APP, "A", "alice"));
+    gate.put_subscription(Subscription::new(APP, API, name));
+    let key = gate
+        .api_keys()
+        .issue(ApplicationId::new(APP), KeyType::Production, vec![], None)
+        .unwrap();
+    let auth = format!("Bearer {}", key.expose_secret());
+    // A window well ahead of the clock, so the test picks the instants.
+    let w = (now().as_unix_millis() / 10_000 + 100) * 10_000;
+    let at = Timestamp::from_unix_millis;
+    let facts = RequestFacts::new(API, "/x").authorization(&auth);
+    let g = gate
+        .authorize_async_with(&facts, at(w), || tokio::time::sleep(Duration::from_secs(3)))
+        .await
+        .unwrap();
+    // Mid-window: nothing leased ahead.
+    g.charge(at(w + 1000)).unwrap();
+    assert_eq!(g.meter().remaining(at(w + 10_000)), 0);
+    // 1 s before the end (the look-ahead is a quarter of the window, at most 2 s).
+    g.charge(at(w + 9000)).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while g.meter().remaining(at(w + 10_000)) == 0 {
+        assert!(Instant::now() < deadline, "nothing was leased ahead");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(g.charge(at(w + 10_000)), Ok(()));
+    // Without a charge near its end, the window after starts with a wait.
+    assert_eq!(g.charge(at(w + 30_000)), Err(ChargeError::Pending));
+    g.meter().ready(at(w + 30_000)).await.unwrap();
+    assert_eq!(g.charge(at(w + 30_000)), Ok(()));
+}
