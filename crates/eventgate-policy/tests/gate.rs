@@ -735,3 +735,63 @@ fn a_full_counter_store_refuses_new_subscriptions_with_503() {
     let first = held.first().unwrap();
     assert!(first.meter().remaining(now()) > 0);
 }
+
+/// Polls a future that never waits on I/O (in-process counters) to its end.
+fn ready_now<F: std::future::Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match f.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(v) => v,
+        std::task::Poll::Pending => panic!("the in-process path waited"),
+    }
+}
+
+#[test]
+fn admit_anonymous_async_with_in_process_counters_decides_at_once_like_the_sync_one() {
+    let g = builder().build().unwrap();
+    g.put_api(ApiPolicy::new(API));
+    let grant =
+        ready_now(g.admit_anonymous_async(API, "10.0.0.1", now(), std::future::pending::<()>))
+            .unwrap();
+    assert_eq!(
+        grant.plan.as_ref().map(|p| p.as_str()),
+        Some("AsyncDefaultSubscriptionless")
+    );
+    assert!(!grant.meter().is_leasing());
+    grant.charge(now()).unwrap();
+    let d = ready_now(
+        g.admit_anonymous_async("nope:1.0.0", "10.0.0.1", now(), || {
+            std::future::pending::<()>()
+        }),
+    )
+    .unwrap_err();
+    assert_eq!(d.reason, DenialReason::UnknownApi);
+}
+
+#[test]
+fn an_exhausted_quota_is_reported_before_a_full_connection_limit() {
+    let name = plan("OneEvent");
+    let g = builder()
+        .max_connections(1)
+        .plan(
+            Plan::new(name.clone(), 1, Duration::from_secs(86_400))
+                .unwrap()
+                .with_max_connections(1),
+        )
+        .build()
+        .unwrap();
+    populate(&g, "OneEvent");
+    let t = token("valid_HS256");
+    let first = authorize(&g, "/memory", &t).unwrap();
+    first.charge(now()).unwrap();
+    // Quota spent and the connection limit (and the global one) full: the quota answers.
+    let d = authorize(&g, "/memory", &t).unwrap_err();
+    assert!(
+        matches!(d.reason, DenialReason::QuotaExceeded(_)),
+        "{:?}",
+        d.reason
+    );
+    assert_eq!((d.code, d.status), ("900804", 429));
+    assert!(d.retry_after.is_some());
+    drop(first);
+}
