@@ -450,7 +450,7 @@ pub struct AtomicWindow {
 /// `floor(n / d)` for every `n < 2^63` (the error term `n·(m − 2^(64+k)/d) / 2^(64+k)` stays
 /// below `1/d`). Larger `n` fall back to `div`.
 #[derive(Clone, Copy, Debug)]
-struct Divisor {
+pub(crate) struct Divisor {
     d: u64,
     magic: u64,
     shift: u32,
@@ -458,7 +458,7 @@ struct Divisor {
 }
 
 impl Divisor {
-    fn new(d: u64) -> Self {
+    pub(crate) fn new(d: u64) -> Self {
         let d = d.max(1);
         let k = 63 - d.leading_zeros();
         if d.is_power_of_two() {
@@ -479,7 +479,7 @@ impl Divisor {
     }
 
     #[inline]
-    fn div(self, n: u64) -> u64 {
+    pub(crate) fn div(self, n: u64) -> u64 {
         if self.pow2 {
             n >> self.shift
         } else if n < 1 << 63 {

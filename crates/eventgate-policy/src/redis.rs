@@ -55,7 +55,7 @@ use redis::{Client, Script};
 
 use crate::model::Quota;
 use crate::quota::{
-    CounterStore, Exhausted, Gauge, StoreFull, StoreUnavailable, TakeError, WindowCounter,
+    CounterStore, Divisor, Exhausted, Gauge, StoreFull, StoreUnavailable, TakeError, WindowCounter,
 };
 use crate::time::Timestamp;
 
@@ -431,6 +431,7 @@ impl CounterStore for RedisCounters {
                     quota,
                     limit: quota.events,
                     period_ms,
+                    period: Divisor::new(period_ms),
                     block: inner.block_for(quota.events),
                     state: AtomicU64::new(NEVER << 32),
                     idx: AtomicU64::new(u64::MAX),
@@ -481,6 +482,8 @@ struct SharedWindow {
     quota: Quota,
     limit: u64,
     period_ms: u64,
+    /// Division by `period_ms` without a `div` (the in-process counter's).
+    period: Divisor,
     block: u64,
     /// `(window index mod 2^32) << 32 | events at hand`.
     state: AtomicU64,
@@ -507,8 +510,9 @@ struct SharedWindow {
 }
 
 impl SharedWindow {
+    #[inline]
     fn window(&self, now: Timestamp) -> u64 {
-        now.as_unix_millis() / self.period_ms
+        self.period.div(now.as_unix_millis())
     }
 
     fn tag(idx: u64) -> u64 {
