@@ -462,3 +462,40 @@ async fn a_charge_near_the_window_end_leases_the_next_window_so_it_starts_withou
     g.meter().ready(at(w + 30_000)).await.unwrap();
     assert_eq!(g.charge(at(w + 30_000)), Ok(()));
 }
+
+#[test]
+fn build_refuses_bad_settings_a_bad_url_and_a_missing_runtime() {
+    use eventgate_policy::redis::RedisConfigError;
+    // No tokio runtime here.
+    assert!(matches!(
+        RedisCounters::builder("redis://127.0.0.1:1/").build(),
+        Err(RedisConfigError::NoRuntime)
+    ));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _in_rt = rt.enter();
+    assert!(matches!(
+        RedisCounters::builder("http://not-redis/").build(),
+        Err(RedisConfigError::Url(_))
+    ));
+    let setting = |b: &mut eventgate_policy::redis::RedisCountersBuilder| match b.build() {
+        Err(RedisConfigError::Limit { setting, .. }) => setting,
+        other => panic!("{other:?}"),
+    };
+    let b = || RedisCounters::builder("redis://127.0.0.1:1/");
+    assert_eq!(setting(b().max_block(0)), "max_block");
+    assert_eq!(setting(b().block_divisor(0)), "block_divisor");
+    assert_eq!(
+        setting(b().slot_ttl(Duration::from_millis(299))),
+        "slot_ttl"
+    );
+    assert_eq!(
+        setting(b().response_timeout(Duration::ZERO)),
+        "response_timeout"
+    );
+    assert_eq!(setting(b().max_entries(0)), "max_entries");
+    // Lazy: an unreachable Redis builds; its first call fails.
+    assert!(b().build().is_ok());
+}
