@@ -11,8 +11,9 @@
 //! * `meter/charge/one_plan_redis_leased`: the same charge with the quota shared through
 //!   Redis (`RedisCounters`, a redis-server started for the run on a free port): events come
 //!   from a leased block (1 000 events); the benchmark thread waits out the rare refill the
-//!   prefetch did not hide. The thread's CPU time leaves out the runtime's I/O thread and
-//!   redis-server; the Redis calls per event are printed after the run.
+//!   prefetch did not hide (short, 10-sample run: see the comment there). The thread's CPU
+//!   time leaves out the runtime's I/O thread and redis-server; the Redis calls per event
+//!   are printed after the run.
 //!
 //! Tokens and keys are the committed PyJWT vectors of eventgate-policy. Single-threaded
 //! benchmarks are timed in the benchmark thread's CPU time ([`ThreadCpuTime`]: the machine is
@@ -271,6 +272,12 @@ fn meter_redis(c: &mut Criterion<ThreadCpuTime>) {
     let mut events = 0u64;
     let mut g = c.benchmark_group("meter");
     g.throughput(Throughput::Elements(1));
+    // The thread's CPU time hardly moves while it waits for a lease (a block of 1 000
+    // events is 10 µs of charging, a round trip to Redis on the loaded machine about a
+    // millisecond), so criterion's default 8 s of measured time would take minutes.
+    g.warm_up_time(Duration::from_millis(100))
+        .measurement_time(Duration::from_millis(300))
+        .sample_size(10);
     g.bench_function("charge/one_plan_redis_leased", |b| {
         b.iter(|| {
             events += 1;
