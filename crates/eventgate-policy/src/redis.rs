@@ -510,9 +510,19 @@ struct SharedWindow {
 }
 
 impl SharedWindow {
+    /// The window `now` falls in, or the newest window this node has leased for if that is
+    /// later: a caller holding a slightly older `now` than another (around a boundary)
+    /// charges the newer window, as the in-process counter does, instead of leasing for a
+    /// window that is over.
     #[inline]
     fn window(&self, now: Timestamp) -> u64 {
-        self.period.div(now.as_unix_millis())
+        let idx = self.period.div(now.as_unix_millis());
+        let newest = self.idx.load(Ordering::Relaxed);
+        if newest != u64::MAX && newest > idx {
+            newest
+        } else {
+            idx
+        }
     }
 
     fn tag(idx: u64) -> u64 {

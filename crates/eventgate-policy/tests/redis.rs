@@ -500,3 +500,37 @@ fn build_refuses_bad_settings_a_bad_url_and_a_missing_runtime() {
     // Lazy: an unreachable Redis builds; its first call fails.
     assert!(b().build().is_ok());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_charge_with_an_older_now_than_the_last_lease_counts_in_the_newer_window() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let a = node(&redis.url(), &prefix("older"), 1600, None);
+    // Leased for a day well ahead (as a stream whose clock runs ahead would).
+    let ahead = Timestamp::from_unix_millis(now().as_unix_millis() + 40 * 86_400_000);
+    let facts = RequestFacts::new(API, "/x").authorization(&a.auth);
+    let g = a
+        .gate
+        .authorize_async_with(&facts, ahead, || tokio::time::sleep(Duration::from_secs(3)))
+        .await
+        .unwrap();
+    // Today's charges count in that window's lease instead of leasing for today forever.
+    for _ in 0..150 {
+        match g.charge(now()) {
+            Ok(()) => {}
+            Err(ChargeError::Pending) => {
+                tokio::time::timeout(Duration::from_secs(3), g.meter().ready(now()))
+                    .await
+                    .expect("the lease never came")
+                    .unwrap()
+            }
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    assert!(
+        a.counters.redis_calls() < 10,
+        "{}",
+        a.counters.redis_calls()
+    );
+}
