@@ -708,7 +708,13 @@ impl SharedWindow {
         Poll::Pending
     }
 
+    #[inline]
     fn start_refill(self: &Arc<Self>, idx: u64) {
+        // Checked before reading the clock: chargers below half a block come here per event
+        // while the lease is under way.
+        if self.refilling.load(Ordering::Relaxed) {
+            return;
+        }
         self.start_refill_at(idx, now_ms(), false);
     }
 
