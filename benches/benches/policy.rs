@@ -8,6 +8,10 @@
 //! * `meter/*`: one `Meter::charge` per event on a grant's meter (in-process counters),
 //!   uncontended with one and two plans, through a `dyn WindowCounter` (how a custom store is
 //!   charged), and with two threads charging the same meter.
+//! * `meter/charge/one_plan_redis_leased` (printed, not a criterion loop): 20 M charges with
+//!   the quota shared through Redis (`RedisCounters`, a redis-server started for the run on
+//!   a free port; blocks of 1 000 events): the charges' thread CPU time, the waits for a
+//!   lease the prefetch did not hide, the wall-clock events/s and the Redis calls per event.
 //!
 //! Tokens and keys are the committed PyJWT vectors of eventgate-policy. Single-threaded
 //! benchmarks are timed in the benchmark thread's CPU time ([`ThreadCpuTime`]: the machine is
@@ -160,6 +164,147 @@ fn grant_meter(app_plan: bool) -> Arc<Meter> {
     Arc::clone(grant.meter())
 }
 
+/// A redis-server on a free 127.0.0.1 port, killed on drop; `None` when it is missing
+/// (outside CI).
+struct RedisServer(std::process::Child, std::path::PathBuf, u16);
+
+impl RedisServer {
+    fn start() -> Option<Self> {
+        use std::process::{Command, Stdio};
+        if Command::new("redis-server")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .status()
+            .is_err()
+        {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "redis-server missing"
+            );
+            eprintln!("skipped meter/charge/one_plan_redis_leased: no redis-server on PATH");
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .ok()?
+            .local_addr()
+            .ok()?
+            .port();
+        let dir = std::env::temp_dir().join(format!("eventgate-bench-redis-{port}"));
+        std::fs::create_dir_all(&dir).ok()?;
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .spawn()
+            .ok()?;
+        let server = Self(child, dir, port);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(server)
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+        let _ = std::fs::remove_dir_all(&self.1);
+    }
+}
+
+fn meter_redis(c: &mut Criterion<ThreadCpuTime>) {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let _enter = rt.enter();
+    let counters =
+        eventgate_policy::redis::RedisCounters::builder(format!("redis://127.0.0.1:{}/", redis.2))
+            .build()
+            .unwrap();
+    let (vectors, vnow, keys) = vectors();
+    let big_name = PlanName::new("Big").unwrap();
+    let gate = Gate::builder()
+        .jwt(validator(keys))
+        .plan(
+            Plan::new(
+                big_name.clone(),
+                MAX_QUOTA_EVENTS,
+                Duration::from_secs(86_400),
+            )
+            .unwrap(),
+        )
+        .counters(Arc::new(counters.clone()))
+        .build()
+        .unwrap();
+    gate.put_api(ApiPolicy::new("observer:1.0.0"));
+    gate.put_application(
+        Application::new("app-1", "Dashboard", "alice")
+            .client_id(KeyType::Production, "client-abc"),
+    );
+    gate.put_subscription(Subscription::new("app-1", "observer:1.0.0", big_name));
+    let token = vectors.iter().find(|v| v["name"] == "valid_ES256").unwrap()["token"]
+        .as_str()
+        .unwrap();
+    let auth = format!("Bearer {token}");
+    // Tokens are checked at the vectors' time; events are charged in today's window.
+    let grant = rt
+        .block_on(gate.authorize_async_with(
+            &RequestFacts::new("observer:1.0.0", "/x").authorization(&auth),
+            vnow,
+            || tokio::time::sleep(Duration::from_secs(5)),
+        ))
+        .unwrap();
+    let meter = Arc::clone(grant.meter());
+    let now = Timestamp::from(std::time::SystemTime::now());
+    // A fixed run rather than a criterion loop (whose warm-up did not end in minutes on the
+    // loaded machine): 20 M charges; the charges alone are timed in the thread's CPU time,
+    // the waits for a lease the prefetch did not hide are counted, and the wall clock of the
+    // whole run gives the events per second one counter on one node sustains.
+    // `cargo test --benches` (no `--bench` argument) runs it small, as a smoke test.
+    let bench = std::env::args().any(|a| a == "--bench");
+    let events: u64 = if bench { 20_000_000 } else { 100_000 };
+    let calls_before = counters.redis_calls();
+    let (mut timed, mut waits, mut done) = (Duration::ZERO, 0u64, 0u64);
+    let wall = Instant::now();
+    while done < events {
+        let start = ThreadCpuTime::now();
+        while done < events {
+            match meter.charge(black_box(now)) {
+                Ok(()) => done += 1,
+                Err(eventgate_policy::ChargeError::Pending) => break,
+                Err(e) => panic!("{e:?}"),
+            }
+        }
+        timed += ThreadCpuTime::now() - start;
+        if done < events {
+            waits += 1;
+            rt.block_on(meter.ready(now)).unwrap();
+        }
+    }
+    let wall = wall.elapsed();
+    let calls = counters.redis_calls() - calls_before;
+    eprintln!(
+        "meter/charge/one_plan_redis_leased: {events} charges, {:.2} ns each (thread CPU, charges only); \
+         {:.2} M events/s wall clock with {waits} waits for a lease; \
+         {calls} Redis calls = {:.6} per event",
+        timed.as_nanos() as f64 / events as f64,
+        events as f64 / wall.as_secs_f64() / 1e6,
+        calls as f64 / events as f64
+    );
+    let _ = c;
+    drop(grant);
+}
+
 fn meter(c: &mut Criterion<ThreadCpuTime>) {
     let now = Timestamp::from_unix_secs(1_800_000_000);
     let mut g = c.benchmark_group("meter");
@@ -208,7 +353,7 @@ fn meter_contended(c: &mut Criterion) {
 criterion_group! {
     name = cpu_time;
     config = Criterion::default().with_measurement(ThreadCpuTime);
-    targets = authorize, verify_first, meter
+    targets = authorize, verify_first, meter, meter_redis
 }
 criterion_group!(wall_time, meter_contended);
 criterion_main!(cpu_time, wall_time);

@@ -11,7 +11,8 @@
 //!
 //! **Should I use this crate?** Yes if you build a gateway (or any server) that needs these
 //! decisions without adopting an HTTP stack: the crate knows nothing of HTTP types, sockets
-//! or async runtimes (no tokio, no hyper). Time is an argument (`now`), I/O sits behind the
+//! or async runtimes (no tokio, no hyper; the optional `redis` feature brings tokio and the
+//! Redis client for counters shared between nodes). Time is an argument (`now`), I/O sits behind the
 //! [`JwksFetcher`] and [`Introspector`] traits, counters behind [`CounterStore`].
 //!
 //! ```
@@ -111,13 +112,22 @@
 //! The relay calls [`Meter::charge`] once per event it is about to deliver:
 //! * `Ok(())`: deliver it. Exactly `N` events pass per window, across all streams and threads
 //!   sharing the plan (no overshoot).
-//! * `Err(QuotaExceeded)`: do not deliver it; write [`QuotaExceeded::sse_event`], an
+//! * `Err(ChargeError::Exceeded(_))`: do not deliver it; write [`ChargeError::sse_event`]
+//!   ([`QuotaExceeded::sse_event`]), an
 //!   `eventgate_sse::Frame` (`retry:` = milliseconds until the reset, `event:
 //!   eventgate-error`, `data:` =
 //!   `{"code":"900804"|"900803","message":"Message throttled out","description":…,"nextAccessTime":…}`)
 //!   and close the stream. A reconnect before the reset gets 429 with `Retry-After`.
 //!
-//! Connection slots are held by the [`Grant`] and freed when it is dropped.
+//! Connection slots are held by the [`Grant`] and freed when it is dropped. Quota and slots
+//! are taken only after every other check passed.
+//!
+//! With counters shared between nodes ([`CounterStore::is_shared`], e.g. the `redis`
+//! feature's `redis::RedisCounters`), decide with [`Gate::authorize_async_with`] /
+//! [`Gate::admit_anonymous_async`] (the sync ones refuse with
+//! [`DenialReason::SharedStoreNeedsAsync`]); `charge` then also answers
+//! [`ChargeError::Pending`] (wait for [`Meter::ready`], charge again) and
+//! [`ChargeError::StoreUnavailable`] (end the stream, 900900). See `docs/shared-quotas.md`.
 //!
 //! The in-process counters ([`InProcessCounters`]) hold at most
 //! [`DEFAULT_MAX_COUNTER_ENTRIES`] counters and gauges; expired, unheld ones make room, and a
@@ -130,7 +140,9 @@
 //! which returns [`ConfigError::Limit`] naming the setting.
 //!
 //! # Crate features
-//! None; `default = []`. Implement [`JwksFetcher`] / [`Introspector`] over your HTTP client.
+//! `default = []`. Implement [`JwksFetcher`] / [`Introspector`] over your HTTP client.
+//! * `redis`: `redis::RedisCounters`, quotas and connection limits shared between gateway
+//!   nodes through Redis (leased blocks, exact; expiring slot leases).
 #![deny(missing_docs)]
 #![cfg_attr(
     not(test),
@@ -145,6 +157,8 @@ mod introspect;
 mod jwt;
 mod model;
 pub mod quota;
+#[cfg(feature = "redis")]
+pub mod redis;
 mod time;
 
 pub use apikey::{API_KEY_PREFIX, ApiKeyRecord, ApiKeyStore, IssuedApiKey, RandomUnavailable};
@@ -173,8 +187,8 @@ pub use model::{
     TopicPolicy,
 };
 pub use quota::{
-    AtomicGauge, AtomicWindow, CounterStore, DEFAULT_MAX_COUNTER_ENTRIES, ERROR_EVENT, Exhausted,
-    Gauge, InProcessCounters, InProcessCountersBuilder, Meter, QuotaExceeded, QuotaScope,
-    SlotGuard, StoreFull, WindowCounter,
+    AtomicGauge, AtomicWindow, ChargeError, CounterStore, DEFAULT_MAX_COUNTER_ENTRIES, ERROR_EVENT,
+    Exhausted, Gauge, InProcessCounters, InProcessCountersBuilder, Meter, QuotaExceeded,
+    QuotaScope, SlotGuard, StoreFull, StoreUnavailable, TakeError, WindowCounter,
 };
 pub use time::Timestamp;

@@ -25,9 +25,11 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use eventgate_sse::{EventBuilder, Frame};
+use eventgate_types::BoxFuture;
 
 use crate::error::ConfigError;
 use crate::model::Quota;
@@ -37,37 +39,94 @@ use crate::time::Timestamp;
 ///
 /// Implementations must be exact: between two windows' resets, the number of successful
 /// [`try_take`](Self::try_take) minus [`give_back`](Self::give_back) never exceeds the limit.
-/// A Redis implementation keeps one key per window; to stay cheap per event it may lease
-/// blocks of events from Redis into a local counter (never admitting beyond the lease).
+///
+/// # Shared stores: leases
+/// A counter shared between nodes (such as `redis::RedisCounters`, feature `redis`)
+/// cannot ask its store per event. It leases a block of events
+/// from the store and charges locally from it: [`try_take`](Self::try_take) never does I/O
+/// and answers [`TakeError::Pending`] when the block is used up and the next one has not
+/// arrived yet (its refill is under way); [`poll_ready`](Self::poll_ready) waits for it.
+/// In-process counters are always ready.
 pub trait WindowCounter: Send + Sync + fmt::Debug {
-    /// Admit one event at `now`, or say when the window resets.
+    /// Admit one event at `now`, without I/O.
     ///
     /// # Errors
-    /// [`Exhausted`] when the current window is full.
-    fn try_take(&self, now: Timestamp) -> Result<(), Exhausted>;
+    /// [`TakeError::Exhausted`] when the current window is full; for a leasing counter,
+    /// [`TakeError::Pending`] when no leased event is at hand (poll
+    /// [`poll_ready`](Self::poll_ready)) and [`TakeError::StoreUnavailable`] when the store
+    /// failed to lease more.
+    fn try_take(&self, now: Timestamp) -> Result<(), TakeError>;
     /// Return one event taken at `now` (a no-op once that window has passed).
     fn give_back(&self, now: Timestamp);
-    /// Events still available in the window containing `now`.
+    /// Events still available in the window containing `now`, as far as this node knows
+    /// (for a leasing counter: what it holds at hand).
     fn remaining(&self, now: Timestamp) -> u64;
     /// The quota this counter enforces.
     fn quota(&self) -> Quota;
+    /// Ready when [`try_take`](Self::try_take) at `now` will not answer
+    /// [`TakeError::Pending`]: a leasing counter starts a refill from its store and wakes
+    /// `cx` when it is done. Default: always ready.
+    ///
+    /// # Errors
+    /// [`TakeError::Exhausted`] when the store has no event left in the window,
+    /// [`TakeError::StoreUnavailable`] when it could not be asked.
+    fn poll_ready(&self, cx: &mut Context<'_>, now: Timestamp) -> Poll<Result<(), TakeError>> {
+        let _ = (cx, now);
+        Poll::Ready(Ok(()))
+    }
 }
 
 /// A bounded gauge of concurrent holders (connection slots).
+///
+/// In-process gauges answer [`try_acquire`](Self::try_acquire) at once. A gauge shared
+/// between nodes answers [`acquire`](Self::acquire) (one store call); its
+/// `try_acquire` refuses.
 pub trait Gauge: Send + Sync + fmt::Debug {
-    /// Take a slot if one is free.
+    /// Take a slot if one is free, without I/O.
     fn try_acquire(&self) -> bool;
-    /// Free a slot taken by [`try_acquire`](Self::try_acquire).
+    /// Free a slot taken by [`try_acquire`](Self::try_acquire) or
+    /// [`acquire`](Self::acquire) (a shared gauge frees it in the background).
     fn release(&self);
-    /// Slots in use.
+    /// Slots in use (as far as this node knows).
     fn in_use(&self) -> u32;
+    /// Take a slot if one is free, asking the store when the gauge is shared. Default:
+    /// [`try_acquire`](Self::try_acquire).
+    ///
+    /// # Errors
+    /// [`StoreUnavailable`] when a shared store could not be asked.
+    fn acquire(&self) -> BoxFuture<'_, Result<bool, StoreUnavailable>> {
+        Box::pin(std::future::ready(Ok(self.try_acquire())))
+    }
 }
 
 /// A window is full.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the window is full until {resets_at:?}")]
 pub struct Exhausted {
     /// When the next window starts.
     pub resets_at: Timestamp,
+}
+
+/// A shared counter store could not be asked (connection refused or lost, timeout, error
+/// reply). The gate answers new streams with WSO2's 900900 (HTTP 500).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the shared counter store is unavailable")]
+pub struct StoreUnavailable;
+
+/// Why a [`WindowCounter`] did not admit an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TakeError {
+    /// The window is full.
+    #[error(transparent)]
+    Exhausted(#[from] Exhausted),
+    /// A leasing counter has no event at hand; its refill is under way (see
+    /// [`WindowCounter::poll_ready`]).
+    #[error("no leased event at hand; the refill is under way")]
+    Pending,
+    /// A leasing counter's store failed to lease more.
+    #[error(transparent)]
+    StoreUnavailable(#[from] StoreUnavailable),
 }
 
 /// A [`CounterStore`] holds as many counters as it may and cannot free one without losing
@@ -83,8 +142,10 @@ pub struct StoreFull {
 /// [`Gate::authorize`](crate::Gate::authorize)); the per-event cost is the handle's own.
 pub trait CounterStore: Send + Sync + fmt::Debug {
     /// The window counter named `key` for `quota`, looked up at `now`. The same key and
-    /// quota give the same counter, shared by every stream, for as long as the counter
-    /// holds a count of the current window or a stream holds it.
+    /// quota give the same count, shared by every stream, for as long as the counter
+    /// holds a count of the current window or a stream holds it. No I/O: a shared store
+    /// hands out a handle and talks to its server in
+    /// [`WindowCounter::poll_ready`].
     ///
     /// # Errors
     /// [`StoreFull`] when the store is at its limit and no counter can be freed.
@@ -108,11 +169,18 @@ pub trait CounterStore: Send + Sync + fmt::Debug {
         let _ = (key, quota, now);
         None
     }
-    /// The gauge named `key` with `max` slots.
+    /// The gauge named `key` with `max` slots. A shared store hands out one handle per
+    /// holder (per stream), taken with [`Gauge::acquire`].
     ///
     /// # Errors
     /// As [`window`](Self::window).
     fn gauge(&self, key: &str, max: u32) -> Result<Arc<dyn Gauge>, StoreFull>;
+    /// True when the store is shared between nodes and must be used through
+    /// [`Gate::authorize_async`](crate::Gate::authorize_async) (its counters lease, its
+    /// gauges need [`Gauge::acquire`]). Default: `false`.
+    fn is_shared(&self) -> bool {
+        false
+    }
 }
 
 const SHARDS: usize = 16;
@@ -382,7 +450,7 @@ pub struct AtomicWindow {
 /// `floor(n / d)` for every `n < 2^63` (the error term `n·(m − 2^(64+k)/d) / 2^(64+k)` stays
 /// below `1/d`). Larger `n` fall back to `div`.
 #[derive(Clone, Copy, Debug)]
-struct Divisor {
+pub(crate) struct Divisor {
     d: u64,
     magic: u64,
     shift: u32,
@@ -390,7 +458,7 @@ struct Divisor {
 }
 
 impl Divisor {
-    fn new(d: u64) -> Self {
+    pub(crate) fn new(d: u64) -> Self {
         let d = d.max(1);
         let k = 63 - d.leading_zeros();
         if d.is_power_of_two() {
@@ -411,7 +479,7 @@ impl Divisor {
     }
 
     #[inline]
-    fn div(self, n: u64) -> u64 {
+    pub(crate) fn div(self, n: u64) -> u64 {
         if self.pow2 {
             n >> self.shift
         } else if n < 1 << 63 {
@@ -505,8 +573,8 @@ impl AtomicWindow {
 
 impl WindowCounter for AtomicWindow {
     #[inline]
-    fn try_take(&self, now: Timestamp) -> Result<(), Exhausted> {
-        self.take(now)
+    fn try_take(&self, now: Timestamp) -> Result<(), TakeError> {
+        self.take(now).map_err(TakeError::Exhausted)
     }
 
     fn give_back(&self, now: Timestamp) {
@@ -589,6 +657,16 @@ impl SlotGuard {
     #[must_use]
     pub fn acquire(gauge: Arc<dyn Gauge>) -> Option<Self> {
         gauge.try_acquire().then_some(Self { gauge })
+    }
+
+    /// Take a slot from `gauge` through [`Gauge::acquire`] (a shared gauge asks its store),
+    /// or `None` if it is full.
+    ///
+    /// # Errors
+    /// [`StoreUnavailable`] when a shared store could not be asked.
+    pub async fn acquire_async(gauge: Arc<dyn Gauge>) -> Result<Option<Self>, StoreUnavailable> {
+        let taken = gauge.acquire().await?;
+        Ok(taken.then_some(Self { gauge }))
     }
 }
 
@@ -692,7 +770,7 @@ impl QuotaExceeded {
     /// #     QuotaScope::Subscription)]);
     /// # let now = Timestamp::from_unix_secs(100);
     /// # e.charge(now).unwrap();
-    /// let over: QuotaExceeded = e.charge(now).unwrap_err();
+    /// let Err(eventgate_policy::ChargeError::Exceeded(over)) = e.charge(now) else { panic!() };
     /// let frame = over.sse_event(now);
     /// assert!(frame.as_bytes().starts_with(b"retry: 20000\nevent: eventgate-error\ndata: {\"code\":\"900804\""));
     /// ```
@@ -738,6 +816,62 @@ pub(crate) fn wso2_error_json(
     out
 }
 
+/// Why [`Meter::charge`] refused an event.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChargeError {
+    /// A plan's quota ran out: do not deliver; send [`QuotaExceeded::sse_event`]; close.
+    #[error(transparent)]
+    Exceeded(#[from] QuotaExceeded),
+    /// A leasing counter (shared store) has no event at hand and its refill is under way:
+    /// wait for [`Meter::poll_ready`] / [`Meter::ready`], then charge again. Never
+    /// returned by in-process counters.
+    #[error("the quota lease is being refilled; wait for Meter::ready")]
+    Pending,
+    /// A leasing counter's store could not lease more: the stream has used its leased
+    /// events. Send [`ChargeError::sse_event`] (900900) and close.
+    #[error("the shared counter store is unavailable")]
+    StoreUnavailable,
+}
+
+impl ChargeError {
+    /// WSO2 error code: the quota's (`900804` / `900803`), or `900900` for a store that
+    /// could not be asked or has not answered yet.
+    #[must_use]
+    pub const fn code(&self) -> &'static str {
+        match self {
+            Self::Exceeded(q) => q.code(),
+            Self::Pending | Self::StoreUnavailable => "900900",
+        }
+    }
+
+    /// The final SSE event for a stream ended by this error: [`QuotaExceeded::sse_event`]
+    /// for a quota; for a store error an `eventgate-error` event with code 900900 and a
+    /// `retry:` of one second (the client comes back to a node that can lease).
+    #[must_use]
+    pub fn sse_event(&self, now: Timestamp) -> Frame {
+        let description = match self {
+            Self::Exceeded(q) => return q.sse_event(now),
+            Self::Pending => "The quota store has not answered yet; reconnect",
+            Self::StoreUnavailable => "The quota store is unavailable; reconnect later",
+        };
+        let retry = Duration::from_secs(1);
+        let json = wso2_error_json(
+            "900900",
+            "Unclassified Authentication Failure",
+            description,
+            None,
+        );
+        EventBuilder::new()
+            .event(ERROR_EVENT)
+            .retry(retry)
+            .data(&json)
+            .build()
+            // As in QuotaExceeded::sse_event: a constant event type and no id.
+            .unwrap_or_else(|_| Frame::retry(retry))
+    }
+}
+
 /// A counter a meter charges: the in-process one without dynamic dispatch, or any other.
 #[derive(Debug, Clone)]
 pub(crate) enum Counter {
@@ -747,9 +881,9 @@ pub(crate) enum Counter {
 
 impl Counter {
     #[inline]
-    fn try_take(&self, now: Timestamp) -> Result<(), Exhausted> {
+    fn try_take(&self, now: Timestamp) -> Result<(), TakeError> {
         match self {
-            Self::Local(w) => w.take(now),
+            Self::Local(w) => w.take(now).map_err(TakeError::Exhausted),
             Self::Shared(c) => c.try_take(now),
         }
     }
@@ -768,18 +902,34 @@ struct Charge {
     scope: QuotaScope,
 }
 
+impl Charge {
+    fn error(&self, e: TakeError) -> ChargeError {
+        match e {
+            TakeError::Exhausted(x) => ChargeError::Exceeded(QuotaExceeded {
+                scope: self.scope,
+                quota: self.counter.get().quota(),
+                resets_at: x.resets_at,
+            }),
+            TakeError::Pending => ChargeError::Pending,
+            TakeError::StoreUnavailable(_) => ChargeError::StoreUnavailable,
+        }
+    }
+}
+
 /// The per-stream event meter: charge it once per delivered event.
 ///
 /// `Send + Sync`, `&self` only: the relay may share it (`Arc<Meter>`) across tasks.
 ///
 /// # Contract
 /// [`charge`](Self::charge) returns `Ok` for exactly as many events as the plans admit in
-/// the current window; the first `Err` means: do not deliver this event, send
+/// the current window; [`ChargeError::Exceeded`] means: do not deliver this event, send
 /// [`QuotaExceeded::sse_event`], close the stream. A reconnect before the reset is refused at
-/// connect time with 429 and `Retry-After`.
+/// connect time with 429 and `Retry-After`. With a shared store (leases), `charge` may also
+/// answer [`ChargeError::Pending`] (wait for [`ready`](Self::ready), charge again) or
+/// [`ChargeError::StoreUnavailable`] (end the stream with [`ChargeError::sse_event`]).
 ///
 /// ```
-/// use eventgate_policy::{Meter, Quota, Timestamp, QuotaScope, AtomicWindow};
+/// use eventgate_policy::{ChargeError, Meter, Quota, Timestamp, QuotaScope, AtomicWindow};
 /// use std::{sync::Arc, time::Duration};
 /// let meter = Meter::new(vec![(
 ///     Arc::new(AtomicWindow::new(Quota::new(2, Duration::from_secs(60)))) as _,
@@ -788,7 +938,7 @@ struct Charge {
 /// let now = Timestamp::from_unix_secs(120);
 /// assert!(meter.charge(now).is_ok());
 /// assert!(meter.charge(now).is_ok());
-/// let e = meter.charge(now).unwrap_err();
+/// let Err(ChargeError::Exceeded(e)) = meter.charge(now) else { panic!() };
 /// assert_eq!(e.code(), "900804");
 /// assert_eq!(e.resets_at, Timestamp::from_unix_secs(180));
 /// ```
@@ -827,25 +977,68 @@ impl Meter {
         Self::default()
     }
 
-    /// Charge one delivered event at `now`.
+    /// Charge one delivered event at `now`. Never does I/O.
     ///
     /// # Errors
-    /// [`QuotaExceeded`] when any plan's window is full; nothing is charged then.
+    /// A [`ChargeError`]; nothing is charged then.
     #[inline]
-    pub fn charge(&self, now: Timestamp) -> Result<(), QuotaExceeded> {
+    pub fn charge(&self, now: Timestamp) -> Result<(), ChargeError> {
         for (i, c) in self.charges.iter().enumerate() {
             if let Err(e) = c.counter.try_take(now) {
                 for done in self.charges.iter().take(i) {
                     done.counter.get().give_back(now);
                 }
-                return Err(QuotaExceeded {
-                    scope: c.scope,
-                    quota: c.counter.get().quota(),
-                    resets_at: e.resets_at,
-                });
+                return Err(c.error(e));
             }
         }
         Ok(())
+    }
+
+    /// Ready when every counter can charge an event at `now` without
+    /// [`ChargeError::Pending`]: leasing counters refill from their store and wake `cx`.
+    /// In-process counters are always ready (this checks nothing for them: see
+    /// [`check`](Self::check)).
+    ///
+    /// # Errors
+    /// [`ChargeError::Exceeded`] when a store has no event left in the window,
+    /// [`ChargeError::StoreUnavailable`] when it could not be asked.
+    pub fn poll_ready(
+        &self,
+        cx: &mut Context<'_>,
+        now: Timestamp,
+    ) -> Poll<Result<(), ChargeError>> {
+        let mut pending = false;
+        for c in &self.charges {
+            if let Counter::Shared(w) = &c.counter {
+                match w.poll_ready(cx, now) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(c.error(e))),
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// [`poll_ready`](Self::poll_ready) as a future.
+    ///
+    /// # Errors
+    /// As [`poll_ready`](Self::poll_ready).
+    pub async fn ready(&self, now: Timestamp) -> Result<(), ChargeError> {
+        std::future::poll_fn(|cx| self.poll_ready(cx, now)).await
+    }
+
+    /// True when a counter leases from a shared store (so [`charge`](Self::charge) may
+    /// answer [`ChargeError::Pending`]).
+    #[must_use]
+    pub fn is_leasing(&self) -> bool {
+        self.charges
+            .iter()
+            .any(|c| matches!(c.counter, Counter::Shared(_)))
     }
 
     /// Would an event at `now` be refused? (Used at connect time; charges nothing.)
@@ -863,6 +1056,20 @@ impl Meter {
                         .saturating_mul(period_ms(c.counter.get().quota().per)),
                 ),
             })
+    }
+
+    /// [`check`](Self::check) over the in-process counters only (a leasing counter's
+    /// local view says nothing of its store; [`ready`](Self::ready) asks it).
+    pub(crate) fn check_local(&self, now: Timestamp) -> Option<QuotaExceeded> {
+        Meter {
+            charges: self
+                .charges
+                .iter()
+                .filter(|c| matches!(c.counter, Counter::Local(_)))
+                .cloned()
+                .collect(),
+        }
+        .check(now)
     }
 
     /// Events still admissible now (the smallest remainder over the plans; `u64::MAX` when
@@ -926,9 +1133,9 @@ mod tests {
         assert!(w.try_take(Timestamp::from_unix_millis(19_999)).is_ok());
         assert_eq!(
             w.try_take(Timestamp::from_unix_millis(19_999)),
-            Err(Exhausted {
+            Err(TakeError::Exhausted(Exhausted {
                 resets_at: Timestamp::from_unix_secs(20)
-            })
+            }))
         );
         assert!(w.try_take(Timestamp::from_unix_secs(20)).is_ok());
     }
@@ -964,7 +1171,9 @@ mod tests {
         ]);
         let t = Timestamp::from_unix_secs(1);
         m.charge(t).unwrap();
-        let e = m.charge(t).unwrap_err();
+        let Err(ChargeError::Exceeded(e)) = m.charge(t) else {
+            panic!()
+        };
         assert_eq!(e.scope, QuotaScope::Application);
         assert_eq!(e.code(), "900803");
         assert_eq!(sub.remaining(t), 9);

@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use eventgate_policy::{
-    ApiPolicy, Application, ApplicationId, BoxFuture, CredentialSource, DenialReason, Gate,
-    Introspection, Introspector, IoError, JwksCache, JwksFetcher, KeyType, Plan, QuotaScope,
+    ApiPolicy, Application, ApplicationId, BoxFuture, ChargeError, CredentialSource, DenialReason,
+    Gate, Introspection, Introspector, IoError, JwksCache, JwksFetcher, KeyType, Plan, QuotaScope,
     RequestFacts, Subscription, SubscriptionState, Timestamp, TokenError,
 };
 use support::*;
@@ -213,7 +213,9 @@ fn each_wso2_plan_meters_exactly_its_daily_quota() {
         for i in 0..n {
             assert!(grant.charge(t).is_ok(), "{plan}: event {i}");
         }
-        let e = grant.charge(t).unwrap_err();
+        let Err(ChargeError::Exceeded(e)) = grant.charge(t) else {
+            panic!("not a quota refusal")
+        };
         assert_eq!(e.scope, QuotaScope::Subscription);
         assert_eq!(e.code(), "900804");
         // Daily windows reset at 00:00 UTC.
@@ -269,9 +271,9 @@ fn user_plan_burst_limits_within_the_main_quota() {
         }
     }
     assert_eq!(admitted, 5);
-    let e = grant
-        .charge(Timestamp::from_unix_secs(t0 + 10))
-        .unwrap_err();
+    let Err(ChargeError::Exceeded(e)) = grant.charge(Timestamp::from_unix_secs(t0 + 10)) else {
+        panic!("not a quota refusal")
+    };
     assert_eq!(e.quota.events, 5);
 }
 
@@ -308,7 +310,9 @@ fn application_plan_is_counted_across_its_subscriptions() {
         .unwrap();
     a.charge(now()).unwrap();
     b.charge(now()).unwrap();
-    let e = a.charge(now()).unwrap_err();
+    let Err(ChargeError::Exceeded(e)) = a.charge(now()) else {
+        panic!("not a quota refusal")
+    };
     assert_eq!((e.scope, e.code()), (QuotaScope::Application, "900803"));
     // The refused event was not counted against the subscription either.
     assert_eq!(a.meter().remaining(now()), 0);
@@ -730,4 +734,64 @@ fn a_full_counter_store_refuses_new_subscriptions_with_503() {
     // Streams of a subscription already counted still get in.
     let first = held.first().unwrap();
     assert!(first.meter().remaining(now()) > 0);
+}
+
+/// Polls a future that never waits on I/O (in-process counters) to its end.
+fn ready_now<F: std::future::Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match f.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(v) => v,
+        std::task::Poll::Pending => panic!("the in-process path waited"),
+    }
+}
+
+#[test]
+fn admit_anonymous_async_with_in_process_counters_decides_at_once_like_the_sync_one() {
+    let g = builder().build().unwrap();
+    g.put_api(ApiPolicy::new(API));
+    let grant =
+        ready_now(g.admit_anonymous_async(API, "10.0.0.1", now(), std::future::pending::<()>))
+            .unwrap();
+    assert_eq!(
+        grant.plan.as_ref().map(|p| p.as_str()),
+        Some("AsyncDefaultSubscriptionless")
+    );
+    assert!(!grant.meter().is_leasing());
+    grant.charge(now()).unwrap();
+    let d = ready_now(
+        g.admit_anonymous_async("nope:1.0.0", "10.0.0.1", now(), || {
+            std::future::pending::<()>()
+        }),
+    )
+    .unwrap_err();
+    assert_eq!(d.reason, DenialReason::UnknownApi);
+}
+
+#[test]
+fn an_exhausted_quota_is_reported_before_a_full_connection_limit() {
+    let name = plan("OneEvent");
+    let g = builder()
+        .max_connections(1)
+        .plan(
+            Plan::new(name.clone(), 1, Duration::from_secs(86_400))
+                .unwrap()
+                .with_max_connections(1),
+        )
+        .build()
+        .unwrap();
+    populate(&g, "OneEvent");
+    let t = token("valid_HS256");
+    let first = authorize(&g, "/memory", &t).unwrap();
+    first.charge(now()).unwrap();
+    // Quota spent and the connection limit (and the global one) full: the quota answers.
+    let d = authorize(&g, "/memory", &t).unwrap_err();
+    assert!(
+        matches!(d.reason, DenialReason::QuotaExceeded(_)),
+        "{:?}",
+        d.reason
+    );
+    assert_eq!((d.code, d.status), ("900804", 429));
+    assert!(d.retry_after.is_some());
+    drop(first);
 }

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use eventgate_policy::{AtomicWindow, Meter, Quota, QuotaScope, Timestamp, WindowCounter};
+use eventgate_policy::{
+    AtomicWindow, ChargeError, Meter, Quota, QuotaScope, Timestamp, WindowCounter,
+};
 use proptest::prelude::*;
 
 /// The obvious implementation: a map from (counter, window index) to a count.
@@ -59,7 +61,7 @@ proptest! {
             let want = naive.charge(&idx, t);
             match (got, want) {
                 (Ok(()), Ok(())) => {}
-                (Err(e), Err((c, reset))) => {
+                (Err(ChargeError::Exceeded(e)), Err((c, reset))) => {
                     prop_assert_eq!(e.resets_at.as_unix_millis(), reset);
                     prop_assert_eq!(e.quota, quotas[c]);
                 }

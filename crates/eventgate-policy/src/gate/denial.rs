@@ -43,6 +43,16 @@ pub enum DenialReason {
     /// The counter store holds as many quota counters as it may, all in use
     /// ([`StoreFull`](crate::StoreFull); 900801, 503).
     CountersFull,
+    /// The shared counter store (quotas and connection slots across nodes) could not be
+    /// asked, or did not answer within the timeout ([`StoreUnavailable`](crate::StoreUnavailable);
+    /// 900900, 500).
+    StoreUnavailable,
+    /// [`Gate::authorize`](crate::Gate::authorize) or
+    /// [`Gate::admit_anonymous`](crate::Gate::admit_anonymous) (no I/O) was called on a
+    /// gate whose counters are shared between nodes: use
+    /// [`Gate::authorize_async`](crate::Gate::authorize_async) /
+    /// [`Gate::admit_anonymous_async`](crate::Gate::admit_anonymous_async) (900900, 500).
+    SharedStoreNeedsAsync,
 }
 
 /// Which connection limit was reached.
@@ -275,6 +285,20 @@ impl DenialDetails {
                 "API Limit Reached",
                 "The gateway holds its maximum number of quota counters",
                 503,
+            ),
+            R::StoreUnavailable => Self::new(
+                reason.clone(),
+                "900900",
+                "Unclassified Authentication Failure",
+                "The quota store is unavailable; try again later",
+                500,
+            ),
+            R::SharedStoreNeedsAsync => Self::new(
+                reason.clone(),
+                "900900",
+                "Unclassified Authentication Failure",
+                "The gate's counters are shared between nodes and need the asynchronous authorize",
+                500,
             ),
             R::UnknownPlan(p) => Self::new(
                 reason.clone(),

@@ -31,7 +31,7 @@ use crate::model::{
     ApiId, ApiPolicy, Application, ApplicationId, CredentialKind, KeyType, Plan, Principal, Quota,
     Subscription, SubscriptionState,
 };
-use crate::quota::{Counter, CounterStore, Gauge, Meter, QuotaExceeded, QuotaScope, SlotGuard};
+use crate::quota::{ChargeError, Counter, CounterStore, Gauge, Meter, QuotaScope, SlotGuard};
 use crate::time::Timestamp;
 
 /// Permission to open one stream: who, under which plan, the meter to charge per delivered
@@ -60,9 +60,11 @@ impl Grant {
     /// Charge one delivered event (same as `self.meter().charge(now)`).
     ///
     /// # Errors
-    /// [`QuotaExceeded`]: do not deliver; send [`QuotaExceeded::sse_event`]; close.
+    /// A [`ChargeError`]: do not deliver; on [`ChargeError::Pending`] (shared store only)
+    /// wait for [`Meter::ready`] and charge again; otherwise send
+    /// [`ChargeError::sse_event`] and close.
     #[inline]
-    pub fn charge(&self, now: Timestamp) -> Result<(), QuotaExceeded> {
+    pub fn charge(&self, now: Timestamp) -> Result<(), ChargeError> {
         self.meter.charge(now)
     }
 
@@ -233,8 +235,13 @@ impl Gate {
     ///
     /// # Errors
     /// A [`Denial`] with the WSO2 code and HTTP status of the first failed check.
+    /// A gate whose counters are shared between nodes
+    /// ([`CounterStore::is_shared`]) needs I/O for quotas and slots: this refuses every
+    /// request with [`DenialReason::SharedStoreNeedsAsync`]; use
+    /// [`Gate::authorize_async`].
     pub fn authorize(&self, facts: &RequestFacts<'_>, now: Timestamp) -> Result<Grant, Denial> {
         self.decide(facts, now)
+            .and_then(|d| self.finish(d, now))
             .map_err(|r| deny(r, &self.realm, now))
     }
 
@@ -291,6 +298,10 @@ impl Gate {
     /// # Ok::<(), ConfigError>(())
     /// ```
     ///
+    /// With a shared counter store, the quota lease and each connection slot are one store
+    /// call each, raced against `timeout()` too; a store that fails or does not answer in
+    /// time refuses the stream with [`DenialReason::StoreUnavailable`] (900900).
+    ///
     /// # Errors
     /// As [`Gate::authorize`].
     pub async fn authorize_async_with<T, F>(
@@ -314,7 +325,7 @@ impl Gate {
                 }
             }
         }
-        match self.decide(facts, now) {
+        let draft = match self.decide(facts, now) {
             Err(DenialReason::InvalidCredentials(
                 TokenError::UnknownKid(_) | TokenError::KeysUnavailable,
             )) => {
@@ -327,6 +338,7 @@ impl Gate {
                 {
                     let _ = issuer.keys.install_jwks(&body, now);
                 }
+                None
             }
             Err(DenialReason::InvalidCredentials(TokenError::IntrospectionRequired)) => {
                 if let (Some(token), Some(i)) = (self.credential_of(facts), &self.introspector) {
@@ -345,10 +357,20 @@ impl Gate {
                         }
                     }
                 }
+                None
             }
-            other => return other.map_err(|r| deny(r, &self.realm, now)),
-        }
-        self.authorize(facts, now)
+            Err(other) => return Err(deny(other, &self.realm, now)),
+            Ok(d) => Some(d),
+        };
+        let draft = match draft {
+            Some(d) => d,
+            None => self
+                .decide(facts, now)
+                .map_err(|r| deny(r, &self.realm, now))?,
+        };
+        self.finish_async(draft, now, &mut timeout)
+            .await
+            .map_err(|r| deny(r, &self.realm, now))
     }
 
     /// Admits a stream that carries no credential: a topic whose auth type is WSO2's
@@ -376,6 +398,9 @@ impl Gate {
     /// A [`Denial`]: the API is unknown (900906) or blocked (700700), a connection limit is
     /// reached, the plan's quota is already spent for this client (429), or the counter
     /// store is full.
+    ///
+    /// With counters shared between nodes this refuses with
+    /// [`DenialReason::SharedStoreNeedsAsync`]: use [`Gate::admit_anonymous_async`].
     pub fn admit_anonymous(
         &self,
         api: &str,
@@ -383,7 +408,112 @@ impl Gate {
         now: Timestamp,
     ) -> Result<Grant, Denial> {
         self.decide_anonymous(api, client, now)
+            .and_then(|d| self.finish(d, now))
             .map_err(|r| deny(r, &self.realm, now))
+    }
+
+    /// [`Gate::admit_anonymous`] for any counter store, in-process or shared: the quota
+    /// lease and the connection slot are store calls raced against `timeout()` (see
+    /// [`Gate::authorize_async_with`]). With in-process counters it decides as
+    /// [`Gate::admit_anonymous`] does, without waiting.
+    ///
+    /// # Errors
+    /// As [`Gate::admit_anonymous`], plus [`DenialReason::StoreUnavailable`] (900900) when
+    /// a shared store fails or does not answer in time.
+    pub async fn admit_anonymous_async<T, F>(
+        &self,
+        api: &str,
+        client: &str,
+        now: Timestamp,
+        mut timeout: T,
+    ) -> Result<Grant, Denial>
+    where
+        T: FnMut() -> F,
+        F: Future<Output = ()>,
+    {
+        let draft = self
+            .decide_anonymous(api, client, now)
+            .map_err(|r| deny(r, &self.realm, now))?;
+        self.finish_async(draft, now, &mut timeout)
+            .await
+            .map_err(|r| deny(r, &self.realm, now))
+    }
+
+    /// Takes the quota check and the connection slots of a decided request, without I/O.
+    fn finish(&self, d: Draft, now: Timestamp) -> Result<Grant, DenialReason> {
+        use DenialReason as R;
+        if self.counters.is_shared() {
+            return Err(R::SharedStoreNeedsAsync);
+        }
+        let meter = Meter::from_counters(d.meters);
+        if let Some(e) = meter.check(now) {
+            return Err(R::QuotaExceeded(e));
+        }
+        let mut slots = Vec::with_capacity(d.gauges.len() + 1);
+        if let Some(g) = &self.global {
+            slots.push(
+                SlotGuard::acquire(Arc::clone(g))
+                    .ok_or(R::ConnectionLimit(ConnectionScope::Global))?,
+            );
+        }
+        for (g, scope) in d.gauges {
+            slots.push(SlotGuard::acquire(g).ok_or(R::ConnectionLimit(scope))?);
+        }
+        Ok(Grant {
+            principal: d.principal,
+            application: d.application,
+            plan: Some(d.plan),
+            meter: Arc::new(meter),
+            _slots: slots,
+        })
+    }
+
+    /// [`Gate::finish`] through the store: the first lease of every shared counter, then
+    /// the slots, each store call raced against `timeout()`.
+    async fn finish_async<T, F>(
+        &self,
+        d: Draft,
+        now: Timestamp,
+        timeout: &mut T,
+    ) -> Result<Grant, DenialReason>
+    where
+        T: FnMut() -> F,
+        F: Future<Output = ()>,
+    {
+        use DenialReason as R;
+        if !self.counters.is_shared() {
+            return self.finish(d, now);
+        }
+        let meter = Meter::from_counters(d.meters);
+        if let Some(e) = meter.check_local(now) {
+            return Err(R::QuotaExceeded(e));
+        }
+        match within(meter.ready(now), timeout()).await {
+            Some(Ok(())) => {}
+            Some(Err(ChargeError::Exceeded(e))) => return Err(R::QuotaExceeded(e)),
+            Some(Err(_)) | None => return Err(R::StoreUnavailable),
+        }
+        let mut slots = Vec::with_capacity(d.gauges.len() + 1);
+        if let Some(g) = &self.global {
+            slots.push(
+                SlotGuard::acquire(Arc::clone(g))
+                    .ok_or(R::ConnectionLimit(ConnectionScope::Global))?,
+            );
+        }
+        for (g, scope) in d.gauges {
+            match within(SlotGuard::acquire_async(g), timeout()).await {
+                Some(Ok(Some(slot))) => slots.push(slot),
+                Some(Ok(None)) => return Err(R::ConnectionLimit(scope)),
+                Some(Err(_)) | None => return Err(R::StoreUnavailable),
+            }
+        }
+        Ok(Grant {
+            principal: d.principal,
+            application: d.application,
+            plan: Some(d.plan),
+            meter: Arc::new(meter),
+            _slots: slots,
+        })
     }
 
     fn decide_anonymous(
@@ -391,7 +521,7 @@ impl Gate {
         api: &str,
         client: &str,
         now: Timestamp,
-    ) -> Result<Grant, DenialReason> {
+    ) -> Result<Draft, DenialReason> {
         use DenialReason as R;
         let reg = self.read();
         let policy = reg.apis.get(api).ok_or(R::UnknownApi)?;
@@ -403,39 +533,27 @@ impl Gate {
             .plans
             .get(plan_name.as_str())
             .ok_or_else(|| R::UnknownPlan(plan_name.clone()))?;
-        let mut slots = Vec::new();
-        if let Some(g) = &self.global {
-            slots.push(
-                SlotGuard::acquire(Arc::clone(g))
-                    .ok_or(R::ConnectionLimit(ConnectionScope::Global))?,
-            );
-        }
         let key = format!("anon:{client}:{api}");
+        let mut gauges = Vec::with_capacity(1);
         if let Some(max) = plan.max_connections {
             let g = self
                 .counters
                 .gauge(&key, max)
                 .map_err(|_| R::CountersFull)?;
-            slots.push(
-                SlotGuard::acquire(g).ok_or(R::ConnectionLimit(ConnectionScope::Subscription))?,
-            );
+            gauges.push((g, ConnectionScope::Subscription));
         }
         let mut meters = Vec::with_capacity(2);
         for q in plan.quota.iter().chain(&plan.burst) {
             meters.push((self.window(&key, *q, now)?, QuotaScope::Subscription));
         }
-        let meter = Meter::from_counters(meters);
-        if let Some(e) = meter.check(now) {
-            return Err(R::QuotaExceeded(e));
-        }
         let mut principal = Principal::new(CredentialKind::Anonymous);
         principal.subject = Some(client.to_owned());
-        Ok(Grant {
+        Ok(Draft {
             principal: Arc::new(principal),
             application: None,
-            plan: Some(plan_name),
-            meter: Arc::new(meter),
-            _slots: slots,
+            plan: plan_name,
+            meters,
+            gauges,
         })
     }
 
@@ -473,7 +591,7 @@ impl Gate {
         Ok((api, credential))
     }
 
-    fn decide(&self, facts: &RequestFacts<'_>, now: Timestamp) -> Result<Grant, DenialReason> {
+    fn decide(&self, facts: &RequestFacts<'_>, now: Timestamp) -> Result<Draft, DenialReason> {
         use DenialReason as R;
         let (api, credential) = self.route(facts)?;
         // Signature checks (the slow part of a first sight of a token) run here, with no
@@ -494,13 +612,7 @@ impl Gate {
         });
         let app = app_id.and_then(|id| reg.apps.get(id.as_str()));
         let mut meters: Vec<(Counter, QuotaScope)> = Vec::with_capacity(4);
-        let mut slots = Vec::new();
-        if let Some(g) = &self.global {
-            slots.push(
-                SlotGuard::acquire(Arc::clone(g))
-                    .ok_or(R::ConnectionLimit(ConnectionScope::Global))?,
-            );
-        }
+        let mut gauges = Vec::new();
         let (plan_name, sub_key): (_, Cow<'_, str>) = if api.subscription_required {
             let id = app_id.ok_or(R::NotSubscribed)?;
             let (sub, key) = reg
@@ -549,10 +661,7 @@ impl Gate {
                     .counters
                     .gauge(&key, max)
                     .map_err(|_| R::CountersFull)?;
-                slots.push(
-                    SlotGuard::acquire(g)
-                        .ok_or(R::ConnectionLimit(ConnectionScope::Application))?,
-                );
+                gauges.push((g, ConnectionScope::Application));
             }
             for q in ap.quota.iter().chain(&ap.burst) {
                 meters.push((self.window(&key, *q, now)?, QuotaScope::Application));
@@ -563,27 +672,32 @@ impl Gate {
                 .counters
                 .gauge(&sub_key, max)
                 .map_err(|_| R::CountersFull)?;
-            slots.push(
-                SlotGuard::acquire(g).ok_or(R::ConnectionLimit(ConnectionScope::Subscription))?,
-            );
+            gauges.push((g, ConnectionScope::Subscription));
         }
         for q in plan.quota.iter().chain(&plan.burst) {
             meters.push((self.window(&sub_key, *q, now)?, QuotaScope::Subscription));
         }
         // Subscription counters first: they are the ones most often exhausted.
         meters.reverse();
-        let meter = Meter::from_counters(meters);
-        if let Some(e) = meter.check(now) {
-            return Err(R::QuotaExceeded(e));
-        }
-        Ok(Grant {
+        Ok(Draft {
             principal,
             application: app.map(|a| a.id.clone()),
-            plan: Some(plan_name),
-            meter: Arc::new(meter),
-            _slots: slots,
+            plan: plan_name,
+            meters,
+            gauges,
         })
     }
+}
+
+/// A request that passed every check but the quota and the connection slots, with the
+/// counter and gauge handles to take them from (no slot taken yet, no lock held).
+struct Draft {
+    principal: Arc<Principal>,
+    application: Option<ApplicationId>,
+    plan: PlanName,
+    meters: Vec<(Counter, QuotaScope)>,
+    /// Application's, then subscription's.
+    gauges: Vec<(Arc<dyn Gauge>, ConnectionScope)>,
 }
 
 /// Polls `io` until it finishes (`Some`) or `timeout` does first (`None`; `io` is dropped).
