@@ -550,12 +550,25 @@ pub struct ControlPlane {
 /// # Errors
 /// [`ControlError`] naming the step that failed.
 pub fn start(data_dir: &Path, admin_listener: Listener) -> Result<ControlPlane, ControlError> {
+    start_local(data_dir, admin_listener, None)
+}
+
+/// [`start`], the gate counting quotas and connection limits in `counters` when given (see
+/// [`start_shared`]).
+///
+/// # Errors
+/// [`ControlError`] naming the step that failed.
+pub fn start_local(
+    data_dir: &Path,
+    admin_listener: Listener,
+    counters: Option<Arc<dyn eventgate_policy::CounterStore>>,
+) -> Result<ControlPlane, ControlError> {
     std::fs::create_dir_all(data_dir).map_err(|source| ControlError::DataDir {
         path: data_dir.to_owned(),
         source,
     })?;
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&data_dir.join(DATABASE_FILE))?);
-    start_with(data_dir, admin_listener, store)
+    start_shared(data_dir, admin_listener, store, counters)
 }
 
 /// [`start`] over a store of the caller's choice instead of `DIR/state.db`: the demo's
@@ -568,6 +581,21 @@ pub fn start_with(
     data_dir: &Path,
     admin_listener: Listener,
     store: Arc<dyn Store>,
+) -> Result<ControlPlane, ControlError> {
+    start_shared(data_dir, admin_listener, store, None)
+}
+
+/// [`start_with`], the gate counting plan quotas and connection limits in `counters` when
+/// given (a [`RedisCounters`](eventgate_policy::redis::RedisCounters) several nodes share)
+/// instead of in process.
+///
+/// # Errors
+/// [`ControlError`] naming the step that failed.
+pub fn start_shared(
+    data_dir: &Path,
+    admin_listener: Listener,
+    store: Arc<dyn Store>,
+    counters: Option<Arc<dyn eventgate_policy::CounterStore>>,
 ) -> Result<ControlPlane, ControlError> {
     let admin_addr = admin_listener
         .local_addr()
@@ -585,6 +613,9 @@ pub fn start_with(
     let (registry, gate_state) = load_snapshot(&snapshot)?;
     let issuer = Arc::new(LocalIssuer::load_or_create(data_dir)?);
     let mut builder = Gate::builder();
+    if let Some(c) = counters {
+        builder.counters(c);
+    }
     builder.jwt(issuer.validator(None)?);
     for plan in Plan::wso2_async_defaults() {
         builder.plan(plan);

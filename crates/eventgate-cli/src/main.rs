@@ -158,19 +158,35 @@ async fn serve(global: &GlobalArgs, args: cli::ServeArgs) -> Outcome {
     };
     let cluster = cfg.as_ref().and_then(|c| c.cluster()).cloned();
     let admin = Listener::from_tcp(admin, None);
+    // `[cluster] redis`: plan quotas and connection limits counted across nodes (leased
+    // blocks, expiring slot leases; the connection is made lazily).
+    let counters = match cluster.as_ref().and_then(|c| c.redis.as_deref()) {
+        Some(url) => {
+            let c = eventgate_policy::redis::RedisCounters::builder(url)
+                .build()
+                .map_err(|e| Failure::new(format!("[cluster] redis: {e}")))?;
+            let c: std::sync::Arc<dyn eventgate_policy::CounterStore> = std::sync::Arc::new(c);
+            Some(c)
+        }
+        None => None,
+    };
     // `[cluster] postgres`: the state several nodes share; otherwise DATA/state.db.
     let (cp, shared) = match cluster.as_ref().and_then(|c| c.postgres.as_deref()) {
         Some(url) => {
             let store: std::sync::Arc<dyn eventgate_cli::store::Store> =
                 std::sync::Arc::new(eventgate_cli::store::PgStore::connect(url)?);
-            let cp = eventgate_cli::control::start_with(
+            let cp = eventgate_cli::control::start_shared(
                 &global.data,
                 admin,
                 std::sync::Arc::clone(&store),
+                counters,
             )?;
             (cp, Some(store))
         }
-        None => (eventgate_cli::control::start(&global.data, admin)?, None),
+        None => (
+            eventgate_cli::control::start_local(&global.data, admin, counters)?,
+            None,
+        ),
     };
     let _watcher = match (&cluster, shared) {
         (Some(c), Some(store)) => {

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 use eventgate_asyncapi::{AuthType, DeliveryMode};
 use eventgate_policy::{
-    ApiPolicy, CredentialSource, Gate, Grant, RequestFacts, Timestamp, TopicPolicy,
+    ApiPolicy, ChargeError, CredentialSource, Gate, Grant, RequestFacts, Timestamp, TopicPolicy,
 };
 use eventgate_relay::{
     ChannelBudget, ClientInfo, Cutoff, Delivery, DeliveryGate, EventId, Mode, Relay,
@@ -345,9 +345,13 @@ impl Gateway {
                 .extensions
                 .get::<ConnectInfo>()
                 .map(|c| c.remote().ip().to_string());
+            let timeout = inner.auth_timeout;
             inner
                 .gate
-                .admit_anonymous(api_id, client.as_deref().unwrap_or("unknown"), now)
+                .admit_anonymous_async(api_id, client.as_deref().unwrap_or("unknown"), now, || {
+                    tokio::time::sleep(timeout)
+                })
+                .await
                 .map_err(|d| ErrorReply::denial(&d))?
         } else {
             let headers = credential_headers(api, &parts.headers);
@@ -765,20 +769,58 @@ struct StreamGate {
     topic: Box<str>,
 }
 
-impl DeliveryGate for StreamGate {
-    fn admit(&self, delivery: &Delivery<'_>) -> Result<(), Cutoff> {
-        if let Err(over) = self.grant.charge(Timestamp::from(SystemTime::now())) {
-            self.cut.store(true, Relaxed);
+impl StreamGate {
+    fn cut_by(&self, e: &ChargeError) -> Cutoff {
+        self.cut.store(true, Relaxed);
+        if matches!(e, ChargeError::Exceeded(_)) {
             self.stats.quota_cuts.fetch_add(1, Relaxed);
-            return Err(Cutoff::with_frame(
-                over.sse_event(Timestamp::from(SystemTime::now())),
-            ));
         }
+        Cutoff::with_frame(e.sse_event(Timestamp::from(SystemTime::now())))
+    }
+
+    fn count(&self, delivery: &Delivery<'_>) {
         let len = delivery.frame.len();
         self.events.fetch_add(1, Relaxed);
         self.bytes.fetch_add(len as u64, Relaxed);
         self.stats.delivered(len);
-        Ok(())
+    }
+}
+
+impl DeliveryGate for StreamGate {
+    fn admit(&self, delivery: &Delivery<'_>) -> Result<(), Cutoff> {
+        match self.grant.charge(Timestamp::from(SystemTime::now())) {
+            Ok(()) => {
+                self.count(delivery);
+                Ok(())
+            }
+            Err(e) => Err(self.cut_by(&e)),
+        }
+    }
+
+    /// With quotas leased from a shared store, an event that finds the node's block used
+    /// up waits for the refill (the stream pauses; nothing is dropped) instead of ending
+    /// the stream.
+    fn poll_admit(
+        &self,
+        cx: &mut std::task::Context<'_>,
+        delivery: &Delivery<'_>,
+    ) -> std::task::Poll<Result<(), Cutoff>> {
+        use std::task::Poll;
+        loop {
+            let now = Timestamp::from(SystemTime::now());
+            match self.grant.charge(now) {
+                Ok(()) => {
+                    self.count(delivery);
+                    return Poll::Ready(Ok(()));
+                }
+                Err(ChargeError::Pending) => match self.grant.meter().poll_ready(cx, now) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(self.cut_by(&e))),
+                    Poll::Pending => return Poll::Pending,
+                },
+                Err(e) => return Poll::Ready(Err(self.cut_by(&e))),
+            }
+        }
     }
 }
 
