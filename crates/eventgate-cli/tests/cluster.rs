@@ -2,7 +2,8 @@
 //! database (`[cluster] postgres`): a change made through one node's admin API reaches the
 //! others' routing and gate without a restart, and a node started later loads everything.
 //! With `[cluster] redis` too, a client that drops from one node resumes on the other with
-//! `Last-Event-ID` and gets exactly the events it missed. The PostgreSQL and Redis servers
+//! `Last-Event-ID` and gets exactly the events it missed, and a plan shared by streams on both
+//! nodes delivers exactly its events in total. The PostgreSQL and Redis servers
 //! are the test's own (see `support/postgres.rs`, `support/redis.rs`).
 
 use std::io::{BufRead, BufReader};
@@ -98,6 +99,11 @@ fn node_with(dir: &Path, name: &str, url: &str, redis: Option<&str>) -> Node {
 /// sample backend at `backend`, AsyncGold, DemoApp subscribed): the Authorization header of
 /// DemoApp's API key.
 fn tutorial_through(n: &Node, backend: u16) -> String {
+    tutorial_with_plan(n, backend, "AsyncGold")
+}
+
+/// [`tutorial_through`] with DemoApp subscribed under `plan`.
+fn tutorial_with_plan(n: &Node, backend: u16, plan: &str) -> String {
     let endpoint = format!("http://localhost:{backend}");
     let api = "Observer:1.0.0";
     ok(
@@ -116,7 +122,7 @@ fn tutorial_through(n: &Node, backend: u16) -> String {
         ],
     );
     ok(&n.data, &["api", "topics", "add", api, "/memory"]);
-    ok(&n.data, &["api", "plans", "set", api, "AsyncGold"]);
+    ok(&n.data, &["api", "plans", "set", api, plan]);
     ok(&n.data, &["api", "lifecycle", api, "publish"]);
     ok(&n.data, &["api", "revision", "create", api]);
     ok(
@@ -136,15 +142,7 @@ fn tutorial_through(n: &Node, backend: u16) -> String {
     ok(&n.data, &["app", "create", "DemoApp"]);
     ok(
         &n.data,
-        &[
-            "app",
-            "subscribe",
-            "DemoApp",
-            "--api",
-            api,
-            "--plan",
-            "AsyncGold",
-        ],
+        &["app", "subscribe", "DemoApp", "--api", api, "--plan", plan],
     );
     let key = ok(&n.data, &["app", "key", "DemoApp"]).trim().to_owned();
     let auth = format!("Authorization: Bearer {key}");
@@ -394,5 +392,76 @@ fn a_client_that_drops_from_one_node_resumes_on_the_other_with_exactly_the_event
         let (e, offset) = position(id);
         assert_eq!(e, epoch, "one epoch: {seen:?}");
         assert_eq!(offset, first + i as u64, "consecutive at {i}: {seen:?}");
+    }
+}
+
+#[test]
+fn a_plan_shared_by_streams_on_two_nodes_delivers_exactly_its_events_in_total() {
+    let Some(pg) = Postgres::start() else {
+        return;
+    };
+    let Some(redis) = Redis::start() else {
+        return;
+    };
+    let url = pg.database("quota");
+    let dir = tempfile::tempdir().unwrap();
+    let backend = free_port();
+    // An event every millisecond: AsyncBronze's 5,000 events a day run out in seconds.
+    let _backend = started(
+        Command::new(env!("CARGO_BIN_EXE_eventgate"))
+            .args(["sample-backend", "--time", "60000", "--interval", "1"])
+            .args(["--port", &backend.to_string()])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+        "sample backend",
+    );
+    let a = node_with(dir.path(), "a", &url, Some(&redis.url()));
+    let b = node_with(dir.path(), "b", &url, Some(&redis.url()));
+    let auth = tutorial_with_plan(&a, backend, "AsyncBronze");
+    // Wait until B routes the API and takes the key, without spending the plan: a topic
+    // path the backend does not serve is authorized (subscription, plan) and then fails
+    // upstream, before any event.
+    let heap = |b: &str| {
+        b.lines()
+            .filter(|l| l.starts_with("data: {\"heap\""))
+            .count()
+    };
+    let start = Instant::now();
+    loop {
+        let body = get(&b, "/observer/1.0.0/no-such-feed", &auth, 2);
+        let status = body
+            .rsplit("status=")
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
+        if !["000", "401", "403", "404"].contains(&status.as_str()) {
+            assert_eq!(heap(&body), 0, "{body}");
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "node b: {body}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let path = "/observer/1.0.0/memory";
+    let bodies: Vec<String> = std::thread::scope(|s| {
+        let streams: Vec<_> = [&a, &a, &b, &b]
+            .into_iter()
+            .map(|n| s.spawn(|| get(n, path, &auth, 40)))
+            .collect();
+        streams.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let events: Vec<usize> = bodies.iter().map(|b| heap(b)).collect();
+    assert_eq!(
+        events.iter().sum::<usize>(),
+        5000,
+        "events per stream: {events:?}"
+    );
+    for (i, body) in bodies.iter().enumerate() {
+        assert!(events[i] > 0, "stream {i} got no event: {body:.300}");
+        assert!(
+            body.contains("900804"),
+            "stream {i} ended without the quota event"
+        );
     }
 }
