@@ -360,15 +360,18 @@ fn a_client_that_drops_from_one_node_resumes_on_the_other_with_exactly_the_event
     let url = pg.database("resume");
     let dir = tempfile::tempdir().unwrap();
     let backend = free_port();
-    let _backend = started(
-        Command::new(env!("CARGO_BIN_EXE_eventgate"))
-            .args(["sample-backend", "--time", "20000", "--interval", "100"])
-            .args(["--port", &backend.to_string()])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap(),
-        "sample backend",
-    );
+    let start_backend = || {
+        started(
+            Command::new(env!("CARGO_BIN_EXE_eventgate"))
+                .args(["sample-backend", "--time", "20000", "--interval", "100"])
+                .args(["--port", &backend.to_string()])
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap(),
+            "sample backend",
+        )
+    };
+    let mut backend_process = Some(start_backend());
     let a = node_with(dir.path(), "a", &url, Some(&redis.url()));
     let b = node_with(dir.path(), "b", &url, Some(&redis.url()));
     let auth = tutorial_through(&a, backend);
@@ -379,8 +382,14 @@ fn a_client_that_drops_from_one_node_resumes_on_the_other_with_exactly_the_event
     // epoch, every event once and in order, though each node has its own upstream.
     let mut seen: Vec<String> = ids(&get(&a, path, &auth, 2));
     assert!(seen.len() >= 3, "node a sent {seen:?}");
-    for (n, name) in [(&b, "b"), (&a, "a"), (&b, "b")] {
-        // Events the client misses while it is away.
+    for (round, (n, name)) in [(&b, "b"), (&a, "a"), (&b, "b")].into_iter().enumerate() {
+        // Events the client misses while it is away; in the second round the backend is
+        // killed and started again meanwhile (its own ids start again at 1).
+        if round == 1 {
+            drop(backend_process.take());
+            std::thread::sleep(Duration::from_millis(300));
+            backend_process = Some(start_backend());
+        }
         std::thread::sleep(Duration::from_millis(500));
         let last = seen.last().unwrap().clone();
         let got = ids(&resume(n, path, &auth, &last, 2));

@@ -335,8 +335,15 @@ impl SharedStore for RedisBacklog {
                 .arg("0")
                 .arg(self.settings.maxlen);
             for r in records {
-                inv.arg(r.upstream_id.as_ref().map_or(&b""[..], |id| id.as_bytes()))
-                    .arg(&r.frame[..]);
+                // An event is the same one on every node when its upstream id and its bytes
+                // are: a backend that restarts and numbers its events from 1 again sends new
+                // events under old ids, which must not be taken for ones already appended.
+                let dedup = r.upstream_id.as_ref().map_or_else(Vec::new, |id| {
+                    let mut k = id.as_bytes().to_vec();
+                    k.extend_from_slice(format!("\0{:016x}", fnv1a(&[&r.frame[..]])).as_bytes());
+                    k
+                });
+                inv.arg(dedup).arg(&r.frame[..]);
             }
             let mut conn = self.conn.clone();
             let v: Value = inv.invoke_async(&mut conn).await.map_err(redis_error)?;
