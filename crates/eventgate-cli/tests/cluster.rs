@@ -6,49 +6,14 @@
 //! nodes delivers exactly its events in total. The PostgreSQL and Redis servers
 //! are the test's own (see `support/postgres.rs`, `support/redis.rs`).
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod support;
 use support::postgres::Postgres;
 use support::redis::Redis;
-use support::{Killed, free_port};
-
-fn eventgate(data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_eventgate"))
-        .arg("--data")
-        .arg(data)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn ok(data: &Path, args: &[&str]) -> String {
-    let out = eventgate(data, args);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn started(mut child: Child, wait_for: &str) -> Killed {
-    let stdout = child.stdout.take().unwrap();
-    let child = Killed(child);
-    let mut lines = BufReader::new(stdout).lines();
-    loop {
-        let line = lines.next().expect("exited before it was ready").unwrap();
-        if line.contains(wait_for) {
-            break;
-        }
-    }
-    // Keep draining stdout so the node never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    child
-}
+use support::{Killed, eventgate, free_port, ok, started};
 
 /// A node: `eventgate serve --config` with its own data directory and ports.
 struct Node {

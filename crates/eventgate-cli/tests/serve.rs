@@ -3,44 +3,10 @@
 //! subscribe, get a token, and stream memory events through the gateway with curl. A change
 //! made while a stream is open reaches new requests and leaves the stream alone.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
 mod support;
-use support::{Killed, free_port};
-
-fn eventgate(data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_eventgate"))
-        .arg("--data")
-        .arg(data)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn ok(data: &Path, args: &[&str]) -> String {
-    let out = eventgate(data, args);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn started(mut child: Child, wait_for: &str) -> Killed {
-    let stdout = child.stdout.take().unwrap();
-    let child = Killed(child);
-    let mut lines = BufReader::new(stdout).lines();
-    loop {
-        let line = lines.next().expect("exited before it was ready").unwrap();
-        if line.contains(wait_for) {
-            break;
-        }
-    }
-    child
-}
+use support::{free_port, ok, started};
 
 #[test]
 fn the_tutorial_through_the_cli_streams_events_through_serve() {

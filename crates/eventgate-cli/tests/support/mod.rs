@@ -1,7 +1,9 @@
 //! Process helpers shared by the tests that run the `eventgate` binary.
 #![allow(dead_code, unreachable_pub)]
 
-use std::process::Child;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output};
 
 /// A free 127.0.0.1 port (bound, read, released).
 pub fn free_port() -> u16 {
@@ -20,6 +22,43 @@ impl Drop for Killed {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// `eventgate --data DATA ARGS`, run to completion.
+pub fn eventgate(data: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_eventgate"))
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// [`eventgate`] for a command that must succeed: its stdout.
+pub fn ok(data: &Path, args: &[&str]) -> String {
+    let out = eventgate(data, args);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Waits for a line containing `wait_for` on the child's piped stdout, then keeps draining
+/// it so the child never blocks on a full pipe; the child is killed when dropped.
+pub fn started(mut child: Child, wait_for: &str) -> Killed {
+    let stdout = child.stdout.take().unwrap();
+    let child = Killed(child);
+    let mut lines = BufReader::new(stdout).lines();
+    loop {
+        let line = lines.next().expect("exited before it was ready").unwrap();
+        if line.contains(wait_for) {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    child
 }
 
 pub mod postgres;
