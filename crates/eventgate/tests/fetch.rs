@@ -10,16 +10,16 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use eventgate::fetch::{HttpFetcher, HttpIntrospector};
+use eventgate::server::RequestBody;
 use eventgate::server::{Listener, Server};
 use eventgate_policy::{Introspector, JwksFetcher};
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
 
 #[derive(Clone)]
 struct Idp;
 
-impl tower_service::Service<Request<Incoming>> for Idp {
+impl tower_service::Service<Request<RequestBody>> for Idp {
     type Response = Response<Full<Bytes>>;
     type Error = Infallible;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
@@ -28,7 +28,7 @@ impl tower_service::Service<Request<Incoming>> for Idp {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, req: Request<Incoming>) -> Self::Future {
+    fn call(&mut self, req: Request<RequestBody>) -> Self::Future {
         Box::pin(async move {
             let path = req.uri().path().to_owned();
             let auth = req

@@ -11,6 +11,11 @@
 //!   ([`ServerBuilder::header_read_timeout`]) and the number of open connections
 //!   ([`ServerBuilder::max_connections`]: past it, accepting waits);
 //! - puts a [`ConnectInfo`] (addresses, TLS or not) into every request's extensions;
+//! - answers the first request of an HTTP/1.1 connection, when it is a `GET` or `HEAD`
+//!   without a body (every event stream), on a lean path of its own that holds no buffer
+//!   while the response idles (hyper's HTTP/1 connection keeps 16 KiB per connection), and
+//!   gives everything else, and the connection after that first response, to hyper
+//!   ([`ServerBuilder::lean_http1`]);
 //! - sets no timeout on whole responses, so an event stream lasts as long as it needs to, and
 //!   neither buffers nor compresses bodies: frames go to the socket as the service yields
 //!   them.
@@ -39,6 +44,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tracing::Instrument as _;
+
+mod lean;
 
 /// Default time a client has to send a complete request head (and, over TLS, finish the
 /// handshake): 10 s.
@@ -89,6 +96,60 @@ pub enum ServerError {
     /// A builder setting is out of range.
     #[error("invalid server setting: {0}")]
     Setting(&'static str),
+}
+
+/// The body of a request the [`Server`] hands to its service: hyper's [`Incoming`] for
+/// requests hyper read, empty for those the lean HTTP/1.1 path read (a `GET` or `HEAD`
+/// without a body). Services generic over the request body (the gateway, axum routers) take
+/// it as they are.
+#[derive(Debug)]
+pub struct RequestBody(BodyKind);
+
+#[derive(Debug)]
+enum BodyKind {
+    Hyper(Incoming),
+    Empty,
+}
+
+impl RequestBody {
+    fn empty() -> Self {
+        Self(BodyKind::Empty)
+    }
+}
+
+impl From<Incoming> for RequestBody {
+    fn from(body: Incoming) -> Self {
+        Self(BodyKind::Hyper(body))
+    }
+}
+
+impl http_body::Body for RequestBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, hyper::Error>>> {
+        match &mut self.get_mut().0 {
+            BodyKind::Hyper(b) => std::pin::Pin::new(b).poll_frame(cx),
+            BodyKind::Empty => std::task::Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.0 {
+            BodyKind::Hyper(b) => b.is_end_stream(),
+            BodyKind::Empty => true,
+        }
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        match &self.0 {
+            BodyKind::Hyper(b) => b.size_hint(),
+            BodyKind::Empty => http_body::SizeHint::with_exact(0),
+        }
+    }
 }
 
 /// What the runner knows about the connection a request came in on; in every request's
@@ -287,6 +348,7 @@ pub struct ServerBuilder {
     max_connections: usize,
     shutdown_grace: Duration,
     max_concurrent_streams: u32,
+    lean_http1: bool,
 }
 
 impl Default for ServerBuilder {
@@ -303,7 +365,19 @@ impl ServerBuilder {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             max_concurrent_streams: DEFAULT_MAX_CONCURRENT_STREAMS,
+            lean_http1: true,
         }
+    }
+
+    /// Whether the first request of an HTTP/1.1 connection, when it is a `GET` or `HEAD`
+    /// without a body, is answered on the lean path (module docs): on by default. Its
+    /// response is the same bytes hyper would send (status line, headers, `Date`, chunked or
+    /// `Content-Length` framing) and it ends when the client hangs up, as with hyper; off,
+    /// hyper answers every request, and an idle event stream holds hyper's 16 KiB of
+    /// connection buffers.
+    pub fn lean_http1(mut self, on: bool) -> Self {
+        self.lean_http1 = on;
+        self
     }
 
     /// Time a client has to send its request head (and finish a TLS handshake). Default is
@@ -358,7 +432,7 @@ impl ServerBuilder {
 /// use eventgate::server::{Listener, Server};
 /// # async fn run<S, B>(service: S) -> Result<(), Box<dyn std::error::Error>>
 /// # where
-/// #     S: tower_service::Service<http::Request<hyper::body::Incoming>, Response = http::Response<B>>
+/// #     S: tower_service::Service<http::Request<eventgate::server::RequestBody>, Response = http::Response<B>>
 /// #         + Clone + Send + 'static,
 /// #     S::Future: Send + 'static,
 /// #     S::Error: Into<eventgate_types::BoxError>,
@@ -395,7 +469,7 @@ impl Server {
         shutdown: F,
     ) -> Result<(), ServerError>
     where
-        S: tower_service::Service<Request<Incoming>, Response = Response<B>>
+        S: tower_service::Service<Request<RequestBody>, Response = Response<B>>
             + Clone
             + Send
             + 'static,
@@ -417,7 +491,11 @@ impl Server {
             .max_concurrent_streams(self.cfg.max_concurrent_streams)
             .keep_alive_interval(Some(Duration::from_secs(30)))
             .keep_alive_timeout(Duration::from_secs(20));
-        let builder = Arc::new(builder);
+        let shared = Arc::new(Shared {
+            builder,
+            header_timeout: self.cfg.header_read_timeout,
+            lean: self.cfg.lean_http1,
+        });
         let graceful = Arc::new(hyper_util::server::graceful::GracefulShutdown::new());
         let permits = Arc::new(Semaphore::new(self.cfg.max_connections));
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -426,10 +504,9 @@ impl Server {
             accept_tasks.spawn(accept_loop(
                 listener,
                 service.clone(),
-                Arc::clone(&builder),
+                Arc::clone(&shared),
                 Arc::clone(&graceful),
                 Arc::clone(&permits),
-                self.cfg.header_read_timeout,
                 stop_rx.clone(),
             ));
         }
@@ -447,13 +524,15 @@ impl Server {
 async fn accept_loop<S, B>(
     listener: Listener,
     service: S,
-    builder: Arc<auto::Builder<TokioExecutor>>,
+    shared: Arc<Shared>,
     graceful: Arc<hyper_util::server::graceful::GracefulShutdown>,
     permits: Arc<Semaphore>,
-    handshake_timeout: Duration,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) where
-    S: tower_service::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S: tower_service::Service<Request<RequestBody>, Response = Response<B>>
+        + Clone
+        + Send
+        + 'static,
     S::Future: Send + 'static,
     S::Error: Into<BoxError>,
     B: http_body::Body<Data = Bytes> + Send + 'static,
@@ -502,16 +581,18 @@ async fn accept_loop<S, B>(
             inner: service.clone(),
             info,
         };
-        let svc = hyper_util::service::TowerToHyperService::new(svc);
+        let handshake_timeout = shared.header_timeout;
+        let conn = Conn {
+            svc,
+            shared: Arc::clone(&shared),
+            watcher: graceful.watcher(),
+            stop: stop.clone(),
+        };
         match &acceptor {
             None => {
-                let conn = builder
-                    .serve_connection(TokioIo::new(tcp), svc)
-                    .into_owned();
-                let conn = graceful.watch(conn);
                 tokio::spawn(
                     async move {
-                        let _ = conn.await;
+                        conn.serve(tcp).await;
                         drop(permit);
                     }
                     .instrument(span),
@@ -519,25 +600,80 @@ async fn accept_loop<S, B>(
             }
             Some(acceptor) => {
                 let acceptor = acceptor.clone();
-                let builder = Arc::clone(&builder);
-                let watcher = graceful.watcher();
                 tokio::spawn(
                     async move {
-                        let Ok(Ok(tls)) =
+                        if let Ok(Ok(tls)) =
                             tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await
-                        else {
-                            return;
-                        };
-                        let conn = builder
-                            .serve_connection(TokioIo::new(tls), svc)
-                            .into_owned();
-                        let _ = watcher.watch(conn).await;
+                        {
+                            conn.serve(tls).await;
+                        }
                         drop(permit);
                     }
                     .instrument(span),
                 );
             }
         }
+    }
+}
+
+/// What every connection of a server shares.
+struct Shared {
+    builder: auto::Builder<TokioExecutor>,
+    header_timeout: Duration,
+    lean: bool,
+}
+
+/// One accepted connection and what serving it takes.
+struct Conn<S> {
+    svc: WithInfo<S>,
+    shared: Arc<Shared>,
+    /// Held until the connection ends, so graceful shutdown waits for it.
+    watcher: hyper_util::server::graceful::Watcher,
+    stop: tokio::sync::watch::Receiver<bool>,
+}
+
+impl<S> Conn<S> {
+    /// The first request on the lean path when it qualifies, then (or else) hyper.
+    async fn serve<IO, B>(mut self, mut io: IO)
+    where
+        IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+        S: tower_service::Service<Request<RequestBody>, Response = Response<B>>
+            + Clone
+            + Send
+            + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError>,
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let mut prefix = Bytes::new();
+        if self.shared.lean {
+            let head = tokio::select! {
+                _ = self.stop.wait_for(|stopped| *stopped) => return,
+                h = tokio::time::timeout(self.shared.header_timeout, lean::read_head(&mut io)) => h,
+            };
+            match head {
+                Err(_) | Ok(lean::Head::Closed) => return,
+                Ok(lean::Head::Hyper(bytes)) => prefix = bytes,
+                Ok(lean::Head::Lean(req)) => {
+                    match lean::respond(&mut io, self.svc.clone(), req).await {
+                        Ok(Some(rest)) if !*self.stop.borrow() => prefix = rest,
+                        _ => {
+                            use tokio::io::AsyncWriteExt as _;
+                            let _ = io.shutdown().await;
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+        let svc = hyper_util::service::TowerToHyperService::new(self.svc);
+        let conn = self
+            .shared
+            .builder
+            .serve_connection(TokioIo::new(lean::Prefixed::new(prefix, io)), svc)
+            .into_owned();
+        let _ = self.watcher.watch(conn).await;
     }
 }
 
@@ -551,9 +687,9 @@ struct WithInfo<S> {
     info: ConnectInfo,
 }
 
-impl<S, B> tower_service::Service<Request<Incoming>> for WithInfo<S>
+impl<S, B> tower_service::Service<Request<RequestBody>> for WithInfo<S>
 where
-    S: tower_service::Service<Request<Incoming>, Response = Response<B>>,
+    S: tower_service::Service<Request<RequestBody>, Response = Response<B>>,
 {
     type Response = Response<B>;
     type Error = S::Error;
@@ -566,7 +702,29 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut req: Request<Incoming>) -> Self::Future {
+    fn call(&mut self, mut req: Request<RequestBody>) -> Self::Future {
+        req.extensions_mut().insert(self.info);
+        self.inner.call(req)
+    }
+}
+
+impl<S, B> tower_service::Service<Request<Incoming>> for WithInfo<S>
+where
+    S: tower_service::Service<Request<RequestBody>, Response = Response<B>>,
+{
+    type Response = Response<B>;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<Incoming>) -> Self::Future {
+        let mut req = req.map(RequestBody::from);
         req.extensions_mut().insert(self.info);
         self.inner.call(req)
     }

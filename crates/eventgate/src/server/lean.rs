@@ -1,0 +1,494 @@
+//! The lean HTTP/1.1 path: the first request of a connection, when it is a plain `GET` or
+//! `HEAD` without a body, is read and answered here instead of by hyper.
+//!
+//! Why: hyper's HTTP/1 connection keeps an 8 KiB read buffer and an 8 KiB write buffer for
+//! as long as the connection lives, and an event stream lives for hours while idling most of
+//! the time. Here the request head is read into a buffer sized to the head and freed once it
+//! is parsed, the response head is written from a buffer freed after the write, and each
+//! body frame goes to the socket as it is (one vectored write with its chunk header), so an
+//! idle stream holds no buffer at all.
+//!
+//! Everything else is hyper's: HTTP/2 (its preface fails the HTTP/1 parse), requests with a
+//! body, `Expect`, `Upgrade`, heads that do not parse or are longer than [`MAX_HEAD`] (hyper
+//! answers them with its own 400 or 431), and every request after the first on a kept-alive
+//! connection: the bytes read so far are handed to hyper in front of the socket ([`Prefixed`]).
+
+use std::future::poll_fn;
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::{Bytes, BytesMut};
+use http::header::{CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Version};
+use http_body::Body;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+
+use super::RequestBody;
+
+/// The longest request head the lean path reads; a longer one is handed to hyper, which
+/// applies its own limits (and answers 431 past them).
+pub(super) const MAX_HEAD: usize = 16 * 1024;
+/// Most header fields in a request head the lean path parses (hyper's own default is 100).
+const MAX_HEADERS: usize = 100;
+/// Bytes a client may send while its response streams (a pipelined request) that are kept for
+/// hyper; past this the socket is no longer read until the response ends.
+const MAX_PIPELINED: usize = 8 * 1024;
+
+/// What reading the first request head found.
+// Built once per connection and matched at once; boxing the request would only add an
+// allocation.
+#[allow(clippy::large_enum_variant)]
+pub(super) enum Head {
+    /// A request the lean path answers, and any bytes read past its head.
+    Lean(LeanRequest),
+    /// Anything else: the bytes read so far, to be given to hyper before the socket.
+    Hyper(Bytes),
+    /// The client closed the connection (or failed) before sending anything.
+    Closed,
+}
+
+/// A parsed request the lean path answers.
+pub(super) struct LeanRequest {
+    pub(super) request: Request<RequestBody>,
+    /// The client asked to keep the connection (HTTP/1.1 without `Connection: close`).
+    keep_alive: bool,
+    /// Bytes read past the head (a pipelined request).
+    pub(super) rest: Bytes,
+}
+
+/// Reads the first request head and decides who answers it.
+pub(super) async fn read_head<IO: AsyncRead + Unpin>(io: &mut IO) -> Head {
+    let mut buf = BytesMut::new();
+    loop {
+        // Grow by 1 KiB steps: most heads (an EventSource's included) fit in the first.
+        if buf.capacity() - buf.len() < 512 {
+            buf.reserve(1024);
+        }
+        match io.read_buf(&mut buf).await {
+            Ok(0) | Err(_) if buf.is_empty() => return Head::Closed,
+            Ok(0) | Err(_) => return Head::Hyper(buf.freeze()),
+            Ok(_) => {}
+        }
+        match parse(&buf) {
+            Parsed::Partial if buf.len() < MAX_HEAD => continue,
+            Parsed::Partial | Parsed::NotLean => return Head::Hyper(buf.freeze()),
+            Parsed::Lean(head_len, request, keep_alive) => {
+                // Copy what follows the head so the head's buffer is freed now.
+                let rest = Bytes::copy_from_slice(&buf[head_len..]);
+                return Head::Lean(LeanRequest {
+                    request,
+                    keep_alive,
+                    rest,
+                });
+            }
+        }
+    }
+}
+
+#[allow(clippy::large_enum_variant)] // as Head
+enum Parsed {
+    Partial,
+    NotLean,
+    Lean(usize, Request<RequestBody>, bool),
+}
+
+fn parse(buf: &[u8]) -> Parsed {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    let head_len = match req.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return Parsed::Partial,
+        // Not HTTP/1 (the HTTP/2 preface), too many headers, bad syntax: hyper answers.
+        Err(_) => return Parsed::NotLean,
+    };
+    let method = match req.method {
+        Some("GET") => Method::GET,
+        Some("HEAD") => Method::HEAD,
+        _ => return Parsed::NotLean,
+    };
+    let version = match req.version {
+        Some(1) => Version::HTTP_11,
+        Some(0) => Version::HTTP_10,
+        _ => return Parsed::NotLean,
+    };
+    let Some(Ok(uri)) = req.path.map(http::Uri::try_from) else {
+        return Parsed::NotLean;
+    };
+    let mut map = HeaderMap::with_capacity(req.headers.len());
+    let mut keep_alive = version == Version::HTTP_11;
+    for h in req.headers.iter() {
+        let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(h.name.as_bytes()),
+            HeaderValue::from_bytes(h.value),
+        ) else {
+            return Parsed::NotLean;
+        };
+        if name == TRANSFER_ENCODING
+            || name == http::header::EXPECT
+            || name == http::header::UPGRADE
+            || (name == CONTENT_LENGTH && value.as_bytes() != b"0")
+        {
+            // A body, an interim response or a protocol switch: hyper's job.
+            return Parsed::NotLean;
+        }
+        if name == CONNECTION && has_token(value.as_bytes(), b"close") {
+            keep_alive = false;
+        }
+        map.append(name, value);
+    }
+    let mut request = Request::new(RequestBody::empty());
+    *request.method_mut() = method;
+    *request.uri_mut() = uri;
+    *request.version_mut() = version;
+    *request.headers_mut() = map;
+    Parsed::Lean(head_len, request, keep_alive)
+}
+
+/// Whether a comma-separated header value holds `token` (ASCII case-insensitive).
+fn has_token(value: &[u8], token: &[u8]) -> bool {
+    value
+        .split(|&b| b == b',')
+        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
+}
+
+/// How the response body is delimited on the wire.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    /// No body (HEAD, 1xx, 204, 304).
+    None,
+    /// `Content-Length`: exactly this many bytes.
+    Length(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+    /// Until the connection closes (an HTTP/1.0 client, length unknown).
+    Close,
+}
+
+/// Answers `req` with `svc` on `io`. `Ok(Some(bytes))`: the response ended and the connection
+/// may serve more requests (hyper takes over, `bytes` first); `Ok(None)`: close it.
+pub(super) async fn respond<IO, S, B>(
+    io: &mut IO,
+    mut svc: S,
+    req: LeanRequest,
+) -> io::Result<Option<Bytes>>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+    S: tower_service::Service<Request<RequestBody>, Response = Response<B>>,
+    B: Body<Data = Bytes>,
+{
+    let LeanRequest {
+        request,
+        mut keep_alive,
+        rest,
+    } = req;
+    let head_only = request.method() == Method::HEAD;
+    let version = request.version();
+    poll_fn(|cx| svc.poll_ready(cx))
+        .await
+        .map_err(|_| io::Error::other("service not ready"))?;
+    // Boxed: the service's future (the gateway's authorization, with its key fetches) is
+    // large, and unboxed its space would stay in this connection's task for the life of the
+    // stream.
+    let response = Box::pin(svc.call(request))
+        .await
+        .map_err(|_| io::Error::other("service failed"))?;
+    let (parts, body) = response.into_parts();
+    let mut headers = parts.headers;
+    let status = parts.status;
+    // HTTP/1.0 is never kept alive here (so a body of unknown length ends with the close).
+    if headers
+        .get(CONNECTION)
+        .is_some_and(|v| has_token(v.as_bytes(), b"close"))
+    {
+        keep_alive = false;
+    }
+    if !keep_alive && version == Version::HTTP_11 {
+        // (HTTP/1.0 closes by default; hyper says nothing there either.)
+        headers.insert(CONNECTION, HeaderValue::from_static("close"));
+    }
+    let mut framing = if status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+    {
+        Framing::None
+    } else if let Some(n) = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        headers.remove(TRANSFER_ENCODING);
+        Framing::Length(n)
+    } else if let Some(n) = body.size_hint().exact() {
+        headers.insert(CONTENT_LENGTH, HeaderValue::from(n));
+        headers.remove(TRANSFER_ENCODING);
+        Framing::Length(n)
+    } else if version == Version::HTTP_11 {
+        if !head_only {
+            headers.insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+        }
+        Framing::Chunked
+    } else {
+        Framing::Close
+    };
+    if head_only {
+        // The head says what a GET would get; no body follows.
+        framing = Framing::None;
+    }
+    if !headers.contains_key(DATE)
+        && let Ok(date) =
+            HeaderValue::from_str(&httpdate::fmt_http_date(std::time::SystemTime::now()))
+    {
+        headers.insert(DATE, date);
+    }
+    write_head(io, version, status, &headers).await?;
+    drop(headers);
+    if framing == Framing::None {
+        return Ok(keep_alive.then_some(rest));
+    }
+    let mut body = std::pin::pin!(body);
+    let mut pipelined = BytesMut::new();
+    pipelined.extend_from_slice(&rest);
+    drop(rest);
+    let mut sent: u64 = 0;
+    loop {
+        let frame =
+            poll_fn(|cx| poll_frame_or_hangup(io, body.as_mut(), &mut pipelined, cx)).await?;
+        let Some(frame) = frame else { break };
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers: not sent over HTTP/1.1 here
+        };
+        if data.is_empty() {
+            continue;
+        }
+        match framing {
+            Framing::Chunked => {
+                let mut size = [0u8; 18];
+                let n = chunk_size_line(data.len(), &mut size);
+                write_all(io, [&size[..n], &data, b"\r\n"]).await?;
+            }
+            Framing::Length(len) => {
+                sent = sent.saturating_add(data.len() as u64);
+                if sent > len {
+                    // More than announced: stop here; the client sees a short connection.
+                    return Ok(None);
+                }
+                write_all(io, [&data, &[], &[]]).await?;
+            }
+            Framing::Close | Framing::None => write_all(io, [&data, &[], &[]]).await?,
+        }
+    }
+    match framing {
+        Framing::Chunked => write_all(io, [b"0\r\n\r\n", &[], &[]]).await?,
+        Framing::Length(len) if sent != len => return Ok(None),
+        _ => {}
+    }
+    Ok(keep_alive.then(|| pipelined.freeze()))
+}
+
+/// Polls the body for its next frame while watching the socket: a client that hangs up
+/// ends the response (`Err`), and bytes it sends meanwhile (a pipelined request) are kept,
+/// up to [`MAX_PIPELINED`], for whoever serves the connection next.
+fn poll_frame_or_hangup<IO, B>(
+    io: &mut IO,
+    body: Pin<&mut B>,
+    pipelined: &mut BytesMut,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<Option<http_body::Frame<Bytes>>>>
+where
+    IO: AsyncRead + Unpin,
+    B: Body<Data = Bytes>,
+{
+    while pipelined.len() < MAX_PIPELINED {
+        let mut scratch = [0u8; 512];
+        let mut rb = ReadBuf::new(&mut scratch);
+        match Pin::new(&mut *io).poll_read(cx, &mut rb) {
+            Poll::Ready(Ok(())) if rb.filled().is_empty() => {
+                return Poll::Ready(Err(io::ErrorKind::UnexpectedEof.into()));
+            }
+            Poll::Ready(Ok(())) => pipelined.extend_from_slice(rb.filled()),
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => break,
+        }
+    }
+    match body.poll_frame(cx) {
+        Poll::Ready(Some(Ok(frame))) => Poll::Ready(Ok(Some(frame))),
+        Poll::Ready(Some(Err(_))) => Poll::Ready(Err(io::Error::other("response body failed"))),
+        Poll::Ready(None) => Poll::Ready(Ok(None)),
+        Poll::Pending => Poll::Pending,
+    }
+}
+
+/// Writes `len` as a chunk-size line (`1a2b\r\n`) into `out`; returns its length.
+fn chunk_size_line(len: usize, out: &mut [u8; 18]) -> usize {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let digits = (usize::BITS - len.leading_zeros()).div_ceil(4).max(1) as usize;
+    for (i, slot) in out[..digits].iter_mut().enumerate() {
+        *slot = HEX[(len >> (4 * (digits - 1 - i))) & 0xf];
+    }
+    out[digits] = b'\r';
+    out[digits + 1] = b'\n';
+    digits + 2
+}
+
+async fn write_head<IO: AsyncWrite + Unpin>(
+    io: &mut IO,
+    version: Version,
+    status: StatusCode,
+    headers: &HeaderMap,
+) -> io::Result<()> {
+    let mut head = Vec::with_capacity(
+        64 + headers
+            .iter()
+            .map(|(n, v)| n.as_str().len() + v.len() + 4)
+            .sum::<usize>(),
+    );
+    head.extend_from_slice(if version == Version::HTTP_10 {
+        b"HTTP/1.0 "
+    } else {
+        b"HTTP/1.1 "
+    });
+    head.extend_from_slice(status.as_str().as_bytes());
+    head.push(b' ');
+    head.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    head.extend_from_slice(b"\r\n");
+    for (name, value) in headers {
+        head.extend_from_slice(name.as_str().as_bytes());
+        head.extend_from_slice(b": ");
+        head.extend_from_slice(value.as_bytes());
+        head.extend_from_slice(b"\r\n");
+    }
+    head.extend_from_slice(b"\r\n");
+    write_all(io, [&head, &[], &[]]).await
+}
+
+/// Writes the three parts in order with vectored writes, then flushes.
+async fn write_all<IO: AsyncWrite + Unpin>(io: &mut IO, mut parts: [&[u8]; 3]) -> io::Result<()> {
+    while parts.iter().any(|p| !p.is_empty()) {
+        let slices = parts.map(IoSlice::new);
+        let mut n = io.write_vectored(&slices).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        for part in parts.iter_mut() {
+            let take = n.min(part.len());
+            *part = &part[take..];
+            n -= take;
+        }
+    }
+    io.flush().await
+}
+
+/// A socket with bytes already read from it put back in front, for hyper.
+pub(super) struct Prefixed<IO> {
+    prefix: Bytes,
+    io: IO,
+}
+
+impl<IO> Prefixed<IO> {
+    pub(super) fn new(prefix: Bytes, io: IO) -> Self {
+        Self { prefix, io }
+    }
+}
+
+impl<IO: AsyncRead + Unpin> AsyncRead for Prefixed<IO> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if !self.prefix.is_empty() {
+            let n = self.prefix.len().min(buf.remaining());
+            let head = self.prefix.split_to(n);
+            buf.put_slice(&head);
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl<IO: AsyncWrite + Unpin> AsyncWrite for Prefixed<IO> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunk_size_lines_are_lowercase_hex_without_leading_zeros() {
+        let mut out = [0u8; 18];
+        for (len, want) in [
+            (0usize, "0\r\n"),
+            (1, "1\r\n"),
+            (15, "f\r\n"),
+            (16, "10\r\n"),
+            (0x1a2b, "1a2b\r\n"),
+            (usize::MAX, "ffffffffffffffff\r\n"),
+        ] {
+            let n = chunk_size_line(len, &mut out);
+            assert_eq!(std::str::from_utf8(&out[..n]).unwrap(), want);
+        }
+    }
+
+    #[test]
+    fn only_bodiless_get_and_head_over_http1_are_lean() {
+        let lean = |raw: &str| matches!(parse(raw.as_bytes()), Parsed::Lean(..));
+        assert!(lean("GET /a HTTP/1.1\r\nHost: x\r\n\r\n"));
+        assert!(lean("HEAD /a HTTP/1.0\r\n\r\n"));
+        assert!(lean("GET /a HTTP/1.1\r\nContent-Length: 0\r\n\r\n"));
+        assert!(!lean("POST /a HTTP/1.1\r\nContent-Length: 0\r\n\r\n"));
+        assert!(!lean("GET /a HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"));
+        assert!(!lean(
+            "GET /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+        ));
+        assert!(!lean("GET /a HTTP/1.1\r\nExpect: 100-continue\r\n\r\n"));
+        assert!(!lean("GET /a HTTP/1.1\r\nUpgrade: websocket\r\n\r\n"));
+        assert!(!lean("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"));
+        assert!(!lean("GET /a HTTP/1.1\r\nBad Header: x\r\n\r\n"));
+        assert!(matches!(parse(b"GET /a HTTP/1.1\r\nHost"), Parsed::Partial));
+    }
+
+    #[test]
+    fn connection_close_in_any_case_and_list_position_ends_keep_alive() {
+        for raw in [
+            "GET / HTTP/1.1\r\nConnection: close\r\n\r\n",
+            "GET / HTTP/1.1\r\nconnection: Keep-Alive, CLOSE\r\n\r\n",
+            "GET / HTTP/1.0\r\n\r\n",
+        ] {
+            let Parsed::Lean(_, _, keep) = parse(raw.as_bytes()) else {
+                panic!("not lean: {raw}");
+            };
+            assert!(!keep, "{raw}");
+        }
+        let Parsed::Lean(n, req, keep) = parse(b"GET /x?y=1 HTTP/1.1\r\nHost: h\r\n\r\nGET") else {
+            panic!("not lean");
+        };
+        assert!(keep);
+        assert_eq!(n, 32);
+        assert_eq!(req.uri(), "/x?y=1");
+        assert_eq!(req.headers()["host"], "h");
+    }
+}
