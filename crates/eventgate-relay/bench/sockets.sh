@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Over-the-socket comparison on 127.0.0.1: the `relay` example (fanout) vs nginx
 # (proxy_buffering off) and Pushpin (GRIP: the origin holds each request on channel `feed`
-# and publishes every event once to Pushpin), all in front of the `origin` example, driven
-# by the `load` example. Installs nginx and Pushpin from Debian if missing.
-# SERVERS="relay nginx pushpin" (default) picks the servers.
+# and publishes every event once to Pushpin), and the whole gateway (`eventgate serve`: a
+# fan-out topic, every client authenticated with its own JWT-bearing request, each event
+# metered against AsyncUnlimited), in process (`gateway`) and with the backlog and quotas in
+# a redis-server of its own (`gateway-redis`, `[cluster] redis`), all in front of the
+# `origin` example, driven by the `load` example. Installs nginx and Pushpin from Debian if
+# missing. SERVERS="relay gateway gateway-redis nginx pushpin" (default) picks the servers.
 #
 # usage: crates/eventgate-relay/bench/sockets.sh [scenario...]
 #   scenarios: rate  (1,000 clients x 100 events/s, 64 B; CPU per event, latency)
@@ -19,7 +22,9 @@ if ! command -v nginx >/dev/null || ! command -v pushpin >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx pushpin >/dev/null
 fi
 cargo build -q --release -p eventgate-relay --examples
+cargo build -q --release -p eventgate-cli
 B=$T/release/examples
+E=$T/release/eventgate
 tmp=$(mktemp -d)
 cat > "$tmp/nginx.conf" <<CONF
 worker_processes auto;
@@ -54,14 +59,52 @@ sed -e "s|^rundir=.*|rundir=$tmp/run|" -e "s|^logdir=.*|logdir=$tmp/log|" \
   -e 's|^include=.*|include=/usr/lib/pushpin/internal.conf|' /etc/pushpin/pushpin.conf > "$tmp/pushpin.conf"
 echo "* 127.0.0.1:19100" > "$tmp/routes"
 
+# The gateway's state (in $tmp/eg, kept across its runs): the tutorial's steps for an API
+# `Bench` whose topic /feed fans the origin's /feed out, and one application's token.
+gateway_setup() {
+  [ -s "$tmp/token" ] && return
+  local g="$E --data $tmp/eg"
+  $g api create --name Bench --context /bench --version 1.0.0 --endpoint http://127.0.0.1:19100 >/dev/null
+  $g api topics add Bench:1.0.0 /feed --mode fanout >/dev/null
+  $g api topics remove Bench:1.0.0 '/*' >/dev/null
+  $g api plans set Bench:1.0.0 AsyncUnlimited >/dev/null
+  $g api lifecycle Bench:1.0.0 publish >/dev/null
+  $g api revision create Bench:1.0.0 >/dev/null
+  $g api deploy Bench:1.0.0 --revision 1 --env production --vhost localhost >/dev/null
+  $g app create BenchApp >/dev/null
+  $g app subscribe BenchApp --api Bench:1.0.0 --plan AsyncUnlimited >/dev/null
+  $g app token BenchApp --ttl 2h > "$tmp/token"
+}
+
+gateway_start() { # [config]
+  $E serve --data "$tmp/eg" --http 127.0.0.1:19104 --https 127.0.0.1:19106 --admin 127.0.0.1:19105 \
+    ${1:+--config "$1"} >"$tmp/serve.log" 2>&1 & rp=$!
+  for _ in $(seq 100); do grep -q 'eventgate gateway on' "$tmp/serve.log" && break; sleep 0.1; done
+  gateway_setup
+}
+
 run() { # name clients rate
-  local name=$1 clients=$2 rate=$3 url pids op rp
+  local name=$1 clients=$2 rate=$3 url pids op rp auth=()
   case $name in
     relay)
       $B/origin --listen 127.0.0.1:19100 --rate "$rate" --size 64 2>/dev/null & op=$!
       $B/relay --upstream http://127.0.0.1:19100 --listen 127.0.0.1:19101 --mode fanout 2>/dev/null & rp=$!
       sleep 0.5
       url=http://127.0.0.1:19101/feed; pids="--pid $rp" ;;
+    gateway|gateway-redis)
+      $B/origin --listen 127.0.0.1:19100 --rate "$rate" --size 64 2>/dev/null & op=$!
+      local zp=""
+      if [ $name = gateway-redis ]; then
+        redis-server --port 19107 --bind 127.0.0.1 --save '' --appendonly no --dir "$tmp" >/dev/null & zp=$!
+        sleep 0.5
+        printf '[cluster]\nnode = "bench"\nredis = "redis://127.0.0.1:19107"\n' > "$tmp/cluster.toml"
+        gateway_start "$tmp/cluster.toml"
+      else
+        gateway_start
+      fi
+      url=http://127.0.0.1:19104/bench/1.0.0/feed
+      auth=(--header "host: localhost" --header "authorization: Bearer $(cat "$tmp/token")")
+      pids="--pid $rp${zp:+ --pid $zp}" ;;
     nginx)
       $B/origin --listen 127.0.0.1:19100 --rate "$rate" --size 64 2>/dev/null & op=$!
       nginx -c "$tmp/nginx.conf" -g 'daemon off;' & rp=$!
@@ -80,7 +123,7 @@ run() { # name clients rate
   esac
   echo "== $name: $clients clients x $rate events/s (pids: server processes, origin, load tool)"
   # shellcheck disable=SC2086
-  $B/load --url $url --clients "$clients" --warmup "$WARMUP" --duration "$DURATION" $pids --pid $op
+  $B/load --url $url --clients "$clients" --warmup "$WARMUP" --duration "$DURATION" $pids --pid $op "${auth[@]}"
   kill -INT $rp 2>/dev/null || true; sleep 0.5
   kill $rp $op ${zp:-} 2>/dev/null || true; wait 2>/dev/null || true
 }
@@ -88,7 +131,7 @@ run() { # name clients rate
 scenarios=("$@")
 [ ${#scenarios[@]} -eq 0 ] && scenarios=(rate conns)
 for s in "${scenarios[@]}"; do
-  for name in ${SERVERS:-relay nginx pushpin}; do
+  for name in ${SERVERS:-relay gateway gateway-redis nginx pushpin}; do
     case $s in
       rate) run $name 1000 100 ;;
       conns) WARMUP=$((WARMUP > 15 ? WARMUP : 15)) run $name 10000 1 ;;

@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! cargo run --release -p eventgate-relay --example load -- --url http://127.0.0.1:8080/feed \
-//!     --clients 1000 --warmup 5 --duration 20 [--pid RELAY_PID] [--pid ORIGIN_PID]
+//!     --clients 1000 --warmup 5 --duration 20 [--pid RELAY_PID] [--pid ORIGIN_PID] \
+//!     [--header 'authorization: Bearer TOKEN'] [--header 'host: localhost']
 //! ```
 //!
 //! Opens `--clients` SSE connections (at most 256 connecting at once), parses the events
@@ -72,6 +73,8 @@ impl Hist {
 struct Stats {
     connected: AtomicU64,
     failed: AtomicU64,
+    /// The status of the last refused request (0: none).
+    refused_status: AtomicU64,
     ended: AtomicU64,
     events: AtomicU64,
 }
@@ -83,7 +86,13 @@ fn now_micros() -> u64 {
         .unwrap_or(0)
 }
 
-async fn client(url: http::Uri, stats: Arc<Stats>, hist: Arc<Hist>, gate: Arc<Semaphore>) {
+async fn client(
+    url: http::Uri,
+    headers: Arc<Vec<(String, String)>>,
+    stats: Arc<Stats>,
+    hist: Arc<Hist>,
+    gate: Arc<Semaphore>,
+) {
     let permit = gate.acquire().await;
     let host = url
         .authority()
@@ -100,14 +109,27 @@ async fn client(url: http::Uri, stats: Arc<Stats>, hist: Arc<Hist>, gate: Arc<Se
     };
     tokio::spawn(conn);
     let path = url.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    let req = Request::get(path)
-        .header("host", &host)
-        .header("accept", "text/event-stream")
-        .body(Empty::<Bytes>::new())
-        .expect("request");
+    let mut req = Request::get(path).header("accept", "text/event-stream");
+    if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
+        req = req.header("host", &host);
+    }
+    for (name, value) in headers.iter() {
+        req = req.header(name, value);
+    }
+    let Ok(req) = req.body(Empty::<Bytes>::new()) else {
+        stats.failed.fetch_add(1, Relaxed);
+        return;
+    };
     let resp = match send.send_request(req).await {
         Ok(r) if r.status().is_success() => r,
-        _ => {
+        Ok(r) => {
+            stats
+                .refused_status
+                .store(u64::from(r.status().as_u16()), Relaxed);
+            stats.failed.fetch_add(1, Relaxed);
+            return;
+        }
+        Err(_) => {
             stats.failed.fetch_add(1, Relaxed);
             return;
         }
@@ -165,6 +187,7 @@ async fn main() {
     let mut warmup = 5u64;
     let mut duration = 20u64;
     let mut pids: Vec<u32> = Vec::new();
+    let mut headers: Vec<(String, String)> = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let v = args.next().unwrap_or_default();
@@ -174,9 +197,13 @@ async fn main() {
             "--warmup" => warmup = v.parse().expect("--warmup SECONDS"),
             "--duration" => duration = v.parse().expect("--duration SECONDS"),
             "--pid" => pids.push(v.parse().expect("--pid PID")),
+            "--header" => {
+                let (name, value) = v.split_once(':').expect("--header 'NAME: VALUE'");
+                headers.push((name.trim().to_owned(), value.trim().to_owned()));
+            }
             _ => {
                 eprintln!(
-                    "usage: load --url URL --clients N [--warmup S] [--duration S] [--pid PID]..."
+                    "usage: load --url URL --clients N [--warmup S] [--duration S] [--pid PID]... [--header 'NAME: VALUE']..."
                 );
                 std::process::exit(2);
             }
@@ -186,12 +213,14 @@ async fn main() {
     let stats = Arc::new(Stats::default());
     let hist = Arc::new(Hist::new());
     let gate = Arc::new(Semaphore::new(256));
+    let headers = Arc::new(headers);
     pids.push(std::process::id());
     let before: Vec<_> = pids.iter().map(|&p| proc_usage(p)).collect();
     let start = Instant::now();
     for _ in 0..clients {
         tokio::spawn(client(
             url.clone(),
+            headers.clone(),
             stats.clone(),
             hist.clone(),
             gate.clone(),
@@ -208,9 +237,10 @@ async fn main() {
     let events = stats.events.load(Relaxed) - e0;
     let after: Vec<_> = pids.iter().map(|&p| proc_usage(p)).collect();
     println!(
-        "clients {clients}: connected {} failed {} ended {} (after {:.1}s warm-up)",
+        "clients {clients}: connected {} failed {} (last refusal: HTTP {}) ended {} (after {:.1}s warm-up)",
         stats.connected.load(Relaxed),
         stats.failed.load(Relaxed),
+        stats.refused_status.load(Relaxed),
         stats.ended.load(Relaxed),
         connect_time.as_secs_f64()
     );
