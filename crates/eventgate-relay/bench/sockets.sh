@@ -10,6 +10,7 @@
 #
 # usage: crates/eventgate-relay/bench/sockets.sh [scenario...]
 #   scenarios: rate  (1,000 clients x 100 events/s, 64 B; CPU per event, latency)
+#              light (1,000 clients x 20 events/s: the same, below saturation on 2 cores)
 #              conns (10,000 clients x 1 event/s; memory per connection)
 # Env: WARMUP, DURATION (seconds), CARGO_TARGET_DIR.
 set -euo pipefail
@@ -134,6 +135,7 @@ for s in "${scenarios[@]}"; do
   for name in ${SERVERS:-relay gateway gateway-redis nginx pushpin}; do
     case $s in
       rate) run $name 1000 100 ;;
+      light) run $name 1000 20 ;;
       conns) WARMUP=$((WARMUP > 15 ? WARMUP : 15)) run $name 10000 1 ;;
     esac
   done
