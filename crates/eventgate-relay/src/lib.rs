@@ -142,11 +142,11 @@ pub use redis_backlog::{DEFAULT_REDIS_MAXLEN, DEFAULT_REDIS_TTL, RedisBacklog, R
 pub use relay::{
     DEFAULT_HEARTBEAT, DEFAULT_IDLE_TIMEOUT, DEFAULT_LINGER, DEFAULT_MAX_CHANNELS,
     DEFAULT_MAX_UPSTREAM_EVENT_LEN, DEFAULT_MAX_UPSTREAM_LINE_LEN, DEFAULT_RESPONSE_TIMEOUT,
-    DEFAULT_SHARED_TIMEOUT, DEFAULT_SHUTDOWN_RETRY, Mode, Relay, RelayBuilder, SHUTDOWN_COMMENT,
+    DEFAULT_SHARED_TIMEOUT, DEFAULT_SHUTDOWN_RETRY, DEFAULT_UPSTREAM_LEASE, Mode, Relay, RelayBuilder, SHUTDOWN_COMMENT,
     sse_response,
 };
 pub use shared::{
-    Appended, BacklogKey, Position, Record, Replayed, SharedStore, StoreError, Stored,
+    Appended, BacklogKey, Position, Record, Replayed, SharedStore, StoreError, StoreTail, Stored,
 };
 pub use subscribe::{SubscribeOptions, UnknownId};
 pub use upstream::{

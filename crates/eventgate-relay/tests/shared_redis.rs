@@ -148,9 +148,14 @@ impl Seen {
 
 /// Reads `count` events (5 s at most) from `feed`.
 async fn read(feed: &mut Feed, count: usize) -> Vec<Seen> {
+    read_within(feed, count, Duration::from_secs(5)).await
+}
+
+/// Reads `count` events (`within` at most) from `feed`.
+async fn read_within(feed: &mut Feed, count: usize, within: Duration) -> Vec<Seen> {
     let mut reader = Reader::new();
     let mut out = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let deadline = tokio::time::Instant::now() + within;
     while out.len() < count {
         let next = tokio::time::timeout_at(deadline, feed.next_frame()).await;
         let Ok(Some(Ok(frame))) = next else { break };
@@ -385,4 +390,240 @@ async fn redis_unreachable_from_the_start_live_works_and_shared_resumes_get_the_
     let mut d = a.subscribe(uri.clone(), &resume(&got[1].id)).await.unwrap();
     let more = read(&mut d, 10).await;
     assert_eq!(more[0].number(), got[1].number() + 1, "{more:?}");
+}
+
+// One upstream per channel across nodes (`RelayBuilder::shared_upstream`).
+
+/// The lease of the shared-upstream tests: short, so that a takeover is quick.
+const LEASE: Duration = Duration::from_secs(1);
+
+fn leasing_node(store: Arc<dyn SharedStore>) -> Relay {
+    let mut b = Relay::builder();
+    b.backoff(Duration::from_millis(5), Duration::from_millis(50))
+        .heartbeat(None)
+        .shared_backlog(store, 10_000)
+        .shared_timeout(Duration::from_millis(300))
+        .shared_upstream(Some(LEASE));
+    b.build().expect("relay")
+}
+
+/// Consecutive backend numbers and consecutive offsets of one epoch, from wherever the
+/// run starts.
+fn assert_unbroken(events: &[Seen]) {
+    assert!(!events.is_empty());
+    let first = Position::parse(&events[0].id).expect("a shared id");
+    assert_exact(
+        events,
+        events[0].number(),
+        Position {
+            offset: first.offset - 1,
+            ..first
+        },
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_shared_upstream_the_backend_sees_one_connection_and_both_nodes_deliver_every_event_once_with_the_same_ids()
+ {
+    let Some(redis) = RedisServer::start("shared_upstream").await else {
+        return;
+    };
+    let backend = Backend::start(backend_config()).await;
+    let a = leasing_node(store(&redis.url()).await);
+    let b = leasing_node(store(&redis.url()).await);
+    let uri = backend.url("/ticks");
+
+    // Both nodes open the channel at once: one takes the lease, the other follows.
+    let opts = SubscribeOptions::new();
+    let (on_a, on_b) = tokio::join!(
+        a.subscribe(uri.clone(), &opts),
+        b.subscribe(uri.clone(), &opts),
+    );
+    let (mut on_a, mut on_b) = (on_a.unwrap(), on_b.unwrap());
+    let (xs, ys) = tokio::join!(read(&mut on_a, 300), read(&mut on_b, 300));
+    assert_eq!((xs.len(), ys.len()), (300, 300));
+    assert_unbroken(&xs);
+    assert_unbroken(&ys);
+    // The same event has the same id on both nodes, and both runs overlap widely.
+    let common = xs.iter().filter(|x| ys.contains(x)).count();
+    assert!(common >= 250, "{common} common events\nA {xs:?}\nB {ys:?}");
+    for x in &xs {
+        if let Some(y) = ys.iter().find(|y| y.data == x.data) {
+            assert_eq!(x.id, y.id, "one id per event across nodes");
+        }
+    }
+    let (ma, mb) = (a.metrics(), b.metrics());
+    assert_eq!(backend.connections(), 1, "one upstream connection: {ma:?} {mb:?}");
+    assert_eq!(ma.upstream_leases + mb.upstream_leases, 1, "{ma:?} {mb:?}");
+    assert_eq!(ma.upstream_connects + mb.upstream_connects, 1);
+    let (leader, follower) = if ma.upstream_leases == 1 {
+        (ma, mb)
+    } else {
+        (mb, ma)
+    };
+    assert!(leader.shared_appends >= 300, "{leader:?}");
+    assert_eq!(follower.shared_appends, 0, "{follower:?}");
+    assert!(follower.tailed_events >= 300, "{follower:?}");
+    assert!(follower.tail_reads >= 1 && follower.tail_reads <= follower.tailed_events);
+    assert_eq!(leader.shared_errors + follower.shared_errors, 0);
+    eprintln!(
+        "shared upstream: follower {} events in {} tail reads ({:.3} reads per event)",
+        follower.tailed_events,
+        follower.tail_reads,
+        follower.tail_reads as f64 / follower.tailed_events as f64
+    );
+
+    // A client resuming on the follower gets exactly the missing events.
+    let last = ys.last().unwrap().clone();
+    drop(on_b);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut back = b.subscribe(uri.clone(), &resume(&last.id)).await.unwrap();
+    let got = read(&mut back, 100).await;
+    assert_eq!(got.len(), 100);
+    assert_exact(&got, last.number() + 1, Position::parse(&last.id).unwrap());
+    assert_eq!(backend.connections(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_lease_holder_dies_a_follower_takes_over_with_last_event_id_and_its_clients_see_no_gap()
+ {
+    let Some(redis) = RedisServer::start("shared_upstream_takeover").await else {
+        return;
+    };
+    let backend = Backend::start(backend_config()).await;
+    let uri = backend.url("/ticks");
+
+    // Node A in a runtime of its own: shutting that runtime down is A dying (its tasks
+    // are dropped, its lease is not given back).
+    let rt_a = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (live_tx, live_rx) = tokio::sync::oneshot::channel();
+    let (url, uri_a) = (redis.url(), uri.clone());
+    rt_a.spawn(async move {
+        let a = leasing_node(store(&url).await);
+        let mut feed = a.subscribe(uri_a, &SubscribeOptions::new()).await.unwrap();
+        let _ = live_tx.send(a.metrics());
+        while let Some(Ok(_)) = feed.next_frame().await {}
+    });
+    let at_a = live_rx.await.expect("node A live");
+    assert_eq!(at_a.upstream_leases, 1, "A holds the lease: {at_a:?}");
+
+    let b = leasing_node(store(&redis.url()).await);
+    let mut on_b = b.subscribe(uri.clone(), &SubscribeOptions::new()).await.unwrap();
+    let mut seen = read(&mut on_b, 50).await;
+    assert_eq!(seen.len(), 50);
+    assert_eq!(backend.connections(), 1, "B follows");
+    assert_eq!(b.metrics().upstream_connects, 0);
+
+    rt_a.shutdown_background();
+    let died = tokio::time::Instant::now();
+    // B goes on reading; the events stop for at most about one lease, then B feeds the
+    // channel itself.
+    let mut took_over = None;
+    while seen.len() < 50 + 400 {
+        let got = read_within(&mut on_b, 10, Duration::from_secs(5)).await;
+        assert!(!got.is_empty(), "B's client is not left hanging");
+        if took_over.is_none() && backend.connections() == 2 {
+            took_over = Some(died.elapsed());
+        }
+        seen.extend(got);
+    }
+    let took_over = took_over.expect("B connected to the backend");
+    // The lease runs out at most LEASE after A's last renewal, B looks every LEASE / 3.
+    assert!(
+        took_over <= LEASE + LEASE / 3 + Duration::from_millis(400),
+        "takeover after {took_over:?}"
+    );
+    eprintln!("takeover: B connected {took_over:?} after A died (lease {LEASE:?})");
+    // No gap, no duplicate, one epoch: B's client never noticed.
+    assert_unbroken(&seen);
+    let mb = b.metrics();
+    assert_eq!(mb.upstream_leases, 1, "{mb:?}");
+    assert_eq!(mb.upstream_connects, 1, "{mb:?}");
+    assert!(mb.shared_appends > 0, "B appends now: {mb:?}");
+    // B resumed the backend after the last upstream id of the shared history.
+    let requests = backend.requests();
+    assert_eq!(requests.len(), 2);
+    assert!(requests[0].get("last-event-id").is_none());
+    let resumed: u64 = requests[1]
+        .get("last-event-id")
+        .expect("B sends Last-Event-ID")
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let numbers: Vec<u64> = seen.iter().map(Seen::number).collect();
+    assert!(
+        numbers.contains(&resumed) && numbers.contains(&(resumed + 1)),
+        "resumed after {resumed}: {numbers:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_shared_upstream_and_redis_down_a_follower_reads_the_backend_itself_and_follows_again_after()
+ {
+    let Some(mut redis) = RedisServer::start("shared_upstream_redis_down").await else {
+        return;
+    };
+    let backend = Backend::start(backend_config()).await;
+    let a = leasing_node(store(&redis.url()).await);
+    let b = leasing_node(store(&redis.url()).await);
+    let uri = backend.url("/ticks");
+    let mut on_a = a.subscribe(uri.clone(), &SubscribeOptions::new()).await.unwrap();
+    let mut on_b = b.subscribe(uri.clone(), &SubscribeOptions::new()).await.unwrap();
+    let before = read(&mut on_b, 30).await;
+    assert_eq!(before.len(), 30);
+    assert_eq!(backend.connections(), 1);
+    let _ = read(&mut on_a, 30).await;
+
+    redis.kill();
+    // B's read of the history fails: it connects to the backend itself, within the
+    // shared timeout and one tail wait, and its client keeps getting every event once,
+    // in order (the backend's own ids while Redis is down).
+    let during = read_within(&mut on_b, 300, Duration::from_secs(10)).await;
+    assert_eq!(during.len(), 300, "B's client is not left hanging");
+    assert_eq!(backend.connections(), 2, "B reads the backend itself");
+    assert!(b.metrics().shared_errors > 0);
+    let numbers: Vec<u64> = before.iter().chain(&during).map(Seen::number).collect();
+    let first = numbers[0];
+    assert_eq!(
+        numbers,
+        (first..first + numbers.len() as u64).collect::<Vec<_>>(),
+        "no gap and no duplicate on B while Redis is down"
+    );
+    let during_a = read(&mut on_a, 100).await;
+    assert_eq!(during_a.len(), 100, "A's client keeps getting events");
+
+    // Redis back (empty): one node takes the lease again, the other follows it.
+    redis.restart().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let following = loop {
+        let (ta, tb) = (a.metrics().tailed_events, b.metrics().tailed_events);
+        let _ = tokio::join!(read(&mut on_a, 50), read(&mut on_b, 50));
+        let (ma, mb) = (a.metrics(), b.metrics());
+        // One node follows, the other does not.
+        if (ma.tailed_events > ta) != (mb.tailed_events > tb) {
+            break if ma.tailed_events > ta { "A" } else { "B" };
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{ma:?}\n{mb:?}");
+    };
+    let connections = backend.connections();
+    let (xs, ys) = tokio::join!(read(&mut on_a, 200), read(&mut on_b, 200));
+    assert_eq!((xs.len(), ys.len()), (200, 200), "{following} follows");
+    assert_eq!(
+        backend.connections(),
+        connections,
+        "no new upstream connection once one node follows again"
+    );
+    // Both clients are on one history again: the same ids for the same events.
+    assert_unbroken(&xs);
+    assert_unbroken(&ys);
+    for x in &xs {
+        if let Some(y) = ys.iter().find(|y| y.data == x.data) {
+            assert_eq!(x.id, y.id);
+        }
+    }
 }
