@@ -375,7 +375,9 @@ fn xread_entries(v: Value) -> Result<Vec<Stored>, StoreError> {
             .into_iter()
             .map(|s| {
                 let mut parts = array(s)?.into_iter();
-                parts.nth(1).ok_or_else(|| protocol("xread: stream entries"))
+                parts
+                    .nth(1)
+                    .ok_or_else(|| protocol("xread: stream entries"))
             })
             .collect::<Result<Vec<_>, _>>()?,
         Value::Map(pairs) => pairs.into_iter().map(|(_, v)| v).collect(),
@@ -402,7 +404,8 @@ impl StoreTail for RedisTail {
             pipe.cmd("XREAD").arg("COUNT").arg(limit.max(1));
             if !wait.is_zero() {
                 // BLOCK 0 would wait forever: at least 1 ms.
-                pipe.arg("BLOCK").arg(wait.as_millis().clamp(1, u128::from(u32::MAX)) as u64);
+                pipe.arg("BLOCK")
+                    .arg(wait.as_millis().clamp(1, u128::from(u32::MAX)) as u64);
             }
             pipe.arg("STREAMS")
                 .arg(&self.stream)

@@ -602,7 +602,7 @@ impl Driver {
             lease.parser.feed(e.frame.clone());
             lease.parser.finish();
             let mut own = None;
-            while let Some(item) = lease.parser.next() {
+            for item in lease.parser.by_ref() {
                 if let Ok(Item::Event(ev)) = item
                     && let Some(id) = ev.id()
                 {
@@ -803,10 +803,11 @@ impl Driver {
         }
         // With a shared upstream: read the backend if this node gets the lease (or the
         // store does not answer), follow the history if another node holds it.
-        if self.lease_mut().is_some() && self.lease_call().await == Some(false) {
-            if let Some(l) = self.lease_mut() {
-                l.role = Role::Follow;
-            }
+        if self.lease_mut().is_some()
+            && self.lease_call().await == Some(false)
+            && let Some(l) = self.lease_mut()
+        {
+            l.role = Role::Follow;
         }
         true
     }
