@@ -652,3 +652,254 @@ async fn with_a_shared_upstream_and_redis_down_a_follower_reads_the_backend_itse
         "no new upstream connection once one node follows again"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_holder_that_shuts_down_gives_its_lease_back_and_a_follower_takes_over_at_its_next_look()
+{
+    let Some(redis) = RedisServer::start("shared_upstream_release").await else {
+        return;
+    };
+    let backend = Backend::start(backend_config()).await;
+    let uri = backend.url("/ticks");
+    let a = leasing_node(store(&redis.url()).await);
+    let mut on_a = a
+        .subscribe(uri.clone(), &SubscribeOptions::new())
+        .await
+        .unwrap();
+    let b = leasing_node(store(&redis.url()).await);
+    let mut on_b = b
+        .subscribe(uri.clone(), &SubscribeOptions::new())
+        .await
+        .unwrap();
+    let mut seen = read(&mut on_b, 30).await;
+    assert_eq!(seen.len(), 30);
+    assert_eq!(backend.connections(), 1);
+
+    // A's channel ends (a graceful shutdown): its lease is deleted at once, not left to
+    // run out, so B takes over at its next look (every third of the lease).
+    let stopping = tokio::spawn(async move { while let Some(Ok(_)) = on_a.next_frame().await {} });
+    a.shutdown(Duration::from_secs(1)).await.unwrap();
+    stopping.await.unwrap();
+    let released = tokio::time::Instant::now();
+    let mut took_over = None;
+    while seen.len() < 30 + 300 {
+        let got = read_within(&mut on_b, 10, Duration::from_secs(5)).await;
+        assert!(!got.is_empty(), "B's client is not left hanging");
+        if took_over.is_none() && backend.connections() == 2 {
+            took_over = Some(released.elapsed());
+        }
+        seen.extend(got);
+    }
+    let took_over = took_over.expect("B connected to the backend");
+    assert!(
+        took_over <= LEASE / 3 + Duration::from_millis(200),
+        "takeover {took_over:?} after the release"
+    );
+    eprintln!("takeover after a release: {took_over:?} (lease {LEASE:?})");
+    assert_unbroken(&seen);
+}
+
+#[tokio::test]
+async fn a_shared_upstream_needs_a_shared_backlog_and_a_lease_of_three_shared_timeouts() {
+    let err = Relay::builder()
+        .shared_upstream(Some(LEASE))
+        .build()
+        .unwrap_err();
+    assert!(err.is_invalid_config(), "{err}");
+    let s = store("redis://127.0.0.1:1/").await;
+    let err = Relay::builder()
+        .shared_backlog(s.clone(), 100)
+        .shared_timeout(Duration::from_millis(400))
+        .shared_upstream(Some(Duration::from_millis(1_100)))
+        .build()
+        .unwrap_err();
+    assert!(err.is_invalid_config(), "{err}");
+    Relay::builder()
+        .shared_backlog(s, 100)
+        .shared_timeout(Duration::from_millis(400))
+        .shared_upstream(Some(Duration::from_millis(1_200)))
+        .build()
+        .expect("a lease of three shared timeouts is enough");
+}
+
+/// `INFO commandstats` calls of `cmd` on the test's Redis.
+async fn redis_calls(port: u16, cmd: &str) -> u64 {
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("redis");
+    s.write_all(b"INFO commandstats\r\n").await.unwrap();
+    // A bulk reply, `$<length>\r\n<text>\r\n`: read until all of it came.
+    let mut text = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        let n = s.read(&mut buf).await.unwrap();
+        assert!(n > 0, "redis closed the connection");
+        text.extend_from_slice(&buf[..n]);
+        let Some(eol) = text.windows(2).position(|w| w == b"\r\n") else {
+            continue;
+        };
+        let len: usize = std::str::from_utf8(&text[1..eol]).unwrap().parse().unwrap();
+        if text.len() >= eol + 2 + len + 2 {
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&text);
+    let prefix = format!("cmdstat_{cmd}:calls=");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// What a follower costs, measured (`cargo test -p eventgate-relay --features redis --test
+/// shared_redis -- --ignored --nocapture`): per backend rate, the follower's tail reads per
+/// event, the Redis commands per event, and how much later than the holder's client the
+/// follower's client gets each event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement: run it with --ignored --nocapture"]
+async fn measure_what_a_follower_costs() {
+    let Some(redis) = RedisServer::start("measure_shared_upstream").await else {
+        return;
+    };
+    for (label, interval) in [
+        ("100/s", Duration::from_millis(10)),
+        ("500/s", Duration::from_millis(2)),
+        (
+            "the test backend at full speed (interval 0)",
+            Duration::ZERO,
+        ),
+    ] {
+        let backend = Backend::start(BackendConfig {
+            interval,
+            ..BackendConfig::default()
+        })
+        .await;
+        let uri = backend.url(&format!("/m{}", interval.as_micros()));
+        let a = leasing_node(store(&redis.url()).await);
+        let b = leasing_node(store(&redis.url()).await);
+        let mut on_a = a
+            .subscribe(uri.clone(), &SubscribeOptions::new())
+            .await
+            .unwrap();
+        let mut on_b = b
+            .subscribe(uri.clone(), &SubscribeOptions::new())
+            .await
+            .unwrap();
+        let _ = tokio::join!(read(&mut on_a, 20), read(&mut on_b, 20));
+        let (xread0, eval0) = (
+            redis_calls(redis.port, "xread").await,
+            redis_calls(redis.port, "evalsha").await,
+        );
+        let (m0a, m0b) = (a.metrics(), b.metrics());
+        let run = Duration::from_secs(3);
+        let stamp = |mut feed: Feed| async move {
+            let mut reader = Reader::new();
+            let mut out = std::collections::HashMap::new();
+            let end = tokio::time::Instant::now() + run;
+            while let Ok(Some(Ok(frame))) = tokio::time::timeout_at(end, feed.next_frame()).await {
+                let now = std::time::Instant::now();
+                for item in reader.items(frame) {
+                    if let Item::Event(ev) = item {
+                        out.insert(ev.data().to_owned(), now);
+                    }
+                }
+            }
+            out
+        };
+        let (ta, tb) = tokio::join!(stamp(on_a), stamp(on_b));
+        let (xread1, eval1) = (
+            redis_calls(redis.port, "xread").await,
+            redis_calls(redis.port, "evalsha").await,
+        );
+        let (ma, mb) = (a.metrics(), b.metrics());
+        let events = mb.tailed_events - m0b.tailed_events;
+        let reads = mb.tail_reads - m0b.tail_reads;
+        // Signed: the follower's client may get an event first (Redis answers the
+        // follower's blocked XREAD and the holder's append in the same turn).
+        let mut lag: Vec<f64> = ta
+            .iter()
+            .filter_map(|(k, at_a)| {
+                tb.get(k).map(|at_b| {
+                    if at_b >= at_a {
+                        at_b.duration_since(*at_a).as_secs_f64() * 1e6
+                    } else {
+                        -(at_a.duration_since(*at_b).as_secs_f64() * 1e6)
+                    }
+                })
+            })
+            .collect();
+        lag.sort_by(f64::total_cmp);
+        let q = |p: f64| lag[((lag.len() - 1) as f64 * p) as usize];
+        eprintln!(
+            "{label}: {} events on the follower in {run:?}; {:.3} tail reads per event, {:.3} XREAD per event, {:.4} EVALSHA per event (both nodes: appends and leases); follower's client later than the holder's by median {:.0} us, p90 {:.0} us, p99 {:.0} us ({} events compared); holder appended {}",
+            events,
+            reads as f64 / events as f64,
+            (xread1 - xread0) as f64 / events as f64,
+            (eval1 - eval0) as f64 / events as f64,
+            q(0.5),
+            q(0.9),
+            q(0.99),
+            lag.len(),
+            ma.shared_appends - m0a.shared_appends,
+        );
+        assert_eq!(backend.connections(), 1);
+        drop((a, b));
+    }
+
+    // A burst: 10,000 events in upstream reads of 100 (both nodes have the same scripted
+    // upstream; whichever takes the lease reads it, the other follows from the start).
+    let chunks: Vec<&'static str> = (0..100u64)
+        .map(|c| {
+            let text: String = (c * 100 + 1..=c * 100 + 100)
+                .map(|n| format!("id: {n}\ndata: {n}\n\n"))
+                .collect();
+            &*Box::leak(text.into_boxed_str())
+        })
+        .collect();
+    let node = |s: Arc<dyn SharedStore>| {
+        let mut b = Relay::builder();
+        b.heartbeat(None)
+            .shared_backlog(s, 10_000)
+            .shared_timeout(Duration::from_millis(300))
+            .shared_upstream(Some(LEASE))
+            .upstream(support::ScriptTransport::new(vec![
+                support::Scripted::StreamThenHang(chunks.clone()),
+            ]));
+        b.build().expect("relay")
+    };
+    let (sa, sb) = (store(&redis.url()).await, store(&redis.url()).await);
+    let (a, b) = (node(sa.clone()), node(sb));
+    let uri: http::Uri = "http://burst.invalid/ticks".parse().unwrap();
+    let key = a.backlog_key(&uri, &SubscribeOptions::new()).unwrap();
+    // Someone else holds the lease while both nodes open the channel: both follow.
+    assert!(sa.lease(&key, "someone", LEASE).await.unwrap());
+    let opts = SubscribeOptions::new();
+    let (on_a, on_b) = tokio::join!(
+        a.subscribe(uri.clone(), &opts),
+        b.subscribe(uri.clone(), &opts)
+    );
+    let (mut on_a, mut on_b) = (on_a.unwrap(), on_b.unwrap());
+    let xread0 = redis_calls(redis.port, "xread").await;
+    let started = std::time::Instant::now();
+    sa.release(&key, "someone").await.unwrap();
+    let (xs, ys) = tokio::join!(
+        read_within(&mut on_a, 10_000, Duration::from_secs(20)),
+        read_within(&mut on_b, 10_000, Duration::from_secs(20))
+    );
+    let took = started.elapsed();
+    assert_eq!((xs.len(), ys.len()), (10_000, 10_000));
+    assert_unbroken(&xs);
+    assert_eq!(xs, ys);
+    let (ma, mb) = (a.metrics(), b.metrics());
+    let follower = if ma.upstream_leases == 1 { mb } else { ma };
+    let xreads = redis_calls(redis.port, "xread").await - xread0;
+    eprintln!(
+        "burst: 10,000 events (upstream reads of 100) on both nodes in {took:?} (takeover included); follower: {} events in {} tail reads ({:.1} events per read, {:.4} reads per event), {} XREAD calls on both nodes",
+        follower.tailed_events,
+        follower.tail_reads,
+        follower.tailed_events as f64 / follower.tail_reads as f64,
+        follower.tail_reads as f64 / follower.tailed_events as f64,
+        xreads,
+    );
+}
