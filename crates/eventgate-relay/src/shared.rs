@@ -13,6 +13,12 @@
 //! the store starts a new epoch, and ids of the old one get the
 //! [`RESET_EVENT`](crate::RESET_EVENT) (by the relay's [`UnknownId`](crate::UnknownId)
 //! policy) instead of a silent gap.
+//!
+//! With [`RelayBuilder::shared_upstream`](crate::RelayBuilder::shared_upstream) the store
+//! also keeps one lease per channel ([`SharedStore::lease`], [`SharedStore::release`]):
+//! the node holding it reads the backend and appends; the others follow the history
+//! ([`SharedStore::tail`], a [`StoreTail`]) instead of connecting to the backend, so the
+//! backend sees one connection per channel however many nodes serve it.
 
 use std::fmt;
 use std::time::Duration;
