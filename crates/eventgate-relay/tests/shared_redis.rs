@@ -699,6 +699,59 @@ async fn a_holder_that_shuts_down_gives_its_lease_back_and_a_follower_takes_over
     assert_unbroken(&seen);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_whose_history_is_lost_sends_its_clients_the_reset_event_then_the_new_epoch() {
+    let Some(redis) = RedisServer::start("shared_upstream_lost").await else {
+        return;
+    };
+    let backend = Backend::start(backend_config()).await;
+    let uri = backend.url("/ticks");
+    let sa = store(&redis.url()).await;
+    let a = leasing_node(sa.clone());
+    let b = leasing_node(store(&redis.url()).await);
+    let _on_a = a
+        .subscribe(uri.clone(), &SubscribeOptions::new())
+        .await
+        .unwrap();
+    let mut on_b = b
+        .subscribe(uri.clone(), &SubscribeOptions::new())
+        .await
+        .unwrap();
+    let before = read(&mut on_b, 30).await;
+    assert_eq!(before.len(), 30);
+    assert_unbroken(&before);
+    let old = Position::parse(&before[0].id).unwrap().epoch;
+
+    // The history is dropped under the follower (a new epoch, as after a Redis restart).
+    let key = a.backlog_key(&uri, &SubscribeOptions::new()).unwrap();
+    let head = sa.reset(&key).await.unwrap();
+    assert_ne!(head.epoch, old);
+    let mut after = Vec::new();
+    while !after.iter().any(|e: &Seen| e.kind == "eventgate-reset") {
+        let got = read_within(&mut on_b, 1, Duration::from_secs(5)).await;
+        assert!(!got.is_empty(), "B's client is not left hanging");
+        after.extend(got);
+    }
+    let at = after.len();
+    after.extend(read(&mut on_b, 50).await);
+    assert_eq!(after.len(), at + 50, "{after:?}");
+    // Before the reset event: the old epoch, unbroken; after it: the new epoch from its
+    // first offset, unbroken, with the backend's numbers going on.
+    let old_run: Vec<Seen> = before.iter().chain(&after[..at - 1]).cloned().collect();
+    assert_unbroken(&old_run);
+    let new_run = &after[at..];
+    assert_exact(
+        new_run,
+        new_run[0].number(),
+        Position {
+            epoch: head.epoch,
+            offset: 0,
+        },
+    );
+    assert!(new_run[0].number() > old_run.last().unwrap().number());
+    assert_eq!(backend.connections(), 1, "B still follows");
+}
+
 #[tokio::test]
 async fn a_shared_upstream_needs_a_shared_backlog_and_a_lease_of_three_shared_timeouts() {
     let err = Relay::builder()
