@@ -452,6 +452,8 @@ async fn with_a_shared_upstream_the_backend_sees_one_connection_and_both_nodes_d
             assert_eq!(x.id, y.id, "one id per event across nodes");
         }
     }
+    // The counters are bumped just after an event is published: let the last ones land.
+    tokio::time::sleep(Duration::from_millis(50)).await;
     let (ma, mb) = (a.metrics(), b.metrics());
     assert_eq!(
         backend.connections(),
@@ -468,7 +470,8 @@ async fn with_a_shared_upstream_the_backend_sees_one_connection_and_both_nodes_d
     assert!(leader.shared_appends >= 300, "{leader:?}");
     assert_eq!(follower.shared_appends, 0, "{follower:?}");
     assert!(follower.tailed_events >= 300, "{follower:?}");
-    assert!(follower.tail_reads >= 1 && follower.tail_reads <= follower.tailed_events);
+    // (A read is counted before its events: one may be under way.)
+    assert!(follower.tail_reads >= 1 && follower.tail_reads <= follower.tailed_events + 1);
     assert_eq!(leader.shared_errors + follower.shared_errors, 0);
     eprintln!(
         "shared upstream: follower {} events in {} tail reads ({:.3} reads per event)",
