@@ -229,7 +229,7 @@ async fn serve(global: &GlobalArgs, args: cli::ServeArgs) -> Outcome {
         && !global.json
     {
         outln!(
-            "cluster node {}: control plane in {} (version {}, polled every {}), replay backlogs in {}",
+            "cluster node {}: control plane in {} (version {}, polled every {}), replay backlogs in {}{}",
             c.node,
             c.postgres.as_deref().map_or_else(
                 || "the data directory (no [cluster] postgres)".to_owned(),
@@ -241,6 +241,10 @@ async fn serve(global: &GlobalArgs, args: cli::ServeArgs) -> Outcome {
                 || "this node's memory (no [cluster] redis)".to_owned(),
                 |u| format!("Redis {}", eventgate::config::redact_url(u))
             ),
+            c.upstream_lease.map_or_else(String::new, |l| format!(
+                ", one upstream per channel across nodes (lease {})",
+                eventgate_cli::duration::format_duration(l)
+            )),
         );
     }
     let mut builder = eventgate::Gateway::builder().registry(registry).gate(gate);
@@ -254,6 +258,9 @@ async fn serve(global: &GlobalArgs, args: cli::ServeArgs) -> Outcome {
             .map_err(|e| Failure::new(format!("[cluster] redis: {e}")))?;
         let mut relay = eventgate_relay::Relay::builder();
         relay.shared_backlog(std::sync::Arc::new(store), settings.maxlen);
+        // `[cluster] shared_upstream`: one backend connection per fan-out channel across
+        // the nodes (the lease holder's); the others follow the channel's Redis stream.
+        relay.shared_upstream(cluster.as_ref().and_then(|c| c.upstream_lease));
         builder = builder.relay(relay.build()?);
     }
     let gateway = builder.build()?;

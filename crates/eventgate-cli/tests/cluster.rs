@@ -3,11 +3,16 @@
 //! others' routing and gate without a restart, and a node started later loads everything.
 //! With `[cluster] redis` too, a client that drops from one node resumes on the other with
 //! `Last-Event-ID` and gets exactly the events it missed, and a plan shared by streams on both
-//! nodes delivers exactly its events in total. The PostgreSQL and Redis servers
+//! nodes delivers exactly its events in total. With `shared_upstream = true`, two nodes feed
+//! a channel through one backend connection, and when the node holding it dies the other
+//! takes over with `Last-Event-ID`, its client missing nothing. The PostgreSQL and Redis servers
 //! are the test's own (see `support/postgres.rs`, `support/redis.rs`).
 
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 mod support;
@@ -28,6 +33,11 @@ fn node(dir: &Path, name: &str, url: &str) -> Node {
 
 /// A node, with `[cluster] redis` when `redis` is given.
 fn node_with(dir: &Path, name: &str, url: &str, redis: Option<&str>) -> Node {
+    node_with_extra(dir, name, url, redis, "")
+}
+
+/// [`node_with`], with `extra` lines in its `[cluster]` table.
+fn node_with_extra(dir: &Path, name: &str, url: &str, redis: Option<&str>, extra: &str) -> Node {
     let data = dir.join(name);
     std::fs::create_dir_all(&data).unwrap();
     let config = dir.join(format!("{name}.toml"));
@@ -36,6 +46,7 @@ fn node_with(dir: &Path, name: &str, url: &str, redis: Option<&str>) -> Node {
     if let Some(r) = redis {
         text.push_str(&format!("redis = \"{r}\"\n"));
     }
+    text.push_str(extra);
     std::fs::write(&config, text).unwrap();
     let (http, https, admin) = (free_port(), free_port(), free_port());
     let child = started(
@@ -438,4 +449,170 @@ fn a_plan_shared_by_streams_on_two_nodes_delivers_exactly_its_events_in_total() 
             "stream {i} ended without the quota event"
         );
     }
+}
+
+/// A TCP proxy on 127.0.0.1 in front of `target` that counts the connections through it and
+/// keeps the first 4 KiB each sends (the request head), so a test sees how many upstream
+/// connections the nodes made and what they asked for.
+struct CountingProxy {
+    port: u16,
+    heads: Arc<Mutex<Vec<String>>>,
+}
+
+impl CountingProxy {
+    fn start(target: u16) -> CountingProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let heads = Arc::new(Mutex::new(Vec::<String>::new()));
+        let recorded = Arc::clone(&heads);
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(mut client) = client else { continue };
+                let Ok(mut server) = TcpStream::connect(("127.0.0.1", target)) else {
+                    continue;
+                };
+                let i = {
+                    let mut heads = recorded.lock().unwrap();
+                    heads.push(String::new());
+                    heads.len() - 1
+                };
+                let (mut to_server, mut from_server) =
+                    (server.try_clone().unwrap(), client.try_clone().unwrap());
+                let recorded = Arc::clone(&recorded);
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 4096];
+                    let mut kept = 0;
+                    while let Ok(n) = client.read(&mut buf) {
+                        if n == 0 {
+                            break;
+                        }
+                        if kept < 4096 {
+                            recorded.lock().unwrap()[i]
+                                .push_str(&String::from_utf8_lossy(&buf[..n]));
+                            kept += n;
+                        }
+                        if to_server.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = to_server.shutdown(Shutdown::Both);
+                });
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut server, &mut from_server);
+                    let _ = from_server.shutdown(Shutdown::Both);
+                });
+            }
+        });
+        CountingProxy { port, heads }
+    }
+
+    fn connections(&self) -> usize {
+        self.heads.lock().unwrap().len()
+    }
+
+    fn heads(&self) -> Vec<String> {
+        self.heads.lock().unwrap().clone()
+    }
+}
+
+/// The `(id, data)` of each event of a stream body.
+fn events(body: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut id = None;
+    for line in body.lines() {
+        if let Some(v) = line.strip_prefix("id: ") {
+            id = Some(v.to_owned());
+        } else if let Some(v) = line.strip_prefix("data: ")
+            && let Some(id) = id.take()
+        {
+            out.push((id, v.to_owned()));
+        }
+    }
+    out
+}
+
+/// One epoch, consecutive offsets from `first` (the offset of the first event when `None`).
+fn assert_consecutive(events: &[(String, String)], first: Option<u64>, what: &str) {
+    assert!(!events.is_empty(), "{what}: no event");
+    let (epoch, start) = position(&events[0].0);
+    let start = first.unwrap_or(start);
+    for (i, (id, _)) in events.iter().enumerate() {
+        assert_eq!(
+            position(id),
+            (epoch.clone(), start + i as u64),
+            "{what} at {i}: {events:?}"
+        );
+    }
+}
+
+#[test]
+fn with_shared_upstream_two_nodes_use_one_backend_connection_and_the_survivor_takes_over() {
+    let Some(pg) = Postgres::start() else {
+        return;
+    };
+    let Some(redis) = Redis::start() else {
+        return;
+    };
+    let url = pg.database("shared_upstream");
+    let dir = tempfile::tempdir().unwrap();
+    let backend = free_port();
+    let _backend = started(
+        Command::new(env!("CARGO_BIN_EXE_eventgate"))
+            .args(["sample-backend", "--time", "60000", "--interval", "100"])
+            .args(["--port", &backend.to_string()])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+        "sample backend",
+    );
+    let proxy = CountingProxy::start(backend);
+    let shared = "shared_upstream = true\nupstream_lease = \"3s\"\n";
+    let a = node_with_extra(dir.path(), "a", &url, Some(&redis.url()), shared);
+    let b = node_with_extra(dir.path(), "b", &url, Some(&redis.url()), shared);
+    let auth = tutorial_through(&a, proxy.port);
+    let path = "/observer/1.0.0/memory";
+    // A opens the channel (and takes its lease); B then follows it.
+    streams(&a, path, &auth).unwrap_or_else(|body| panic!("node a: {body}"));
+    streams(&b, path, &auth).unwrap_or_else(|body| panic!("node b: {body}"));
+
+    // Clients on both nodes at once: the same events with the same ids, from one backend
+    // connection.
+    let (on_a, on_b) = std::thread::scope(|s| {
+        let x = s.spawn(|| get(&a, path, &auth, 3));
+        let y = s.spawn(|| get(&b, path, &auth, 3));
+        (events(&x.join().unwrap()), events(&y.join().unwrap()))
+    });
+    assert_consecutive(&on_a, None, "node a");
+    assert_consecutive(&on_b, None, "node b");
+    let common: Vec<_> = on_a.iter().filter(|e| on_b.contains(e)).collect();
+    assert!(common.len() >= 15, "A {on_a:?}\nB {on_b:?}");
+    for (id, data) in &on_a {
+        if let Some((_, other)) = on_b.iter().find(|(i, _)| i == id) {
+            assert_eq!(data, other, "the same event under {id} on both nodes");
+        }
+    }
+    assert_eq!(
+        proxy.connections(),
+        1,
+        "one backend connection for two nodes"
+    );
+
+    // Node A dies (SIGKILL): B takes the lease over once it runs out, resumes the backend
+    // with Last-Event-ID, and a client resuming on B gets every event after its last one.
+    let last = on_b.last().unwrap().0.clone();
+    drop(a);
+    let got = events(&resume(&b, path, &auth, &last, 8));
+    assert_consecutive(&got, Some(position(&last).1 + 1), "node b after a died");
+    assert!(got.len() >= 40, "8 s at 10 events a second: {got:?}");
+    assert_eq!(position(&got[0].0).0, position(&last).0, "the same epoch");
+    let heads = proxy.heads();
+    assert_eq!(heads.len(), 2, "B connected to the backend once: {heads:?}");
+    assert!(
+        heads[1]
+            .to_ascii_lowercase()
+            .contains("\r\nlast-event-id: "),
+        "B resumed the backend: {}",
+        heads[1]
+    );
+    assert!(!heads[0].to_ascii_lowercase().contains("last-event-id"));
 }

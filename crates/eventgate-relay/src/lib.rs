@@ -40,7 +40,9 @@
 //! - [`SharedStore`]: a backlog shared by several relays (gateway nodes), beside the
 //!   in-process one ([`RelayBuilder::shared_backlog`]); calls are asynchronous, bounded by
 //!   a timeout, never made under a channel lock, and a failing store leaves live events
-//!   flowing (resumes it would have answered get [`RESET_EVENT`]).
+//!   flowing (resumes it would have answered get [`RESET_EVENT`]). Optionally one node per
+//!   channel feeds it and the others follow the store ([`RelayBuilder::shared_upstream`]),
+//!   so the backend sees one connection per channel across nodes.
 //! - [`Feed`] is an `http_body::Body` (and a `Stream`) of encoded frames: hand it to hyper
 //!   as a response body, see [`sse_response`].
 //!
@@ -105,7 +107,8 @@
 //! - `redis`: `RedisBacklog`, a [`SharedStore`] on Redis Streams, so that several gateway
 //!   nodes share their fan-out channels' backlogs and a client resumes exactly on any node
 //!   ([`RelayBuilder::shared_backlog`]; ids become `<epoch hex>-<offset>`, see
-//!   `docs/shared-backlog.md`).
+//!   `docs/shared-backlog.md`), and keeps the upstream leases of
+//!   [`RelayBuilder::shared_upstream`].
 #![cfg_attr(
     not(test),
     warn(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)
@@ -142,11 +145,11 @@ pub use redis_backlog::{DEFAULT_REDIS_MAXLEN, DEFAULT_REDIS_TTL, RedisBacklog, R
 pub use relay::{
     DEFAULT_HEARTBEAT, DEFAULT_IDLE_TIMEOUT, DEFAULT_LINGER, DEFAULT_MAX_CHANNELS,
     DEFAULT_MAX_UPSTREAM_EVENT_LEN, DEFAULT_MAX_UPSTREAM_LINE_LEN, DEFAULT_RESPONSE_TIMEOUT,
-    DEFAULT_SHARED_TIMEOUT, DEFAULT_SHUTDOWN_RETRY, Mode, Relay, RelayBuilder, SHUTDOWN_COMMENT,
-    sse_response,
+    DEFAULT_SHARED_TIMEOUT, DEFAULT_SHUTDOWN_RETRY, DEFAULT_UPSTREAM_LEASE, Mode, Relay,
+    RelayBuilder, SHUTDOWN_COMMENT, sse_response,
 };
 pub use shared::{
-    Appended, BacklogKey, Position, Record, Replayed, SharedStore, StoreError, Stored,
+    Appended, BacklogKey, Position, Record, Replayed, SharedStore, StoreError, StoreTail, Stored,
 };
 pub use subscribe::{SubscribeOptions, UnknownId};
 pub use upstream::{

@@ -23,6 +23,9 @@ pub(crate) struct Metrics {
     pub(crate) shared_replays: AtomicU64,
     pub(crate) shared_errors: AtomicU64,
     pub(crate) shared_resets: AtomicU64,
+    pub(crate) upstream_leases: AtomicU64,
+    pub(crate) tail_reads: AtomicU64,
+    pub(crate) tailed_events: AtomicU64,
 }
 
 impl Metrics {
@@ -46,6 +49,9 @@ impl Metrics {
             shared_replays: self.shared_replays.load(Relaxed),
             shared_errors: self.shared_errors.load(Relaxed),
             shared_resets: self.shared_resets.load(Relaxed),
+            upstream_leases: self.upstream_leases.load(Relaxed),
+            tail_reads: self.tail_reads.load(Relaxed),
+            tailed_events: self.tailed_events.load(Relaxed),
         }
     }
 }
@@ -96,4 +102,13 @@ pub struct MetricsSnapshot {
     pub shared_errors: u64,
     /// New epochs this relay started in the shared backlog after it could not append.
     pub shared_resets: u64,
+    /// Upstream leases this relay took (one upstream per channel across nodes,
+    /// [`RelayBuilder::shared_upstream`](crate::RelayBuilder::shared_upstream)): a channel
+    /// it opened first, or took over from a node that died or left.
+    pub upstream_leases: u64,
+    /// Answered reads of the shared history by following channels (each one store round
+    /// trip, returning a batch of events, none when the wait ran out).
+    pub tail_reads: u64,
+    /// Events following channels published from the shared history.
+    pub tailed_events: u64,
 }

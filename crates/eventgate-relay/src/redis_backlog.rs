@@ -5,11 +5,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use eventgate_types::BoxFuture;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Script, Value};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::{AsyncConnectionConfig, Script, Value};
 
 use crate::shared::{
-    Appended, BacklogKey, Position, Record, Replayed, SharedStore, StoreError, Stored, fnv1a,
+    Appended, BacklogKey, Position, Record, Replayed, SharedStore, StoreError, StoreTail, Stored,
+    fnv1a,
 };
 
 /// Default most events a channel's stream keeps ([`RedisSettings::maxlen`], approximately:
@@ -82,11 +83,22 @@ impl Default for RedisSettings {
 /// unknown, never resumed into a gap.
 ///
 /// The connection is redis's `ConnectionManager` (multiplexed, reconnects by itself).
+///
+/// For one upstream per channel across nodes
+/// ([`RelayBuilder::shared_upstream`](crate::RelayBuilder::shared_upstream)) it also keeps
+/// a lease per channel, `...:l` (the holder's name, `PX` the lease time; taken with `SET
+/// ... NX PX` or renewed with `PEXPIRE` by its holder in one script, given back with a
+/// compare-and-delete script), and a node that does not hold it follows the stream with
+/// `XREAD BLOCK` on a connection of its own per channel ([`SharedStore::tail`]: a
+/// blocking read would hold up every other call on the shared, multiplexed connection).
 pub struct RedisBacklog {
+    client: redis::Client,
     conn: ConnectionManager,
     settings: RedisSettings,
     head: Script,
     append: Script,
+    lease: Script,
+    release: Script,
 }
 
 impl fmt::Debug for RedisBacklog {
@@ -151,6 +163,29 @@ end
 return out
 ";
 
+/// Takes the lease (KEYS[1]) for ARGV[1] for ARGV[2] ms when it is free, or renews it
+/// when ARGV[1] holds it: 1; another holder has it: 0.
+const LEASE: &str = r"
+local cur = redis.call('GET', KEYS[1])
+if cur == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+if cur then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])
+return 1
+";
+
+/// Deletes the lease (KEYS[1]) only if ARGV[1] holds it.
+const RELEASE: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+";
+
 impl RedisBacklog {
     /// A backlog on the Redis at `url` (`redis://[user:password@]host:port[/db]`). The
     /// connection is made lazily and remade after failures, so a Redis that is down when
@@ -172,13 +207,16 @@ impl RedisBacklog {
             .set_response_timeout(Some(settings.response_timeout))
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_secs(2));
-        let conn = ConnectionManager::new_lazy_with_config(client, config)
+        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)
             .map_err(|e| StoreError::Unavailable(e.into()))?;
         Ok(RedisBacklog {
+            client,
             conn,
             settings: settings.clone(),
             head: Script::new(&format!("{ENSURE}{HEAD}")),
             append: Script::new(&format!("{ENSURE}{APPEND}")),
+            lease: Script::new(LEASE),
+            release: Script::new(RELEASE),
         })
     }
 
@@ -201,6 +239,16 @@ impl RedisBacklog {
             format!("{base}:d0"),
             format!("{base}:d1"),
         ]
+    }
+
+    /// The Redis key of `key`'s upstream lease (beside its history, in the same slot).
+    pub fn lease_key(&self, key: &BacklogKey) -> String {
+        format!(
+            "{}{{{:016x}}}:{}:l",
+            self.settings.prefix,
+            fnv1a(&[key.as_str().as_bytes()]),
+            key.as_str()
+        )
     }
 
     fn ttl_secs(&self) -> u64 {
@@ -310,6 +358,81 @@ fn stored(v: Value) -> Result<Stored, StoreError> {
     Err(protocol("stream entry without a frame"))
 }
 
+/// A [`StoreTail`] on a connection of its own: `XREAD COUNT n BLOCK ms STREAMS <stream>
+/// <offset>-0` then `HGET <meta> epoch`, pipelined (one round trip; the epoch is read after
+/// the entries, so entries of a newer epoch are never taken for the old one's).
+struct RedisTail {
+    conn: MultiplexedConnection,
+    stream: String,
+    meta: String,
+}
+
+/// The entries of an `XREAD` answer for one stream (nil when the block timed out).
+fn xread_entries(v: Value) -> Result<Vec<Stored>, StoreError> {
+    let streams = match v {
+        Value::Nil => return Ok(Vec::new()),
+        Value::Array(items) => items
+            .into_iter()
+            .map(|s| {
+                let mut parts = array(s)?.into_iter();
+                parts
+                    .nth(1)
+                    .ok_or_else(|| protocol("xread: stream entries"))
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+        Value::Map(pairs) => pairs.into_iter().map(|(_, v)| v).collect(),
+        _ => return Err(protocol("xread: an array expected")),
+    };
+    let mut out = Vec::new();
+    for entries in streams {
+        for e in array(entries)? {
+            out.push(stored(e)?);
+        }
+    }
+    Ok(out)
+}
+
+impl StoreTail for RedisTail {
+    fn next<'a>(
+        &'a mut self,
+        after: Position,
+        limit: usize,
+        wait: Duration,
+    ) -> BoxFuture<'a, Result<Replayed, StoreError>> {
+        Box::pin(async move {
+            let mut pipe = redis::pipe();
+            pipe.cmd("XREAD").arg("COUNT").arg(limit.max(1));
+            if !wait.is_zero() {
+                // BLOCK 0 would wait forever: at least 1 ms.
+                pipe.arg("BLOCK")
+                    .arg(wait.as_millis().clamp(1, u128::from(u32::MAX)) as u64);
+            }
+            pipe.arg("STREAMS")
+                .arg(&self.stream)
+                .arg(format!("{}-0", after.offset))
+                .cmd("HGET")
+                .arg(&self.meta)
+                .arg("epoch");
+            let (entries, epoch): (Value, Value) = pipe
+                .query_async(&mut self.conn)
+                .await
+                .map_err(redis_error)?;
+            if matches!(epoch, Value::Nil) || epoch_of(&epoch)? != after.epoch {
+                return Ok(Replayed::Lost);
+            }
+            let events = xread_entries(entries)?;
+            // Offsets of one epoch are contiguous: a first one further on was trimmed.
+            if events
+                .first()
+                .is_some_and(|e| e.offset != after.offset.saturating_add(1))
+            {
+                return Ok(Replayed::Lost);
+            }
+            Ok(Replayed::Events(events))
+        })
+    }
+}
+
 impl SharedStore for RedisBacklog {
     fn head<'a>(&'a self, key: &'a BacklogKey) -> BoxFuture<'a, Result<Position, StoreError>> {
         Box::pin(self.ensure(key, false))
@@ -404,6 +527,58 @@ impl SharedStore for RedisBacklog {
                     .map(stored)
                     .collect::<Result<_, _>>()?,
             ))
+        })
+    }
+
+    fn lease<'a>(
+        &'a self,
+        key: &'a BacklogKey,
+        holder: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let mut inv = self.lease.prepare_invoke();
+            inv.key(self.lease_key(key))
+                .arg(holder)
+                .arg(ttl.as_millis().max(1) as u64);
+            let mut conn = self.conn.clone();
+            let v: Value = inv.invoke_async(&mut conn).await.map_err(redis_error)?;
+            Ok(int(&v)? == 1)
+        })
+    }
+
+    fn release<'a>(
+        &'a self,
+        key: &'a BacklogKey,
+        holder: &'a str,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut inv = self.release.prepare_invoke();
+            inv.key(self.lease_key(key)).arg(holder);
+            let mut conn = self.conn.clone();
+            let _: Value = inv.invoke_async(&mut conn).await.map_err(redis_error)?;
+            Ok(())
+        })
+    }
+
+    fn tail<'a>(
+        &'a self,
+        key: &'a BacklogKey,
+    ) -> BoxFuture<'a, Result<Box<dyn StoreTail>, StoreError>> {
+        Box::pin(async move {
+            // No response timeout of its own: a read blocks as long as its caller asks (the
+            // relay bounds each call by the wait plus its shared timeout).
+            let config = AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(self.settings.connect_timeout))
+                .set_response_timeout(None);
+            let conn = self
+                .client
+                .get_multiplexed_async_connection_with_config(&config)
+                .await
+                .map_err(redis_error)?;
+            let [stream, meta, _, _] = self.keys(key);
+            let tail: Box<dyn StoreTail> = Box::new(RedisTail { conn, stream, meta });
+            Ok(tail)
         })
     }
 }

@@ -13,8 +13,15 @@
 //! the store starts a new epoch, and ids of the old one get the
 //! [`RESET_EVENT`](crate::RESET_EVENT) (by the relay's [`UnknownId`](crate::UnknownId)
 //! policy) instead of a silent gap.
+//!
+//! With [`RelayBuilder::shared_upstream`](crate::RelayBuilder::shared_upstream) the store
+//! also keeps one lease per channel ([`SharedStore::lease`], [`SharedStore::release`]):
+//! the node holding it reads the backend and appends; the others follow the history
+//! ([`SharedStore::tail`], a [`StoreTail`]) instead of connecting to the backend, so the
+//! backend sees one connection per channel however many nodes serve it.
 
 use std::fmt;
+use std::time::Duration;
 
 use bytes::Bytes;
 use eventgate_sse::EventId;
@@ -173,6 +180,10 @@ pub enum StoreError {
     /// The store answered something this client does not understand.
     #[error("shared backlog: unexpected answer: {0}")]
     Protocol(String),
+    /// The store does not implement this call (an upstream lease or a tail, see
+    /// [`SharedStore::lease`]).
+    #[error("shared backlog: not supported by this store")]
+    Unsupported,
 }
 
 /// A backlog shared by several relays: one ordered history per [`BacklogKey`].
@@ -212,6 +223,61 @@ pub trait SharedStore: Send + Sync + 'static {
         after: Position,
         through: u64,
         limit: usize,
+    ) -> BoxFuture<'a, Result<Replayed, StoreError>>;
+
+    /// Takes or renews, for `holder`, the lease on feeding `key`'s history from the
+    /// upstream (one upstream connection per channel across nodes,
+    /// [`RelayBuilder::shared_upstream`](crate::RelayBuilder::shared_upstream)): true when
+    /// `holder` holds it for `ttl` from now (it was free, expired, or already `holder`'s),
+    /// false when another holder does.
+    ///
+    /// The default answers [`StoreError::Unsupported`] (the relay then reads the upstream
+    /// itself on every node, as without the setting).
+    fn lease<'a>(
+        &'a self,
+        key: &'a BacklogKey,
+        holder: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        let _ = (key, holder, ttl);
+        Box::pin(async { Err(StoreError::Unsupported) })
+    }
+
+    /// Gives `key`'s lease back if `holder` holds it (another holder's lease is left
+    /// alone). The default answers [`StoreError::Unsupported`].
+    fn release<'a>(
+        &'a self,
+        key: &'a BacklogKey,
+        holder: &'a str,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        let _ = (key, holder);
+        Box::pin(async { Err(StoreError::Unsupported) })
+    }
+
+    /// A reader that waits for `key`'s new events ([`StoreTail`]), for a node that does not
+    /// hold the lease. The default answers [`StoreError::Unsupported`].
+    fn tail<'a>(
+        &'a self,
+        key: &'a BacklogKey,
+    ) -> BoxFuture<'a, Result<Box<dyn StoreTail>, StoreError>> {
+        let _ = key;
+        Box::pin(async { Err(StoreError::Unsupported) })
+    }
+}
+
+/// Follows one channel's history in a [`SharedStore`] as another node appends to it (see
+/// [`SharedStore::tail`]). It may hold a connection of its own (a blocking read must not
+/// hold up the store's other calls); dropping it closes that.
+pub trait StoreTail: Send + 'static {
+    /// The events of `after.epoch` after `after.offset`, oldest first, at most `limit`,
+    /// waiting up to `wait` for the first one (an empty list when none came in time;
+    /// `Duration::ZERO`: do not wait). [`Replayed::Lost`] when the store's epoch is no
+    /// longer `after.epoch` or the events right after `after` were trimmed.
+    fn next<'a>(
+        &'a mut self,
+        after: Position,
+        limit: usize,
+        wait: Duration,
     ) -> BoxFuture<'a, Result<Replayed, StoreError>>;
 }
 

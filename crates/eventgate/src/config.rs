@@ -320,6 +320,8 @@ struct RawCluster {
     postgres: Option<S<String>>,
     redis: Option<S<String>>,
     poll_interval: Option<S<String>>,
+    shared_upstream: Option<S<bool>>,
+    upstream_lease: Option<S<String>>,
 }
 
 #[derive(Deserialize)]
@@ -572,6 +574,13 @@ pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(5);
 pub const MIN_POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// Longest `[cluster] poll_interval`.
 pub const MAX_POLL_INTERVAL: Duration = Duration::from_secs(3600);
+/// Default of `[cluster] upstream_lease` (the relay's suggested lease).
+pub const DEFAULT_UPSTREAM_LEASE: Duration = eventgate_relay::DEFAULT_UPSTREAM_LEASE;
+/// Shortest `[cluster] upstream_lease` (three times the relay's default bound of a Redis
+/// call, which the lease must cover).
+pub const MIN_UPSTREAM_LEASE: Duration = Duration::from_secs(3);
+/// Longest `[cluster] upstream_lease`.
+pub const MAX_UPSTREAM_LEASE: Duration = Duration::from_secs(300);
 /// Longest `[cluster] node` name.
 pub const MAX_NODE_NAME: usize = 64;
 
@@ -592,6 +601,11 @@ pub struct ClusterConfig {
     /// How often a node polls the shared state's version besides being notified of changes
     /// (default [`DEFAULT_POLL_INTERVAL`], [`MIN_POLL_INTERVAL`] to [`MAX_POLL_INTERVAL`]).
     pub poll_interval: Duration,
+    /// `shared_upstream = true`: one upstream connection per fan-out channel across the
+    /// nodes sharing `redis`, fed by the node holding the channel's lease, of this length
+    /// (`upstream_lease`, default [`DEFAULT_UPSTREAM_LEASE`], [`MIN_UPSTREAM_LEASE`] to
+    /// [`MAX_UPSTREAM_LEASE`]); `None` (the default): every node reads the backend itself.
+    pub upstream_lease: Option<Duration>,
 }
 
 /// A URL with any password replaced by `***` (for messages and `Debug`).
@@ -613,6 +627,7 @@ impl fmt::Debug for ClusterConfig {
             .field("postgres", &self.postgres.as_deref().map(redact_url))
             .field("redis", &self.redis.as_deref().map(redact_url))
             .field("poll_interval", &self.poll_interval)
+            .field("upstream_lease", &self.upstream_lease)
             .finish()
     }
 }
@@ -883,11 +898,47 @@ fn cluster(cx: &Ctx<'_>, c: S<RawCluster>) -> Result<ClusterConfig, ConfigError>
             d
         }
     };
+    let shared_upstream = c.shared_upstream.as_ref().is_some_and(|v| *v.get_ref());
+    if let Some(v) = &c.shared_upstream
+        && *v.get_ref()
+        && redis.is_none()
+    {
+        return Err(cx.invalid(
+            &v.span(),
+            "cluster.shared_upstream".into(),
+            "needs `redis`: the lease and the shared history are kept there".to_owned(),
+        ));
+    }
+    let upstream_lease = match &c.upstream_lease {
+        None => shared_upstream.then_some(DEFAULT_UPSTREAM_LEASE),
+        Some(v) if !shared_upstream => {
+            return Err(cx.invalid(
+                &v.span(),
+                "cluster.upstream_lease".into(),
+                "only with `shared_upstream = true`".to_owned(),
+            ));
+        }
+        Some(v) => {
+            let d = cx.duration(v, "cluster.upstream_lease".into())?;
+            if !(MIN_UPSTREAM_LEASE..=MAX_UPSTREAM_LEASE).contains(&d) {
+                return Err(cx.invalid(
+                    &v.span(),
+                    "cluster.upstream_lease".into(),
+                    format!(
+                        "'{}' is outside {MIN_UPSTREAM_LEASE:?} to {MAX_UPSTREAM_LEASE:?}",
+                        v.get_ref()
+                    ),
+                ));
+            }
+            Some(d)
+        }
+    };
     Ok(ClusterConfig {
         node: node.clone(),
         postgres,
         redis,
         poll_interval,
+        upstream_lease,
     })
 }
 

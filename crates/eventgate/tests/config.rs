@@ -395,6 +395,36 @@ fn the_cluster_table_names_the_node_and_the_shared_stores() {
         (c.postgres.as_deref(), c.redis.as_deref(), c.poll_interval),
         (None, None, eventgate::config::DEFAULT_POLL_INTERVAL)
     );
+    assert_eq!(c.upstream_lease, None, "one upstream per node by default");
+}
+
+#[test]
+fn shared_upstream_turns_on_one_upstream_per_channel_across_nodes_with_a_lease() {
+    let cfg = Config::from_str(
+        "gw.toml",
+        "[cluster]\nnode = \"a\"\nredis = \"redis://cache\"\nshared_upstream = true\n",
+    )
+    .unwrap();
+    assert_eq!(
+        cfg.cluster().unwrap().upstream_lease,
+        Some(eventgate::config::DEFAULT_UPSTREAM_LEASE)
+    );
+    let cfg = Config::from_str(
+        "gw.toml",
+        "[cluster]\nnode = \"a\"\nredis = \"redis://cache\"\nshared_upstream = true\n\
+         upstream_lease = \"10s\"\n",
+    )
+    .unwrap();
+    assert_eq!(
+        cfg.cluster().unwrap().upstream_lease,
+        Some(std::time::Duration::from_secs(10))
+    );
+    let cfg = Config::from_str(
+        "gw.toml",
+        "[cluster]\nnode = \"a\"\nredis = \"redis://cache\"\nshared_upstream = false\n",
+    )
+    .unwrap();
+    assert_eq!(cfg.cluster().unwrap().upstream_lease, None);
 }
 
 #[test]
@@ -419,6 +449,26 @@ fn bad_cluster_settings_point_at_their_key() {
     assert_eq!(
         (e.line(), e.key()),
         (3, Some("cluster.poll_interval")),
+        "{e}"
+    );
+    let e = err("[cluster]\nnode = \"a\"\nshared_upstream = true\n");
+    assert_eq!(
+        (e.line(), e.key()),
+        (3, Some("cluster.shared_upstream")),
+        "needs redis: {e}"
+    );
+    let e = err("[cluster]\nnode = \"a\"\nredis = \"redis://x\"\nupstream_lease = \"5s\"\n");
+    assert_eq!(
+        (e.line(), e.key()),
+        (4, Some("cluster.upstream_lease")),
+        "only with shared_upstream: {e}"
+    );
+    let e = err(
+        "[cluster]\nnode = \"a\"\nredis = \"redis://x\"\nshared_upstream = true\nupstream_lease = \"1s\"\n",
+    );
+    assert_eq!(
+        (e.line(), e.key()),
+        (5, Some("cluster.upstream_lease")),
         "{e}"
     );
     let e = err("[cluster]\nnode = \"a\"\nredis_url = \"redis://x\"\n");

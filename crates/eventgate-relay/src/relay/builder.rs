@@ -45,6 +45,10 @@ pub const DEFAULT_MAX_UPSTREAM_EVENT_LEN: usize = 4 * 1024 * 1024;
 pub const DEFAULT_MAX_CHANNELS: usize = 10_000;
 /// Default bound of every call to a shared backlog ([`RelayBuilder::shared_timeout`]).
 pub const DEFAULT_SHARED_TIMEOUT: Duration = Duration::from_secs(1);
+/// A suggested lease time for [`RelayBuilder::shared_upstream`] (the setting itself is off
+/// by default): how long a channel's upstream lease lasts without renewal, so the longest
+/// a channel goes without events when its feeding node dies.
+pub const DEFAULT_UPSTREAM_LEASE: Duration = Duration::from_secs(5);
 
 /// The shared backlog of a relay's fan-out channels.
 #[derive(Clone)]
@@ -53,6 +57,23 @@ pub(crate) struct SharedConfig {
     /// Most events one resume replays from the store (older resume points are unknown).
     pub(crate) replay_limit: usize,
     pub(crate) timeout: Duration,
+    /// One upstream per channel across nodes: the lease time (`None`: every node reads the
+    /// upstream itself).
+    pub(crate) lease: Option<Duration>,
+    /// This relay's name as a lease holder (random, one per built relay).
+    pub(crate) holder: Arc<str>,
+}
+
+/// A lease holder's name that no other relay (in this process or another) has: 64 bits
+/// from the standard library's random hasher keys, the time and the process id.
+fn new_holder() -> Arc<str> {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    if let Ok(t) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        h.write_u128(t.as_nanos());
+    }
+    Arc::from(format!("{:016x}", h.finish()))
 }
 
 #[derive(Clone)]
@@ -79,6 +100,7 @@ pub(crate) struct Config {
     pub(crate) max_channels: usize,
     pub(crate) shared: Option<SharedConfig>,
     pub(crate) shared_timeout: Duration,
+    pub(crate) shared_lease: Option<Duration>,
 }
 
 /// Builds a [`Relay`]. Every setting has a documented default; setters take `&mut self`
@@ -149,6 +171,7 @@ impl RelayBuilder {
                 max_channels: DEFAULT_MAX_CHANNELS,
                 shared: None,
                 shared_timeout: DEFAULT_SHARED_TIMEOUT,
+                shared_lease: None,
             },
             upstream: None,
         }
@@ -203,7 +226,49 @@ impl RelayBuilder {
             store,
             replay_limit,
             timeout: self.config.shared_timeout,
+            lease: None,
+            holder: Arc::from(""),
         });
+        self
+    }
+
+    /// One upstream connection per fan-out channel across every node sharing the
+    /// [`shared_backlog`](RelayBuilder::shared_backlog): `Some(lease)` turns it on. Per
+    /// channel, one node holds a lease in the store ([`SharedStore::lease`], renewed every
+    /// third of `lease`, given back when the channel closes) and reads the backend,
+    /// appending to the shared history as without this setting; the other nodes do not
+    /// connect to the backend: they follow the history ([`SharedStore::tail`]) and publish
+    /// its events to their subscribers with the same ids. When the holder dies, its lease
+    /// runs out and a following node takes it within about `lease`, connecting to the
+    /// backend with `Last-Event-ID` = the last upstream id in the history.
+    ///
+    /// When the store fails (or does not implement leases), a node reads the backend
+    /// itself, as without this setting, and goes back to following once the store answers
+    /// and another node holds the lease. `lease` must be at least three
+    /// [`shared_timeout`](RelayBuilder::shared_timeout)s;
+    /// [`DEFAULT_UPSTREAM_LEASE`] is a reasonable value. Default is `None` (off: every
+    /// node opens its own upstream per channel).
+    ///
+    /// ```
+    /// # #[cfg(feature = "redis")]
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::sync::Arc;
+    /// use eventgate_relay::{DEFAULT_UPSTREAM_LEASE, RedisBacklog, RedisSettings, Relay};
+    ///
+    /// let store = RedisBacklog::connect("redis://127.0.0.1:6379/", &RedisSettings::default()).await?;
+    /// let relay = Relay::builder()
+    ///     .shared_backlog(Arc::new(store), 10_000)
+    ///     .shared_upstream(Some(DEFAULT_UPSTREAM_LEASE))
+    ///     .build()?;
+    /// # drop(relay); Ok(()) }
+    /// let err = eventgate_relay::Relay::builder()
+    ///     .shared_upstream(Some(std::time::Duration::from_secs(5)))
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert!(err.is_invalid_config()); // it needs a shared backlog
+    /// ```
+    pub fn shared_upstream(&mut self, lease: Option<Duration>) -> &mut RelayBuilder {
+        self.config.shared_lease = lease;
         self
     }
 
@@ -359,7 +424,7 @@ impl RelayBuilder {
         self.config.channel.check()?;
         let c = &self.config;
         let zero = Duration::ZERO;
-        let rules: [(bool, &'static str); 10] = [
+        let rules: [(bool, &'static str); 12] = [
             (
                 c.max_line_len == 0,
                 "max upstream line length must be at least 1",
@@ -397,6 +462,15 @@ impl RelayBuilder {
                 c.shared.as_ref().is_some_and(|s| s.replay_limit == 0),
                 "shared backlog replay limit must be at least 1",
             ),
+            (
+                c.shared_lease.is_some() && c.shared.is_none(),
+                "a shared upstream needs a shared backlog",
+            ),
+            (
+                c.shared_lease
+                    .is_some_and(|l| l < c.shared_timeout.saturating_mul(3)),
+                "the upstream lease must be at least three shared timeouts",
+            ),
         ];
         match rules.iter().find(|(broken, _)| *broken) {
             Some((_, what)) => Err(Error::new(Kind::InvalidConfig(what))),
@@ -412,7 +486,12 @@ impl RelayBuilder {
     /// certificate is invalid.
     pub fn build(&self) -> Result<Relay, Error> {
         self.check()?;
-        let c = &self.config;
+        let mut config = self.config.clone();
+        if let Some(shared) = &mut config.shared {
+            shared.lease = config.shared_lease;
+            shared.holder = new_holder();
+        }
+        let c = &config;
         let upstream = match &self.upstream {
             Some(t) => t.clone(),
             None => Arc::new(HttpUpstream::with_options(
@@ -429,7 +508,7 @@ impl RelayBuilder {
             .raw_frames(true);
         Ok(Relay {
             inner: Arc::new(Inner {
-                config: c.clone(),
+                config,
                 parser,
                 upstream,
                 hub: Mutex::new(Hub::default()),

@@ -21,14 +21,21 @@ use crate::backoff::Backoff;
 use crate::budget::BudgetSlot;
 use crate::channel::Channel;
 use crate::error::{Error, Kind, Phase};
-use crate::shared::{Appended, BacklogKey, Position, Record, Replayed, StoreError};
+use crate::shared::{Appended, BacklogKey, Position, Record, Replayed, StoreError, StoreTail};
 use crate::upstream::{self, ClientInfo, UpstreamBody};
 
 /// How long a channel leaves the shared backlog alone after a failed call.
 pub(crate) const SHARED_RETRY: Duration = Duration::from_secs(1);
 
-/// Most events appended in one store call.
+/// Most events appended in one store call (and read in one tail call).
 const MAX_BATCH: usize = 256;
+
+/// How long one tail read waits for new events before it asks again (so an epoch that
+/// changed under a follower is noticed within it).
+pub(crate) const TAIL_WAIT: Duration = Duration::from_secs(1);
+
+/// Most tail reads of a takeover's catch-up (the events the old holder appended last).
+const CATCH_UP_READS: usize = 64;
 
 /// What one driver connects to.
 pub(crate) struct Spec {
@@ -55,6 +62,35 @@ struct SharedLink {
     needs_reset: bool,
     /// Events waiting for their positions, as received.
     batch: Vec<(Option<EventId>, Frame)>,
+    /// One upstream per channel across nodes (`RelayBuilder::shared_upstream`).
+    lease: Option<LeaseLink>,
+}
+
+/// What a channel of a relay with a shared upstream does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// Reads the backend and appends to the shared history: as the lease holder, or alone
+    /// while the store does not answer.
+    Upstream,
+    /// Follows the shared history another node's lease holder appends to.
+    Follow,
+}
+
+/// A channel's upstream lease (one upstream per channel across nodes).
+struct LeaseLink {
+    ttl: Duration,
+    holder: Arc<str>,
+    /// This node holds the lease (as far as its last answer said).
+    held: bool,
+    role: Role,
+    /// Set by a lease check that calls for the other role: the current one ends.
+    switch_to: Option<Role>,
+    /// Fires every third of the lease: renew it, or see whether it is free.
+    sleep: Pin<Box<Sleep>>,
+    /// A follower's reader (its own store connection), made when it starts following.
+    tail: Option<Box<dyn StoreTail>>,
+    /// Finds the upstream id of followed events (their frames are as the backend sent them).
+    parser: Parser,
 }
 
 /// Runs a store call within the shared timeout.
@@ -143,6 +179,8 @@ pub(crate) struct Driver {
     departures: u64,
     retire: Retire,
     shared: Option<SharedLink>,
+    /// The channel answered its first subscribers (live upstream, or following).
+    ever_live: bool,
 }
 
 enum Tick<T> {
@@ -151,6 +189,7 @@ enum Tick<T> {
     Heartbeat,
     Idle,
     LingerOver,
+    Lease,
 }
 
 enum Pumped {
@@ -181,6 +220,16 @@ impl Driver {
                 down_until: None,
                 needs_reset: false,
                 batch: Vec::new(),
+                lease: config.lease.map(|ttl| LeaseLink {
+                    ttl,
+                    holder: config.holder.clone(),
+                    held: false,
+                    role: Role::Upstream,
+                    switch_to: None,
+                    sleep: Box::pin(tokio::time::sleep_until(now + ttl / 3)),
+                    tail: None,
+                    parser: Parser::builder().raw_frames(true).build(),
+                }),
             }),
             _ => None,
         };
@@ -195,15 +244,37 @@ impl Driver {
             departures: 0,
             retire,
             shared,
+            ever_live: false,
         }
     }
 
     pub(crate) async fn run(mut self) {
         let mut parser = self.inner.parser.build();
-        let mut ever_live = false;
         if !self.warm_up().await {
             return;
         }
+        loop {
+            if self.role() == Role::Follow {
+                self.follow().await;
+            } else {
+                self.read_upstream(&mut parser).await;
+            }
+            // Each role ends when the channel stops, or when a lease check calls for the
+            // other role.
+            let Some(role) = self.lease_mut().and_then(|l| l.switch_to.take()) else {
+                break;
+            };
+            if !self.switch(role).await {
+                break;
+            }
+        }
+        self.release_lease().await;
+        // Dropping `self` drops `retire`, which retires the channel.
+    }
+
+    /// Reads the backend, reconnecting with backoff, until the channel stops (or the role
+    /// changes).
+    async fn read_upstream(&mut self, parser: &mut Parser) {
         loop {
             let attempt = self.connect();
             let Some(result) = self.guard(attempt).await else {
@@ -215,7 +286,7 @@ impl Driver {
                         .metrics
                         .upstream_failures
                         .fetch_add(1, Ordering::Relaxed);
-                    if !ever_live {
+                    if !self.ever_live {
                         self.retire
                             .ready
                             .send_replace(ConnState::Failed(e.kind().clone()));
@@ -227,11 +298,8 @@ impl Driver {
                         .metrics
                         .upstream_connects
                         .fetch_add(1, Ordering::Relaxed);
-                    if !ever_live {
-                        ever_live = true;
-                        self.retire.ready.send_replace(ConnState::Live);
-                    }
-                    match self.pump(body, &mut parser).await {
+                    self.mark_live();
+                    match self.pump(body, parser).await {
                         Pumped::Stop => break,
                         Pumped::Ended => {
                             self.inner
@@ -250,7 +318,302 @@ impl Driver {
                 break;
             }
         }
-        // Dropping `self` drops `retire`, which retires the channel.
+    }
+
+    /// The first subscribers may go: the channel is live.
+    fn mark_live(&mut self) {
+        if !self.ever_live {
+            self.ever_live = true;
+            self.retire.ready.send_replace(ConnState::Live);
+        }
+    }
+
+    fn lease_mut(&mut self) -> Option<&mut LeaseLink> {
+        self.shared.as_mut().and_then(|l| l.lease.as_mut())
+    }
+
+    fn role(&self) -> Role {
+        self.shared
+            .as_ref()
+            .and_then(|l| l.lease.as_ref())
+            .map_or(Role::Upstream, |l| l.role)
+    }
+
+    /// Takes or renews the lease (one store call); `None` when the store failed.
+    async fn lease_call(&mut self) -> Option<bool> {
+        let link = self.shared.as_ref()?;
+        let lease = link.lease.as_ref()?;
+        let answer = timed(
+            link.config.timeout,
+            link.config.store.lease(&link.key, &lease.holder, lease.ttl),
+        )
+        .await;
+        let metrics = self.inner.metrics.clone();
+        let lease = self.lease_mut()?;
+        lease.sleep.as_mut().reset(Instant::now() + lease.ttl / 3);
+        match answer {
+            Ok(true) => {
+                if !lease.held {
+                    lease.held = true;
+                    metrics.upstream_leases.fetch_add(1, Ordering::Relaxed);
+                }
+                Some(true)
+            }
+            Ok(false) => {
+                lease.held = false;
+                Some(false)
+            }
+            Err(_) => {
+                metrics.shared_errors.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+
+    /// A third of the lease went by: renew it (holder), or see whether it is free
+    /// (follower). True when the role must change (the current one ends).
+    async fn lease_tick(&mut self) -> bool {
+        let answer = self.lease_call().await;
+        let Some(lease) = self.lease_mut() else {
+            return false;
+        };
+        let next = match (lease.role, answer) {
+            // Another node holds it: stop reading the backend, follow.
+            (Role::Upstream, Some(false)) => Role::Follow,
+            // Free (the holder died or left): take over. The store does not answer: read
+            // the backend rather than wait on it.
+            (Role::Follow, Some(true) | None) => Role::Upstream,
+            _ => return false,
+        };
+        lease.switch_to = Some(next);
+        true
+    }
+
+    /// Changes the channel's role. False: stop now.
+    async fn switch(&mut self, role: Role) -> bool {
+        let Some(lease) = self.lease_mut() else {
+            return true;
+        };
+        lease.role = role;
+        match role {
+            Role::Follow => {
+                if let Some(link) = self.shared.as_mut() {
+                    // Events of a store call the switch cut short: the new holder reads
+                    // them from the backend again (it resumes after the history's last id).
+                    link.batch.clear();
+                }
+                if self.channel.shared_last().is_none() {
+                    // This node published events the store may not have (it read the
+                    // backend while the store failed): its subscribers cannot be sure
+                    // they miss nothing between those and the history it now follows.
+                    self.channel.publish_control(crate::channel::RESET_EVENT);
+                }
+                true
+            }
+            Role::Upstream => {
+                if self.lease_mut().is_some_and(|l| l.held) {
+                    self.catch_up().await
+                } else {
+                    // The store failed: read the backend alone, appending as without the
+                    // setting (the events get positions again as soon as the store
+                    // answers; an append that fails publishes them as received).
+                    if let Some(l) = self.lease_mut() {
+                        l.tail = None;
+                    }
+                    true
+                }
+            }
+        }
+    }
+
+    /// A follower that took the lease: publishes what the old holder appended last, and
+    /// resumes the backend after the last upstream id of the history. False: stop now.
+    async fn catch_up(&mut self) -> bool {
+        for _ in 0..CATCH_UP_READS {
+            match self.tail_once(Duration::ZERO).await {
+                None => return false,
+                Some(Some(0)) | Some(None) => break,
+                Some(Some(_)) => {}
+            }
+        }
+        if let Some(l) = self.lease_mut() {
+            l.tail = None;
+        }
+        true
+    }
+
+    /// Gives the lease back when the channel ends (not when the task is dropped: then it
+    /// runs out by itself).
+    async fn release_lease(&mut self) {
+        let Some(link) = self.shared.as_ref() else {
+            return;
+        };
+        let Some(lease) = link.lease.as_ref().filter(|l| l.held) else {
+            return;
+        };
+        let _ = timed(
+            link.config.timeout,
+            link.config.store.release(&link.key, &lease.holder),
+        )
+        .await;
+    }
+
+    /// Follows the shared history until the channel stops or the role changes.
+    async fn follow(&mut self) {
+        self.mark_live();
+        loop {
+            match self.tail_once(TAIL_WAIT).await {
+                None => return,
+                Some(Some(_)) => {}
+                Some(None) => {
+                    // The store failed: read the backend alone.
+                    if let Some(l) = self.lease_mut() {
+                        l.switch_to = Some(Role::Upstream);
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    /// One tail read (waiting up to `wait`), its events published. `None`: stop now (or the
+    /// role changes); `Some(None)`: the store failed; `Some(Some(n))`: `n` events.
+    async fn tail_once(&mut self, wait: Duration) -> Option<Option<usize>> {
+        let link = self.shared.as_mut()?;
+        let (store, key, t) = (
+            link.config.store.clone(),
+            link.key.clone(),
+            link.config.timeout,
+        );
+        let tail = link.lease.as_mut()?.tail.take();
+        let tail = match tail {
+            Some(tail) => tail,
+            None => {
+                let (store, key) = (store.clone(), key.clone());
+                match self
+                    .guard(async move { timed(t, store.tail(&key)).await })
+                    .await?
+                {
+                    Ok(tail) => tail,
+                    Err(_) => {
+                        self.inner
+                            .metrics
+                            .shared_errors
+                            .fetch_add(1, Ordering::Relaxed);
+                        return Some(None);
+                    }
+                }
+            }
+        };
+        let after = match self.channel.shared_last() {
+            Some(p) => p,
+            None => {
+                let (store, key) = (store.clone(), key.clone());
+                match self
+                    .guard(async move { timed(t, store.head(&key)).await })
+                    .await?
+                {
+                    Ok(head) => {
+                        self.channel.set_shared_last(Some(head));
+                        head
+                    }
+                    Err(_) => {
+                        self.store_failed();
+                        return Some(None);
+                    }
+                }
+            }
+        };
+        let (tail, answer) = self
+            .guard(async move {
+                let mut tail = tail;
+                let r = timed(wait + t, tail.next(after, MAX_BATCH, wait)).await;
+                (tail, r)
+            })
+            .await?;
+        if let Some(l) = self.lease_mut() {
+            l.tail = Some(tail);
+        }
+        let metrics = self.inner.metrics.clone();
+        match answer {
+            Ok(Replayed::Events(events)) => {
+                metrics.tail_reads.fetch_add(1, Ordering::Relaxed);
+                let n = events.len();
+                self.note_upstream_id(&events);
+                for e in events {
+                    let pos = Position {
+                        epoch: after.epoch,
+                        offset: e.offset,
+                    };
+                    if self.publish_at(pos, &e.frame) {
+                        metrics.tailed_events.fetch_add(1, Ordering::Relaxed);
+                        self.last_out = Instant::now();
+                    }
+                }
+                Some(Some(n))
+            }
+            Ok(Replayed::Lost) => {
+                metrics.tail_reads.fetch_add(1, Ordering::Relaxed);
+                // The history after `after` is gone (a new epoch, or trimmed past this
+                // follower): live subscribers get the reset event, never a silent gap,
+                // and the channel follows from the start of the new epoch (or the head).
+                let head = self
+                    .guard(async move { timed(t, store.head(&key)).await })
+                    .await?;
+                match head {
+                    Ok(head) => {
+                        let from = if head.epoch == after.epoch {
+                            head
+                        } else {
+                            Position {
+                                epoch: head.epoch,
+                                offset: 0,
+                            }
+                        };
+                        self.channel.publish_control(crate::channel::RESET_EVENT);
+                        self.channel.set_shared_last(Some(from));
+                        Some(Some(0))
+                    }
+                    Err(_) => {
+                        self.store_failed();
+                        Some(None)
+                    }
+                }
+            }
+            Err(_) => {
+                metrics.shared_errors.fetch_add(1, Ordering::Relaxed);
+                if let Some(l) = self.lease_mut() {
+                    // Its connection may be broken: a new one next time.
+                    l.tail = None;
+                }
+                Some(None)
+            }
+        }
+    }
+
+    /// Remembers the newest upstream id among followed events (the last one that has its
+    /// own `id:`), the `Last-Event-ID` of a takeover.
+    fn note_upstream_id(&mut self, events: &[crate::shared::Stored]) {
+        let Some(lease) = self.shared.as_mut().and_then(|l| l.lease.as_mut()) else {
+            return;
+        };
+        for e in events.iter().rev() {
+            lease.parser.reset();
+            lease.parser.feed(e.frame.clone());
+            lease.parser.finish();
+            let mut own = None;
+            for item in lease.parser.by_ref() {
+                if let Ok(Item::Event(ev)) = item
+                    && let Some(id) = ev.id()
+                {
+                    own = Some(id);
+                }
+            }
+            if own.is_some() {
+                self.spec.last_id = own;
+                return;
+            }
+        }
     }
 
     /// Under the hub lock: if the channel still has no subscriber, close it so nobody can
@@ -297,11 +660,23 @@ impl Driver {
             let linger_at = self.linger_at;
             let departures = self.departures;
             let hb_on = self.spec.heartbeat.is_some();
+            let lease_sleep = self
+                .shared
+                .as_mut()
+                .and_then(|l| l.lease.as_mut())
+                .map(|l| l.sleep.as_mut());
+            let lease_on = lease_sleep.is_some();
             let tick = tokio::select! {
                 biased;
                 () = channel.closed() => Tick::Closed,
                 out = &mut fut => Tick::Done(out),
                 () = self.hb_sleep.as_mut(), if hb_on => Tick::Heartbeat,
+                () = async {
+                    match lease_sleep {
+                        Some(s) => s.await,
+                        None => std::future::pending().await,
+                    }
+                }, if lease_on => Tick::Lease,
                 tick = async {
                     match linger_at {
                         None => { channel.idle().await; Tick::Idle }
@@ -317,6 +692,11 @@ impl Driver {
             match tick {
                 Tick::Done(out) => return Some(out),
                 Tick::Closed => return None,
+                Tick::Lease => {
+                    if self.lease_tick().await {
+                        return None;
+                    }
+                }
                 Tick::Heartbeat => {
                     let every = self.spec.heartbeat.unwrap_or(NEVER);
                     let now = Instant::now();
@@ -413,16 +793,23 @@ impl Driver {
             .guard(async move { timed(t, store.head(&key)).await })
             .await;
         match head {
-            None => false,
+            None => return false,
             Some(Ok(head)) => {
                 self.channel.set_shared_last(Some(head));
-                true
             }
             Some(Err(_)) => {
                 self.store_failed();
-                true
             }
         }
+        // With a shared upstream: read the backend if this node gets the lease (or the
+        // store does not answer), follow the history if another node holds it.
+        if self.lease_mut().is_some()
+            && self.lease_call().await == Some(false)
+            && let Some(l) = self.lease_mut()
+        {
+            l.role = Role::Follow;
+        }
+        true
     }
 
     /// A store call failed: leave the store alone for a while.
