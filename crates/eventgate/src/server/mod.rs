@@ -568,8 +568,10 @@ async fn accept_loop<S, B>(
         };
         let _ = tcp.set_nodelay(true);
         let info = ConnectInfo::new(remote, local, acceptor.is_some());
-        // One span per connection: every stream event and error logged while hyper drives it
-        // (the gateway's open and close records included) carries the connection and client.
+        // One span per connection. It is entered while a request is handled (the gateway's
+        // "stream opened" record), and the gateway keeps it for the stream's later records
+        // ("stream closed"); it is not entered on each poll of the connection, which an idle
+        // or busy event stream would pay for every event it writes.
         let span = tracing::info_span!(
             target: "eventgate::conn",
             "connection",
@@ -580,6 +582,7 @@ async fn accept_loop<S, B>(
         let svc = WithInfo {
             inner: service.clone(),
             info,
+            span,
         };
         let handshake_timeout = shared.header_timeout;
         let conn = Conn {
@@ -590,27 +593,21 @@ async fn accept_loop<S, B>(
         };
         match &acceptor {
             None => {
-                tokio::spawn(
-                    async move {
-                        conn.serve(tcp).await;
-                        drop(permit);
-                    }
-                    .instrument(span),
-                );
+                tokio::spawn(async move {
+                    conn.serve(tcp).await;
+                    drop(permit);
+                });
             }
             Some(acceptor) => {
                 let acceptor = acceptor.clone();
-                tokio::spawn(
-                    async move {
-                        if let Ok(Ok(tls)) =
-                            tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await
-                        {
-                            conn.serve(tls).await;
-                        }
-                        drop(permit);
+                tokio::spawn(async move {
+                    if let Ok(Ok(tls)) =
+                        tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await
+                    {
+                        conn.serve(tls).await;
                     }
-                    .instrument(span),
-                );
+                    drop(permit);
+                });
             }
         }
     }
@@ -680,11 +677,13 @@ impl<S> Conn<S> {
 /// Numbers the connections of every server in the process (the `conn` field of their span).
 static NEXT_CONNECTION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
-/// Adds the [`ConnectInfo`] to each request before the inner service sees it.
+/// Adds the [`ConnectInfo`] to each request before the inner service sees it, and runs the
+/// service's future in the connection's span.
 #[derive(Clone)]
 struct WithInfo<S> {
     inner: S,
     info: ConnectInfo,
+    span: tracing::Span,
 }
 
 impl<S, B> tower_service::Service<Request<RequestBody>> for WithInfo<S>
@@ -693,7 +692,7 @@ where
 {
     type Response = Response<B>;
     type Error = S::Error;
-    type Future = S::Future;
+    type Future = tracing::instrument::Instrumented<S::Future>;
 
     fn poll_ready(
         &mut self,
@@ -704,7 +703,8 @@ where
 
     fn call(&mut self, mut req: Request<RequestBody>) -> Self::Future {
         req.extensions_mut().insert(self.info);
-        self.inner.call(req)
+        let fut = self.span.in_scope(|| self.inner.call(req));
+        fut.instrument(self.span.clone())
     }
 }
 
@@ -714,7 +714,7 @@ where
 {
     type Response = Response<B>;
     type Error = S::Error;
-    type Future = S::Future;
+    type Future = tracing::instrument::Instrumented<S::Future>;
 
     fn poll_ready(
         &mut self,
@@ -726,6 +726,7 @@ where
     fn call(&mut self, req: Request<Incoming>) -> Self::Future {
         let mut req = req.map(RequestBody::from);
         req.extensions_mut().insert(self.info);
-        self.inner.call(req)
+        let fut = self.span.in_scope(|| self.inner.call(req));
+        fut.instrument(self.span.clone())
     }
 }

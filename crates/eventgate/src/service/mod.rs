@@ -472,6 +472,7 @@ impl Gateway {
             id: inner.next_stream.fetch_add(1, Relaxed),
             api: route.api_id().clone(),
             topic: topic.template.as_str().into(),
+            span: tracing::Span::current(),
         });
         opts.gate(Arc::clone(&stream_gate) as Arc<dyn DeliveryGate>);
         let feed = inner
@@ -767,6 +768,10 @@ struct StreamGate {
     id: u64,
     api: crate::ApiId,
     topic: Box<str>,
+    /// The span the stream was opened in (the server runner's connection span, or the
+    /// embedder's): the parent of the record written when the stream closes, which runs
+    /// outside it.
+    span: tracing::Span,
 }
 
 impl StreamGate {
@@ -830,6 +835,7 @@ impl Drop for StreamGate {
         let application = self.grant.application.as_ref().map(|a| a.as_str());
         tracing::info!(
             target: "eventgate::stream",
+            parent: &self.span,
             stream = self.id,
             api = self.api.as_str(),
             topic = &*self.topic,
