@@ -27,6 +27,8 @@
 //! - **Topic**: the rest of the path (`/` when empty) is matched against the revision's
 //!   topics in eventgate-asyncapi's precedence order (literal, mixed, variable, `*`).
 
+mod flat;
+
 use std::collections::HashMap;
 
 use foldhash::fast::RandomState;
@@ -37,9 +39,11 @@ use eventgate_asyncapi::{Captures, TopicTemplate};
 use eventgate_policy::KeyType;
 
 use crate::error::{PathProblem, RouteError};
-use crate::model::path::{check_path, is_dot_segment};
+use crate::model::path::{Slashes, check_path_slashes, is_dot_segment};
 use crate::model::{Api, ApiId, Environment, Lifecycle, Revision, Routability, Topic, Vhost};
 use crate::registry::RouteSignal;
+
+use flat::{Flat, Index, LiteralRec, MountRec, TopicPath};
 
 /// The longest request path (without the query) the router looks at, in bytes.
 pub const DEFAULT_MAX_PATH_LEN: usize = 8 * 1024;
@@ -56,20 +60,24 @@ pub(crate) struct Target {
     pub(crate) signal: Arc<RouteSignal>,
 }
 
-#[derive(Debug)]
-struct Mount {
+/// What a lookup found, before the [`Route`] is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Found {
+    target: usize,
+    topic: usize,
+    base_len: usize,
     default_version: bool,
-    target: Arc<Target>,
 }
 
-#[derive(Debug, Default)]
-struct VhostTable {
-    /// Base path -> mount.
-    mounts: HashMap<Box<str>, Mount, RandomState>,
-    /// The distinct segment counts of the base paths, largest first: a lookup tries the
-    /// path's prefix of each length, so it costs one hash probe per distinct depth (a
-    /// handful), whatever the number of APIs.
-    depths: Vec<usize>,
+impl From<LiteralRec> for Found {
+    fn from(r: LiteralRec) -> Self {
+        Found {
+            target: r.target,
+            topic: r.topic,
+            base_len: r.base_len,
+            default_version: r.default_version,
+        }
+    }
 }
 
 /// An immutable routing snapshot. Get the current one from
@@ -106,7 +114,14 @@ pub struct Router {
     hosts: HashMap<Box<[u8]>, usize, RandomState>,
     vhosts: Vec<(Arc<Environment>, Vhost)>,
     fallback: Option<usize>,
-    tables: Vec<VhostTable>,
+    /// Per vhost, the distinct segment counts of its base paths, largest first: a lookup
+    /// tries the path's prefix of each length, so it costs one probe per distinct depth (a
+    /// handful), whatever the number of APIs.
+    depths: Vec<Box<[usize]>>,
+    /// Every deployment mounted, by index (a default version's two mounts share one).
+    targets: Vec<Arc<Target>>,
+    /// Base paths and literal topics, with each mount's compiled topic matcher.
+    flat: Flat,
     max_path_len: usize,
     mounts: usize,
 }
@@ -124,6 +139,9 @@ impl fmt::Debug for Router {
 /// Builds a router (crate-internal: the registry is its only user).
 pub(crate) struct RouterBuilder {
     router: Router,
+    /// (vhost, base path, target, default version), in the order mounted.
+    mounts: Vec<(usize, String, usize, bool)>,
+    depths: Vec<Vec<usize>>,
 }
 
 impl RouterBuilder {
@@ -134,10 +152,14 @@ impl RouterBuilder {
                 hosts: HashMap::default(),
                 vhosts: Vec::new(),
                 fallback: None,
-                tables: Vec::new(),
+                depths: Vec::new(),
+                targets: Vec::new(),
+                flat: Flat::new(),
                 max_path_len,
                 mounts: 0,
             },
+            mounts: Vec::new(),
+            depths: Vec::new(),
         }
     }
 
@@ -148,7 +170,7 @@ impl RouterBuilder {
         for (i, v) in env.vhosts.iter().enumerate() {
             let n = r.vhosts.len();
             r.vhosts.push((Arc::clone(env), v.clone()));
-            r.tables.push(VhostTable::default());
+            self.depths.push(Vec::new());
             r.hosts.insert(v.host.as_str().as_bytes().into(), n);
             if env.fallback && i == 0 {
                 r.fallback = Some(n);
@@ -159,36 +181,161 @@ impl RouterBuilder {
     }
 
     /// Mounts a deployment at its versioned path and, for the default version, at its
-    /// default path. The registry has checked that no other API has the same base.
+    /// default path. The registry has checked that no other API has the same base (if one
+    /// did, the later mount would replace the earlier).
     pub(crate) fn mount(&mut self, target: Arc<Target>) {
         let api = target.revision.api();
         let mut bases = vec![(api.versioned_path(), false)];
         if api.default_version {
             bases.push((api.context.default_path(), true));
         }
-        let Some(table) = self.router.tables.get_mut(target.table) else {
+        let vhost = target.table;
+        let Some(depths) = self.depths.get_mut(vhost) else {
             return;
         };
+        let t = self.router.targets.len();
+        self.router.targets.push(target);
         for (base, default_version) in bases {
             let depth = segments(&base);
-            if !table.depths.contains(&depth) {
-                table.depths.push(depth);
-                table.depths.sort_unstable_by(|a, b| b.cmp(a));
+            if !depths.contains(&depth) {
+                depths.push(depth);
+                depths.sort_unstable_by(|a, b| b.cmp(a));
             }
-            table.mounts.insert(
-                base.into(),
-                Mount {
-                    default_version,
-                    target: Arc::clone(&target),
-                },
-            );
+            self.mounts.push((vhost, base, t, default_version));
             self.router.mounts += 1;
         }
     }
 
+    /// Lays out the flat table: one record per base path (its mount and compiled topic
+    /// matcher), then one per literal topic keyed by its full path, kept only where the
+    /// reference lookup (longest base, then the topic set) gives the same answer.
     pub(crate) fn build(self) -> Router {
-        self.router
+        let RouterBuilder {
+            mut router,
+            mounts,
+            depths,
+        } = self;
+        router.depths = depths.into_iter().map(Vec::into_boxed_slice).collect();
+        // The last mount of a base wins, as a map insert would.
+        let mut last: HashMap<(usize, &str), usize, RandomState> = HashMap::default();
+        for (i, (vhost, base, _, _)) in mounts.iter().enumerate() {
+            last.insert((*vhost, base.as_str()), i);
+        }
+        let mut base_entries = Vec::with_capacity(last.len());
+        let mut live = Vec::with_capacity(last.len());
+        let mut program = Vec::new();
+        for (i, (vhost, base, t, default_version)) in mounts.iter().enumerate() {
+            if last.get(&(*vhost, base.as_str())) != Some(&i) {
+                continue;
+            }
+            let Some(target) = router.targets.get(*t) else {
+                continue;
+            };
+            let routability = match target.lifecycle.routability() {
+                Routability::Routable => flat::ROUTABLE,
+                Routability::Blocked => flat::BLOCKED,
+                Routability::NotFound => flat::NOT_FOUND,
+            };
+            program.clear();
+            let compiled = compile_topics(target.revision.api(), &mut program).is_some();
+            let at = router.flat.push_mount(
+                *vhost,
+                base,
+                *t,
+                routability,
+                *default_version,
+                compiled.then_some(&program[..]),
+            );
+            base_entries.push((router.flat.hash(*vhost, base.as_bytes()), at));
+            live.push((at, i));
+        }
+        let (index, all) = Index::build(&base_entries);
+        router.flat.set_bases(index);
+        if !all {
+            // Only past 2^48 bytes of records: answer with an empty table rather than a
+            // partial one.
+            router.flat = Flat::new();
+            return router;
+        }
+        // Literal topics, by full path; each kept only if the reference lookup agrees.
+        let mut literals = Vec::new();
+        for &(mount_at, i) in &live {
+            let Some((vhost, base, t, default_version)) = mounts.get(i) else {
+                continue;
+            };
+            let Some(target) = router.targets.get(*t) else {
+                continue;
+            };
+            if target.lifecycle.routability() != Routability::Routable {
+                continue;
+            }
+            for (topic, tp) in target.revision.api().topics.iter().enumerate() {
+                let raw = tp.template.as_str();
+                if !is_literal(&tp.template) {
+                    continue;
+                }
+                let mut keys = vec![format!("{base}{raw}")];
+                if raw == "/" {
+                    keys.push(base.clone());
+                }
+                for key in keys {
+                    let rec = LiteralRec {
+                        target: *t,
+                        topic,
+                        base_len: base.len(),
+                        default_version: *default_version,
+                    };
+                    if router.find_reference(*vhost, &key) == Ok(Found::from(rec)) {
+                        literals.push((*vhost, key, rec, mount_at));
+                    }
+                }
+            }
+        }
+        let mut literal_entries = Vec::with_capacity(literals.len());
+        for (vhost, key, rec, mount_at) in literals {
+            if router.flat.literal(vhost, key.as_bytes()).is_some() {
+                continue;
+            }
+            match router.flat.push_literal(vhost, &key, rec) {
+                Some(at) => literal_entries.push((router.flat.hash(vhost, key.as_bytes()), at)),
+                None => router.flat.uncompile(mount_at),
+            }
+        }
+        let (index, all) = Index::build(&literal_entries);
+        router.flat.set_literals(index);
+        if !all {
+            router.flat.set_literals(Index::default());
+            for &(mount_at, _) in &live {
+                router.flat.uncompile(mount_at);
+            }
+        }
+        router
     }
+}
+
+/// True when a template has neither a variable nor `*`: it matches one path, its own text.
+fn is_literal(t: &TopicTemplate) -> bool {
+    t.variables().next().is_none() && !t.has_wildcard()
+}
+
+/// The program of an API's templated topics, in precedence order (the topic set's order:
+/// precedence, then declaration).
+fn compile_topics(api: &Api, out: &mut Vec<u8>) -> Option<()> {
+    let topics = &api.topics;
+    let mut order: Vec<usize> = (0..topics.len()).collect();
+    order.sort_by(|&a, &b| {
+        topics[a]
+            .template
+            .precedence(&topics[b].template)
+            .then(a.cmp(&b))
+    });
+    for i in order {
+        let t = &topics.get(i)?.template;
+        if !is_literal(t) {
+            flat::compile_template(t.as_str(), i, out)?;
+        }
+    }
+    Some(())
 }
 
 /// Number of segments of a path that starts with `/`.
@@ -281,47 +428,144 @@ impl Router {
         if path.len() > self.max_path_len {
             return Err(PathProblem::TooLong.into());
         }
-        check_path(path)?;
-        let table = self
-            .tables
-            .get(self.vhost_index(host)?)
-            .ok_or(RouteError::UnknownHost)?;
-        let (base_len, mount) = table
-            .depths
+        let mut slashes = Slashes::new();
+        check_path_slashes(path, &mut slashes)?;
+        let vhost = self.vhost_index(host)?;
+        let found = self.find(vhost, path, &slashes);
+        debug_assert_eq!(
+            found,
+            self.find_reference(vhost, path),
+            "flat table and reference lookup disagree on {path:?}"
+        );
+        let found = found?;
+        let target = self.targets.get(found.target).ok_or(RouteError::NotFound)?;
+        Ok(Route {
+            target: Arc::clone(target),
+            topic: found.topic,
+            text: Text::new(path_and_query),
+            topic_start: found.base_len,
+            path_len: path.len(),
+            default_version: found.default_version,
+            generation: self.generation,
+        })
+    }
+
+    /// The lookup on the flat table: the literal topics' full paths first (one probe), then
+    /// the base paths, longest first, and the winning mount's compiled matcher.
+    #[inline]
+    fn find(&self, vhost: usize, path: &str, slashes: &Slashes) -> Result<Found, RouteError> {
+        let p = path.as_bytes();
+        if let Some(hit) = self.flat.literal(vhost, p) {
+            return Ok(hit.into());
+        }
+        let Some(all) = slashes.all() else {
+            return self.find_reference(vhost, path);
+        };
+        let depths = self.depths.get(vhost).map_or(&[][..], |d| &d[..]);
+        for &d in depths {
+            // The prefix of `d` segments ends at the path's slash number `d`, or is the
+            // whole path when it has exactly `d` segments.
+            let end = match all.get(d) {
+                _ if d == 0 => continue,
+                Some(&e) => e,
+                None if d == all.len() => p.len(),
+                None => continue,
+            };
+            let Some(m) = p.get(..end).and_then(|k| self.flat.mount(vhost, k)) else {
+                continue;
+            };
+            self.check_lifecycle(&m)?;
+            if !m.compiled {
+                return self.topic_reference(&m, path, end);
+            }
+            let rest = all.get(d..).unwrap_or(&[]);
+            let tp = if rest.is_empty() {
+                TopicPath {
+                    path: b"/",
+                    slashes: &[0],
+                }
+            } else {
+                TopicPath {
+                    path: p,
+                    slashes: rest,
+                }
+            };
+            let (topic, dot) =
+                flat::find_topic(m.program, tp).ok_or_else(|| self.no_topic(m.target))?;
+            if dot {
+                return Err(PathProblem::DotSegment.into());
+            }
+            return Ok(Found {
+                target: m.target,
+                topic,
+                base_len: end,
+                default_version: m.default_version,
+            });
+        }
+        Err(RouteError::NotFound)
+    }
+
+    /// The lookup by the rules as written, on the same base paths: the longest base, then
+    /// the revision's topic set. The flat table's literal records are checked against it
+    /// when built, debug builds compare every lookup with it, and it answers for paths of
+    /// more than [`SLASHES`](crate::model::path::SLASHES) segments.
+    fn find_reference(&self, vhost: usize, path: &str) -> Result<Found, RouteError> {
+        let depths = self.depths.get(vhost).map_or(&[][..], |d| &d[..]);
+        let (base_len, m) = depths
             .iter()
             .find_map(|&d| {
                 let p = prefix(path, d)?;
-                table.mounts.get(p).map(|m| (p.len(), m))
+                self.flat.mount(vhost, p.as_bytes()).map(|m| (p.len(), m))
             })
             .ok_or(RouteError::NotFound)?;
-        let target = &mount.target;
-        match target.lifecycle.routability() {
-            Routability::Routable => {}
-            Routability::Blocked => return Err(RouteError::Blocked(target.revision.id().clone())),
-            Routability::NotFound => return Err(RouteError::NotFound),
-        }
-        let topic_start = base_len;
-        let rel = &path[topic_start..];
+        self.check_lifecycle(&m)?;
+        self.topic_reference(&m, path, base_len)
+    }
+
+    fn topic_reference(
+        &self,
+        m: &MountRec<'_>,
+        path: &str,
+        base_len: usize,
+    ) -> Result<Found, RouteError> {
+        let target = self.targets.get(m.target).ok_or(RouteError::NotFound)?;
+        let rel = path.get(base_len..).unwrap_or("");
         let topic_path = if rel.is_empty() { "/" } else { rel };
-        let (index, caps) = target
+        let (topic, caps) = target
             .revision
             .topic_set()
             .find(topic_path)
-            .ok_or_else(|| RouteError::NoTopic(target.revision.id().clone()))?;
+            .ok_or_else(|| self.no_topic(m.target))?;
         // Captures are not kept: a stream asks for them once (its backend URL), and the
         // route matches its topic path again then; a lookup stores nothing but the text.
         if caps.iter().any(|(_, v)| is_dot_segment(v)) {
             return Err(PathProblem::DotSegment.into());
         }
-        Ok(Route {
-            target: Arc::clone(target),
-            topic: index,
-            text: path_and_query.into(),
-            topic_start,
-            path_len: path.len(),
-            default_version: mount.default_version,
-            generation: self.generation,
+        Ok(Found {
+            target: m.target,
+            topic,
+            base_len,
+            default_version: m.default_version,
         })
+    }
+
+    fn check_lifecycle(&self, m: &MountRec<'_>) -> Result<(), RouteError> {
+        match m.routability {
+            flat::ROUTABLE => Ok(()),
+            flat::BLOCKED => Err(match self.targets.get(m.target) {
+                Some(t) => RouteError::Blocked(t.revision.id().clone()),
+                None => RouteError::NotFound,
+            }),
+            _ => Err(RouteError::NotFound),
+        }
+    }
+
+    #[cold]
+    fn no_topic(&self, target: usize) -> RouteError {
+        match self.targets.get(target) {
+            Some(t) => RouteError::NoTopic(t.revision.id().clone()),
+            None => RouteError::NotFound,
+        }
     }
 
     /// Routes an `http::Request`: the `Host` header, or the URI's authority when there is
@@ -356,7 +600,7 @@ pub struct Route {
     target: Arc<Target>,
     topic: usize,
     /// The request's path and query.
-    text: Box<str>,
+    text: Text,
     topic_start: usize,
     path_len: usize,
     default_version: bool,
@@ -418,7 +662,7 @@ impl Route {
     /// The path after the context and version (`/memory`; `/` when nothing follows).
     #[must_use]
     pub fn topic_path(&self) -> &str {
-        match self.text.get(self.topic_start..self.path_len) {
+        match self.text.as_str().get(self.topic_start..self.path_len) {
             None | Some("") => "/",
             Some(p) => p,
         }
@@ -427,7 +671,7 @@ impl Route {
     /// The query string (without `?`), if the request had one.
     #[must_use]
     pub fn query(&self) -> Option<&str> {
-        self.text.get(self.path_len..)?.strip_prefix('?')
+        self.text.as_str().get(self.path_len..)?.strip_prefix('?')
     }
 
     /// Captured variables as `(name, value)`, in template order. Values are as sent
@@ -567,6 +811,44 @@ impl Route {
             }
         }
         Ok(url)
+    }
+}
+
+/// Request targets up to this many bytes are kept inside the [`Route`] (no allocation).
+const INLINE_TEXT: usize = 62;
+
+/// A route's copy of the request target: inline when short, else on the heap.
+enum Text {
+    Inline(u8, [u8; INLINE_TEXT]),
+    Heap(Box<str>),
+}
+
+impl Text {
+    #[inline]
+    fn new(s: &str) -> Self {
+        let b = s.as_bytes();
+        let mut buf = [0u8; INLINE_TEXT];
+        match buf.get_mut(..b.len()) {
+            Some(d) => {
+                d.copy_from_slice(b);
+                // At most INLINE_TEXT (62) bytes.
+                #[allow(clippy::cast_possible_truncation)]
+                Text::Inline(b.len() as u8, buf)
+            }
+            None => Text::Heap(s.into()),
+        }
+    }
+
+    #[inline]
+    fn as_str(&self) -> &str {
+        match self {
+            // The bytes were copied from a `&str`, whole.
+            Text::Inline(len, buf) => buf
+                .get(..usize::from(*len))
+                .and_then(|b| std::str::from_utf8(b).ok())
+                .unwrap_or(""),
+            Text::Heap(s) => s,
+        }
     }
 }
 

@@ -8,7 +8,8 @@ pub(crate) fn is_dot_segment(seg: &str) -> bool {
     is_dot_segment_bytes(seg.as_bytes())
 }
 
-fn is_dot_segment_bytes(b: &[u8]) -> bool {
+/// [`is_dot_segment`] on bytes.
+pub(crate) fn is_dot_segment_bytes(b: &[u8]) -> bool {
     let mut dots = 0;
     let mut i = 0;
     while i < b.len() {
@@ -30,14 +31,53 @@ fn is_dot_segment_bytes(b: &[u8]) -> bool {
     dots > 0
 }
 
+/// Slash positions the router keeps from [`check_path_slashes`] (more are counted, not kept).
+pub(crate) const SLASHES: usize = 16;
+
+/// The positions of a checked path's `/` bytes, in order: the first [`SLASHES`] of them, and
+/// how many there are in all.
+#[derive(Debug, Clone)]
+pub(crate) struct Slashes {
+    pos: [usize; SLASHES],
+    len: usize,
+}
+
+impl Slashes {
+    pub(crate) fn new() -> Self {
+        Slashes {
+            pos: [0; SLASHES],
+            len: 0,
+        }
+    }
+
+    fn push(&mut self, at: usize) {
+        if let Some(p) = self.pos.get_mut(self.len) {
+            *p = at;
+        }
+        self.len += 1;
+    }
+
+    /// Every position, or `None` when there were more than [`SLASHES`].
+    pub(crate) fn all(&self) -> Option<&[usize]> {
+        self.pos.get(..self.len)
+    }
+}
+
 /// Checks a path (starting with `/`, no query) segment by segment: no dot segment, no
 /// encoded `/` or `\`, no `\`, percent signs followed by two hex digits, only visible ASCII
 /// other than `#`, `?` and `\`.
 pub(crate) fn check_path(path: &str) -> Result<(), PathProblem> {
+    check_path_slashes(path, &mut Slashes::new())
+}
+
+/// [`check_path`], also recording where the path's slashes are (the router splits the path
+/// at them).
+pub(crate) fn check_path_slashes(path: &str, slashes: &mut Slashes) -> Result<(), PathProblem> {
     let b = path.as_bytes();
     if b.first() != Some(&b'/') {
         return Err(PathProblem::NotAbsolute);
     }
+    slashes.push(0);
     // One pass. A dot segment is remembered and reported after the scan, so a path with
     // several problems names the same one as a scan of the characters first would.
     let mut dot_segment = false;
@@ -50,6 +90,7 @@ pub(crate) fn check_path(path: &str) -> Result<(), PathProblem> {
         }
         match c {
             b'/' => {
+                slashes.push(i);
                 dot_segment |= ends_dot_segment(b, seg_start, i);
                 seg_start = i + 1;
             }
@@ -135,5 +176,19 @@ mod tests {
         assert_eq!(check_path("/a%2"), Err(PathProblem::BadPercent));
         assert_eq!(check_path("/a b"), Err(PathProblem::InvalidChar));
         assert_eq!(check_path("/a#b"), Err(PathProblem::InvalidChar));
+    }
+
+    #[test]
+    fn slashes_are_recorded_up_to_the_limit_and_counted_beyond() {
+        let mut s = Slashes::new();
+        check_path_slashes("/ab/c/", &mut s).unwrap();
+        assert_eq!(s.all(), Some(&[0, 3, 5][..]));
+        let long = "/a".repeat(SLASHES + 1);
+        let mut s = Slashes::new();
+        check_path_slashes(&long, &mut s).unwrap();
+        assert_eq!(s.all(), None, "17 slashes do not fit in 16 places");
+        let mut s = Slashes::new();
+        check_path_slashes(&long[..2 * SLASHES], &mut s).unwrap();
+        assert_eq!(s.all().map(<[usize]>::len), Some(SLASHES));
     }
 }
