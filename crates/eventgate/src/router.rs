@@ -39,7 +39,7 @@ use eventgate_asyncapi::{Captures, TopicTemplate};
 use eventgate_policy::KeyType;
 
 use crate::error::{PathProblem, RouteError};
-use crate::model::path::{Slashes, check_path_slashes, is_dot_segment};
+use crate::model::path::{Slashes, check_target, is_dot_segment};
 use crate::model::{Api, ApiId, Environment, Lifecycle, Revision, Routability, Topic, Vhost};
 use crate::registry::RouteSignal;
 
@@ -112,6 +112,9 @@ pub struct Router {
     generation: u64,
     /// Lower-case host name bytes -> vhost index.
     hosts: HashMap<Box<[u8]>, usize, RandomState>,
+    /// The same when there are at most [`FEW_HOSTS`] (compared one by one: cheaper than
+    /// hashing the name).
+    few_hosts: Option<Box<[HostEntry]>>,
     vhosts: Vec<(Arc<Environment>, Vhost)>,
     fallback: Option<usize>,
     /// Per vhost, the distinct segment counts of its base paths, largest first: a lookup
@@ -150,6 +153,7 @@ impl RouterBuilder {
             router: Router {
                 generation,
                 hosts: HashMap::default(),
+                few_hosts: None,
                 vhosts: Vec::new(),
                 fallback: None,
                 depths: Vec::new(),
@@ -216,6 +220,10 @@ impl RouterBuilder {
             depths,
         } = self;
         router.depths = depths.into_iter().map(Vec::into_boxed_slice).collect();
+        if router.hosts.len() <= FEW_HOSTS {
+            let few = router.hosts.iter().map(|(h, &i)| (h.clone(), i)).collect();
+            router.few_hosts = Some(few);
+        }
         // The last mount of a base wins, as a map insert would.
         let mut last: HashMap<(usize, &str), usize, RandomState> = HashMap::default();
         for (i, (vhost, base, _, _)) in mounts.iter().enumerate() {
@@ -366,6 +374,53 @@ pub(crate) fn bases_of(api: &Api) -> Vec<String> {
     v
 }
 
+/// A lower-case host name and its vhost.
+type HostEntry = (Box<[u8]>, usize);
+
+/// Up to this many vhosts, a host name is compared with each in turn.
+const FEW_HOSTS: usize = 8;
+
+/// `Host` values up to this many bytes are lower-cased eight bytes at a time.
+const SHORT_HOST: usize = 64;
+
+/// [`host_part`] of a short `Host` value (not an IPv6 literal), lower-cased into `buf`
+/// eight bytes at a time; `None` for the others.
+#[inline]
+fn lower_host_part<'b>(host: &str, buf: &'b mut [u8; SHORT_HOST]) -> Option<&'b [u8]> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let h = host.as_bytes();
+    if h.first() == Some(&b'[') {
+        return None;
+    }
+    buf.get_mut(..h.len())?.copy_from_slice(h);
+    let mut end = h.len();
+    for (i, chunk) in buf.chunks_exact_mut(8).enumerate() {
+        if i * 8 >= end {
+            break;
+        }
+        let Some(word) = chunk.first_chunk_mut::<8>() else {
+            break;
+        };
+        let w = u64::from_le_bytes(*word);
+        // The first `:` (the port): a byte equal to 0x3a has its top bit set in `colon`.
+        let x = w ^ (LO * u64::from(b':'));
+        let colon = !(((x & !HI) + !HI) | x) & HI;
+        if colon != 0 {
+            end = end.min(i * 8 + (colon.trailing_zeros() / 8) as usize);
+        }
+        // `A`..=`Z` (ASCII only) get 0x20 added.
+        let low7 = w & !HI;
+        let upper = (low7 + LO * (0x80 - u64::from(b'A')))
+            & !(low7 + LO * (0x80 - u64::from(b'Z') - 1))
+            & !w
+            & HI;
+        *word = (w | (upper >> 2)).to_le_bytes();
+    }
+    let host = buf.get(..end)?;
+    Some(host.strip_suffix(b".").unwrap_or(host))
+}
+
 /// The host part of a `Host` value: port and one trailing dot removed.
 fn host_part(host: &str) -> &str {
     let b = host.as_bytes();
@@ -398,19 +453,32 @@ impl Router {
         self.mounts
     }
 
+    /// The vhost of a lower-case host name.
+    #[inline]
+    fn host(&self, name: &[u8]) -> Option<usize> {
+        match &self.few_hosts {
+            Some(few) => few
+                .iter()
+                .find(|(h, _)| h.len() == name.len() && **h == *name)
+                .map(|&(_, i)| i),
+            None => self.hosts.get(name).copied(),
+        }
+    }
+
     fn vhost_index(&self, host: Option<&str>) -> Result<usize, RouteError> {
         let found = host.and_then(|h| {
-            let h = host_part(h);
-            if !h.bytes().any(|b| b.is_ascii_uppercase()) {
-                return self.hosts.get(h.as_bytes()).copied();
+            let mut short = [0u8; SHORT_HOST];
+            if let Some(lower) = lower_host_part(h, &mut short) {
+                return self.host(lower);
             }
+            let h = host_part(h);
             // Lower-case on the stack: host names are at most 253 bytes.
             let mut buf = [0u8; 256];
             let lower = buf.get_mut(..h.len())?;
             for (d, s) in lower.iter_mut().zip(h.bytes()) {
                 *d = s.to_ascii_lowercase();
             }
-            self.hosts.get(&*lower).copied()
+            self.host(lower)
         });
         found.or(self.fallback).ok_or(RouteError::UnknownHost)
     }
@@ -421,15 +489,9 @@ impl Router {
     /// # Errors
     /// [`RouteError`]: see the [module documentation](self) for each rule.
     pub fn route(&self, host: Option<&str>, path_and_query: &str) -> Result<Route, RouteError> {
-        let path = match path_and_query.bytes().position(|b| b == b'?') {
-            Some(q) => path_and_query.get(..q).unwrap_or(path_and_query),
-            None => path_and_query,
-        };
-        if path.len() > self.max_path_len {
-            return Err(PathProblem::TooLong.into());
-        }
         let mut slashes = Slashes::new();
-        check_path_slashes(path, &mut slashes)?;
+        let path_len = check_target(path_and_query, self.max_path_len, &mut slashes)?;
+        let path = path_and_query.get(..path_len).unwrap_or(path_and_query);
         let vhost = self.vhost_index(host)?;
         let found = self.find(vhost, path, &slashes);
         debug_assert_eq!(
@@ -855,6 +917,40 @@ impl Text {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The word-at-a-time lower-casing gives `host_part` lower-cased, for every byte value
+    /// around the port, the letters and the dot, at every position of both words.
+    #[test]
+    fn lower_host_part_is_host_part_lower_cased() {
+        let bytes = [
+            '@', 'A', 'M', 'Z', '[', '`', 'a', 'z', '{', ':', '.', '9', '\u{e9}', '\u{7f}',
+        ];
+        let mut hosts = vec![String::new(), "GW.Example.COM:8243".into(), "a.:1".into()];
+        for c in bytes {
+            for pos in 0..17 {
+                let mut h: String = "x".repeat(pos);
+                h.push(c);
+                h.push_str("Ab.");
+                hosts.push(h.clone());
+                h.push_str(":80");
+                hosts.push(h);
+            }
+        }
+        hosts.push("h".repeat(SHORT_HOST));
+        for h in &hosts {
+            let mut buf = [0u8; SHORT_HOST];
+            let want = host_part(h).to_ascii_lowercase();
+            let want = (!h.starts_with('[')).then_some(want.as_bytes());
+            assert_eq!(lower_host_part(h, &mut buf), want, "{h:?}");
+        }
+        let mut buf = [0u8; SHORT_HOST];
+        assert_eq!(
+            lower_host_part("[::1]:80", &mut buf),
+            None,
+            "IPv6 takes the long way"
+        );
+        assert_eq!(lower_host_part(&"h".repeat(SHORT_HOST + 1), &mut buf), None);
+    }
 
     #[test]
     fn host_part_strips_port_and_trailing_dot_and_keeps_ipv6_brackets() {

@@ -121,6 +121,101 @@ pub(crate) fn check_path_slashes(path: &str, slashes: &mut Slashes) -> Result<()
     Ok(())
 }
 
+/// Splits a request target at its query (the first `?`) and checks its path: the same
+/// answers as [`PathProblem::TooLong`] for a path of more than `max_len` bytes, then
+/// [`check_path`], in one pass over the common case (visible ASCII, slashes, `%XX`).
+/// Returns the path's length and records its slashes.
+pub(crate) fn check_target(
+    target: &str,
+    max_len: usize,
+    slashes: &mut Slashes,
+) -> Result<usize, PathProblem> {
+    let b = target.as_bytes();
+    if b.first() != Some(&b'/') {
+        return check_target_slowly(target, max_len, slashes);
+    }
+    slashes.push(0);
+    let mut dot_segment = starts_dot_segment(b, 1);
+    let mut i = 1;
+    loop {
+        while let Some(&[c0, c1, c2, c3]) = b.get(i..i + 4).and_then(|w| w.first_chunk::<4>()) {
+            if !(PLAIN[usize::from(c0)]
+                & PLAIN[usize::from(c1)]
+                & PLAIN[usize::from(c2)]
+                & PLAIN[usize::from(c3)])
+            {
+                break;
+            }
+            i += 4;
+        }
+        let Some(&c) = b.get(i) else {
+            break;
+        };
+        match c {
+            _ if PLAIN[usize::from(c)] => i += 1,
+            b'/' => {
+                slashes.push(i);
+                i += 1;
+                dot_segment |= starts_dot_segment(b, i);
+            }
+            b'%' => match (b.get(i + 1), b.get(i + 2)) {
+                (Some(h), Some(l))
+                    if h.is_ascii_hexdigit()
+                        && l.is_ascii_hexdigit()
+                        && !matches!((hex(*h) << 4) | hex(*l), b'/' | b'\\') =>
+                {
+                    i += 3;
+                }
+                _ => return check_target_slowly(target, max_len, slashes),
+            },
+            b'?' => break,
+            _ => return check_target_slowly(target, max_len, slashes),
+        }
+    }
+    if i > max_len {
+        return Err(PathProblem::TooLong);
+    }
+    if dot_segment {
+        return Err(PathProblem::DotSegment);
+    }
+    Ok(i)
+}
+
+/// True when the segment starting at `start` (running to the next `/` or `?`) is a dot
+/// segment; most segments cost one comparison.
+#[inline]
+fn starts_dot_segment(b: &[u8], start: usize) -> bool {
+    if !matches!(b.get(start), Some(b'.' | b'%')) {
+        return false;
+    }
+    let rest = b.get(start..).unwrap_or_default();
+    let end = rest
+        .iter()
+        .position(|&c| c == b'/' || c == b'?')
+        .unwrap_or(rest.len());
+    rest.get(..end).is_some_and(is_dot_segment_bytes)
+}
+
+/// [`check_target`] step by step, for targets with a problem (it names the same one as the
+/// split, the length check and [`check_path`] would, in that order).
+#[cold]
+fn check_target_slowly(
+    target: &str,
+    max_len: usize,
+    slashes: &mut Slashes,
+) -> Result<usize, PathProblem> {
+    let path = match target.bytes().position(|b| b == b'?') {
+        Some(q) => target.get(..q).unwrap_or(target),
+        None => target,
+    };
+    if path.len() > max_len {
+        return Err(PathProblem::TooLong);
+    }
+    *slashes = Slashes::new();
+    check_path_slashes(path, slashes)?;
+    Ok(path.len())
+}
+
 /// Bytes a path may hold that need no other check: visible ASCII other than `/`, `%`, `\\`,
 /// `#` and `?`.
 const PLAIN: [bool; 256] = {
@@ -176,6 +271,47 @@ mod tests {
         assert_eq!(check_path("/a%2"), Err(PathProblem::BadPercent));
         assert_eq!(check_path("/a b"), Err(PathProblem::InvalidChar));
         assert_eq!(check_path("/a#b"), Err(PathProblem::InvalidChar));
+    }
+
+    /// `check_target` answers as the split at `?`, the length check and `check_path` do,
+    /// and records the same slashes, over targets with every kind of problem.
+    #[test]
+    fn check_target_agrees_with_split_length_check_and_check_path() {
+        let pieces = [
+            "", "/", "a", ".", "..", "%2e", "%2E%2e", ".a", "%41", "%2f", "%5C", "%zz", "%2", "%",
+            "\\", "#", " ", "\u{e9}", "?", "?x=1", "?a/../b", "b.json", "...",
+        ];
+        let mut targets = vec![];
+        for a in pieces {
+            for b in pieces {
+                for c in pieces {
+                    targets.push(format!("/{a}/{b}{c}"));
+                    targets.push(format!("{a}/{b}/{c}"));
+                }
+            }
+        }
+        targets.push("/".repeat(40));
+        targets.push(format!("/{}", "a".repeat(20)));
+        for t in &targets {
+            for max in [8, 1024] {
+                let path = t.split('?').next().unwrap_or(t);
+                let mut want_slashes = Slashes::new();
+                let want = if path.len() > max {
+                    Err(PathProblem::TooLong)
+                } else {
+                    check_path_slashes(path, &mut want_slashes).map(|()| path.len())
+                };
+                let mut got_slashes = Slashes::new();
+                assert_eq!(
+                    check_target(t, max, &mut got_slashes),
+                    want,
+                    "{t:?} max {max}"
+                );
+                if want.is_ok() {
+                    assert_eq!(got_slashes.all(), want_slashes.all(), "{t:?}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -429,7 +429,7 @@ fn match_segments(mut ops: &[u8], tp: TopicPath<'_>, segments: usize) -> Option<
         ops = match op {
             LIT => {
                 let (l, rest) = read_lit(rest)?;
-                if seg != l {
+                if !eq_short(seg, l) {
                     return None;
                 }
                 rest
@@ -487,6 +487,12 @@ fn match_mixed<'o>(mut ops: &'o [u8], parts: u8, seg: &[u8], dot: &mut bool) -> 
         }
     }
     (pos == seg.len()).then_some(ops)
+}
+
+/// `a == b` for the short strings of template literals, without a call to `memcmp`.
+#[inline]
+fn eq_short(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }
 
 /// The first position of `needle` in `hay`.
