@@ -135,28 +135,19 @@ pub(crate) fn check_target(
         return check_target_slowly(target, max_len, slashes);
     }
     slashes.push(0);
-    let mut dot_segment = starts_dot_segment(b, 1);
+    let mut dot_segment = false;
+    let mut seg_start = 1;
     let mut i = 1;
-    loop {
-        while let Some(&[c0, c1, c2, c3]) = b.get(i..i + 4).and_then(|w| w.first_chunk::<4>()) {
-            if !(PLAIN[usize::from(c0)]
-                & PLAIN[usize::from(c1)]
-                & PLAIN[usize::from(c2)]
-                & PLAIN[usize::from(c3)])
-            {
-                break;
-            }
-            i += 4;
+    while let Some(&c) = b.get(i) {
+        if PLAIN[usize::from(c)] {
+            i += 1;
+            continue;
         }
-        let Some(&c) = b.get(i) else {
-            break;
-        };
         match c {
-            _ if PLAIN[usize::from(c)] => i += 1,
             b'/' => {
                 slashes.push(i);
-                i += 1;
-                dot_segment |= starts_dot_segment(b, i);
+                dot_segment |= ends_dot_segment(b, seg_start, i);
+                seg_start = i + 1;
             }
             b'%' => match (b.get(i + 1), b.get(i + 2)) {
                 (Some(h), Some(l))
@@ -165,35 +156,22 @@ pub(crate) fn check_target(
                         && !matches!((hex(*h) << 4) | hex(*l), b'/' | b'\\') =>
                 {
                     i += 3;
+                    continue;
                 }
                 _ => return check_target_slowly(target, max_len, slashes),
             },
             b'?' => break,
             _ => return check_target_slowly(target, max_len, slashes),
         }
+        i += 1;
     }
     if i > max_len {
         return Err(PathProblem::TooLong);
     }
-    if dot_segment {
+    if dot_segment || ends_dot_segment(b, seg_start, i) {
         return Err(PathProblem::DotSegment);
     }
     Ok(i)
-}
-
-/// True when the segment starting at `start` (running to the next `/` or `?`) is a dot
-/// segment; most segments cost one comparison.
-#[inline]
-fn starts_dot_segment(b: &[u8], start: usize) -> bool {
-    if !matches!(b.get(start), Some(b'.' | b'%')) {
-        return false;
-    }
-    let rest = b.get(start..).unwrap_or_default();
-    let end = rest
-        .iter()
-        .position(|&c| c == b'/' || c == b'?')
-        .unwrap_or(rest.len());
-    rest.get(..end).is_some_and(is_dot_segment_bytes)
 }
 
 /// [`check_target`] step by step, for targets with a problem (it names the same one as the
