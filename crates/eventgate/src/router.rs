@@ -684,10 +684,22 @@ impl fmt::Debug for Route {
 impl Route {
     /// The topic's match of the topic path, made again (the lookup checked that it matches).
     fn matched(&self) -> Captures<'_, '_> {
+        self.matched_in(self.topic_path())
+    }
+
+    fn matched_in<'a>(&'a self, topic_path: &'a str) -> Captures<'a, 'a> {
         self.topic()
             .template
-            .match_path(self.topic_path())
+            .match_path(topic_path)
             .unwrap_or_default()
+    }
+
+    /// The topic path within the request target `text` (see [`Route::topic_path`]).
+    fn topic_path_in<'a>(&self, text: &'a str) -> &'a str {
+        match text.get(self.topic_start..self.path_len) {
+            None | Some("") => "/",
+            Some(p) => p,
+        }
     }
 
     /// The deployed revision.
@@ -724,10 +736,7 @@ impl Route {
     /// The path after the context and version (`/memory`; `/` when nothing follows).
     #[must_use]
     pub fn topic_path(&self) -> &str {
-        match self.text.as_str().get(self.topic_start..self.path_len) {
-            None | Some("") => "/",
-            Some(p) => p,
-        }
+        self.topic_path_in(self.text.as_str())
     }
 
     /// The query string (without `?`), if the request had one.
@@ -816,19 +825,21 @@ impl Route {
     /// topic has no mapping.
     #[must_use]
     pub fn backend_path(&self) -> String {
-        let topic = self.topic();
-        match &topic.backend {
-            None => self.topic_path().to_owned(),
-            Some(tpl) => self.expand(tpl),
+        self.backend_path_in(self.topic_path())
+    }
+
+    fn backend_path_in(&self, topic_path: &str) -> String {
+        match &self.topic().backend {
+            None => topic_path.to_owned(),
+            Some(tpl) => self.expand(tpl, topic_path),
         }
     }
 
-    fn expand(&self, tpl: &TopicTemplate) -> String {
-        let caps = self.matched();
+    fn expand(&self, tpl: &TopicTemplate, topic_path: &str) -> String {
+        let caps = self.matched_in(topic_path);
         // Validation ensures every backend variable is captured; fall back to the topic
         // path if that ever fails.
-        tpl.expand(&caps)
-            .unwrap_or_else(|_| self.topic_path().to_owned())
+        tpl.expand(&caps).unwrap_or_else(|_| topic_path.to_owned())
     }
 
     /// The backend URL for a credential of `key_type`: the endpoint, the mapped backend path
@@ -856,11 +867,13 @@ impl Route {
             api: self.api_id().clone(),
             key_type,
         })?;
-        let path = self.backend_path();
+        // The target is read once (an inline one is checked as UTF-8 on each read).
+        let text = self.text.as_str();
+        let path = self.backend_path_in(self.topic_path_in(text));
         let mut url = String::with_capacity(endpoint.as_str().len() + path.len() + 16);
         url.push_str(endpoint.as_str());
         url.push_str(&path);
-        if let Some(q) = self.query() {
+        if let Some(q) = text.get(self.path_len..).and_then(|q| q.strip_prefix('?')) {
             let mut first = true;
             for pair in q.split('&').filter(|p| !p.is_empty()) {
                 let name = pair.split_once('=').map_or(pair, |(n, _)| n);
