@@ -16,16 +16,39 @@
 //!   is refused the same way. So no expanded backend path can climb out of its endpoint.
 //! - **Context and version**: each deployment is mounted at its versioned path
 //!   (`/observer/1.0.0`, or the `{version}` context expanded: `/1.0.0/events`) and, for the
-//!   default version, also at its default path (`/observer`, `/events`). Mounts are kept in
-//!   a hash map by base path; a lookup tries the path's whole-segment prefixes of each base
-//!   depth present on the vhost, longest first (one probe per distinct depth, whatever the
-//!   number of APIs), so the longest matching base wins (`/a/b/1` over `/a`). There is no
-//!   fall-through: when the winning API has no matching topic the answer is [`RouteError::NoTopic`].
+//!   default version, also at its default path (`/observer`, `/events`). A lookup tries the
+//!   path's whole-segment prefixes of each base depth present on the vhost, longest first
+//!   (one probe per distinct depth, whatever the number of APIs), so the longest matching
+//!   base wins (`/a/b/1` over `/a`). There is no fall-through: when the winning API has no
+//!   matching topic the answer is [`RouteError::NoTopic`].
 //! - **Lifecycle**: PUBLISHED and DEPRECATED APIs route; BLOCKED gives
 //!   [`RouteError::Blocked`] (WSO2 700700); CREATED, PRE-RELEASED and RETIRED give
 //!   [`RouteError::NotFound`].
 //! - **Topic**: the rest of the path (`/` when empty) is matched against the revision's
 //!   topics in eventgate-asyncapi's precedence order (literal, mixed, variable, `*`).
+//!
+//! # How a lookup runs
+//! The rules above are the contract; the snapshot is laid out so that a lookup reads few,
+//! mostly adjacent, bytes. When the router is built, every base path and every literal
+//! topic becomes a record in one byte vector (`flat.rs`), found through open-addressing
+//! indexes keyed by (vhost, path):
+//! - a literal topic is keyed by its full path (base and topic, both `/a` and `/a/` for the
+//!   topic `/`), so most literal lookups are one probe. Such a record is kept only when the
+//!   lookup by the rules gives the same answer for that path (it does not when a longer base
+//!   shadows it, or the API is not routable), so it can only answer what the rules would;
+//! - a base path's record holds its mount (deployment, lifecycle answer, default version)
+//!   and the API's templated topics compiled in precedence order (segment counts, literal
+//!   bytes inline), which the rest of the path is matched against when no literal record
+//!   matched. A literal topic of the winning API always has a record, so it is never
+//!   needed there.
+//!
+//! The path check, the split at `?` and the slash positions are one pass over the target;
+//! the `Host` is lower-cased and its port found eight bytes at a time. A [`Route`] keeps a
+//! request target of up to 62 bytes inline (no allocation). The lookup by the rules as
+//! written (longest base, then the revision's [`TopicSet`](eventgate_asyncapi::TopicSet))
+//! stays beside it: it answers for paths of more than 16 segments and for APIs whose
+//! templates do not fit the compiled form (a segment literal over 255 bytes, more than 255
+//! segments, a topic index over 65,535), and debug builds check every lookup against it.
 
 mod flat;
 
