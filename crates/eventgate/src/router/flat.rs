@@ -495,12 +495,19 @@ fn eq_short(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }
 
-/// The first position of `needle` in `hay`.
+/// The first position of `needle` in `hay`: the first byte is searched for, the rest
+/// compared where it is found.
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.is_empty() {
+    let Some((&first, rest)) = needle.split_first() else {
         return Some(0);
-    }
-    hay.windows(needle.len()).position(|w| w == needle)
+    };
+    let last_start = hay.len().checked_sub(needle.len())?;
+    (0..=last_start).find(|&i| {
+        hay.get(i) == Some(&first)
+            && hay
+                .get(i + 1..i + needle.len())
+                .is_some_and(|h| eq_short(h, rest))
+    })
 }
 
 #[cfg(test)]
@@ -608,6 +615,31 @@ mod tests {
         assert_eq!(compile_template(&long, 0, &mut out), None);
         assert_eq!(compile_template("/a/{x}", 70_000, &mut out), None);
         assert_eq!(compile_template("/a/{x}", 3, &mut Vec::new()), Some(()));
+    }
+
+    #[test]
+    fn substring_search_agrees_with_str_find() {
+        let words = [
+            "",
+            "a",
+            "ab",
+            "abcdefg",
+            "abcdefgh",
+            "abcdefghi",
+            "abcdefghabcdefgh",
+            ".json",
+        ];
+        for a in words {
+            for b in words {
+                assert_eq!(
+                    find(a.as_bytes(), b.as_bytes()),
+                    a.find(b),
+                    "{b:?} in {a:?}"
+                );
+            }
+        }
+        assert_eq!(find(b"MSFT.json", b".json"), Some(4));
+        assert_eq!(find(b"a.jso", b".json"), None);
     }
 
     #[test]
