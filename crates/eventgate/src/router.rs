@@ -16,16 +16,41 @@
 //!   is refused the same way. So no expanded backend path can climb out of its endpoint.
 //! - **Context and version**: each deployment is mounted at its versioned path
 //!   (`/observer/1.0.0`, or the `{version}` context expanded: `/1.0.0/events`) and, for the
-//!   default version, also at its default path (`/observer`, `/events`). Mounts are kept in
-//!   a hash map by base path; a lookup tries the path's whole-segment prefixes of each base
-//!   depth present on the vhost, longest first (one probe per distinct depth, whatever the
-//!   number of APIs), so the longest matching base wins (`/a/b/1` over `/a`). There is no
-//!   fall-through: when the winning API has no matching topic the answer is [`RouteError::NoTopic`].
+//!   default version, also at its default path (`/observer`, `/events`). A lookup tries the
+//!   path's whole-segment prefixes of each base depth present on the vhost, longest first
+//!   (one probe per distinct depth, whatever the number of APIs), so the longest matching
+//!   base wins (`/a/b/1` over `/a`). There is no fall-through: when the winning API has no
+//!   matching topic the answer is [`RouteError::NoTopic`].
 //! - **Lifecycle**: PUBLISHED and DEPRECATED APIs route; BLOCKED gives
 //!   [`RouteError::Blocked`] (WSO2 700700); CREATED, PRE-RELEASED and RETIRED give
 //!   [`RouteError::NotFound`].
 //! - **Topic**: the rest of the path (`/` when empty) is matched against the revision's
 //!   topics in eventgate-asyncapi's precedence order (literal, mixed, variable, `*`).
+//!
+//! # How a lookup runs
+//! The rules above are the contract; the snapshot is laid out so that a lookup reads few,
+//! mostly adjacent, bytes. When the router is built, every base path and every literal
+//! topic becomes a record in one byte vector (`flat.rs`), found through open-addressing
+//! indexes keyed by (vhost, path):
+//! - a literal topic is keyed by its full path (base and topic, both `/a` and `/a/` for the
+//!   topic `/`), so most literal lookups are one probe. Such a record is kept only when the
+//!   lookup by the rules gives the same answer for that path (it does not when a longer base
+//!   shadows it, or the API is not routable), so it can only answer what the rules would;
+//! - a base path's record holds its mount (deployment, lifecycle answer, default version)
+//!   and the API's templated topics compiled in precedence order (segment counts, literal
+//!   bytes inline), which the rest of the path is matched against when no literal record
+//!   matched. A literal topic of the winning API always has a record, so it is never
+//!   needed there.
+//!
+//! The path check, the split at `?` and the slash positions are one pass over the target;
+//! the `Host` is lower-cased and its port found eight bytes at a time. A [`Route`] keeps a
+//! request target of up to 62 bytes inline (no allocation). The lookup by the rules as
+//! written (longest base, then the revision's [`TopicSet`](eventgate_asyncapi::TopicSet))
+//! stays beside it: it answers for paths of more than 16 segments and for APIs whose
+//! templates do not fit the compiled form (a segment literal over 255 bytes, more than 255
+//! segments, a topic index over 65,535), and debug builds check every lookup against it.
+
+mod flat;
 
 use std::collections::HashMap;
 
@@ -37,9 +62,11 @@ use eventgate_asyncapi::{Captures, TopicTemplate};
 use eventgate_policy::KeyType;
 
 use crate::error::{PathProblem, RouteError};
-use crate::model::path::{check_path, is_dot_segment};
+use crate::model::path::{Slashes, check_target, is_dot_segment};
 use crate::model::{Api, ApiId, Environment, Lifecycle, Revision, Routability, Topic, Vhost};
 use crate::registry::RouteSignal;
+
+use flat::{Flat, Index, LiteralRec, MountRec, TopicPath};
 
 /// The longest request path (without the query) the router looks at, in bytes.
 pub const DEFAULT_MAX_PATH_LEN: usize = 8 * 1024;
@@ -56,20 +83,24 @@ pub(crate) struct Target {
     pub(crate) signal: Arc<RouteSignal>,
 }
 
-#[derive(Debug)]
-struct Mount {
+/// What a lookup found, before the [`Route`] is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Found {
+    target: usize,
+    topic: usize,
+    base_len: usize,
     default_version: bool,
-    target: Arc<Target>,
 }
 
-#[derive(Debug, Default)]
-struct VhostTable {
-    /// Base path -> mount.
-    mounts: HashMap<Box<str>, Mount, RandomState>,
-    /// The distinct segment counts of the base paths, largest first: a lookup tries the
-    /// path's prefix of each length, so it costs one hash probe per distinct depth (a
-    /// handful), whatever the number of APIs.
-    depths: Vec<usize>,
+impl From<LiteralRec> for Found {
+    fn from(r: LiteralRec) -> Self {
+        Found {
+            target: r.target,
+            topic: r.topic,
+            base_len: r.base_len,
+            default_version: r.default_version,
+        }
+    }
 }
 
 /// An immutable routing snapshot. Get the current one from
@@ -104,9 +135,19 @@ pub struct Router {
     generation: u64,
     /// Lower-case host name bytes -> vhost index.
     hosts: HashMap<Box<[u8]>, usize, RandomState>,
+    /// The same when there are at most [`FEW_HOSTS`] (compared one by one: cheaper than
+    /// hashing the name).
+    few_hosts: Option<Box<[HostEntry]>>,
     vhosts: Vec<(Arc<Environment>, Vhost)>,
     fallback: Option<usize>,
-    tables: Vec<VhostTable>,
+    /// Per vhost, the distinct segment counts of its base paths, largest first: a lookup
+    /// tries the path's prefix of each length, so it costs one probe per distinct depth (a
+    /// handful), whatever the number of APIs.
+    depths: Vec<Box<[usize]>>,
+    /// Every deployment mounted, by index (a default version's two mounts share one).
+    targets: Vec<Arc<Target>>,
+    /// Base paths and literal topics, with each mount's compiled topic matcher.
+    flat: Flat,
     max_path_len: usize,
     mounts: usize,
 }
@@ -124,6 +165,9 @@ impl fmt::Debug for Router {
 /// Builds a router (crate-internal: the registry is its only user).
 pub(crate) struct RouterBuilder {
     router: Router,
+    /// (vhost, base path, target, default version), in the order mounted.
+    mounts: Vec<(usize, String, usize, bool)>,
+    depths: Vec<Vec<usize>>,
 }
 
 impl RouterBuilder {
@@ -132,12 +176,17 @@ impl RouterBuilder {
             router: Router {
                 generation,
                 hosts: HashMap::default(),
+                few_hosts: None,
                 vhosts: Vec::new(),
                 fallback: None,
-                tables: Vec::new(),
+                depths: Vec::new(),
+                targets: Vec::new(),
+                flat: Flat::new(),
                 max_path_len,
                 mounts: 0,
             },
+            mounts: Vec::new(),
+            depths: Vec::new(),
         }
     }
 
@@ -148,7 +197,7 @@ impl RouterBuilder {
         for (i, v) in env.vhosts.iter().enumerate() {
             let n = r.vhosts.len();
             r.vhosts.push((Arc::clone(env), v.clone()));
-            r.tables.push(VhostTable::default());
+            self.depths.push(Vec::new());
             r.hosts.insert(v.host.as_str().as_bytes().into(), n);
             if env.fallback && i == 0 {
                 r.fallback = Some(n);
@@ -159,36 +208,165 @@ impl RouterBuilder {
     }
 
     /// Mounts a deployment at its versioned path and, for the default version, at its
-    /// default path. The registry has checked that no other API has the same base.
+    /// default path. The registry has checked that no other API has the same base (if one
+    /// did, the later mount would replace the earlier).
     pub(crate) fn mount(&mut self, target: Arc<Target>) {
         let api = target.revision.api();
         let mut bases = vec![(api.versioned_path(), false)];
         if api.default_version {
             bases.push((api.context.default_path(), true));
         }
-        let Some(table) = self.router.tables.get_mut(target.table) else {
+        let vhost = target.table;
+        let Some(depths) = self.depths.get_mut(vhost) else {
             return;
         };
+        let t = self.router.targets.len();
+        self.router.targets.push(target);
         for (base, default_version) in bases {
             let depth = segments(&base);
-            if !table.depths.contains(&depth) {
-                table.depths.push(depth);
-                table.depths.sort_unstable_by(|a, b| b.cmp(a));
+            if !depths.contains(&depth) {
+                depths.push(depth);
+                depths.sort_unstable_by(|a, b| b.cmp(a));
             }
-            table.mounts.insert(
-                base.into(),
-                Mount {
-                    default_version,
-                    target: Arc::clone(&target),
-                },
-            );
+            self.mounts.push((vhost, base, t, default_version));
             self.router.mounts += 1;
         }
     }
 
+    /// Lays out the flat table: one record per base path (its mount and compiled topic
+    /// matcher), then one per literal topic keyed by its full path, kept only where the
+    /// reference lookup (longest base, then the topic set) gives the same answer.
     pub(crate) fn build(self) -> Router {
-        self.router
+        let RouterBuilder {
+            mut router,
+            mounts,
+            depths,
+        } = self;
+        router.depths = depths.into_iter().map(Vec::into_boxed_slice).collect();
+        if router.hosts.len() <= FEW_HOSTS {
+            let few = router.hosts.iter().map(|(h, &i)| (h.clone(), i)).collect();
+            router.few_hosts = Some(few);
+        }
+        // The last mount of a base wins, as a map insert would.
+        let mut last: HashMap<(usize, &str), usize, RandomState> = HashMap::default();
+        for (i, (vhost, base, _, _)) in mounts.iter().enumerate() {
+            last.insert((*vhost, base.as_str()), i);
+        }
+        let mut base_entries = Vec::with_capacity(last.len());
+        let mut live = Vec::with_capacity(last.len());
+        let mut program = Vec::new();
+        for (i, (vhost, base, t, default_version)) in mounts.iter().enumerate() {
+            if last.get(&(*vhost, base.as_str())) != Some(&i) {
+                continue;
+            }
+            let Some(target) = router.targets.get(*t) else {
+                continue;
+            };
+            let routability = match target.lifecycle.routability() {
+                Routability::Routable => flat::ROUTABLE,
+                Routability::Blocked => flat::BLOCKED,
+                Routability::NotFound => flat::NOT_FOUND,
+            };
+            program.clear();
+            let compiled = compile_topics(target.revision.api(), &mut program).is_some();
+            let at = router.flat.push_mount(
+                *vhost,
+                base,
+                *t,
+                routability,
+                *default_version,
+                compiled.then_some(&program[..]),
+            );
+            base_entries.push((router.flat.hash(*vhost, base.as_bytes()), at));
+            live.push((at, i));
+        }
+        let (index, all) = Index::build(&base_entries);
+        router.flat.set_bases(index);
+        if !all {
+            // Only past 2^48 bytes of records: answer with an empty table rather than a
+            // partial one.
+            router.flat = Flat::new();
+            return router;
+        }
+        // Literal topics, by full path; each kept only if the reference lookup agrees.
+        let mut literals = Vec::new();
+        for &(mount_at, i) in &live {
+            let Some((vhost, base, t, default_version)) = mounts.get(i) else {
+                continue;
+            };
+            let Some(target) = router.targets.get(*t) else {
+                continue;
+            };
+            if target.lifecycle.routability() != Routability::Routable {
+                continue;
+            }
+            for (topic, tp) in target.revision.api().topics.iter().enumerate() {
+                let raw = tp.template.as_str();
+                if !is_literal(&tp.template) {
+                    continue;
+                }
+                let mut keys = vec![format!("{base}{raw}")];
+                if raw == "/" {
+                    keys.push(base.clone());
+                }
+                for key in keys {
+                    let rec = LiteralRec {
+                        target: *t,
+                        topic,
+                        base_len: base.len(),
+                        default_version: *default_version,
+                    };
+                    if router.find_reference(*vhost, &key) == Ok(Found::from(rec)) {
+                        literals.push((*vhost, key, rec, mount_at));
+                    }
+                }
+            }
+        }
+        let mut literal_entries = Vec::with_capacity(literals.len());
+        for (vhost, key, rec, mount_at) in literals {
+            if router.flat.literal(vhost, key.as_bytes()).is_some() {
+                continue;
+            }
+            match router.flat.push_literal(vhost, &key, rec) {
+                Some(at) => literal_entries.push((router.flat.hash(vhost, key.as_bytes()), at)),
+                None => router.flat.uncompile(mount_at),
+            }
+        }
+        let (index, all) = Index::build(&literal_entries);
+        router.flat.set_literals(index);
+        if !all {
+            router.flat.set_literals(Index::default());
+            for &(mount_at, _) in &live {
+                router.flat.uncompile(mount_at);
+            }
+        }
+        router
     }
+}
+
+/// True when a template has neither a variable nor `*`: it matches one path, its own text.
+fn is_literal(t: &TopicTemplate) -> bool {
+    t.variables().next().is_none() && !t.has_wildcard()
+}
+
+/// The program of an API's templated topics, in precedence order (the topic set's order:
+/// precedence, then declaration).
+fn compile_topics(api: &Api, out: &mut Vec<u8>) -> Option<()> {
+    let topics = &api.topics;
+    let mut order: Vec<usize> = (0..topics.len()).collect();
+    order.sort_by(|&a, &b| {
+        topics[a]
+            .template
+            .precedence(&topics[b].template)
+            .then(a.cmp(&b))
+    });
+    for i in order {
+        let t = &topics.get(i)?.template;
+        if !is_literal(t) {
+            flat::compile_template(t.as_str(), i, out)?;
+        }
+    }
+    Some(())
 }
 
 /// Number of segments of a path that starts with `/`.
@@ -217,6 +395,53 @@ pub(crate) fn bases_of(api: &Api) -> Vec<String> {
         v.push(api.context.default_path());
     }
     v
+}
+
+/// A lower-case host name and its vhost.
+type HostEntry = (Box<[u8]>, usize);
+
+/// Up to this many vhosts, a host name is compared with each in turn.
+const FEW_HOSTS: usize = 8;
+
+/// `Host` values up to this many bytes are lower-cased eight bytes at a time.
+const SHORT_HOST: usize = 64;
+
+/// [`host_part`] of a short `Host` value (not an IPv6 literal), lower-cased into `buf`
+/// eight bytes at a time; `None` for the others.
+#[inline]
+fn lower_host_part<'b>(host: &str, buf: &'b mut [u8; SHORT_HOST]) -> Option<&'b [u8]> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let h = host.as_bytes();
+    if h.first() == Some(&b'[') {
+        return None;
+    }
+    buf.get_mut(..h.len())?.copy_from_slice(h);
+    let mut end = h.len();
+    for (i, chunk) in buf.chunks_exact_mut(8).enumerate() {
+        if i * 8 >= end {
+            break;
+        }
+        let Some(word) = chunk.first_chunk_mut::<8>() else {
+            break;
+        };
+        let w = u64::from_le_bytes(*word);
+        // The first `:` (the port): a byte equal to 0x3a has its top bit set in `colon`.
+        let x = w ^ (LO * u64::from(b':'));
+        let colon = !(((x & !HI) + !HI) | x) & HI;
+        if colon != 0 {
+            end = end.min(i * 8 + (colon.trailing_zeros() / 8) as usize);
+        }
+        // `A`..=`Z` (ASCII only) get 0x20 added.
+        let low7 = w & !HI;
+        let upper = (low7 + LO * (0x80 - u64::from(b'A')))
+            & !(low7 + LO * (0x80 - u64::from(b'Z') - 1))
+            & !w
+            & HI;
+        *word = (w | (upper >> 2)).to_le_bytes();
+    }
+    let host = buf.get(..end)?;
+    Some(host.strip_suffix(b".").unwrap_or(host))
 }
 
 /// The host part of a `Host` value: port and one trailing dot removed.
@@ -251,19 +476,32 @@ impl Router {
         self.mounts
     }
 
+    /// The vhost of a lower-case host name.
+    #[inline]
+    fn host(&self, name: &[u8]) -> Option<usize> {
+        match &self.few_hosts {
+            Some(few) => few
+                .iter()
+                .find(|(h, _)| h.len() == name.len() && **h == *name)
+                .map(|&(_, i)| i),
+            None => self.hosts.get(name).copied(),
+        }
+    }
+
     fn vhost_index(&self, host: Option<&str>) -> Result<usize, RouteError> {
         let found = host.and_then(|h| {
-            let h = host_part(h);
-            if !h.bytes().any(|b| b.is_ascii_uppercase()) {
-                return self.hosts.get(h.as_bytes()).copied();
+            let mut short = [0u8; SHORT_HOST];
+            if let Some(lower) = lower_host_part(h, &mut short) {
+                return self.host(lower);
             }
+            let h = host_part(h);
             // Lower-case on the stack: host names are at most 253 bytes.
             let mut buf = [0u8; 256];
             let lower = buf.get_mut(..h.len())?;
             for (d, s) in lower.iter_mut().zip(h.bytes()) {
                 *d = s.to_ascii_lowercase();
             }
-            self.hosts.get(&*lower).copied()
+            self.host(lower)
         });
         found.or(self.fallback).ok_or(RouteError::UnknownHost)
     }
@@ -274,54 +512,145 @@ impl Router {
     /// # Errors
     /// [`RouteError`]: see the [module documentation](self) for each rule.
     pub fn route(&self, host: Option<&str>, path_and_query: &str) -> Result<Route, RouteError> {
-        let path = match path_and_query.bytes().position(|b| b == b'?') {
-            Some(q) => path_and_query.get(..q).unwrap_or(path_and_query),
-            None => path_and_query,
-        };
-        if path.len() > self.max_path_len {
-            return Err(PathProblem::TooLong.into());
+        let mut slashes = Slashes::new();
+        let path_len = check_target(path_and_query, self.max_path_len, &mut slashes)?;
+        let path = path_and_query.get(..path_len).unwrap_or(path_and_query);
+        let vhost = self.vhost_index(host)?;
+        let found = self.find(vhost, path, &slashes);
+        debug_assert_eq!(
+            found,
+            self.find_reference(vhost, path),
+            "flat table and reference lookup disagree on {path:?}"
+        );
+        let found = found?;
+        let target = self.targets.get(found.target).ok_or(RouteError::NotFound)?;
+        Ok(Route {
+            target: Arc::clone(target),
+            topic: found.topic,
+            text: Text::new(path_and_query),
+            topic_start: found.base_len,
+            path_len: path.len(),
+            default_version: found.default_version,
+            generation: self.generation,
+        })
+    }
+
+    /// The lookup on the flat table: the literal topics' full paths first (one probe), then
+    /// the base paths, longest first, and the winning mount's compiled matcher.
+    #[inline]
+    fn find(&self, vhost: usize, path: &str, slashes: &Slashes) -> Result<Found, RouteError> {
+        let p = path.as_bytes();
+        if let Some(hit) = self.flat.literal(vhost, p) {
+            return Ok(hit.into());
         }
-        check_path(path)?;
-        let table = self
-            .tables
-            .get(self.vhost_index(host)?)
-            .ok_or(RouteError::UnknownHost)?;
-        let (base_len, mount) = table
-            .depths
+        let Some(all) = slashes.all() else {
+            return self.find_reference(vhost, path);
+        };
+        let depths = self.depths.get(vhost).map_or(&[][..], |d| &d[..]);
+        for &d in depths {
+            // The prefix of `d` segments ends at the path's slash number `d`, or is the
+            // whole path when it has exactly `d` segments.
+            let end = match all.get(d) {
+                _ if d == 0 => continue,
+                Some(&e) => e,
+                None if d == all.len() => p.len(),
+                None => continue,
+            };
+            let Some(m) = p.get(..end).and_then(|k| self.flat.mount(vhost, k)) else {
+                continue;
+            };
+            self.check_lifecycle(&m)?;
+            if !m.compiled {
+                return self.topic_reference(&m, path, end);
+            }
+            let rest = all.get(d..).unwrap_or(&[]);
+            let tp = if rest.is_empty() {
+                TopicPath {
+                    path: b"/",
+                    slashes: &[0],
+                }
+            } else {
+                TopicPath {
+                    path: p,
+                    slashes: rest,
+                }
+            };
+            let (topic, dot) =
+                flat::find_topic(m.program, tp).ok_or_else(|| self.no_topic(m.target))?;
+            if dot {
+                return Err(PathProblem::DotSegment.into());
+            }
+            return Ok(Found {
+                target: m.target,
+                topic,
+                base_len: end,
+                default_version: m.default_version,
+            });
+        }
+        Err(RouteError::NotFound)
+    }
+
+    /// The lookup by the rules as written, on the same base paths: the longest base, then
+    /// the revision's topic set. The flat table's literal records are checked against it
+    /// when built, debug builds compare every lookup with it, and it answers for paths of
+    /// more than [`SLASHES`](crate::model::path::SLASHES) segments.
+    fn find_reference(&self, vhost: usize, path: &str) -> Result<Found, RouteError> {
+        let depths = self.depths.get(vhost).map_or(&[][..], |d| &d[..]);
+        let (base_len, m) = depths
             .iter()
             .find_map(|&d| {
                 let p = prefix(path, d)?;
-                table.mounts.get(p).map(|m| (p.len(), m))
+                self.flat.mount(vhost, p.as_bytes()).map(|m| (p.len(), m))
             })
             .ok_or(RouteError::NotFound)?;
-        let target = &mount.target;
-        match target.lifecycle.routability() {
-            Routability::Routable => {}
-            Routability::Blocked => return Err(RouteError::Blocked(target.revision.id().clone())),
-            Routability::NotFound => return Err(RouteError::NotFound),
-        }
-        let topic_start = base_len;
-        let rel = &path[topic_start..];
+        self.check_lifecycle(&m)?;
+        self.topic_reference(&m, path, base_len)
+    }
+
+    fn topic_reference(
+        &self,
+        m: &MountRec<'_>,
+        path: &str,
+        base_len: usize,
+    ) -> Result<Found, RouteError> {
+        let target = self.targets.get(m.target).ok_or(RouteError::NotFound)?;
+        let rel = path.get(base_len..).unwrap_or("");
         let topic_path = if rel.is_empty() { "/" } else { rel };
-        let (index, caps) = target
+        let (topic, caps) = target
             .revision
             .topic_set()
             .find(topic_path)
-            .ok_or_else(|| RouteError::NoTopic(target.revision.id().clone()))?;
+            .ok_or_else(|| self.no_topic(m.target))?;
         // Captures are not kept: a stream asks for them once (its backend URL), and the
         // route matches its topic path again then; a lookup stores nothing but the text.
         if caps.iter().any(|(_, v)| is_dot_segment(v)) {
             return Err(PathProblem::DotSegment.into());
         }
-        Ok(Route {
-            target: Arc::clone(target),
-            topic: index,
-            text: path_and_query.into(),
-            topic_start,
-            path_len: path.len(),
-            default_version: mount.default_version,
-            generation: self.generation,
+        Ok(Found {
+            target: m.target,
+            topic,
+            base_len,
+            default_version: m.default_version,
         })
+    }
+
+    fn check_lifecycle(&self, m: &MountRec<'_>) -> Result<(), RouteError> {
+        match m.routability {
+            flat::ROUTABLE => Ok(()),
+            flat::BLOCKED => Err(match self.targets.get(m.target) {
+                Some(t) => RouteError::Blocked(t.revision.id().clone()),
+                None => RouteError::NotFound,
+            }),
+            _ => Err(RouteError::NotFound),
+        }
+    }
+
+    #[cold]
+    fn no_topic(&self, target: usize) -> RouteError {
+        match self.targets.get(target) {
+            Some(t) => RouteError::NoTopic(t.revision.id().clone()),
+            None => RouteError::NotFound,
+        }
     }
 
     /// Routes an `http::Request`: the `Host` header, or the URI's authority when there is
@@ -356,7 +685,7 @@ pub struct Route {
     target: Arc<Target>,
     topic: usize,
     /// The request's path and query.
-    text: Box<str>,
+    text: Text,
     topic_start: usize,
     path_len: usize,
     default_version: bool,
@@ -378,10 +707,22 @@ impl fmt::Debug for Route {
 impl Route {
     /// The topic's match of the topic path, made again (the lookup checked that it matches).
     fn matched(&self) -> Captures<'_, '_> {
+        self.matched_in(self.topic_path())
+    }
+
+    fn matched_in<'a>(&'a self, topic_path: &'a str) -> Captures<'a, 'a> {
         self.topic()
             .template
-            .match_path(self.topic_path())
+            .match_path(topic_path)
             .unwrap_or_default()
+    }
+
+    /// The topic path within the request target `text` (see [`Route::topic_path`]).
+    fn topic_path_in<'a>(&self, text: &'a str) -> &'a str {
+        match text.get(self.topic_start..self.path_len) {
+            None | Some("") => "/",
+            Some(p) => p,
+        }
     }
 
     /// The deployed revision.
@@ -418,16 +759,13 @@ impl Route {
     /// The path after the context and version (`/memory`; `/` when nothing follows).
     #[must_use]
     pub fn topic_path(&self) -> &str {
-        match self.text.get(self.topic_start..self.path_len) {
-            None | Some("") => "/",
-            Some(p) => p,
-        }
+        self.topic_path_in(self.text.as_str())
     }
 
     /// The query string (without `?`), if the request had one.
     #[must_use]
     pub fn query(&self) -> Option<&str> {
-        self.text.get(self.path_len..)?.strip_prefix('?')
+        self.text.as_str().get(self.path_len..)?.strip_prefix('?')
     }
 
     /// Captured variables as `(name, value)`, in template order. Values are as sent
@@ -510,19 +848,21 @@ impl Route {
     /// topic has no mapping.
     #[must_use]
     pub fn backend_path(&self) -> String {
-        let topic = self.topic();
-        match &topic.backend {
-            None => self.topic_path().to_owned(),
-            Some(tpl) => self.expand(tpl),
+        self.backend_path_in(self.topic_path())
+    }
+
+    fn backend_path_in(&self, topic_path: &str) -> String {
+        match &self.topic().backend {
+            None => topic_path.to_owned(),
+            Some(tpl) => self.expand(tpl, topic_path),
         }
     }
 
-    fn expand(&self, tpl: &TopicTemplate) -> String {
-        let caps = self.matched();
+    fn expand(&self, tpl: &TopicTemplate, topic_path: &str) -> String {
+        let caps = self.matched_in(topic_path);
         // Validation ensures every backend variable is captured; fall back to the topic
         // path if that ever fails.
-        tpl.expand(&caps)
-            .unwrap_or_else(|_| self.topic_path().to_owned())
+        tpl.expand(&caps).unwrap_or_else(|_| topic_path.to_owned())
     }
 
     /// The backend URL for a credential of `key_type`: the endpoint, the mapped backend path
@@ -550,11 +890,13 @@ impl Route {
             api: self.api_id().clone(),
             key_type,
         })?;
-        let path = self.backend_path();
+        // The target is read once (an inline one is checked as UTF-8 on each read).
+        let text = self.text.as_str();
+        let path = self.backend_path_in(self.topic_path_in(text));
         let mut url = String::with_capacity(endpoint.as_str().len() + path.len() + 16);
         url.push_str(endpoint.as_str());
         url.push_str(&path);
-        if let Some(q) = self.query() {
+        if let Some(q) = text.get(self.path_len..).and_then(|q| q.strip_prefix('?')) {
             let mut first = true;
             for pair in q.split('&').filter(|p| !p.is_empty()) {
                 let name = pair.split_once('=').map_or(pair, |(n, _)| n);
@@ -570,9 +912,81 @@ impl Route {
     }
 }
 
+/// Request targets up to this many bytes are kept inside the [`Route`] (no allocation).
+const INLINE_TEXT: usize = 62;
+
+/// A route's copy of the request target: inline when short, else on the heap.
+enum Text {
+    Inline(u8, [u8; INLINE_TEXT]),
+    Heap(Box<str>),
+}
+
+impl Text {
+    #[inline]
+    fn new(s: &str) -> Self {
+        let b = s.as_bytes();
+        let mut buf = [0u8; INLINE_TEXT];
+        match buf.get_mut(..b.len()) {
+            Some(d) => {
+                d.copy_from_slice(b);
+                // At most INLINE_TEXT (62) bytes.
+                #[allow(clippy::cast_possible_truncation)]
+                Text::Inline(b.len() as u8, buf)
+            }
+            None => Text::Heap(s.into()),
+        }
+    }
+
+    #[inline]
+    fn as_str(&self) -> &str {
+        match self {
+            // The bytes were copied from a `&str`, whole.
+            Text::Inline(len, buf) => buf
+                .get(..usize::from(*len))
+                .and_then(|b| std::str::from_utf8(b).ok())
+                .unwrap_or(""),
+            Text::Heap(s) => s,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The word-at-a-time lower-casing gives `host_part` lower-cased, for every byte value
+    /// around the port, the letters and the dot, at every position of both words.
+    #[test]
+    fn lower_host_part_is_host_part_lower_cased() {
+        let bytes = [
+            '@', 'A', 'M', 'Z', '[', '`', 'a', 'z', '{', ':', '.', '9', '\u{e9}', '\u{7f}',
+        ];
+        let mut hosts = vec![String::new(), "GW.Example.COM:8243".into(), "a.:1".into()];
+        for c in bytes {
+            for pos in 0..17 {
+                let mut h: String = "x".repeat(pos);
+                h.push(c);
+                h.push_str("Ab.");
+                hosts.push(h.clone());
+                h.push_str(":80");
+                hosts.push(h);
+            }
+        }
+        hosts.push("h".repeat(SHORT_HOST));
+        for h in &hosts {
+            let mut buf = [0u8; SHORT_HOST];
+            let want = host_part(h).to_ascii_lowercase();
+            let want = (!h.starts_with('[')).then_some(want.as_bytes());
+            assert_eq!(lower_host_part(h, &mut buf), want, "{h:?}");
+        }
+        let mut buf = [0u8; SHORT_HOST];
+        assert_eq!(
+            lower_host_part("[::1]:80", &mut buf),
+            None,
+            "IPv6 takes the long way"
+        );
+        assert_eq!(lower_host_part(&"h".repeat(SHORT_HOST + 1), &mut buf), None);
+    }
 
     #[test]
     fn host_part_strips_port_and_trailing_dot_and_keeps_ipv6_brackets() {

@@ -468,3 +468,61 @@ fn trailing_wildcard_matching_nothing_gives_an_empty_rest() {
         "http://backend:8080/r?a/b/c"
     );
 }
+
+/// Literal topics are looked up by their full path, but only answer where the rules would:
+/// a longer base wins over a shorter base's literal topic for the same path, a literal `/`
+/// topic answers with and without the trailing slash, and a blocked API's literal topic
+/// gives 700700, not a route.
+#[test]
+fn literal_topics_answer_only_where_their_base_is_the_longest_and_routable() {
+    let r = registry();
+    let mut outer = api("Outer", "/a", "1");
+    outer.topics = vec![topic("/b/c", None), topic("/", None)];
+    publish(&r, outer);
+    let mut inner = api("Inner", "/a/1/b", "2");
+    inner.default_version = true;
+    inner.topics = vec![topic("/{x}", None)];
+    publish(&r, inner);
+    let mut blocked = api("Blocked", "/z", "1");
+    blocked.topics = vec![topic("/live", None)];
+    let blocked = publish(&r, blocked);
+    r.change_lifecycle(&blocked, eventgate::LifecycleAction::Block)
+        .unwrap();
+    let router = r.router();
+    let route = router.route(Some("localhost"), "/a/1/b/c").unwrap();
+    assert_eq!(
+        (route.api().name.as_str(), route.topic().template.as_str()),
+        ("Inner", "/{x}")
+    );
+    for path in ["/a/1", "/a/1/", "/a/1/?q=1"] {
+        let route = router.route(Some("localhost"), path).unwrap();
+        assert_eq!(
+            (route.api().name.as_str(), route.topic().template.as_str()),
+            ("Outer", "/"),
+            "{path}"
+        );
+    }
+    assert_eq!(
+        router.route(Some("localhost"), "/z/1/live").unwrap_err(),
+        RouteError::Blocked(blocked)
+    );
+}
+
+/// A `Route` keeps short request targets inline and long ones on the heap; both read back
+/// the same topic path, query and backend URL.
+#[test]
+fn short_and_long_request_targets_read_back_the_same() {
+    let r = registry();
+    publish(&r, api("Observer", "/observer", "1.0.0"));
+    let long_query = format!("x={}", "y".repeat(200));
+    for query in ["a=1", "caf\u{e9}=1", long_query.as_str()] {
+        let target = format!("/observer/1.0.0/memory?{query}");
+        let route = r.router().route(Some("localhost"), &target).unwrap();
+        assert_eq!(route.topic_path(), "/memory");
+        assert_eq!(route.query(), Some(query));
+        assert_eq!(
+            route.backend_url(PROD, None).unwrap(),
+            format!("http://backend:8080/memory?{query}")
+        );
+    }
+}

@@ -8,7 +8,8 @@ pub(crate) fn is_dot_segment(seg: &str) -> bool {
     is_dot_segment_bytes(seg.as_bytes())
 }
 
-fn is_dot_segment_bytes(b: &[u8]) -> bool {
+/// [`is_dot_segment`] on bytes.
+pub(crate) fn is_dot_segment_bytes(b: &[u8]) -> bool {
     let mut dots = 0;
     let mut i = 0;
     while i < b.len() {
@@ -30,14 +31,53 @@ fn is_dot_segment_bytes(b: &[u8]) -> bool {
     dots > 0
 }
 
+/// Slash positions the router keeps from [`check_path_slashes`] (more are counted, not kept).
+pub(crate) const SLASHES: usize = 16;
+
+/// The positions of a checked path's `/` bytes, in order: the first [`SLASHES`] of them, and
+/// how many there are in all.
+#[derive(Debug, Clone)]
+pub(crate) struct Slashes {
+    pos: [usize; SLASHES],
+    len: usize,
+}
+
+impl Slashes {
+    pub(crate) fn new() -> Self {
+        Slashes {
+            pos: [0; SLASHES],
+            len: 0,
+        }
+    }
+
+    fn push(&mut self, at: usize) {
+        if let Some(p) = self.pos.get_mut(self.len) {
+            *p = at;
+        }
+        self.len += 1;
+    }
+
+    /// Every position, or `None` when there were more than [`SLASHES`].
+    pub(crate) fn all(&self) -> Option<&[usize]> {
+        self.pos.get(..self.len)
+    }
+}
+
 /// Checks a path (starting with `/`, no query) segment by segment: no dot segment, no
 /// encoded `/` or `\`, no `\`, percent signs followed by two hex digits, only visible ASCII
 /// other than `#`, `?` and `\`.
 pub(crate) fn check_path(path: &str) -> Result<(), PathProblem> {
+    check_path_slashes(path, &mut Slashes::new())
+}
+
+/// [`check_path`], also recording where the path's slashes are (the router splits the path
+/// at them).
+pub(crate) fn check_path_slashes(path: &str, slashes: &mut Slashes) -> Result<(), PathProblem> {
     let b = path.as_bytes();
     if b.first() != Some(&b'/') {
         return Err(PathProblem::NotAbsolute);
     }
+    slashes.push(0);
     // One pass. A dot segment is remembered and reported after the scan, so a path with
     // several problems names the same one as a scan of the characters first would.
     let mut dot_segment = false;
@@ -50,6 +90,7 @@ pub(crate) fn check_path(path: &str) -> Result<(), PathProblem> {
         }
         match c {
             b'/' => {
+                slashes.push(i);
                 dot_segment |= ends_dot_segment(b, seg_start, i);
                 seg_start = i + 1;
             }
@@ -78,6 +119,79 @@ pub(crate) fn check_path(path: &str) -> Result<(), PathProblem> {
         return Err(PathProblem::DotSegment);
     }
     Ok(())
+}
+
+/// Splits a request target at its query (the first `?`) and checks its path: the same
+/// answers as [`PathProblem::TooLong`] for a path of more than `max_len` bytes, then
+/// [`check_path`], in one pass over the common case (visible ASCII, slashes, `%XX`).
+/// Returns the path's length and records its slashes.
+pub(crate) fn check_target(
+    target: &str,
+    max_len: usize,
+    slashes: &mut Slashes,
+) -> Result<usize, PathProblem> {
+    let b = target.as_bytes();
+    if b.first() != Some(&b'/') {
+        return check_target_slowly(target, max_len, slashes);
+    }
+    slashes.push(0);
+    let mut dot_segment = false;
+    let mut seg_start = 1;
+    let mut i = 1;
+    while let Some(&c) = b.get(i) {
+        if PLAIN[usize::from(c)] {
+            i += 1;
+            continue;
+        }
+        match c {
+            b'/' => {
+                slashes.push(i);
+                dot_segment |= ends_dot_segment(b, seg_start, i);
+                seg_start = i + 1;
+            }
+            b'%' => match (b.get(i + 1), b.get(i + 2)) {
+                (Some(h), Some(l))
+                    if h.is_ascii_hexdigit()
+                        && l.is_ascii_hexdigit()
+                        && !matches!((hex(*h) << 4) | hex(*l), b'/' | b'\\') =>
+                {
+                    i += 3;
+                    continue;
+                }
+                _ => return check_target_slowly(target, max_len, slashes),
+            },
+            b'?' => break,
+            _ => return check_target_slowly(target, max_len, slashes),
+        }
+        i += 1;
+    }
+    if i > max_len {
+        return Err(PathProblem::TooLong);
+    }
+    if dot_segment || ends_dot_segment(b, seg_start, i) {
+        return Err(PathProblem::DotSegment);
+    }
+    Ok(i)
+}
+
+/// [`check_target`] step by step, for targets with a problem (it names the same one as the
+/// split, the length check and [`check_path`] would, in that order).
+#[cold]
+fn check_target_slowly(
+    target: &str,
+    max_len: usize,
+    slashes: &mut Slashes,
+) -> Result<usize, PathProblem> {
+    let path = match target.bytes().position(|b| b == b'?') {
+        Some(q) => target.get(..q).unwrap_or(target),
+        None => target,
+    };
+    if path.len() > max_len {
+        return Err(PathProblem::TooLong);
+    }
+    *slashes = Slashes::new();
+    check_path_slashes(path, slashes)?;
+    Ok(path.len())
 }
 
 /// Bytes a path may hold that need no other check: visible ASCII other than `/`, `%`, `\\`,
@@ -135,5 +249,60 @@ mod tests {
         assert_eq!(check_path("/a%2"), Err(PathProblem::BadPercent));
         assert_eq!(check_path("/a b"), Err(PathProblem::InvalidChar));
         assert_eq!(check_path("/a#b"), Err(PathProblem::InvalidChar));
+    }
+
+    /// `check_target` answers as the split at `?`, the length check and `check_path` do,
+    /// and records the same slashes, over targets with every kind of problem.
+    #[test]
+    fn check_target_agrees_with_split_length_check_and_check_path() {
+        let pieces = [
+            "", "/", "a", ".", "..", "%2e", "%2E%2e", ".a", "%41", "%2f", "%5C", "%zz", "%2", "%",
+            "\\", "#", " ", "\u{e9}", "?", "?x=1", "?a/../b", "b.json", "...",
+        ];
+        let mut targets = vec![];
+        for a in pieces {
+            for b in pieces {
+                for c in pieces {
+                    targets.push(format!("/{a}/{b}{c}"));
+                    targets.push(format!("{a}/{b}/{c}"));
+                }
+            }
+        }
+        targets.push("/".repeat(40));
+        targets.push(format!("/{}", "a".repeat(20)));
+        for t in &targets {
+            for max in [8, 1024] {
+                let path = t.split('?').next().unwrap_or(t);
+                let mut want_slashes = Slashes::new();
+                let want = if path.len() > max {
+                    Err(PathProblem::TooLong)
+                } else {
+                    check_path_slashes(path, &mut want_slashes).map(|()| path.len())
+                };
+                let mut got_slashes = Slashes::new();
+                assert_eq!(
+                    check_target(t, max, &mut got_slashes),
+                    want,
+                    "{t:?} max {max}"
+                );
+                if want.is_ok() {
+                    assert_eq!(got_slashes.all(), want_slashes.all(), "{t:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn slashes_are_recorded_up_to_the_limit_and_counted_beyond() {
+        let mut s = Slashes::new();
+        check_path_slashes("/ab/c/", &mut s).unwrap();
+        assert_eq!(s.all(), Some(&[0, 3, 5][..]));
+        let long = "/a".repeat(SLASHES + 1);
+        let mut s = Slashes::new();
+        check_path_slashes(&long, &mut s).unwrap();
+        assert_eq!(s.all(), None, "17 slashes do not fit in 16 places");
+        let mut s = Slashes::new();
+        check_path_slashes(&long[..2 * SLASHES], &mut s).unwrap();
+        assert_eq!(s.all().map(<[usize]>::len), Some(SLASHES));
     }
 }
