@@ -146,6 +146,13 @@ impl Seen {
     }
 }
 
+/// A live subscription (no Last-Event-ID) to `uri` on `node`.
+async fn live(node: &Relay, uri: &http::Uri) -> Feed {
+    node.subscribe(uri.clone(), &SubscribeOptions::new())
+        .await
+        .unwrap()
+}
+
 /// Reads `count` events (5 s at most) from `feed`.
 async fn read(feed: &mut Feed, count: usize) -> Vec<Seen> {
     read_within(feed, count, Duration::from_secs(5)).await
@@ -210,10 +217,7 @@ async fn a_client_resumes_on_the_other_node_with_exactly_the_missing_events_and_
     let b = node(store(&redis.url()).await);
     let uri = backend.url("/ticks");
 
-    let mut on_a = a
-        .subscribe(uri.clone(), &SubscribeOptions::new())
-        .await
-        .unwrap();
+    let mut on_a = live(&a, &uri).await;
     let first = read(&mut on_a, 20).await;
     assert_eq!(first.len(), 20);
     let start = Position::parse(&first[0].id).expect("shared ids on node A");
@@ -246,10 +250,7 @@ async fn a_client_resumes_on_the_other_node_with_exactly_the_missing_events_and_
     assert!(mb.replayed > 10, "the gap was replayed: {mb:?}");
 
     // Both nodes give the same event the same id (appended once).
-    let mut live_a = a
-        .subscribe(uri.clone(), &SubscribeOptions::new())
-        .await
-        .unwrap();
+    let mut live_a = live(&a, &uri).await;
     let xs = read(&mut live_a, 30).await;
     let ys = read(&mut on_b, 60).await;
     let common: Vec<&Seen> = xs.iter().filter(|x| ys.contains(x)).collect();
@@ -281,10 +282,7 @@ async fn redis_restarted_mid_run_resumes_get_the_reset_event_and_live_events_kee
     let backend = Backend::start(backend_config()).await;
     let a = node(store(&redis.url()).await);
     let uri = backend.url("/ticks");
-    let mut live = a
-        .subscribe(uri.clone(), &SubscribeOptions::new())
-        .await
-        .unwrap();
+    let mut live = live(&a, &uri).await;
     let before = read(&mut live, 20).await;
     assert_eq!(before.len(), 20);
     let old = before.last().unwrap().clone();
@@ -519,10 +517,7 @@ async fn when_the_lease_holder_dies_a_follower_takes_over_with_last_event_id_and
     assert_eq!(at_a.upstream_leases, 1, "A holds the lease: {at_a:?}");
 
     let b = leasing_node(store(&redis.url()).await);
-    let mut on_b = b
-        .subscribe(uri.clone(), &SubscribeOptions::new())
-        .await
-        .unwrap();
+    let mut on_b = live(&b, &uri).await;
     let mut seen = read(&mut on_b, 50).await;
     assert_eq!(seen.len(), 50);
     assert_eq!(backend.connections(), 1, "B follows");
@@ -582,14 +577,8 @@ async fn with_a_shared_upstream_and_redis_down_a_follower_reads_the_backend_itse
     let a = leasing_node(store(&redis.url()).await);
     let b = leasing_node(store(&redis.url()).await);
     let uri = backend.url("/ticks");
-    let mut on_a = a
-        .subscribe(uri.clone(), &SubscribeOptions::new())
-        .await
-        .unwrap();
-    let mut on_b = b
-        .subscribe(uri.clone(), &SubscribeOptions::new())
-        .await
-        .unwrap();
+    let mut on_a = live(&a, &uri).await;
+    let mut on_b = live(&b, &uri).await;
     let before = read(&mut on_b, 30).await;
     assert_eq!(before.len(), 30);
     assert_eq!(backend.connections(), 1);
@@ -665,15 +654,9 @@ async fn a_holder_that_shuts_down_gives_its_lease_back_and_a_follower_takes_over
     let backend = Backend::start(backend_config()).await;
     let uri = backend.url("/ticks");
     let a = leasing_node(store(&redis.url()).await);
-    let mut on_a = a
-        .subscribe(uri.clone(), &SubscribeOptions::new())
-        .await
-        .unwrap();
+    let mut on_a = live(&a, &uri).await;
     let b = leasing_node(store(&redis.url()).await);
-    let mut on_b = b
-        .subscribe(uri.clone(), &SubscribeOptions::new())
-        .await
-        .unwrap();
+    let mut on_b = live(&b, &uri).await;
     let mut seen = read(&mut on_b, 30).await;
     assert_eq!(seen.len(), 30);
     assert_eq!(backend.connections(), 1);
@@ -712,14 +695,8 @@ async fn a_follower_whose_history_is_lost_sends_its_clients_the_reset_event_then
     let sa = store(&redis.url()).await;
     let a = leasing_node(sa.clone());
     let b = leasing_node(store(&redis.url()).await);
-    let _on_a = a
-        .subscribe(uri.clone(), &SubscribeOptions::new())
-        .await
-        .unwrap();
-    let mut on_b = b
-        .subscribe(uri.clone(), &SubscribeOptions::new())
-        .await
-        .unwrap();
+    let _on_a = live(&a, &uri).await;
+    let mut on_b = live(&b, &uri).await;
     let before = read(&mut on_b, 30).await;
     assert_eq!(before.len(), 30);
     assert_unbroken(&before);
@@ -834,14 +811,8 @@ async fn measure_what_a_follower_costs() {
         let uri = backend.url(&format!("/m{}", interval.as_micros()));
         let a = leasing_node(store(&redis.url()).await);
         let b = leasing_node(store(&redis.url()).await);
-        let mut on_a = a
-            .subscribe(uri.clone(), &SubscribeOptions::new())
-            .await
-            .unwrap();
-        let mut on_b = b
-            .subscribe(uri.clone(), &SubscribeOptions::new())
-            .await
-            .unwrap();
+        let mut on_a = live(&a, &uri).await;
+        let mut on_b = live(&b, &uri).await;
         let _ = tokio::join!(read(&mut on_a, 20), read(&mut on_b, 20));
         let (xread0, eval0) = (
             redis_calls(redis.port, "xread").await,
