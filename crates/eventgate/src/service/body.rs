@@ -4,7 +4,9 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
 
 use bytes::Bytes;
 use eventgate_types::BoxError;
@@ -28,9 +30,84 @@ enum Kind {
     Full(Option<Bytes>),
     Stream {
         inner: Inner,
-        ender: Option<Ender>,
+        ender: Option<EnderSlot>,
         done: bool,
     },
+}
+
+/// The ender with a waker of its own, so it is polled only when what it waits for (the
+/// credential's timer, the deployment's signal) has woken it, not on every frame: a stream
+/// delivers many frames and its ender fires at most once. Re-polling it per frame cost a
+/// timer check and a lock of the route's shared `Notify` on every poll of every stream.
+struct EnderSlot {
+    fut: Ender,
+    flag: Arc<EnderWaker>,
+    /// `flag` as a [`Waker`], made once (the ender's timer and signal keep it registered).
+    waker: Waker,
+    /// The task waker last given to `flag` (compared with `will_wake` before locking).
+    task: Option<Waker>,
+}
+
+/// Marks the ender as woken, then wakes the stream's task.
+struct EnderWaker {
+    fired: AtomicBool,
+    task: Mutex<Option<Waker>>,
+}
+
+impl Wake for EnderWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.fired.store(true, Ordering::Release);
+        let task = match self.task.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        if let Some(w) = task.as_ref() {
+            w.wake_by_ref();
+        }
+    }
+}
+
+impl EnderSlot {
+    fn new(fut: Ender) -> Self {
+        let flag = Arc::new(EnderWaker {
+            // Polled once at the start, so it registers with its timer and signal.
+            fired: AtomicBool::new(true),
+            task: Mutex::new(None),
+        });
+        let waker = Waker::from(Arc::clone(&flag));
+        Self {
+            fut,
+            flag,
+            waker,
+            task: None,
+        }
+    }
+
+    /// The final frame, once the ender has resolved.
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Bytes> {
+        if !self.task.as_ref().is_some_and(|t| t.will_wake(cx.waker())) {
+            let w = cx.waker().clone();
+            *match self.flag.task.lock() {
+                Ok(g) => g,
+                Err(p) => p.into_inner(),
+            } = Some(w.clone());
+            self.task = Some(w);
+        }
+        // A plain load first (the common case: not woken); a wake that races it also wakes
+        // the task, which polls again. Cleared before the poll: a wake during it sets it again.
+        if !self.flag.fired.load(Ordering::Relaxed)
+            || !self.flag.fired.swap(false, Ordering::Acquire)
+        {
+            return Poll::Pending;
+        }
+        self.fut
+            .as_mut()
+            .poll(&mut Context::from_waker(&self.waker))
+    }
 }
 
 impl fmt::Debug for GatewayBody {
@@ -72,7 +149,7 @@ impl GatewayBody {
         Self {
             kind: Kind::Stream {
                 inner: Box::pin(inner.map_err(Into::into)),
-                ender,
+                ender: ender.map(EnderSlot::new),
                 done: false,
             },
         }
@@ -94,7 +171,7 @@ impl Body for GatewayBody {
                     return Poll::Ready(None);
                 }
                 if let Some(e) = ender
-                    && let Poll::Ready(last) = e.as_mut().poll(cx)
+                    && let Poll::Ready(last) = e.poll(cx)
                 {
                     *done = true;
                     *ender = None;
@@ -163,6 +240,40 @@ mod tests {
         assert_eq!(f, "event: eventgate-error\ndata: bye\n\n");
         assert!(body.frame().await.is_none());
         assert!(body.is_end_stream());
+    }
+
+    #[tokio::test]
+    async fn the_ender_is_polled_once_to_start_then_only_when_it_is_woken() {
+        use std::sync::atomic::AtomicUsize;
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, BoxError>>(16);
+        let inner = StreamBody::new(tokio_stream_shim(rx));
+        let polls = Arc::new(AtomicUsize::new(0));
+        let (end_tx, mut end_rx) = tokio::sync::oneshot::channel::<()>();
+        let counted = Arc::clone(&polls);
+        let ender: Ender = Box::pin(std::future::poll_fn(move |cx| {
+            counted.fetch_add(1, Ordering::Relaxed);
+            match Pin::new(&mut end_rx).poll(cx) {
+                Poll::Ready(_) => Poll::Ready(Bytes::from_static(b"data: end\n\n")),
+                Poll::Pending => Poll::Pending,
+            }
+        }));
+        let mut body = GatewayBody::stream(inner, Some(ender));
+        for i in 0..10 {
+            tx.send(Ok(Frame::data(Bytes::from(format!("data: {i}\n\n")))))
+                .await
+                .unwrap();
+            assert!(body.frame().await.unwrap().unwrap().is_data());
+        }
+        assert_eq!(
+            polls.load(Ordering::Relaxed),
+            1,
+            "ten frames, one start poll"
+        );
+        end_tx.send(()).unwrap();
+        let last = body.frame().await.unwrap().unwrap().into_data().unwrap();
+        assert_eq!(last, "data: end\n\n");
+        assert_eq!(polls.load(Ordering::Relaxed), 2);
+        assert!(body.frame().await.is_none());
     }
 
     fn tokio_stream_shim(
