@@ -87,6 +87,11 @@ pub struct Channel {
 
 pub(crate) struct Shared {
     state: Mutex<State>,
+    /// Bumped (under the lock) every time parked subscribers' wakers are taken: a push,
+    /// [`Channel::close`], [`Channel::abort`]. A feed that parked at the current value is
+    /// still registered and may answer `Pending` without taking the lock (see
+    /// [`Feed::poll_inner`]).
+    wake_epoch: AtomicU64,
     metrics: Arc<Metrics>,
     /// Set when subscribers must end now, without draining (shutdown deadline passed).
     aborted: AtomicBool,
@@ -280,6 +285,7 @@ impl ChannelBuilder {
         let metrics = self.metrics.clone().unwrap_or_default();
         Ok(Channel {
             shared: Arc::new(Shared {
+                wake_epoch: AtomicU64::new(0),
                 state: Mutex::new(State {
                     backlog,
                     ring: VecDeque::new(),
@@ -396,6 +402,9 @@ fn wake_all(shared: &Shared, mut st: MutexGuard<'_, State>) {
     if st.wake_buf.is_empty() {
         return;
     }
+    // Under the lock, before any of them is woken: a feed that reads the old value still
+    // has its waker in `wake_buf` (see `Parked`).
+    shared.wake_epoch.fetch_add(1, Ordering::Release);
     let mut buf = std::mem::take(&mut st.wake_buf);
     drop(st);
     for w in buf.drain(..) {
@@ -579,6 +588,7 @@ impl Channel {
         let mut st = self.shared.lock();
         st.closed = true;
         let wakers: Vec<Waker> = st.wakers.iter_mut().filter_map(Option::take).collect();
+        self.shared.wake_epoch.fetch_add(1, Ordering::Release);
         drop(st);
         for w in wakers {
             w.wake();
@@ -726,6 +736,7 @@ impl Channel {
             replay,
             resume,
             held: None,
+            parked: Parked::default(),
             done: false,
         })
     }
@@ -764,7 +775,40 @@ pub struct Feed {
     /// An event the gate has not decided on yet ([`DeliveryGate::poll_admit`] was pending),
     /// and whether it is a replayed one. Boxed: rare.
     held: Option<Box<(Bytes, bool)>>,
+    /// Where this feed last parked in the live ring (see [`Parked`]).
+    parked: Parked,
     done: bool,
+}
+
+/// A feed's last registration in the live ring: the channel's `wake_epoch` then and which
+/// waker it left in its slot (`Waker::data` and `Waker::vtable`, as `will_wake` compares
+/// them). While the epoch has not moved, no push, close or abort has taken that waker, so
+/// a poll with the same waker and nothing else to do may answer `Pending` without the
+/// channel's lock: every subscriber of a fan-out channel shares that lock, and this saves
+/// one lock and unlock per delivered event (the poll after each event that parks again).
+#[derive(Clone, Copy, Default)]
+struct Parked {
+    /// `wake_epoch` + 1 at registration (0: not parked).
+    epoch: u64,
+    data: usize,
+    vtable: usize,
+}
+
+impl Parked {
+    fn of(epoch: u64, w: &Waker) -> Self {
+        Self {
+            epoch: epoch.wrapping_add(1),
+            data: w.data() as usize,
+            vtable: std::ptr::from_ref(w.vtable()) as usize,
+        }
+    }
+
+    /// Still registered with `w` at `epoch`.
+    fn holds(&self, epoch: u64, w: &Waker) -> bool {
+        self.epoch == epoch.wrapping_add(1)
+            && self.data == w.data() as usize
+            && self.vtable == std::ptr::from_ref(w.vtable()) as usize
+    }
 }
 
 impl fmt::Debug for Feed {
@@ -986,6 +1030,7 @@ impl Feed {
             return Poll::Ready(None);
         }
         if let Some(w) = waker {
+            self.parked = Parked::default();
             match st.wakers.get_mut(self.slot) {
                 Some(Some(old)) if old.will_wake(w) => {}
                 Some(entry) => *entry = Some(w.clone()),
@@ -1016,6 +1061,14 @@ impl Feed {
         if self.resume.is_some() {
             return self.poll_resumed(waker);
         }
+        if let Some(w) = waker
+            && self
+                .parked
+                .holds(self.shared.wake_epoch.load(Ordering::Acquire), w)
+        {
+            // Nothing was pushed since this feed parked with `w`: still parked.
+            return Poll::Pending;
+        }
         let mut st = self.shared.lock();
         if self.cursor < st.head_seq {
             drop(st);
@@ -1043,10 +1096,18 @@ impl Feed {
             return Poll::Ready(None);
         }
         if let Some(w) = waker {
-            match st.wakers.get_mut(self.slot) {
-                Some(Some(old)) if old.will_wake(w) => {}
-                Some(entry) => *entry = Some(w.clone()),
-                None => {}
+            let registered = match st.wakers.get_mut(self.slot) {
+                Some(Some(old)) if old.will_wake(w) => true,
+                Some(entry) => {
+                    *entry = Some(w.clone());
+                    true
+                }
+                None => false,
+            };
+            if registered {
+                // `wake_epoch` only moves under the lock, so this is the value a taker of
+                // the waker just registered will move it from.
+                self.parked = Parked::of(self.shared.wake_epoch.load(Ordering::Relaxed), w);
             }
         }
         Poll::Pending
@@ -1367,7 +1428,8 @@ mod tests {
 
     #[test]
     fn subscriber_state_is_small() {
-        assert!(std::mem::size_of::<Feed>() <= 160);
+        // 144 bytes before the parked-waker check (24 bytes) was added.
+        assert!(std::mem::size_of::<Feed>() <= 168);
     }
 
     #[tokio::test]
@@ -1379,6 +1441,94 @@ mod tests {
         publish(&ch, 7);
         let got = task.await.unwrap().unwrap().unwrap();
         assert_eq!(got, ev(7).1);
+    }
+
+    /// A waker that counts its wakes.
+    struct CountWake(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for CountWake {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn counting_waker() -> (Arc<CountWake>, Waker) {
+        let c = Arc::new(CountWake(std::sync::atomic::AtomicUsize::new(0)));
+        (Arc::clone(&c), Waker::from(c))
+    }
+
+    fn poll_with(sub: &mut Feed, w: &Waker) -> Poll<Option<Result<Bytes, Error>>> {
+        futures_core::Stream::poll_next(Pin::new(sub), &mut Context::from_waker(w))
+    }
+
+    #[test]
+    fn a_parked_feed_polled_again_stays_pending_without_the_channel_lock() {
+        let ch = Channel::builder().build().unwrap();
+        let mut sub = ch.subscribe(&opts()).unwrap();
+        let (_, w) = counting_waker();
+        assert!(poll_with(&mut sub, &w).is_pending()); // parks (takes the lock)
+        let guard = ch.shared.lock();
+        // Polled on another thread while this one holds the lock: it must answer at once.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let t = std::thread::spawn(move || {
+            let pending = poll_with(&mut sub, &w).is_pending();
+            tx.send(pending).unwrap();
+            sub
+        });
+        let pending = rx.recv_timeout(Duration::from_secs(10));
+        drop(guard);
+        let mut sub = t.join().unwrap();
+        assert_eq!(pending, Ok(true), "the second poll waited for the lock");
+        // A different waker is registered through the lock, and still gets the event.
+        let (count, w2) = counting_waker();
+        assert!(poll_with(&mut sub, &w2).is_pending());
+        publish(&ch, 1);
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert_eq!(
+            poll_with(&mut sub, &w2).map(|r| r.map(|r| r.unwrap())),
+            Poll::Ready(Some(ev(1).1))
+        );
+    }
+
+    #[test]
+    fn a_parked_feed_is_woken_and_sees_each_publish_close_and_abort() {
+        let ch = Channel::builder().build().unwrap();
+        let mut a = ch.subscribe(&opts()).unwrap();
+        let mut b = ch.subscribe(&opts()).unwrap();
+        let (ca, wa) = counting_waker();
+        let (cb, wb) = counting_waker();
+        for n in 0..3 {
+            assert!(poll_with(&mut a, &wa).is_pending());
+            assert!(
+                poll_with(&mut a, &wa).is_pending(),
+                "repeat poll while parked"
+            );
+            publish(&ch, n);
+            assert_eq!(ca.0.load(Ordering::SeqCst), n as usize + 1);
+            let got = poll_with(&mut a, &wa).map(|r| r.map(|r| r.unwrap()));
+            assert_eq!(got, Poll::Ready(Some(ev(n).1)), "event {n} after the wake");
+        }
+        assert!(poll_with(&mut a, &wa).is_pending());
+        ch.close(&[]);
+        assert_eq!(ca.0.load(Ordering::SeqCst), 4);
+        // b parked long before, at an older epoch: it still gets every event, then the end.
+        let got: Vec<Bytes> = std::iter::from_fn(|| match poll_with(&mut b, &wb) {
+            Poll::Ready(Some(r)) => Some(r.unwrap()),
+            _ => None,
+        })
+        .collect();
+        assert_eq!(got, (0..3).map(|n| ev(n).1).collect::<Vec<_>>());
+        assert!(matches!(poll_with(&mut a, &wa), Poll::Ready(None)));
+        assert_eq!(cb.0.load(Ordering::SeqCst), 0);
+
+        let ch = Channel::builder().build().unwrap();
+        let mut c = ch.subscribe(&opts()).unwrap();
+        let (cc, wc) = counting_waker();
+        assert!(poll_with(&mut c, &wc).is_pending());
+        assert!(poll_with(&mut c, &wc).is_pending());
+        ch.abort();
+        assert_eq!(cc.0.load(Ordering::SeqCst), 1);
+        assert!(matches!(poll_with(&mut c, &wc), Poll::Ready(None)));
     }
 
     #[tokio::test]

@@ -18,7 +18,9 @@
 //!   its own. A bounded [`Backlog`] (default [`MemoryBacklog`], by count and by bytes) and a
 //!   bounded live ring shared by all subscribers. Publishing is O(1) whatever the number of
 //!   subscribers: one frame, shared, never copied; each subscriber's [`Feed`] reads it at
-//!   its own cursor. Subscribing takes the replay snapshot and the live position in one
+//!   its own cursor; a feed polled again while parked, with nothing pushed since, answers
+//!   `Pending` from one atomic load, without the channel's lock. Subscribing takes the
+//!   replay snapshot and the live position in one
 //!   step, so replay joins live exactly. A subscriber that falls more than the queue depth
 //!   behind is cut off ([`Error::is_lagged`]): it reconnects and replays, memory stays
 //!   bounded.
