@@ -4,15 +4,16 @@
 //! Why: hyper's HTTP/1 connection keeps an 8 KiB read buffer and an 8 KiB write buffer for
 //! as long as the connection lives, and an event stream lives for hours while idling most of
 //! the time. Here the request head is read into a buffer sized to the head and freed once it
-//! is parsed, the response head is written from a buffer freed after the write, and each
-//! body frame goes to the socket as it is (one vectored write with its chunk header), so an
-//! idle stream holds no buffer at all.
+//! is parsed, the response head is written from a buffer freed after the write, and body
+//! frames go to the socket as they come (the frames ready together gathered into one write
+//! from a buffer of the worker thread's), so an idle stream holds no buffer at all.
 //!
 //! Everything else is hyper's: HTTP/2 (its preface fails the HTTP/1 parse), requests with a
 //! body, `Expect`, `Upgrade`, heads that do not parse or are longer than [`MAX_HEAD`] (hyper
 //! answers them with its own 400 or 431), and every request after the first on a kept-alive
 //! connection: the bytes read so far are handed to hyper in front of the socket ([`Prefixed`]).
 
+use std::cell::RefCell;
 use std::future::poll_fn;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
@@ -251,17 +252,43 @@ where
     pipelined.extend_from_slice(&rest);
     drop(rest);
     let mut sent: u64 = 0;
+    // A frame a gathered write had no room for: it goes first in the next write.
+    let mut held: Option<Bytes> = None;
     loop {
-        let frame =
-            poll_fn(|cx| poll_frame_or_hangup(io, body.as_mut(), &mut pipelined, cx)).await?;
-        let Some(frame) = frame else { break };
-        let Ok(data) = frame.into_data() else {
-            continue; // trailers: not sent over HTTP/1.1 here
+        let data = match held.take() {
+            Some(data) => data,
+            None => {
+                let frame =
+                    poll_fn(|cx| poll_frame_or_hangup(io, body.as_mut(), &mut pipelined, cx))
+                        .await?;
+                let Some(frame) = frame else { break };
+                let Ok(data) = frame.into_data() else {
+                    continue; // trailers: not sent over HTTP/1.1 here
+                };
+                if data.is_empty() {
+                    continue;
+                }
+                data
+            }
         };
-        if data.is_empty() {
-            continue;
-        }
         match framing {
+            Framing::Chunked if chunk_len(data.len()) <= GATHER => {
+                let mut out = Gathered::default();
+                // Always ready at the first poll (what the socket did not take is in `out`).
+                poll_fn(|cx| Poll::Ready(write_gathered(io, body.as_mut(), &data, &mut out, cx)))
+                    .await?;
+                if out.rest.is_empty() {
+                    io.flush().await?;
+                } else {
+                    write_all(io, [&out.rest, &[], &[]]).await?;
+                }
+                held = out.held;
+                match out.end {
+                    None => {}
+                    Some(Ok(())) => break,
+                    Some(Err(())) => return Err(io::Error::other("response body failed")),
+                }
+            }
             Framing::Chunked => {
                 let mut size = [0u8; 18];
                 let n = chunk_size_line(data.len(), &mut size);
@@ -367,6 +394,109 @@ async fn write_head<IO: AsyncWrite + Unpin>(
     }
     head.extend_from_slice(b"\r\n");
     write_all(io, [&head, &[], &[]]).await
+}
+
+/// Most bytes (frames with their chunk framing) one gathered write sends. A stream with
+/// several frames ready (a client that fell behind, a burst of events) sends them with one
+/// system call instead of one each, as hyper's write buffer does; the bytes are copied into
+/// a buffer of the worker thread's, so an idle stream still holds none.
+const GATHER: usize = 16 * 1024;
+/// Most frames one gathered write sends.
+const GATHER_FRAMES: usize = 64;
+
+thread_local! {
+    /// The worker thread's buffer for gathered writes (at most [`GATHER`] bytes).
+    static GATHER_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// What a gathered write left to do.
+#[derive(Default)]
+struct Gathered {
+    /// Bytes the socket did not take at once: written next, before anything else.
+    rest: Vec<u8>,
+    /// A ready frame with no room left in this write: it goes first in the next.
+    held: Option<Bytes>,
+    /// The body ended (`Ok`) or failed (`Err`) after the frames written.
+    end: Option<Result<(), ()>>,
+}
+
+/// The length of `len` data bytes as one chunk: size line, data, CRLF.
+fn chunk_len(len: usize) -> usize {
+    let digits = (usize::BITS - len.leading_zeros()).div_ceil(4).max(1) as usize;
+    digits + 2 + len + 2
+}
+
+fn push_chunk(buf: &mut Vec<u8>, data: &[u8]) {
+    let mut size = [0u8; 18];
+    let n = chunk_size_line(data.len(), &mut size);
+    buf.extend_from_slice(&size[..n]);
+    buf.extend_from_slice(data);
+    buf.extend_from_slice(b"\r\n");
+}
+
+/// Writes `first` as a chunk, together with every further frame `body` has ready (up to
+/// [`GATHER`] bytes and [`GATHER_FRAMES`] frames), with one `write`. Never pending, since
+/// frames taken from the body must not be lost: what the socket does not take at once is
+/// left in `out.rest` for the caller to write.
+fn write_gathered<IO, B>(
+    io: &mut IO,
+    mut body: Pin<&mut B>,
+    first: &[u8],
+    out: &mut Gathered,
+    cx: &mut Context<'_>,
+) -> io::Result<()>
+where
+    IO: AsyncWrite + Unpin,
+    B: Body<Data = Bytes>,
+{
+    let mut gather = |buf: &mut Vec<u8>| {
+        buf.clear();
+        push_chunk(buf, first);
+        let mut frames = 1;
+        while frames < GATHER_FRAMES {
+            match body.as_mut().poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => {
+                    let Ok(data) = frame.into_data() else {
+                        continue;
+                    };
+                    if data.is_empty() {
+                        continue;
+                    }
+                    if buf.len() + chunk_len(data.len()) > GATHER {
+                        out.held = Some(data);
+                        break;
+                    }
+                    push_chunk(buf, &data);
+                    frames += 1;
+                }
+                Poll::Ready(Some(Err(_))) => {
+                    out.end = Some(Err(()));
+                    break;
+                }
+                Poll::Ready(None) => {
+                    out.end = Some(Ok(()));
+                    break;
+                }
+                Poll::Pending => break,
+            }
+        }
+        let n = match Pin::new(&mut *io).poll_write(cx, buf) {
+            Poll::Ready(Ok(n)) => n,
+            Poll::Ready(Err(e)) => return Err(e),
+            Poll::Pending => 0,
+        };
+        if n < buf.len() {
+            out.rest.extend_from_slice(&buf[n..]);
+        }
+        Ok(())
+    };
+    // The thread's buffer, or (while a thread is torn down, or in a nested use that cannot
+    // happen today) one of this write's own.
+    GATHER_BUF
+        .try_with(|cell| cell.try_borrow_mut().ok().map(|mut buf| gather(&mut buf)))
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| gather(&mut Vec::new()))
 }
 
 /// Frames up to this size (with their chunk framing) are copied into one buffer on the stack
@@ -539,6 +669,180 @@ mod tests {
                 assert_eq!(w.out, want, "step {step}, {} bytes", want.len());
             }
         }
+    }
+
+    /// A socket that records every write call; reads never complete (a client that only
+    /// listens). Takes at most `step` bytes a call, and is pending every other call when
+    /// `pend` is set.
+    struct Socket {
+        out: Vec<u8>,
+        step: usize,
+        pend: bool,
+        calls: usize,
+        writes: usize,
+    }
+
+    impl Socket {
+        fn new(step: usize, pend: bool) -> Self {
+            Self {
+                out: Vec::new(),
+                step,
+                pend,
+                calls: 0,
+                writes: 0,
+            }
+        }
+    }
+
+    impl AsyncRead for Socket {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            _: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            Poll::Pending
+        }
+    }
+
+    impl AsyncWrite for Socket {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            self.calls += 1;
+            if self.pend && self.calls.is_multiple_of(2) {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            self.writes += 1;
+            let n = buf.len().min(self.step);
+            self.out.extend_from_slice(&buf[..n]);
+            Poll::Ready(Ok(n))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    type Item = Result<http_body::Frame<Bytes>, io::Error>;
+    type Frames = Vec<Item>;
+
+    /// Answers every request with a chunked body of `frames`, all ready at once.
+    #[derive(Clone)]
+    struct Ready(std::sync::Arc<std::sync::Mutex<Option<Frames>>>);
+
+    impl tower_service::Service<Request<RequestBody>> for Ready {
+        type Response = Response<
+            http_body_util::StreamBody<futures_util::stream::Iter<std::vec::IntoIter<Item>>>,
+        >;
+        type Error = io::Error;
+        type Future = std::future::Ready<Result<Self::Response, io::Error>>;
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), io::Error>> {
+            Poll::Ready(Ok(()))
+        }
+        fn call(&mut self, _: Request<RequestBody>) -> Self::Future {
+            let frames = self.0.lock().unwrap().take().unwrap_or_default();
+            let body = http_body_util::StreamBody::new(futures_util::stream::iter(frames));
+            std::future::ready(Ok(Response::new(body)))
+        }
+    }
+
+    async fn serve(frames: Frames, socket: &mut Socket) -> io::Result<Option<Bytes>> {
+        let Parsed::Lean(_, request, keep_alive) = parse(b"GET /s HTTP/1.1\r\nHost: h\r\n\r\n")
+        else {
+            panic!("not lean");
+        };
+        let req = LeanRequest {
+            request,
+            keep_alive,
+            rest: Bytes::new(),
+        };
+        let svc = Ready(std::sync::Arc::new(std::sync::Mutex::new(Some(frames))));
+        respond(socket, svc, req).await
+    }
+
+    /// The body part of what `socket` received (after the response head).
+    fn body_of(socket: &Socket) -> &[u8] {
+        let at = socket
+            .out
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("a response head");
+        &socket.out[at + 4..]
+    }
+
+    fn chunked(frames: &[&[u8]]) -> Vec<u8> {
+        let mut want = Vec::new();
+        for f in frames.iter().filter(|f| !f.is_empty()) {
+            push_chunk(&mut want, f);
+        }
+        want.extend_from_slice(b"0\r\n\r\n");
+        want
+    }
+
+    #[tokio::test]
+    async fn frames_ready_together_go_out_in_gathered_writes() {
+        let event =
+            b"id: 1\ndata: {\"t\":1796308551219064,\"payload\":\"xxxxxxxxxxxxxxxxxxxxxx\"}\n\n";
+        let frames: Frames = (0..300)
+            .map(|_| Ok(http_body::Frame::data(Bytes::from_static(event))))
+            .collect();
+        let mut socket = Socket::new(usize::MAX, false);
+        serve(frames, &mut socket).await.unwrap();
+        assert_eq!(body_of(&socket), chunked(&[&event[..]; 300]));
+        // The head, ceil(300 / GATHER_FRAMES) = 5 gathered writes, the last chunk: not 302.
+        assert_eq!(socket.writes, 1 + 300usize.div_ceil(GATHER_FRAMES) + 1);
+    }
+
+    #[tokio::test]
+    async fn gathered_writes_keep_every_byte_in_order_through_short_and_pending_writes() {
+        let huge = vec![b'h'; GATHER + 100];
+        let near = vec![b'n'; GATHER - 40];
+        let small = b"data: s\n\n".to_vec();
+        let mut parts: Vec<&[u8]> = Vec::new();
+        for i in 0..40 {
+            parts.push(&small);
+            if i % 9 == 0 {
+                parts.push(&near); // no room after the frames before it: held for the next
+            }
+            if i % 13 == 0 {
+                parts.push(&huge); // larger than one gathered write: written on its own
+            }
+            if i % 5 == 0 {
+                parts.push(b""); // empty frames are skipped
+            }
+        }
+        for (step, pend) in [(1, true), (7, true), (4096, true), (usize::MAX, false)] {
+            let mut frames: Frames = Vec::new();
+            for (i, p) in parts.iter().enumerate() {
+                frames.push(Ok(http_body::Frame::data(Bytes::copy_from_slice(p))));
+                if i == 3 {
+                    frames.push(Ok(http_body::Frame::trailers(HeaderMap::new())));
+                }
+            }
+            let mut socket = Socket::new(step, pend);
+            serve(frames, &mut socket).await.unwrap();
+            assert!(body_of(&socket) == chunked(&parts), "step {step}");
+        }
+    }
+
+    #[tokio::test]
+    async fn frames_before_a_body_error_are_written_then_the_response_fails() {
+        let frames: Frames = vec![
+            Ok(http_body::Frame::data(Bytes::from_static(b"data: 1\n\n"))),
+            Ok(http_body::Frame::data(Bytes::from_static(b"data: 2\n\n"))),
+            Err(io::Error::other("upstream gone")),
+        ];
+        let mut socket = Socket::new(usize::MAX, false);
+        assert!(serve(frames, &mut socket).await.is_err());
+        let mut want = Vec::new();
+        push_chunk(&mut want, b"data: 1\n\n");
+        push_chunk(&mut want, b"data: 2\n\n");
+        assert_eq!(body_of(&socket), want);
     }
 
     #[test]
