@@ -558,11 +558,7 @@ pub struct TopicSet {
 impl TopicSet {
     /// Builds the set; each template keeps its position in the input as its index.
     pub fn new(templates: impl IntoIterator<Item = TopicTemplate>) -> Self {
-        let mut entries: Vec<(TopicTemplate, usize)> = templates
-            .into_iter()
-            .enumerate()
-            .map(|(i, t)| (t, i))
-            .collect();
+        let mut entries: Vec<(TopicTemplate, usize)> = templates.into_iter().zip(0..).collect();
         entries.sort_by(|a, b| a.0.precedence(&b.0).then(a.1.cmp(&b.1)));
         let mut by_first: HashMap<String, Vec<usize>, RandomState> = HashMap::default();
         let mut other = Vec::new();

@@ -101,11 +101,8 @@ impl ApiDefinition {
                     let url = s.map(|s| ext(&s.extensions, X_URL).unwrap_or(&s.url).to_owned());
                     (k.as_str(), url)
                 });
-                let schemes = d
-                    .components
-                    .as_ref()
-                    .and_then(|c| c.security_schemes.as_ref());
-                (urls.collect(), import_security(root, schemes, false)?)
+                let schemes = d.components.as_ref().map(|c| &c.security_schemes);
+                (urls.collect(), schemes)
             }
             AsyncApi::V3(d) => {
                 for op in d.operations.iter().flatten().map(|(_, o)| o) {
@@ -142,16 +139,14 @@ impl ApiDefinition {
                     });
                     (k.as_str(), url)
                 });
-                let schemes = d
-                    .components
-                    .as_ref()
-                    .and_then(|c| c.security_schemes.as_ref());
-                (urls.collect(), import_security(root, schemes, true)?)
+                let schemes = d.components.as_ref().map(|c| &c.security_schemes);
+                (urls.collect(), schemes)
             }
         };
         api.endpoints.production = endpoint(&urls, true);
         api.endpoints.sandbox = endpoint(&urls, false);
-        api.security = schemes;
+        let v3 = matches!(model, AsyncApi::V3(_));
+        api.security = import_security(root, schemes.and_then(Option::as_ref), v3)?;
         api.sort_topics();
         for w in api.topics.windows(2) {
             if let [a, b] = w
@@ -233,8 +228,7 @@ fn import_security(
 ) -> Result<Security, ApiError> {
     let mut sec = Security {
         oauth2: None,
-        api_key_header: None,
-        bearer_jwt: false,
+        ..Security::default()
     };
     for s in schemes
         .into_iter()
@@ -244,11 +238,8 @@ fn import_security(
         match s.kind.as_str() {
             "oauth2" if sec.oauth2.is_none() => {
                 let flow = s.flows.as_ref().and_then(|f| {
-                    let flows = [&f.implicit, &f.authorization_code, &f.client_credentials];
-                    flows
-                        .into_iter()
-                        .chain([&f.password])
-                        .find_map(Option::as_ref)
+                    let (i, a, c) = (&f.implicit, &f.authorization_code, &f.client_credentials);
+                    [i, a, c, &f.password].into_iter().find_map(Option::as_ref)
                 });
                 let url = flow.and_then(|f| f.authorization_url.as_ref().or(f.token_url.as_ref()));
                 let mut o = OAuth2 {

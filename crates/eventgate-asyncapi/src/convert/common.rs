@@ -64,7 +64,13 @@ pub(super) type Shared = (
 );
 
 /// The [`Shared`] components mapped `to` the other version.
-pub(super) fn components((m, p, s): &Shared, to: To, r: &mut ConversionReport) -> Shared {
+pub(super) fn components(
+    m: &Objects<Message>,
+    p: &Objects<Parameter>,
+    s: &Objects<SecurityScheme>,
+    to: To,
+    r: &mut ConversionReport,
+) -> Shared {
     let messages = map(m.as_ref(), "/components/messages", |m, ptr| {
         message(m, to, ptr, r)
     });

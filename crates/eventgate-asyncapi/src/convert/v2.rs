@@ -104,12 +104,8 @@ pub(super) fn to_v3(doc: &Value, d: &AsyncApiV2) -> (Value, ConversionReport) {
     let components = d.components.as_ref().map(|c| {
         let why = "2.x reusable servers/channels are not converted";
         drop_present(&mut r, "/components", &present!(c: servers, channels), why);
-        let shared = (
-            c.messages.clone(),
-            c.parameters.clone(),
-            c.security_schemes.clone(),
-        );
-        let (messages, parameters, security_schemes) = components(&shared, To::V3, &mut r);
+        let (m, p, s) = (&c.messages, &c.parameters, &c.security_schemes);
+        let (messages, parameters, security_schemes) = components(m, p, s, To::V3, &mut r);
         carry!(c => ComponentsV3 { schemas, extensions;
             messages, parameters, security_schemes, ..ComponentsV3::default() })
     });

@@ -141,12 +141,8 @@ pub(super) fn to_v2(doc: &Value, d: &AsyncApiV3) -> (Value, ConversionReport) {
                     });
             schemas.collect()
         });
-        let shared = (
-            c.messages.clone(),
-            c.parameters.clone(),
-            c.security_schemes.clone(),
-        );
-        let (messages, parameters, security_schemes) = components(&shared, To::V2, &mut r);
+        let (m, p, s) = (&c.messages, &c.parameters, &c.security_schemes);
+        let (messages, parameters, security_schemes) = components(m, p, s, To::V2, &mut r);
         ComponentsV2 {
             schemas,
             messages,
