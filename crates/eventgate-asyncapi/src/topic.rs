@@ -715,30 +715,32 @@ mod tests {
         assert_eq!(ta[0].as_str(), "/x/{a}");
     }
 
+    /// Templates of every kind of segment and every overlap.
+    const TEMPLATES: [&str; 17] = [
+        "/",
+        "/*",
+        "/a",
+        "/b",
+        "/a/*",
+        "/a/{x}",
+        "/a/b",
+        "/{x}/b",
+        "/{x}.json",
+        "/a/{x}.json",
+        "/n/{v0}.json",
+        "/a/{v0}",
+        "/b/*",
+        "/{x}",
+        "/{x}/*",
+        "/a/b/c",
+        "/a/{x}/c",
+    ];
+
     /// Sorting needs a total order: a cycle (a < b < c < a) made topic order depend on
     /// declaration order and can make `sort_by` panic.
     #[test]
     fn precedence_is_a_total_order() {
-        let all = [
-            "/",
-            "/*",
-            "/a",
-            "/b",
-            "/a/*",
-            "/a/{x}",
-            "/a/b",
-            "/{x}/b",
-            "/{x}.json",
-            "/a/{x}.json",
-            "/n/{v0}.json",
-            "/a/{v0}",
-            "/b/*",
-            "/{x}",
-            "/{x}/*",
-            "/a/b/c",
-            "/a/{x}/c",
-        ]
-        .map(t);
+        let all = TEMPLATES.map(t);
         for a in &all {
             assert_eq!(a.precedence(a), Ordering::Equal);
             for b in &all {
@@ -754,18 +756,7 @@ mod tests {
 
     #[test]
     fn indexed_find_agrees_with_a_linear_scan_in_precedence_order() {
-        let templates = [
-            "/*",
-            "/a/*",
-            "/a/{x}",
-            "/a/b",
-            "/{x}/b",
-            "/{x}.json",
-            "/a/{x}.json",
-            "/",
-            "/b/*",
-        ];
-        let set = TopicSet::new(templates.map(t));
+        let set = TopicSet::new(TEMPLATES.map(t));
         let sorted: Vec<TopicTemplate> = set.iter().cloned().collect();
         for path in [
             "/",
@@ -777,13 +768,16 @@ mod tests {
             "/q.json",
             "/b",
             "/b/c/d",
+            "/a/b/c",
+            "/a/q/c",
+            "/n/1.json",
             "x",
         ] {
             let linear = sorted
                 .iter()
                 .find(|tt| tt.is_match(path))
                 .map(|tt| tt.as_str().to_owned());
-            let indexed = set.find(path).map(|(i, _)| templates[i].to_owned());
+            let indexed = set.find(path).map(|(i, _)| TEMPLATES[i].to_owned());
             assert_eq!(indexed, linear, "{path}");
         }
     }
