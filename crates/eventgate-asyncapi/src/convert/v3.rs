@@ -127,20 +127,15 @@ pub(super) fn to_v2(doc: &Value, d: &AsyncApiV3) -> (Value, ConversionReport) {
         }
         present.sort_unstable();
         drop_present(&mut r, "/components", &present, "no 2.x equivalent");
-        let schemas = c.schemas.as_ref().map(|schemas| {
-            let schemas =
-                schemas
-                    .iter()
-                    .map(|(name, s)| match (s.get("schemaFormat"), s.get("schema")) {
-                        (Some(_), Some(inner)) => {
-                            let p = push(&push("/components/schemas", name), "schemaFormat");
-                            r.drop(p, "2.x component schemas carry no schema format");
-                            (name.clone(), inner.clone())
-                        }
-                        _ => (name.clone(), s.clone()),
-                    });
-            schemas.collect()
-        });
+        let schema = |(name, s): (&String, &Value)| match (s.get("schemaFormat"), s.get("schema")) {
+            (Some(_), Some(inner)) => {
+                let p = push(&push("/components/schemas", name), "schemaFormat");
+                r.drop(p, "2.x component schemas carry no schema format");
+                (name.clone(), inner.clone())
+            }
+            _ => (name.clone(), s.clone()),
+        };
+        let schemas = c.schemas.as_ref().map(|s| s.iter().map(schema).collect());
         let (m, p, s) = (&c.messages, &c.parameters, &c.security_schemes);
         let (messages, parameters, security_schemes) = components(m, p, s, To::V2, &mut r);
         ComponentsV2 {
