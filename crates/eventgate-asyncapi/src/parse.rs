@@ -77,13 +77,17 @@ pub(crate) fn detect(text: &str) -> Format {
     }
 }
 
-pub(crate) fn read(text: &str, limits: &Limits) -> Result<(Value, Format), ReadError> {
-    if text.len() > limits.max_bytes {
-        return Err(ReadError::TooLarge {
-            size: text.len(),
-            limit: limits.max_bytes,
-        });
+/// [`ReadError::TooLarge`] for an input of `size` bytes over the limit.
+pub(crate) fn check_size(size: usize, limits: &Limits) -> Result<(), ReadError> {
+    let limit = limits.max_bytes;
+    if size > limit {
+        return Err(ReadError::TooLarge { size, limit });
     }
+    Ok(())
+}
+
+pub(crate) fn read(text: &str, limits: &Limits) -> Result<(Value, Format), ReadError> {
+    check_size(text.len(), limits)?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let format = detect(text);
     let too_deep = || ReadError::TooDeep {
