@@ -105,12 +105,7 @@ impl Document {
     /// # Errors
     /// [`ReadError::NotUtf8`] or any error of [`Document::parse_with`].
     pub fn from_slice(bytes: &[u8], limits: &Limits) -> Result<Self, ReadError> {
-        if bytes.len() > limits.bytes() {
-            return Err(ReadError::TooLarge {
-                size: bytes.len(),
-                limit: limits.bytes(),
-            });
-        }
+        parse::check_size(bytes.len(), limits)?;
         let text = std::str::from_utf8(bytes).map_err(|e| ReadError::NotUtf8 {
             valid_up_to: e.valid_up_to(),
         })?;

@@ -1,5 +1,6 @@
 //! Reading a document from JSON or YAML text, bounded by [`Limits`].
 
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::{Format, ReadError};
@@ -76,55 +77,51 @@ pub(crate) fn detect(text: &str) -> Format {
     }
 }
 
-pub(crate) fn read(text: &str, limits: &Limits) -> Result<(Value, Format), ReadError> {
-    if text.len() > limits.max_bytes {
-        return Err(ReadError::TooLarge {
-            size: text.len(),
-            limit: limits.max_bytes,
-        });
+/// [`ReadError::TooLarge`] for an input of `size` bytes over the limit.
+pub(crate) fn check_size(size: usize, limits: &Limits) -> Result<(), ReadError> {
+    let limit = limits.max_bytes;
+    if size > limit {
+        return Err(ReadError::TooLarge { size, limit });
     }
+    Ok(())
+}
+
+pub(crate) fn read(text: &str, limits: &Limits) -> Result<(Value, Format), ReadError> {
+    check_size(text.len(), limits)?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let format = detect(text);
-    let value = match format {
-        Format::Json => serde_json::from_str::<Value>(text).map_err(|e| {
-            if e.to_string().contains("recursion limit") {
-                ReadError::TooDeep {
-                    limit: limits.max_depth,
-                }
-            } else {
-                ReadError::Syntax {
-                    format,
-                    line: Some(e.line()),
-                    column: Some(e.column()),
-                    message: e.to_string(),
-                }
+    let too_deep = || ReadError::TooDeep {
+        limit: limits.max_depth,
+    };
+    // Both readers stop at their own nesting bound with a "recursion limit" message.
+    let error = |message: String, line: Option<usize>, column: Option<usize>| {
+        if message.contains("recursion limit") {
+            too_deep()
+        } else {
+            ReadError::Syntax {
+                format,
+                line,
+                column,
+                message,
             }
-        })?,
-        Format::Yaml => {
-            let de = serde_norway::Deserializer::from_str(text);
-            let v: Value = serde::Deserialize::deserialize(de).map_err(|e| {
-                let msg = e.to_string();
-                if msg.contains("recursion limit") {
-                    ReadError::TooDeep {
-                        limit: limits.max_depth,
-                    }
-                } else {
-                    let loc = e.location();
-                    ReadError::Syntax {
-                        format,
-                        line: loc.as_ref().map(|l| l.line()),
-                        column: loc.as_ref().map(|l| l.column()),
-                        message: msg,
-                    }
-                }
-            })?;
-            v
         }
     };
+    let value = match format {
+        Format::Json => serde_json::from_str::<Value>(text)
+            .map_err(|e| error(e.to_string(), Some(e.line()), Some(e.column()))),
+        Format::Yaml => {
+            Value::deserialize(serde_norway::Deserializer::from_str(text)).map_err(|e| {
+                let loc = e.location();
+                error(
+                    e.to_string(),
+                    loc.as_ref().map(|l| l.line()),
+                    loc.map(|l| l.column()),
+                )
+            })
+        }
+    }?;
     if depth_exceeds(&value, limits.max_depth) {
-        return Err(ReadError::TooDeep {
-            limit: limits.max_depth,
-        });
+        return Err(too_deep());
     }
     Ok((value, format))
 }
@@ -133,21 +130,18 @@ pub(crate) fn read(text: &str, limits: &Limits) -> Result<(Value, Format), ReadE
 fn depth_exceeds(value: &Value, max: usize) -> bool {
     let mut stack: Vec<(&Value, usize)> = vec![(value, 1)];
     while let Some((v, d)) = stack.pop() {
-        match v {
-            Value::Array(a) => {
-                if d > max {
-                    return true;
-                }
-                stack.extend(a.iter().map(|c| (c, d + 1)));
-            }
-            Value::Object(m) => {
-                if d > max {
-                    return true;
-                }
-                stack.extend(m.values().map(|c| (c, d + 1)));
-            }
-            _ => {}
+        let (items, fields) = match v {
+            Value::Array(a) => (a.as_slice(), None),
+            Value::Object(m) => (&[][..], Some(m)),
+            _ => continue,
+        };
+        if d > max {
+            return true;
         }
+        let children = items
+            .iter()
+            .chain(fields.into_iter().flat_map(|m| m.values()));
+        stack.extend(children.map(|c| (c, d + 1)));
     }
     false
 }

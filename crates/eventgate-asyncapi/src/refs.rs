@@ -41,14 +41,15 @@ pub(crate) fn resolve_with_pointer<'v>(
     doc: &'v Value,
     reference: &str,
 ) -> Result<(&'v Value, String), RefError> {
+    let cycle = || RefError::Cycle {
+        reference: reference.to_owned(),
+    };
     let mut seen: HashSet<String> = HashSet::new();
     let mut current = reference.to_owned();
     for _ in 0..MAX_HOPS {
         let ptr = to_pointer(&current)?;
         if !seen.insert(ptr.clone()) {
-            return Err(RefError::Cycle {
-                reference: reference.to_owned(),
-            });
+            return Err(cycle());
         }
         let target = doc.pointer(&ptr).ok_or_else(|| RefError::Dangling {
             reference: current.clone(),
@@ -58,9 +59,7 @@ pub(crate) fn resolve_with_pointer<'v>(
             None => return Ok((target, ptr)),
         }
     }
-    Err(RefError::Cycle {
-        reference: reference.to_owned(),
-    })
+    Err(cycle())
 }
 
 /// Follows a reference inside a document.
@@ -130,18 +129,12 @@ fn inline(
         stack.pop();
         return out;
     }
+    let mut inline = |c| inline(doc, c, stack, budget);
     Ok(match v {
-        Value::Array(a) => Value::Array(
-            a.iter()
-                .map(|c| inline(doc, c, stack, budget))
-                .collect::<Result<_, _>>()?,
-        ),
+        Value::Array(a) => Value::Array(a.iter().map(inline).collect::<Result<_, _>>()?),
         Value::Object(m) => {
-            let mut out = Map::new();
-            for (k, c) in m {
-                out.insert(k.clone(), inline(doc, c, stack, budget)?);
-            }
-            Value::Object(out)
+            let fields = m.iter().map(|(k, c)| Ok((k.clone(), inline(c)?)));
+            Value::Object(fields.collect::<Result<Map<_, _>, RefError>>()?)
         }
         other => other.clone(),
     })

@@ -88,7 +88,7 @@ impl Segment {
             Segment::Lit(_) => 0,
             Segment::Mixed(_) => 1,
             Segment::Var(_) => 2,
-            Segment::Rest => 3,
+            Segment::Rest => 4,
         }
     }
 }
@@ -133,10 +133,7 @@ impl TopicTemplate {
         let mut segments = Vec::with_capacity(pieces.len());
         let mut names: Vec<&str> = Vec::new();
         for (i, seg) in pieces.iter().enumerate() {
-            if *seg == "*" {
-                if i + 1 != pieces.len() {
-                    return Err(TopicError::Wildcard(t));
-                }
+            if *seg == "*" && i + 1 == pieces.len() {
                 segments.push(Segment::Rest);
                 continue;
             }
@@ -145,47 +142,32 @@ impl TopicTemplate {
             }
             let mut parts = Vec::new();
             let mut rest = *seg;
-            while !rest.is_empty() {
-                match rest.find(['{', '}']) {
-                    None => {
-                        parts.push(Part::Lit(rest.to_owned()));
-                        rest = "";
-                    }
-                    Some(pos) => {
-                        if rest[pos..].starts_with('}') {
-                            return Err(TopicError::Braces(t));
-                        }
-                        if pos > 0 {
-                            parts.push(Part::Lit(rest[..pos].to_owned()));
-                        }
-                        let after = &rest[pos + 1..];
-                        let Some(close) = after.find('}') else {
-                            return Err(TopicError::Braces(t));
-                        };
-                        let name = &after[..close];
-                        if name.contains('{') {
-                            return Err(TopicError::Braces(t));
-                        }
-                        if !valid_name(name) {
-                            return Err(TopicError::BadVariable {
-                                template: t,
-                                name: name.to_owned(),
-                            });
-                        }
-                        if names.contains(&name) {
-                            return Err(TopicError::DuplicateVariable {
-                                template: t,
-                                name: name.to_owned(),
-                            });
-                        }
-                        if matches!(parts.last(), Some(Part::Var(_))) {
-                            return Err(TopicError::AdjacentVariables(t));
-                        }
-                        names.push(name);
-                        parts.push(Part::Var(name.to_owned()));
-                        rest = &after[close + 1..];
-                    }
+            while let Some(pos) = rest.find(['{', '}']) {
+                let after = &rest[pos + 1..];
+                let close = after.find('}').filter(|_| rest[pos..].starts_with('{'));
+                let Some(name) = close.map(|c| &after[..c]).filter(|n| !n.contains('{')) else {
+                    return Err(TopicError::Braces(t));
+                };
+                let bad = |name: &str| (t.clone(), name.to_owned());
+                if !valid_name(name) {
+                    let (template, name) = bad(name);
+                    return Err(TopicError::BadVariable { template, name });
                 }
+                if names.contains(&name) {
+                    let (template, name) = bad(name);
+                    return Err(TopicError::DuplicateVariable { template, name });
+                }
+                if pos > 0 {
+                    parts.push(Part::Lit(rest[..pos].to_owned()));
+                } else if matches!(parts.last(), Some(Part::Var(_))) {
+                    return Err(TopicError::AdjacentVariables(t));
+                }
+                names.push(name);
+                parts.push(Part::Var(name.to_owned()));
+                rest = &after[name.len() + 1..];
+            }
+            if !rest.is_empty() {
+                parts.push(Part::Lit(rest.to_owned()));
             }
             segments.push(match parts.as_slice() {
                 [] => Segment::Lit(String::new()),
@@ -215,18 +197,16 @@ impl TopicTemplate {
     /// Names of the variables, in order.
     pub fn variables(&self) -> impl Iterator<Item = &str> {
         self.segments.iter().flat_map(|s| {
-            let v: Vec<&str> = match s {
-                Segment::Var(v) => vec![v.as_str()],
-                Segment::Mixed(p) => p
-                    .iter()
-                    .filter_map(|p| match p {
-                        Part::Var(v) => Some(v.as_str()),
-                        Part::Lit(_) => None,
-                    })
-                    .collect(),
-                _ => Vec::new(),
+            let (var, parts) = match s {
+                Segment::Var(v) => (Some(v.as_str()), &[][..]),
+                Segment::Mixed(parts) => (None, parts.as_slice()),
+                Segment::Lit(_) | Segment::Rest => (None, &[][..]),
             };
-            v
+            let mixed = parts.iter().filter_map(|p| match p {
+                Part::Var(v) => Some(v.as_str()),
+                Part::Lit(_) => None,
+            });
+            var.into_iter().chain(mixed)
         })
     }
 
@@ -353,36 +333,16 @@ impl TopicTemplate {
     /// Compares by precedence (see the module documentation): `Less` means `self` wins.
     #[must_use]
     pub fn precedence(&self, other: &Self) -> Ordering {
-        let mut a = self.segments.iter();
-        let mut b = other.segments.iter();
-        loop {
-            match (a.next(), b.next()) {
-                (None, None) => return self.raw.cmp(&other.raw),
-                // A template that ends ranks its end between a variable and a trailing
-                // wildcard: it beats a longer template that only adds the wildcard (both
-                // can match the same path), and against anything else (which cannot match
-                // the same paths) the fixed place keeps the order total and transitive, as
-                // sorting needs.
-                (None, Some(s)) => {
-                    return if s.rank() == 3 {
-                        Ordering::Less
-                    } else {
-                        Ordering::Greater
-                    };
-                }
-                (Some(s), None) => {
-                    return if s.rank() == 3 {
-                        Ordering::Greater
-                    } else {
-                        Ordering::Less
-                    };
-                }
-                (Some(x), Some(y)) => match x.rank().cmp(&y.rank()) {
-                    Ordering::Equal => {}
-                    o => return o,
-                },
-            }
-        }
+        // A template that ends ranks its end (3) between a variable and a trailing wildcard: it
+        // beats a longer template that only adds the wildcard (both can match the same path),
+        // and against anything else (which cannot match the same paths) the fixed place keeps
+        // the order total and transitive, as sorting needs.
+        let rank = |t: &Self, i: usize| t.segments.get(i).map_or(3, Segment::rank);
+        let len = self.segments.len().max(other.segments.len());
+        let first_difference = (0..len)
+            .map(|i| rank(self, i).cmp(&rank(other, i)))
+            .find(|o| o.is_ne());
+        first_difference.unwrap_or_else(|| self.raw.cmp(&other.raw))
     }
 }
 
@@ -598,11 +558,7 @@ pub struct TopicSet {
 impl TopicSet {
     /// Builds the set; each template keeps its position in the input as its index.
     pub fn new(templates: impl IntoIterator<Item = TopicTemplate>) -> Self {
-        let mut entries: Vec<(TopicTemplate, usize)> = templates
-            .into_iter()
-            .enumerate()
-            .map(|(i, t)| (t, i))
-            .collect();
+        let mut entries: Vec<(TopicTemplate, usize)> = templates.into_iter().zip(0..).collect();
         entries.sort_by(|a, b| a.0.precedence(&b.0).then(a.1.cmp(&b.1)));
         let mut by_first: HashMap<String, Vec<usize>, RandomState> = HashMap::default();
         let mut other = Vec::new();
@@ -698,42 +654,24 @@ mod tests {
 
     #[test]
     fn bad_templates_are_rejected_with_reason() {
-        assert!(matches!(
-            TopicTemplate::new("a"),
-            Err(TopicError::NoLeadingSlash(_))
-        ));
-        assert!(matches!(
-            TopicTemplate::new("/{a"),
-            Err(TopicError::Braces(_))
-        ));
-        assert!(matches!(
-            TopicTemplate::new("/a}"),
-            Err(TopicError::Braces(_))
-        ));
-        assert!(matches!(
-            TopicTemplate::new("/{+a}"),
-            Err(TopicError::BadVariable { .. })
-        ));
-        assert!(matches!(
-            TopicTemplate::new("/{a}/{a}"),
-            Err(TopicError::DuplicateVariable { .. })
-        ));
-        assert!(matches!(
-            TopicTemplate::new("/{a}{b}"),
-            Err(TopicError::AdjacentVariables(_))
-        ));
-        assert!(matches!(
-            TopicTemplate::new("/*/a"),
-            Err(TopicError::Wildcard(_))
-        ));
-        assert!(matches!(
-            TopicTemplate::new("/a*"),
-            Err(TopicError::Wildcard(_))
-        ));
-        assert!(matches!(
-            TopicTemplate::new("/a?b=1"),
-            Err(TopicError::QueryOrFragment(_))
-        ));
+        let cases = [
+            ("a", TopicError::NoLeadingSlash("a".into())),
+            ("/{a", TopicError::Braces("/{a".into())),
+            ("/a}", TopicError::Braces("/a}".into())),
+            ("/{a}{b}", TopicError::AdjacentVariables("/{a}{b}".into())),
+            ("/*/a", TopicError::Wildcard("/*/a".into())),
+            ("/a*", TopicError::Wildcard("/a*".into())),
+            ("/a?b=1", TopicError::QueryOrFragment("/a?b=1".into())),
+        ];
+        for (template, want) in cases {
+            assert_eq!(TopicTemplate::new(template), Err(want), "{template}");
+        }
+        let (template, name) = ("/{+a}".to_owned(), "+a".to_owned());
+        let err = TopicError::BadVariable { template, name };
+        assert_eq!(TopicTemplate::new("/{+a}"), Err(err));
+        let (template, name) = ("/{a}/{a}".to_owned(), "a".to_owned());
+        let err = TopicError::DuplicateVariable { template, name };
+        assert_eq!(TopicTemplate::new("/{a}/{a}"), Err(err));
     }
 
     #[test]
@@ -777,30 +715,32 @@ mod tests {
         assert_eq!(ta[0].as_str(), "/x/{a}");
     }
 
+    /// Templates of every kind of segment and every overlap.
+    const TEMPLATES: [&str; 17] = [
+        "/",
+        "/*",
+        "/a",
+        "/b",
+        "/a/*",
+        "/a/{x}",
+        "/a/b",
+        "/{x}/b",
+        "/{x}.json",
+        "/a/{x}.json",
+        "/n/{v0}.json",
+        "/a/{v0}",
+        "/b/*",
+        "/{x}",
+        "/{x}/*",
+        "/a/b/c",
+        "/a/{x}/c",
+    ];
+
     /// Sorting needs a total order: a cycle (a < b < c < a) made topic order depend on
     /// declaration order and can make `sort_by` panic.
     #[test]
     fn precedence_is_a_total_order() {
-        let all = [
-            "/",
-            "/*",
-            "/a",
-            "/b",
-            "/a/*",
-            "/a/{x}",
-            "/a/b",
-            "/{x}/b",
-            "/{x}.json",
-            "/a/{x}.json",
-            "/n/{v0}.json",
-            "/a/{v0}",
-            "/b/*",
-            "/{x}",
-            "/{x}/*",
-            "/a/b/c",
-            "/a/{x}/c",
-        ]
-        .map(t);
+        let all = TEMPLATES.map(t);
         for a in &all {
             assert_eq!(a.precedence(a), Ordering::Equal);
             for b in &all {
@@ -816,18 +756,7 @@ mod tests {
 
     #[test]
     fn indexed_find_agrees_with_a_linear_scan_in_precedence_order() {
-        let templates = [
-            "/*",
-            "/a/*",
-            "/a/{x}",
-            "/a/b",
-            "/{x}/b",
-            "/{x}.json",
-            "/a/{x}.json",
-            "/",
-            "/b/*",
-        ];
-        let set = TopicSet::new(templates.map(t));
+        let set = TopicSet::new(TEMPLATES.map(t));
         let sorted: Vec<TopicTemplate> = set.iter().cloned().collect();
         for path in [
             "/",
@@ -839,13 +768,16 @@ mod tests {
             "/q.json",
             "/b",
             "/b/c/d",
+            "/a/b/c",
+            "/a/q/c",
+            "/n/1.json",
             "x",
         ] {
             let linear = sorted
                 .iter()
                 .find(|tt| tt.is_match(path))
                 .map(|tt| tt.as_str().to_owned());
-            let indexed = set.find(path).map(|(i, _)| templates[i].to_owned());
+            let indexed = set.find(path).map(|(i, _)| TEMPLATES[i].to_owned());
             assert_eq!(indexed, linear, "{path}");
         }
     }

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use eventgate_asyncapi::{
-    ApiDefinition, ApiVersion, AuthType, Context, DeliveryMode, Document, EndpointUrl,
+    ApiDefinition, ApiError, ApiVersion, AuthType, Context, DeliveryMode, Document, EndpointUrl,
     ExportOptions, Lifecycle, OAuth2, OutputVersion, PlanName, Scope, ScopeInfo, Security, Topic,
     TopicParameter, TopicSet, TopicTemplate, Transport,
 };
@@ -62,18 +62,62 @@ fn wso2_mode_v2_export_of_new_api_is_exactly_wso2s_document() {
 fn wso2_mode_v3_export_matches_wso2s_3_0_form_and_reimports() {
     let v = observer().to_asyncapi(ExportOptions::wso2(OutputVersion::V3));
     assert_eq!(v["asyncapi"], "3.0.0");
-    assert_eq!(
-        v["servers"]["sandbox"],
-        json!({"host": "localhost:8080", "pathname": "/", "protocol": "sse"})
-    );
+    for server in ["production", "sandbox"] {
+        assert_eq!(
+            v["servers"][server],
+            json!({"host": "localhost:8080", "pathname": "/", "protocol": "sse"})
+        );
+    }
     assert_eq!(v["channels"], json!({"*": {"address": "/*"}}));
     assert_eq!(
         v["operations"],
         json!({"receive_/*": {"action": "receive", "channel": {"$ref": "#/channels/*"}}})
     );
     assert!(!has_eventgate_key(&v));
-    let back = ApiDefinition::from_asyncapi(&Document::from_value(v)).unwrap();
+    let doc = Document::from_value(v);
+    assert!(doc.validate().is_valid());
+    let back = ApiDefinition::from_asyncapi(&doc).unwrap();
     assert_eq!(back, observer());
+}
+
+#[test]
+fn publish_operation_is_rejected_on_import() {
+    let doc = Document::parse(
+        r#"{"asyncapi":"2.0.0","info":{"title":"T","version":"1"},
+            "channels":{"/in":{"publish":{}}}}"#,
+    )
+    .unwrap();
+    assert!(matches!(
+        ApiDefinition::from_asyncapi(&doc),
+        Err(ApiError::PublishOperation { channel }) if channel == "/in"
+    ));
+}
+
+#[test]
+fn send_operation_is_rejected_on_v3_import() {
+    let mut v = observer().to_asyncapi(ExportOptions::wso2(OutputVersion::V3));
+    v["operations"]["receive_/*"]["action"] = json!("send");
+    let err = ApiDefinition::from_asyncapi(&Document::from_value(v)).unwrap_err();
+    assert!(matches!(err, ApiError::PublishOperation { .. }));
+}
+
+#[test]
+fn context_from_name_is_lowercase_dashed() {
+    assert_eq!(
+        Context::from_name("Stock Quotes API!").as_str(),
+        "/stock-quotes-api"
+    );
+    assert_eq!(Context::from_name("***").as_str(), "/api");
+}
+
+#[test]
+fn invalid_document_import_lists_problems() {
+    let doc =
+        Document::parse(r#"{"asyncapi":"2.6.0","info":{"title":"T"},"channels":{}}"#).unwrap();
+    match ApiDefinition::from_asyncapi(&doc) {
+        Err(ApiError::Invalid(p)) => assert_eq!(p[0].pointer, "/info"),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]

@@ -36,133 +36,118 @@ impl ApiDefinition {
     /// ```
     #[must_use]
     pub fn to_asyncapi(&self, options: ExportOptions) -> Value {
-        let wso2 = options.wso2;
+        let (wso2, v3) = (options.wso2, options.version == OutputVersion::V3);
         let info = Info {
             title: self.name.clone(),
             version: self.version.to_string(),
             description: self.description.clone(),
             ..Info::default()
         };
-        let endpoints = [
-            ("production", &self.endpoints.production),
-            ("sandbox", &self.endpoints.sandbox),
-        ];
-        let endpoints = endpoints
-            .into_iter()
-            .filter_map(|(k, e)| Some((k.to_owned(), e.as_ref()?)));
-        let doc = match options.version {
-            OutputVersion::V2 => {
-                let servers = endpoints.map(|(k, ep)| {
-                    let url = ep.to_string();
-                    let protocol = "sse".to_owned();
-                    (
-                        k,
-                        RefOr::Item(ServerV2 {
-                            url,
-                            protocol,
-                            ..ServerV2::default()
-                        }),
-                    )
-                });
-                let channels = self.topics.iter().map(|topic| {
-                    let message = topic.message_schema.as_ref().map(|schema| {
-                        let message = Message {
-                            payload: Some(schema.clone()),
-                            ..Message::default()
-                        };
-                        OperationMessage::Single(Box::new(RefOr::Item(message)))
-                    });
-                    let subscribe = OperationV2 {
-                        message,
-                        extensions: operation_extensions(topic),
-                        ..OperationV2::default()
-                    };
-                    let channel = ChannelV2 {
-                        description: topic.description.clone(),
-                        parameters: parameters(topic, false, wso2),
-                        subscribe: Some(subscribe),
-                        extensions: channel_extensions(topic, wso2),
-                        ..ChannelV2::default()
-                    };
-                    (topic.template.as_str().to_owned(), RefOr::Item(channel))
-                });
-                let security_schemes = security(&self.security, false);
-                AsyncApi::V2(Box::new(AsyncApiV2 {
-                    asyncapi: if wso2 { "2.0.0" } else { "2.6.0" }.to_owned(),
-                    info,
-                    servers: non_empty(servers.collect()),
-                    channels: channels.collect(),
-                    components: security_schemes.map(|s| ComponentsV2 {
-                        security_schemes: Some(s),
-                        ..ComponentsV2::default()
-                    }),
-                    extensions: self.root_extensions(wso2),
-                    ..AsyncApiV2::default()
-                }))
-            }
-            OutputVersion::V3 => {
-                let servers = endpoints.map(|(k, ep)| {
-                    let (scheme, host, path) = ep.parts();
-                    let rebuilt =
-                        format!("{scheme}://{host}{}", if path == "/" { "" } else { path });
-                    let mut extensions = Extensions::new();
-                    if !wso2 && (scheme != "http" || rebuilt != ep.as_str()) {
-                        extensions.insert(X_URL.into(), json!(ep.as_str()));
-                    }
-                    let server = ServerV3 {
-                        host: host.to_owned(),
-                        pathname: Some(path.to_owned()),
-                        protocol: "sse".to_owned(),
-                        extensions,
-                        ..ServerV3::default()
-                    };
-                    (k, RefOr::Item(server))
-                });
-                let mut channels = BTreeMap::new();
-                let mut operations = BTreeMap::new();
-                for topic in &self.topics {
-                    let t = topic.template.as_str();
-                    let key = t.strip_prefix('/').unwrap_or(t).to_owned();
-                    let channel_ref = format!("#/channels/{}", escape_token(&key));
-                    let schema = topic.message_schema.as_ref();
-                    let message = schema.map(|s| Message {
-                        payload: Some(s.clone()),
-                        ..Message::default()
-                    });
-                    let receive = OperationV3 {
-                        channel: Reference::new(&channel_ref),
-                        messages: schema
-                            .map(|_| vec![Reference::new(format!("{channel_ref}/messages/event"))]),
-                        extensions: operation_extensions(topic),
-                        ..OperationV3::default()
-                    };
-                    operations.insert(format!("receive_{t}"), RefOr::Item(receive));
-                    let channel = ChannelV3 {
-                        address: Some(Some(t.to_owned())),
-                        description: topic.description.clone(),
-                        parameters: parameters(topic, true, wso2),
-                        messages: message
-                            .map(|m| BTreeMap::from([("event".to_owned(), RefOr::Item(m))])),
-                        extensions: channel_extensions(topic, wso2),
-                        ..ChannelV3::default()
-                    };
-                    channels.insert(key, RefOr::Item(channel));
+        let (production, sandbox) = (&self.endpoints.production, &self.endpoints.sandbox);
+        let endpoints = [("production", production), ("sandbox", sandbox)].into_iter();
+        let endpoints = endpoints.filter_map(|(k, e)| Some((k.to_owned(), e.as_ref()?)));
+        let (schemes, extensions) = (security(&self.security, v3), self.root_extensions(wso2));
+        let message = |schema: &Value| Message {
+            payload: Some(schema.clone()),
+            ..Message::default()
+        };
+        let doc = if v3 {
+            let servers = endpoints.map(|(k, ep)| {
+                let (scheme, host, path) = ep.parts();
+                let rebuilt = format!("{scheme}://{host}{}", if path == "/" { "" } else { path });
+                let mut extensions = Extensions::new();
+                if !wso2 && (scheme != "http" || rebuilt != ep.as_str()) {
+                    extensions.insert(X_URL.into(), json!(ep.as_str()));
                 }
-                let security_schemes = security(&self.security, true);
-                AsyncApi::V3(Box::new(AsyncApiV3 {
-                    asyncapi: "3.0.0".to_owned(),
-                    info,
-                    servers: non_empty(servers.collect()),
-                    channels: Some(channels),
-                    operations: Some(operations),
-                    components: security_schemes.map(|s| ComponentsV3 {
-                        security_schemes: Some(s),
-                        ..ComponentsV3::default()
-                    }),
-                    extensions: self.root_extensions(wso2),
-                    ..AsyncApiV3::default()
-                }))
+                let server = ServerV3 {
+                    host: host.to_owned(),
+                    pathname: Some(path.to_owned()),
+                    protocol: "sse".to_owned(),
+                    extensions,
+                    ..ServerV3::default()
+                };
+                (k, RefOr::Item(server))
+            });
+            let mut channels = BTreeMap::new();
+            let mut operations = BTreeMap::new();
+            for topic in &self.topics {
+                let t = topic.template.as_str();
+                let key = t.strip_prefix('/').unwrap_or(t).to_owned();
+                let channel_ref = format!("#/channels/{}", escape_token(&key));
+                let schema = topic.message_schema.as_ref();
+                let event = || Reference::new(format!("{channel_ref}/messages/event"));
+                let receive = OperationV3 {
+                    channel: Reference::new(&channel_ref),
+                    messages: schema.map(|_| vec![event()]),
+                    extensions: operation_extensions(topic),
+                    ..OperationV3::default()
+                };
+                operations.insert(format!("receive_{t}"), RefOr::Item(receive));
+                let event = schema.map(|s| ("event".to_owned(), RefOr::Item(message(s))));
+                let channel = ChannelV3 {
+                    address: Some(Some(t.to_owned())),
+                    description: topic.description.clone(),
+                    parameters: parameters(topic, true, wso2),
+                    messages: event.map(|e| BTreeMap::from([e])),
+                    extensions: channel_extensions(topic, wso2),
+                    ..ChannelV3::default()
+                };
+                channels.insert(key, RefOr::Item(channel));
             }
+            AsyncApi::V3(Box::new(AsyncApiV3 {
+                asyncapi: "3.0.0".to_owned(),
+                info,
+                servers: non_empty(servers.collect()),
+                channels: Some(channels),
+                operations: Some(operations),
+                components: schemes.map(|s| ComponentsV3 {
+                    security_schemes: Some(s),
+                    ..ComponentsV3::default()
+                }),
+                extensions,
+                ..AsyncApiV3::default()
+            }))
+        } else {
+            let servers = endpoints.map(|(k, ep)| {
+                let (url, protocol) = (ep.to_string(), "sse".to_owned());
+                (
+                    k,
+                    RefOr::Item(ServerV2 {
+                        url,
+                        protocol,
+                        ..ServerV2::default()
+                    }),
+                )
+            });
+            let channels = self.topics.iter().map(|topic| {
+                let message = topic.message_schema.as_ref().map(message);
+                let message = message.map(|m| OperationMessage::Single(Box::new(RefOr::Item(m))));
+                let subscribe = OperationV2 {
+                    message,
+                    extensions: operation_extensions(topic),
+                    ..OperationV2::default()
+                };
+                let channel = ChannelV2 {
+                    description: topic.description.clone(),
+                    parameters: parameters(topic, false, wso2),
+                    subscribe: Some(subscribe),
+                    extensions: channel_extensions(topic, wso2),
+                    ..ChannelV2::default()
+                };
+                (topic.template.to_string(), RefOr::Item(channel))
+            });
+            AsyncApi::V2(Box::new(AsyncApiV2 {
+                asyncapi: if wso2 { "2.0.0" } else { "2.6.0" }.to_owned(),
+                info,
+                servers: non_empty(servers.collect()),
+                channels: channels.collect(),
+                components: schemes.map(|s| ComponentsV2 {
+                    security_schemes: Some(s),
+                    ..ComponentsV2::default()
+                }),
+                extensions,
+                ..AsyncApiV2::default()
+            }))
         };
         doc.to_value()
     }
@@ -174,18 +159,21 @@ impl ApiDefinition {
         }
         let transports: Vec<_> = self.transports.iter().map(|t| t.as_str()).collect();
         let plans: Vec<_> = self.plans.iter().map(|p| p.as_str()).collect();
-        let mut x = Extensions::from([
-            (X_NAME.to_owned(), json!(self.name)),
-            (X_CONTEXT.to_owned(), json!(self.context.as_str())),
-            (X_TRANSPORTS.to_owned(), json!(transports)),
-            (X_PLANS.to_owned(), json!(plans)),
-            (X_DELIVERY.to_owned(), json!(self.delivery.as_str())),
-        ]);
-        if let Some(l) = self.lifecycle {
-            x.insert(X_LIFECYCLE.to_owned(), json!(l.as_str()));
-        }
-        x
+        extensions([
+            Some((X_NAME, json!(self.name))),
+            Some((X_CONTEXT, json!(self.context.as_str()))),
+            Some((X_TRANSPORTS, json!(transports))),
+            Some((X_PLANS, json!(plans))),
+            Some((X_DELIVERY, json!(self.delivery.as_str()))),
+            self.lifecycle.map(|l| (X_LIFECYCLE, json!(l.as_str()))),
+        ])
     }
+}
+
+/// The extensions map of the entries given.
+fn extensions<const N: usize>(entries: [Option<(&str, Value)>; N]) -> Extensions {
+    let entries = entries.into_iter().flatten();
+    entries.map(|(k, v)| (k.to_owned(), v)).collect()
 }
 
 /// The topic's parameters; 3.0 parameters have no schema, so eventgate keeps it in an extension.
@@ -209,24 +197,16 @@ fn parameters(topic: &Topic, v3: bool, wso2: bool) -> Option<BTreeMap<String, Re
 
 /// WSO2's `x-auth-type` and eventgate's backend path of a topic's channel.
 fn channel_extensions(topic: &Topic, wso2: bool) -> Extensions {
-    let mut x = Extensions::new();
-    if topic.auth_type != AuthType::Any {
-        x.insert("x-auth-type".into(), json!(topic.auth_type.as_str()));
-    }
-    if let Some(b) = topic.backend.as_ref().filter(|_| !wso2) {
-        x.insert(X_BACKEND.into(), json!(b.as_str()));
-    }
-    x
+    let auth = topic.auth_type.as_str();
+    let auth = (topic.auth_type != AuthType::Any).then(|| ("x-auth-type", json!(auth)));
+    let backend = topic.backend.as_ref().filter(|_| !wso2);
+    extensions([auth, backend.map(|b| (X_BACKEND, json!(b.as_str())))])
 }
 
 /// WSO2's `x-scopes` of a topic's operation.
 fn operation_extensions(topic: &Topic) -> Extensions {
-    let mut x = Extensions::new();
-    if !topic.scopes.is_empty() {
-        let scopes: Vec<_> = topic.scopes.iter().map(|s| s.as_str()).collect();
-        x.insert("x-scopes".into(), json!(scopes));
-    }
-    x
+    let scopes: Vec<_> = topic.scopes.iter().map(|s| s.as_str()).collect();
+    extensions([(!scopes.is_empty()).then(|| ("x-scopes", json!(scopes)))])
 }
 
 /// The security schemes: OAuth2 as WSO2 writes it (an implicit flow with `x-scopes-bindings`),
@@ -238,20 +218,14 @@ fn security(sec: &Security, v3: bool) -> Option<BTreeMap<String, RefOr<SecurityS
         ..SecurityScheme::default()
     };
     if let Some(o) = &sec.oauth2 {
-        let scopes = o
-            .scopes
-            .iter()
-            .map(|(k, i)| (k.to_string(), i.description.clone()));
+        let scopes = o.scopes.iter();
+        let scopes = scopes.map(|(k, i)| (k.to_string(), i.description.clone()));
         let roles = o.scopes.iter().filter(|(_, i)| !i.roles.is_empty());
-        let bindings: serde_json::Map<_, _> = roles
-            .map(|(k, i)| (k.to_string(), json!(i.roles.join(","))))
-            .collect();
+        let bindings = roles.map(|(k, i)| (k.to_string(), json!(i.roles.join(","))));
+        let bindings = Value::Object(bindings.collect());
         let mut implicit = OAuthFlow {
             authorization_url: Some(o.authorization_url.clone()),
-            extensions: Extensions::from([(
-                "x-scopes-bindings".to_owned(),
-                Value::Object(bindings),
-            )]),
+            extensions: extensions([Some(("x-scopes-bindings", bindings))]),
             ..OAuthFlow::default()
         };
         *if v3 {

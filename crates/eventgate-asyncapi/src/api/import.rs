@@ -101,11 +101,8 @@ impl ApiDefinition {
                     let url = s.map(|s| ext(&s.extensions, X_URL).unwrap_or(&s.url).to_owned());
                     (k.as_str(), url)
                 });
-                let schemes = d
-                    .components
-                    .as_ref()
-                    .and_then(|c| c.security_schemes.as_ref());
-                (urls.collect(), import_security(root, schemes, false)?)
+                let schemes = d.components.as_ref().map(|c| &c.security_schemes);
+                (urls.collect(), schemes)
             }
             AsyncApi::V3(d) => {
                 for op in d.operations.iter().flatten().map(|(_, o)| o) {
@@ -142,16 +139,14 @@ impl ApiDefinition {
                     });
                     (k.as_str(), url)
                 });
-                let schemes = d
-                    .components
-                    .as_ref()
-                    .and_then(|c| c.security_schemes.as_ref());
-                (urls.collect(), import_security(root, schemes, true)?)
+                let schemes = d.components.as_ref().map(|c| &c.security_schemes);
+                (urls.collect(), schemes)
             }
         };
         api.endpoints.production = endpoint(&urls, true);
         api.endpoints.sandbox = endpoint(&urls, false);
-        api.security = schemes;
+        let v3 = matches!(model, AsyncApi::V3(_));
+        api.security = import_security(root, schemes.and_then(Option::as_ref), v3)?;
         api.sort_topics();
         for w in api.topics.windows(2) {
             if let [a, b] = w
@@ -215,9 +210,8 @@ fn import_topic(
     }
     let backend = ext(channel, X_BACKEND).or_else(|| ext(operation, "x-uri-mapping"));
     topic.backend = backend.map(TopicTemplate::new).transpose()?;
-    topic.scopes = list(operation, "x-scopes")
-        .map(Scope::new)
-        .collect::<Result<_, _>>()?;
+    let scopes = list(operation, "x-scopes").map(Scope::new);
+    topic.scopes = scopes.collect::<Result<_, _>>()?;
     let payload = message.and_then(|m| m.payload.as_ref()).map(|p| {
         // 3.0 multi-format schema: take the schema.
         p.get("schemaFormat").and(p.get("schema")).unwrap_or(p)
@@ -233,29 +227,23 @@ fn import_security(
 ) -> Result<Security, ApiError> {
     let mut sec = Security {
         oauth2: None,
-        api_key_header: None,
-        bearer_jwt: false,
+        ..Security::default()
     };
-    for s in schemes
-        .into_iter()
-        .flatten()
-        .filter_map(|(_, s)| s.resolve(root))
-    {
+    let schemes = schemes.into_iter().flatten();
+    for s in schemes.filter_map(|(_, s)| s.resolve(root)) {
+        let bearer = s.scheme.as_deref();
+        let bearer = bearer.is_some_and(|x| x.eq_ignore_ascii_case("bearer"));
         match s.kind.as_str() {
             "oauth2" if sec.oauth2.is_none() => {
                 let flow = s.flows.as_ref().and_then(|f| {
-                    let flows = [&f.implicit, &f.authorization_code, &f.client_credentials];
-                    flows
-                        .into_iter()
-                        .chain([&f.password])
-                        .find_map(Option::as_ref)
+                    let (i, a, c) = (&f.implicit, &f.authorization_code, &f.client_credentials);
+                    [i, a, c, &f.password].into_iter().find_map(Option::as_ref)
                 });
                 let url = flow.and_then(|f| f.authorization_url.as_ref().or(f.token_url.as_ref()));
-                let mut o = OAuth2 {
-                    authorization_url: url
-                        .map_or(OAuth2::default().authorization_url, Clone::clone),
-                    scopes: BTreeMap::new(),
-                };
+                let mut o = OAuth2::default();
+                if let Some(url) = url {
+                    o.authorization_url.clone_from(url);
+                }
                 let bindings = flow.and_then(|f| f.extensions.get("x-scopes-bindings"));
                 let scopes =
                     flow.and_then(|f| if v3 { &f.available_scopes } else { &f.scopes }.as_ref());
@@ -274,13 +262,7 @@ fn import_security(
             "httpApiKey" if s.location.as_deref() == Some("header") => {
                 sec.api_key_header.clone_from(&s.name);
             }
-            "http"
-                if s.scheme
-                    .as_deref()
-                    .is_some_and(|x| x.eq_ignore_ascii_case("bearer")) =>
-            {
-                sec.bearer_jwt = true;
-            }
+            "http" if bearer => sec.bearer_jwt = true,
             _ => {}
         }
     }

@@ -15,13 +15,27 @@ use crate::error::ModelError;
 use crate::topic::{TopicError, TopicTemplate};
 pub use eventgate_types::{NameError, PlanName, Scope};
 
+/// A checked string type: `$kind` names it in [`ApiError::InvalidValue`], `$valid` accepts it.
 macro_rules! string_newtype {
-    ($(#[$m:meta])* $name:ident) => {
+    ($(#[$m:meta])* $name:ident, $kind:literal, $(#[$new:meta])* |$s:ident| $valid:expr) => {
         $(#[$m])*
         #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub struct $name(String);
 
         impl $name {
+            /// Checks and wraps a value.
+            $(#[$new])*
+            ///
+            /// # Errors
+            /// [`ApiError::InvalidValue`].
+            pub fn new($s: &str) -> Result<Self, ApiError> {
+                if $valid {
+                    Ok($name($s.to_owned()))
+                } else {
+                    Err(bad($kind, $s))
+                }
+            }
+
             /// The value as a string slice.
             #[must_use]
             pub fn as_str(&self) -> &str {
@@ -40,15 +54,36 @@ macro_rules! string_newtype {
 string_newtype!(
     /// The context an API is served under, e.g. `/observer` (starts with `/`, no trailing `/`,
     /// no `{`, `}`, `?`, `#` or whitespace).
-    Context
+    Context,
+    "context",
+    ///
+    /// ```
+    /// use eventgate_asyncapi::Context;
+    /// assert!(Context::new("/observer").is_ok());
+    /// assert!(Context::new("observer").is_err());
+    /// assert!(Context::new("/observer/").is_err());
+    /// ```
+    |s| s.len() > 1
+        && s.starts_with('/')
+        && !s.ends_with('/')
+        && !s.contains("//")
+        && !s.contains(['{', '}', '?', '#', '*'])
+        && !s.contains(char::is_whitespace)
 );
 string_newtype!(
     /// The API version, e.g. `1.0.0` (non-empty, no `/` or whitespace).
-    ApiVersion
+    ApiVersion,
+    "version",
+    |s| !s.is_empty() && !s.contains('/') && !s.contains(char::is_whitespace)
 );
 string_newtype!(
     /// An absolute `http://` or `https://` endpoint URL.
-    EndpointUrl
+    EndpointUrl,
+    "endpoint",
+    |s| {
+        let rest = s.strip_prefix("http://").or_else(|| s.strip_prefix("https://"));
+        rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/') && !s.contains(char::is_whitespace))
+    }
 );
 
 fn bad(kind: &'static str, value: &str) -> ApiError {
@@ -59,31 +94,6 @@ fn bad(kind: &'static str, value: &str) -> ApiError {
 }
 
 impl Context {
-    /// Checks and wraps a context.
-    ///
-    /// ```
-    /// use eventgate_asyncapi::Context;
-    /// assert!(Context::new("/observer").is_ok());
-    /// assert!(Context::new("observer").is_err());
-    /// assert!(Context::new("/observer/").is_err());
-    /// ```
-    ///
-    /// # Errors
-    /// [`ApiError::InvalidValue`].
-    pub fn new(s: &str) -> Result<Self, ApiError> {
-        let ok = s.len() > 1
-            && s.starts_with('/')
-            && !s.ends_with('/')
-            && !s.contains("//")
-            && !s.contains(['{', '}', '?', '#', '*'])
-            && !s.contains(char::is_whitespace);
-        if ok {
-            Ok(Context(s.to_owned()))
-        } else {
-            Err(bad("context", s))
-        }
-    }
-
     /// A context derived from an API name: `/` plus the lower-cased name with every run of
     /// characters other than ASCII letters and digits turned into `-`.
     #[must_use]
@@ -106,37 +116,7 @@ impl Context {
     }
 }
 
-impl ApiVersion {
-    /// Checks and wraps a version.
-    ///
-    /// # Errors
-    /// [`ApiError::InvalidValue`].
-    pub fn new(s: &str) -> Result<Self, ApiError> {
-        if s.is_empty() || s.contains('/') || s.contains(char::is_whitespace) {
-            Err(bad("version", s))
-        } else {
-            Ok(ApiVersion(s.to_owned()))
-        }
-    }
-}
-
 impl EndpointUrl {
-    /// Checks and wraps an endpoint URL.
-    ///
-    /// # Errors
-    /// [`ApiError::InvalidValue`].
-    pub fn new(s: &str) -> Result<Self, ApiError> {
-        let rest = s
-            .strip_prefix("http://")
-            .or_else(|| s.strip_prefix("https://"));
-        match rest {
-            Some(r) if !r.is_empty() && !r.starts_with('/') && !s.contains(char::is_whitespace) => {
-                Ok(EndpointUrl(s.to_owned()))
-            }
-            _ => Err(bad("endpoint", s)),
-        }
-    }
-
     /// `(scheme, host[:port], path)`; the path is `/` when the URL has none.
     fn parts(&self) -> (&str, &str, &str) {
         let (scheme, rest) = self.0.split_once("://").unwrap_or(("http", &self.0));
@@ -475,78 +455,5 @@ impl ApiDefinition {
     pub fn sort_topics(&mut self) {
         self.topics
             .sort_by(|a, b| a.template.precedence(&b.template));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::Document;
-    use serde_json::json;
-
-    fn observer() -> ApiDefinition {
-        let mut api = ApiDefinition::new(
-            "Observer",
-            Context::new("/observer").unwrap(),
-            ApiVersion::new("1.0.0").unwrap(),
-        );
-        api.endpoints.production = Some(EndpointUrl::new("http://localhost:8080").unwrap());
-        api.endpoints.sandbox = api.endpoints.production.clone();
-        api
-    }
-
-    #[test]
-    fn wso2_v3_export_has_receive_operation_on_star_channel() {
-        let v = observer().to_asyncapi(ExportOptions::wso2(OutputVersion::V3));
-        assert_eq!(
-            v["servers"]["production"],
-            json!({"host": "localhost:8080", "pathname": "/", "protocol": "sse"})
-        );
-        assert_eq!(v["channels"]["*"], json!({"address": "/*"}));
-        assert_eq!(
-            v["operations"]["receive_/*"],
-            json!({"action": "receive", "channel": {"$ref": "#/channels/*"}})
-        );
-        assert!(Document::from_value(v).validate().is_valid());
-    }
-
-    #[test]
-    fn publish_operation_is_rejected_on_import() {
-        let doc = Document::parse(
-            r#"{"asyncapi":"2.0.0","info":{"title":"T","version":"1"},
-                "channels":{"/in":{"publish":{}}}}"#,
-        )
-        .unwrap();
-        assert!(matches!(
-            ApiDefinition::from_asyncapi(&doc),
-            Err(ApiError::PublishOperation { channel }) if channel == "/in"
-        ));
-    }
-
-    #[test]
-    fn send_operation_is_rejected_on_v3_import() {
-        let mut v = observer().to_asyncapi(ExportOptions::wso2(OutputVersion::V3));
-        v["operations"]["receive_/*"]["action"] = json!("send");
-        let err = ApiDefinition::from_asyncapi(&Document::from_value(v)).unwrap_err();
-        assert!(matches!(err, ApiError::PublishOperation { .. }));
-    }
-
-    #[test]
-    fn context_from_name_is_lowercase_dashed() {
-        assert_eq!(
-            Context::from_name("Stock Quotes API!").as_str(),
-            "/stock-quotes-api"
-        );
-        assert_eq!(Context::from_name("***").as_str(), "/api");
-    }
-
-    #[test]
-    fn invalid_document_import_lists_problems() {
-        let doc =
-            Document::parse(r#"{"asyncapi":"2.6.0","info":{"title":"T"},"channels":{}}"#).unwrap();
-        match ApiDefinition::from_asyncapi(&doc) {
-            Err(ApiError::Invalid(p)) => assert_eq!(p[0].pointer, "/info"),
-            other => panic!("{other:?}"),
-        }
     }
 }

@@ -7,13 +7,77 @@ use serde_json::{Value, json};
 
 use super::ConversionReport;
 use crate::model::common::{Extensions, Message, Parameter, RefOr, SecurityScheme};
+use crate::model::v3::Action;
 use crate::pointer::push;
+
+/// A `$ty` whose fields before the `;` are cloned from `$from` (the fields both versions have
+/// under the same name and type), then the fields written out.
+macro_rules! carry {
+    ($from:expr => $ty:ident { $($same:ident),* ; $($rest:tt)* }) => {
+        $ty { $($same: $from.$same.clone(),)* $($rest)* }
+    };
+}
+pub(super) use carry;
+
+/// `[(key, present)]` for the listed optional fields of `$from` (key: the field name, or the
+/// JSON name given after `=`), for [`drop_present`].
+macro_rules! present {
+    ($from:ident: $($field:ident $(= $key:literal)?),*) => {
+        [$((present!(@key $field $($key)?), $from.$field.is_some())),*]
+    };
+    (@key $field:ident) => { stringify!($field) };
+    (@key $field:ident $key:literal) => { $key };
+}
+pub(super) use present;
+
+/// A map of reusable objects of one kind, as both versions keep them.
+pub(super) type Objects<T> = Option<BTreeMap<String, RefOr<T>>>;
 
 /// Which way a conversion goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum To {
     V3,
     V2,
+}
+
+impl Action {
+    /// The 2.x operation key of the action (WSO2's pairing: `receive` is `subscribe`) and its
+    /// 3.0 name.
+    pub(super) fn names(self) -> (&'static str, &'static str) {
+        match self {
+            Action::Receive => ("subscribe", "receive"),
+            Action::Send => ("publish", "send"),
+        }
+    }
+}
+
+/// Undoes [`escape_token`](crate::escape_token).
+pub(super) fn unescape(token: &str) -> String {
+    token.replace("~1", "/").replace("~0", "~")
+}
+
+/// The components both versions have: messages, parameters and security schemes.
+pub(super) type Shared = (
+    Objects<Message>,
+    Objects<Parameter>,
+    Objects<SecurityScheme>,
+);
+
+/// The [`Shared`] components mapped `to` the other version.
+pub(super) fn components(
+    m: &Objects<Message>,
+    p: &Objects<Parameter>,
+    s: &Objects<SecurityScheme>,
+    to: To,
+    r: &mut ConversionReport,
+) -> Shared {
+    let messages = map(m.as_ref(), "/components/messages", |m, ptr| {
+        message(m, to, ptr, r)
+    });
+    let params = map(p.as_ref(), "/components/parameters", |p, ptr| {
+        parameter(p, to, ptr, r)
+    });
+    (messages, params, map(s.as_ref(), "", |s, _| scheme(s, to)))
 }
 
 /// The `x-*` extensions of an object (other unknown keys have no meaning in the other version).
@@ -27,7 +91,7 @@ pub(super) fn map<T: Clone>(
     map: Option<&BTreeMap<String, RefOr<T>>>,
     ptr: &str,
     mut f: impl FnMut(&T, &str) -> T,
-) -> Option<BTreeMap<String, RefOr<T>>> {
+) -> Objects<T> {
     let entries = map?.iter().map(|(k, v)| {
         let v = match v {
             RefOr::Item(item) => RefOr::Item(f(item, &push(ptr, k))),
@@ -57,10 +121,8 @@ pub(super) fn message(m: &Message, to: To, ptr: &str, r: &mut ConversionReport) 
                 r.drop(push(ptr, "messageId"), why);
             }
             if m.extensions.contains_key("deprecated") {
-                r.drop(
-                    push(ptr, "deprecated"),
-                    "3.0 messages have no deprecated flag",
-                );
+                let why = "3.0 messages have no deprecated flag";
+                r.drop(push(ptr, "deprecated"), why);
             }
         }
         To::V2 => {
@@ -79,11 +141,9 @@ pub(super) fn message(m: &Message, to: To, ptr: &str, r: &mut ConversionReport) 
 pub(super) fn scheme(s: &SecurityScheme, to: To) -> SecurityScheme {
     let mut s = s.clone();
     if let Some(flows) = &mut s.flows {
-        let all = [&mut flows.implicit, &mut flows.password];
-        let all = all
-            .into_iter()
-            .chain([&mut flows.client_credentials, &mut flows.authorization_code]);
-        for flow in all.flatten() {
+        let (i, p) = (&mut flows.implicit, &mut flows.password);
+        let (c, a) = (&mut flows.client_credentials, &mut flows.authorization_code);
+        for flow in [i, p, c, a].into_iter().flatten() {
             let (from, into) = match to {
                 To::V3 => (&mut flow.scopes, &mut flow.available_scopes),
                 To::V2 => (&mut flow.available_scopes, &mut flow.scopes),
@@ -117,7 +177,7 @@ pub(super) fn parameter(p: &Parameter, to: To, ptr: &str, r: &mut ConversionRepo
             out.default = schema
                 .get("default")
                 .and_then(Value::as_str)
-                .map(str::to_owned);
+                .map(Into::into);
             let only_carried = schema.as_object().is_some_and(|m| {
                 m.keys()
                     .all(|k| matches!(k.as_str(), "type" | "enum" | "default" | "examples"))
@@ -129,23 +189,15 @@ pub(super) fn parameter(p: &Parameter, to: To, ptr: &str, r: &mut ConversionRepo
             }
         }
         To::V2 => {
-            out.schema = Some(match out.extensions.remove("x-eventgate-schema") {
-                Some(s) => s,
-                None => {
-                    let mut schema = serde_json::Map::new();
-                    schema.insert("type".into(), json!("string"));
-                    let carried = [("enum", &p.enum_values), ("examples", &p.examples)];
-                    for (k, v) in carried {
-                        if let Some(v) = v {
-                            schema.insert(k.into(), json!(v));
-                        }
-                    }
-                    if let Some(d) = &p.default {
-                        schema.insert("default".into(), json!(d));
-                    }
-                    Value::Object(schema)
-                }
-            });
+            let carried = || {
+                let (e, d, x) = (json!(p.enum_values), json!(p.default), json!(p.examples));
+                let carried = [("enum", e), ("default", d), ("examples", x)].into_iter();
+                let carried = carried.filter(|(_, v)| !v.is_null());
+                let schema = [("type", json!("string"))].into_iter().chain(carried);
+                Value::Object(schema.map(|(k, v)| (k.to_owned(), v)).collect())
+            };
+            let schema = out.extensions.remove("x-eventgate-schema");
+            out.schema = Some(schema.unwrap_or_else(carried));
         }
     }
     out

@@ -13,10 +13,11 @@ mod common;
 mod v2;
 mod v3;
 
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::error::ModelError;
-use crate::model::{AsyncApi, SpecVersion};
+use crate::model::SpecVersion;
 
 /// The input is not of the version the conversion starts from.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -85,11 +86,9 @@ impl ConversionReport {
 /// [`ConvertError::WrongVersion`] unless the input declares a 2.x version, [`ConvertError::Model`]
 /// when it does not fit the typed model.
 pub fn to_v3(doc: &Value) -> Result<(Value, ConversionReport), ConvertError> {
-    match model(doc, SpecVersion::V2, "2.x")? {
-        AsyncApi::V2(d) => Ok(v2::to_v3(doc, &d)),
-        other => Err(wrong("2.x", &other)),
-    }
+    Ok(v2::to_v3(doc, &typed(doc, SpecVersion::V2, "2.x")?))
 }
+
 /// Converts a 3.0 document to 2.6.0.
 ///
 /// ```
@@ -108,25 +107,26 @@ pub fn to_v3(doc: &Value) -> Result<(Value, ConversionReport), ConvertError> {
 /// [`ConvertError::WrongVersion`] unless the input declares a 3.x version, [`ConvertError::Model`]
 /// when it does not fit the typed model.
 pub fn to_v2(doc: &Value) -> Result<(Value, ConversionReport), ConvertError> {
-    match model(doc, SpecVersion::V3, "3.0")? {
-        AsyncApi::V3(d) => Ok(v3::to_v2(doc, &d)),
-        other => Err(wrong("3.0", &other)),
-    }
+    Ok(v3::to_v2(doc, &typed(doc, SpecVersion::V3, "3.0")?))
 }
 
-fn wrong(expected: &'static str, found: &AsyncApi) -> ConvertError {
-    let found = Some(found.version().to_owned());
-    ConvertError::WrongVersion { expected, found }
-}
-
-/// The typed model of a document of the `line` a conversion starts from.
-fn model(doc: &Value, line: SpecVersion, expected: &'static str) -> Result<AsyncApi, ConvertError> {
+/// The typed model of a document of the `line` a conversion starts from (read as
+/// [`AsyncApi::from_value`](crate::AsyncApi::from_value) reads it).
+fn typed<T: DeserializeOwned>(
+    doc: &Value,
+    line: SpecVersion,
+    expected: &'static str,
+) -> Result<T, ConvertError> {
     let found = doc.get("asyncapi").and_then(Value::as_str);
     if found.and_then(SpecVersion::of) != Some(line) {
         let found = found.map(str::to_owned);
         return Err(ConvertError::WrongVersion { expected, found });
     }
-    Ok(AsyncApi::from_value(doc)?)
+    let shape = |e: serde_json::Error| ModelError::Shape {
+        version: found.unwrap_or_default().to_owned(),
+        message: e.to_string(),
+    };
+    Ok(T::deserialize(doc).map_err(shape)?)
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::ConversionReport;
-use super::common::{To, drop_present, map, message, parameter, scheme, x};
+use super::common::{To, carry, components, drop_present, map, message, parameter, present, x};
 use crate::model::common::{Message, RefOr, Reference, SecurityRequirement, SecurityScheme};
 use crate::model::v2::{AsyncApiV2, OperationMessage, ServerV2};
 use crate::model::v3::{Action, AsyncApiV3, ChannelV3, ComponentsV3, OperationV3, ServerV3};
@@ -43,125 +43,75 @@ pub(super) fn to_v3(doc: &Value, d: &AsyncApiV2) -> (Value, ConversionReport) {
         };
         let id = channel_id(name);
         let ch_ref = format!("#/channels/{}", escape_token(&id));
-        let servers = chv.servers.as_ref().map(|names| {
-            let refs = names
-                .iter()
-                .map(|s| format!("#/servers/{}", escape_token(s)));
-            refs.map(Reference::new).collect()
-        });
         let mut messages = BTreeMap::new();
         for (op, action) in [
             (&chv.subscribe, Action::Receive),
             (&chv.publish, Action::Send),
         ] {
             let Some(op) = op else { continue };
-            let key = if action == Action::Receive {
-                "subscribe"
-            } else {
-                "publish"
-            };
+            let (key, action_name) = action.names();
             let op_ptr = push(&cp, key);
-            let action_name = if action == Action::Receive {
-                "receive"
-            } else {
-                "send"
-            };
-            let op_id = op
-                .operation_id
-                .clone()
-                .unwrap_or_else(|| format!("{action_name}_{name}"));
+            let op_id = op.operation_id.clone();
+            let op_id = op_id.unwrap_or_else(|| format!("{action_name}_{name}"));
             if op.traits.is_some() {
-                r.drop(
-                    push(&op_ptr, "traits"),
-                    "operation traits are not converted",
-                );
+                let why = "operation traits are not converted";
+                r.drop(push(&op_ptr, "traits"), why);
             }
-            let security = op.security.as_ref();
+            let mp = push(&op_ptr, "message");
             let op_msgs = op.message.as_ref().map(|msg| {
-                let mut op_msgs = Vec::new();
-                let mp = push(&op_ptr, "message");
-                for (i, (m, fallback)) in message_list(doc, msg, &op_id).into_iter().enumerate() {
-                    let (key, value) = match &m {
+                let list = message_list(doc, msg, &op_id).into_iter().enumerate();
+                let refs = list.map(|(i, (m, fallback))| {
+                    let (key, value) = match m {
                         RefOr::Ref(rf) => {
                             let last = rf.reference.rsplit('/').next();
-                            (last.map_or(fallback, str::to_owned), m.clone())
+                            (last.map_or(fallback, str::to_owned), RefOr::Ref(rf))
                         }
                         RefOr::Item(m) => {
                             let key = m.message_id.as_ref().or(m.name.as_ref());
-                            let key = key.map_or(fallback, Clone::clone);
-                            let ptr = format!("{mp}/{i}");
-                            (key, RefOr::Item(message(m, To::V3, &ptr, &mut r)))
+                            let m = message(&m, To::V3, &format!("{mp}/{i}"), &mut r);
+                            (key.map_or(fallback, Clone::clone), RefOr::Item(m))
                         }
                     };
                     let target = format!("{ch_ref}/messages/{}", escape_token(&key));
-                    op_msgs.push(Reference::new(target));
                     messages.insert(key, value);
-                }
-                op_msgs
+                    Reference::new(target)
+                });
+                refs.collect()
             });
-            let operation = OperationV3 {
-                action,
-                channel: Reference::new(&ch_ref),
-                summary: op.summary.clone(),
-                description: op.description.clone(),
-                tags: op.tags.clone(),
-                external_docs: op.external_docs.clone(),
-                bindings: op.bindings.clone(),
-                security: security.map(|s| requirements(s, &push(&op_ptr, "security"), &mut r)),
-                messages: op_msgs,
-                extensions: x(&op.extensions),
-                ..OperationV3::default()
-            };
+            let security = op.security.as_ref();
+            let security = security.map(|s| requirements(s, &push(&op_ptr, "security"), &mut r));
+            let operation = carry!(op => OperationV3 { summary, description, tags, external_docs, bindings;
+                action, channel: Reference::new(&ch_ref), security, messages: op_msgs,
+                extensions: x(&op.extensions), ..OperationV3::default() });
             operations.insert(op_id, RefOr::Item(operation));
         }
         let params = chv.parameters.as_ref();
-        let channel = ChannelV3 {
-            address: Some(Some(name.clone())),
-            description: chv.description.clone(),
-            bindings: chv.bindings.clone(),
-            parameters: map(params, &push(&cp, "parameters"), |p, ptr| {
-                parameter(p, To::V3, ptr, &mut r)
-            }),
-            servers,
+        let parameters = map(params, &push(&cp, "parameters"), |p, ptr| {
+            parameter(p, To::V3, ptr, &mut r)
+        });
+        let servers = chv.servers.as_ref().map(|names| {
+            let refs = names
+                .iter()
+                .map(|s| format!("#/servers/{}", escape_token(s)));
+            refs.map(Reference::new).collect()
+        });
+        let channel = carry!(chv => ChannelV3 { description, bindings;
+            address: Some(Some(name.clone())), parameters, servers,
             messages: (!messages.is_empty()).then_some(messages),
-            extensions: x(&chv.extensions),
-            ..ChannelV3::default()
-        };
+            extensions: x(&chv.extensions), ..ChannelV3::default() });
         channels.insert(id, RefOr::Item(channel));
     }
     let components = d.components.as_ref().map(|c| {
-        let present = [
-            ("servers", c.servers.is_some()),
-            ("channels", c.channels.is_some()),
-        ];
         let why = "2.x reusable servers/channels are not converted";
-        drop_present(&mut r, "/components", &present, why);
-        let messages = map(c.messages.as_ref(), "/components/messages", |m, ptr| {
-            message(m, To::V3, ptr, &mut r)
-        });
-        let params = map(c.parameters.as_ref(), "/components/parameters", |p, ptr| {
-            parameter(p, To::V3, ptr, &mut r)
-        });
-        ComponentsV3 {
-            schemas: c.schemas.clone(),
-            messages,
-            security_schemes: map(c.security_schemes.as_ref(), "", |s, _| scheme(s, To::V3)),
-            parameters: params,
-            extensions: c.extensions.clone(),
-            ..ComponentsV3::default()
-        }
+        drop_present(&mut r, "/components", &present!(c: servers, channels), why);
+        let (m, p, s) = (&c.messages, &c.parameters, &c.security_schemes);
+        let (messages, parameters, security_schemes) = components(m, p, s, To::V3, &mut r);
+        carry!(c => ComponentsV3 { schemas, extensions;
+            messages, parameters, security_schemes, ..ComponentsV3::default() })
     });
-    let out = AsyncApiV3 {
-        asyncapi: "3.0.0".to_owned(),
-        id: d.id.clone(),
-        info,
-        servers,
-        default_content_type: d.default_content_type.clone(),
-        channels: Some(channels),
-        operations: Some(operations),
-        components,
-        extensions: x(&d.extensions),
-    };
+    let out = carry!(d => AsyncApiV3 { id, default_content_type;
+        asyncapi: "3.0.0".to_owned(), info, servers, channels: Some(channels),
+        operations: Some(operations), components, extensions: x(&d.extensions) });
     (AsyncApi::V3(Box::new(out)).to_value(), r)
 }
 
@@ -174,25 +124,13 @@ fn channel_id(name: &str) -> String {
 }
 
 fn server(s: &ServerV2, p: &str, r: &mut ConversionReport) -> ServerV3 {
-    let rest = s
-        .url
-        .split_once("://")
-        .map_or(s.url.as_str(), |(_, rest)| rest);
+    let rest = s.url.split_once("://").map_or(&s.url[..], |(_, rest)| rest);
     let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     let security = s.security.as_ref();
-    ServerV3 {
-        host: host.to_owned(),
-        pathname: (!path.is_empty()).then(|| path.to_owned()),
-        protocol: s.protocol.clone(),
-        protocol_version: s.protocol_version.clone(),
-        description: s.description.clone(),
-        variables: s.variables.clone(),
-        tags: s.tags.clone(),
-        bindings: s.bindings.clone(),
-        security: security.map(|sec| requirements(sec, &push(p, "security"), r)),
-        extensions: x(&s.extensions),
-        ..ServerV3::default()
-    }
+    let security = security.map(|sec| requirements(sec, &push(p, "security"), r));
+    carry!(s => ServerV3 { protocol, protocol_version, description, variables, tags, bindings;
+        host: host.to_owned(), pathname: (!path.is_empty()).then(|| path.to_owned()), security,
+        extensions: x(&s.extensions), ..ServerV3::default() })
 }
 
 /// 2.x requirements name schemes and scopes; 3.0 references the schemes.
@@ -221,23 +159,17 @@ fn requirements(
 /// with the key it gets when it has neither a reference, a `messageId` nor a `name`.
 fn message_list(doc: &Value, msg: &OperationMessage, op_id: &str) -> Vec<(RefOr<Message>, String)> {
     let one_of = match msg {
-        OperationMessage::OneOf(o) => Some(o.one_of.clone()),
+        OperationMessage::OneOf(o) => o.one_of.clone(),
         OperationMessage::Single(m) => match &**m {
             RefOr::Ref(r) => match r.resolve(doc) {
-                Some(OperationMessage::OneOf(o)) => Some(o.one_of),
-                _ => None,
+                Some(OperationMessage::OneOf(o)) => o.one_of,
+                _ => return vec![((**m).clone(), format!("{op_id}.message"))],
             },
-            RefOr::Item(_) => None,
+            RefOr::Item(_) => return vec![((**m).clone(), format!("{op_id}.message"))],
         },
     };
-    match (one_of, msg) {
-        (Some(items), _) => {
-            let items = items.into_iter().enumerate();
-            items
-                .map(|(i, m)| (m, format!("{op_id}.message.{i}")))
-                .collect()
-        }
-        (None, OperationMessage::Single(m)) => vec![((**m).clone(), format!("{op_id}.message"))],
-        (None, OperationMessage::OneOf(_)) => Vec::new(),
-    }
+    let keyed = one_of.into_iter().enumerate();
+    keyed
+        .map(|(i, m)| (m, format!("{op_id}.message.{i}")))
+        .collect()
 }

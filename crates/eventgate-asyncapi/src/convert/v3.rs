@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::ConversionReport;
-use super::common::{To, drop_present, map, message, parameter, scheme, x};
+use super::common::{
+    To, carry, components, drop_present, map, message, parameter, present, unescape, x,
+};
 use crate::model::AsyncApi;
 use crate::model::common::{Info, Message, RefOr, Reference, SecurityRequirement, SecurityScheme};
 use crate::model::v2::{
@@ -27,12 +29,9 @@ pub(super) fn to_v2(doc: &Value, d: &AsyncApiV3) -> (Value, ConversionReport) {
         for (name, s) in servers {
             let p = push("/servers", name);
             match s.resolve(doc) {
-                Some(s) => out.insert(name.clone(), RefOr::Item(server(&s, &p, doc, &mut r))),
-                None => {
-                    r.drop(p, "server reference cannot be resolved");
-                    continue;
-                }
-            };
+                Some(s) => _ = out.insert(name.clone(), RefOr::Item(server(&s, &p, doc, &mut r))),
+                None => r.drop(p, "server reference cannot be resolved"),
+            }
         }
         out
     });
@@ -56,28 +55,16 @@ pub(super) fn to_v2(doc: &Value, d: &AsyncApiV3) -> (Value, ConversionReport) {
             let names = refs
                 .iter()
                 .filter_map(|s| s.reference.strip_prefix("#/servers/"));
-            names
-                .map(|s| s.replace("~1", "/").replace("~0", "~"))
-                .collect()
+            names.map(unescape).collect()
         });
-        let present = [
-            ("title", chv.title.is_some()),
-            ("summary", chv.summary.is_some()),
-            ("tags", chv.tags.is_some()),
-            ("externalDocs", chv.external_docs.is_some()),
-        ];
+        let present = present!(chv: title, summary, tags, external_docs = "externalDocs");
         drop_present(&mut r, &cp, &present, "2.x channels have no such field");
         let params = chv.parameters.as_ref();
-        let channel = ChannelV2 {
-            description: chv.description.clone(),
-            bindings: chv.bindings.clone(),
-            parameters: map(params, &push(&cp, "parameters"), |p, ptr| {
-                parameter(p, To::V2, ptr, &mut r)
-            }),
-            servers,
-            extensions: x(&chv.extensions),
-            ..ChannelV2::default()
-        };
+        let parameters = map(params, &push(&cp, "parameters"), |p, ptr| {
+            parameter(p, To::V2, ptr, &mut r)
+        });
+        let channel = carry!(chv => ChannelV2 { description, bindings;
+            parameters, servers, extensions: x(&chv.extensions), ..ChannelV2::default() });
         names.insert(format!("#/channels/{}", escape_token(id)), name.clone());
         channels.insert(name, channel);
     }
@@ -94,26 +81,18 @@ pub(super) fn to_v2(doc: &Value, d: &AsyncApiV3) -> (Value, ConversionReport) {
             r.drop(op_ptr, "operation channel is not one of the root channels");
             continue;
         };
-        let (key, slot) = match op.action {
-            Action::Receive => ("subscribe", &mut channel.subscribe),
-            Action::Send => ("publish", &mut channel.publish),
+        let key = op.action.names().0;
+        let slot = match op.action {
+            Action::Receive => &mut channel.subscribe,
+            Action::Send => &mut channel.publish,
         };
         if slot.is_some() {
             let why = format!("channel already has a {key} operation: 2.x allows one per channel");
             r.drop(op_ptr, why);
             continue;
         }
-        let present = [
-            ("title", op.title.is_some()),
-            ("reply", op.reply.is_some()),
-            ("traits", op.traits.is_some()),
-        ];
-        drop_present(
-            &mut r,
-            &op_ptr,
-            &present,
-            "not carried over to 2.x operations",
-        );
+        let why = "not carried over to 2.x operations";
+        drop_present(&mut r, &op_ptr, &present!(op: title, reply, traits), why);
         let mut msgs: Vec<RefOr<Message>> = Vec::new();
         for mr in op.messages.iter().flatten() {
             let Some(target) = mr.resolve::<Message>(doc) else {
@@ -133,75 +112,46 @@ pub(super) fn to_v2(doc: &Value, d: &AsyncApiV3) -> (Value, ConversionReport) {
             1 => msgs.pop().map(|m| OperationMessage::Single(Box::new(m))),
             _ => Some(OperationMessage::OneOf(OneOfMessages { one_of: msgs })),
         };
-        *slot = Some(OperationV2 {
-            operation_id: Some(op_id.clone()),
-            summary: op.summary.clone(),
-            description: op.description.clone(),
-            tags: op.tags.clone(),
-            external_docs: op.external_docs.clone(),
-            bindings: op.bindings.clone(),
-            security: op.security.as_ref().map(|s| requirements(doc, s)),
-            message,
-            extensions: x(&op.extensions),
-            ..OperationV2::default()
-        });
+        let security = op.security.as_ref().map(|s| requirements(doc, s));
+        *slot = Some(
+            carry!(op => OperationV2 { summary, description, tags, external_docs, bindings;
+            operation_id: Some(op_id.clone()), security, message,
+            extensions: x(&op.extensions), ..OperationV2::default() }),
+        );
     }
     let components = d.components.as_ref().map(|c| {
         let mut extensions = c.extensions.clone();
-        let mut present = vec![
-            ("servers", c.servers.is_some()),
-            ("channels", c.channels.is_some()),
-            ("operations", c.operations.is_some()),
-        ];
+        let mut present = present!(c: servers, channels, operations).to_vec();
         for k in ["replies", "replyAddresses", "tags", "externalDocs"] {
             present.push((k, extensions.remove(k).is_some()));
         }
         present.sort_unstable();
         drop_present(&mut r, "/components", &present, "no 2.x equivalent");
-        let schemas = c.schemas.as_ref().map(|schemas| {
-            let schemas =
-                schemas
-                    .iter()
-                    .map(|(name, s)| match (s.get("schemaFormat"), s.get("schema")) {
-                        (Some(_), Some(inner)) => {
-                            let p = push(&push("/components/schemas", name), "schemaFormat");
-                            r.drop(p, "2.x component schemas carry no schema format");
-                            (name.clone(), inner.clone())
-                        }
-                        _ => (name.clone(), s.clone()),
-                    });
-            schemas.collect()
-        });
-        let messages = map(c.messages.as_ref(), "/components/messages", |m, ptr| {
-            message(m, To::V2, ptr, &mut r)
-        });
-        let params = map(c.parameters.as_ref(), "/components/parameters", |p, ptr| {
-            parameter(p, To::V2, ptr, &mut r)
-        });
+        let schema = |(name, s): (&String, &Value)| match (s.get("schemaFormat"), s.get("schema")) {
+            (Some(_), Some(inner)) => {
+                let p = push(&push("/components/schemas", name), "schemaFormat");
+                r.drop(p, "2.x component schemas carry no schema format");
+                (name.clone(), inner.clone())
+            }
+            _ => (name.clone(), s.clone()),
+        };
+        let schemas = c.schemas.as_ref().map(|s| s.iter().map(schema).collect());
+        let (m, p, s) = (&c.messages, &c.parameters, &c.security_schemes);
+        let (messages, parameters, security_schemes) = components(m, p, s, To::V2, &mut r);
         ComponentsV2 {
             schemas,
             messages,
-            security_schemes: map(c.security_schemes.as_ref(), "", |s, _| scheme(s, To::V2)),
-            parameters: params,
+            parameters,
+            security_schemes,
             extensions,
             ..ComponentsV2::default()
         }
     });
-    let out = AsyncApiV2 {
-        asyncapi: "2.6.0".to_owned(),
-        id: d.id.clone(),
-        info,
-        servers,
-        default_content_type: d.default_content_type.clone(),
-        channels: channels
-            .into_iter()
-            .map(|(k, c)| (k, RefOr::Item(c)))
-            .collect(),
-        components,
-        tags: d.info.tags.clone(),
-        external_docs: d.info.external_docs.clone(),
-        extensions: x(&d.extensions),
-    };
+    let channels = channels.into_iter().map(|(k, c)| (k, RefOr::Item(c)));
+    let out = carry!(d => AsyncApiV2 { id, default_content_type;
+        asyncapi: "2.6.0".to_owned(), info, servers, channels: channels.collect(), components,
+        tags: d.info.tags.clone(), external_docs: d.info.external_docs.clone(),
+        extensions: x(&d.extensions) });
     (AsyncApi::V2(Box::new(out)).to_value(), r)
 }
 
@@ -218,23 +168,11 @@ fn server(s: &ServerV3, p: &str, doc: &Value, r: &mut ConversionReport) -> Serve
             s.pathname.as_deref().unwrap_or_default()
         ),
     };
-    let present = [
-        ("title", s.title.is_some()),
-        ("summary", s.summary.is_some()),
-        ("externalDocs", s.external_docs.is_some()),
-    ];
+    let present = present!(s: title, summary, external_docs = "externalDocs");
     drop_present(r, p, &present, "2.x servers have no such field");
-    ServerV2 {
-        url,
-        protocol: s.protocol.clone(),
-        protocol_version: s.protocol_version.clone(),
-        description: s.description.clone(),
-        variables: s.variables.clone(),
-        security: s.security.as_ref().map(|sec| requirements(doc, sec)),
-        tags: s.tags.clone(),
-        bindings: s.bindings.clone(),
-        extensions: x(&s.extensions),
-    }
+    let security = s.security.as_ref().map(|sec| requirements(doc, sec));
+    carry!(s => ServerV2 { protocol, protocol_version, description, variables, tags, bindings;
+        url, security, extensions: x(&s.extensions) })
 }
 
 /// 3.0 references security schemes; a 2.x requirement names each with the scopes it needs.
@@ -244,8 +182,7 @@ fn requirements(doc: &Value, sec: &[RefOr<SecurityScheme>]) -> Vec<SecurityRequi
         RefOr::Item(_) => None,
     });
     let requirement = |r: &Reference| {
-        let name = r.reference.rsplit('/').next().unwrap_or_default();
-        let name = name.replace("~1", "/").replace("~0", "~");
+        let name = unescape(r.reference.rsplit('/').next().unwrap_or_default());
         let scheme: Option<SecurityScheme> = r.resolve(doc);
         let scopes = scheme.and_then(|s| s.scopes).unwrap_or_default();
         SecurityRequirement::from([(name, scopes)])
