@@ -619,36 +619,6 @@ mod tests {
         }
     }
 
-    /// A writer that takes at most `step` bytes per call and is pending every other call.
-    struct Trickle {
-        out: Vec<u8>,
-        step: usize,
-        calls: usize,
-    }
-
-    impl AsyncWrite for Trickle {
-        fn poll_write(
-            mut self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            buf: &[u8],
-        ) -> Poll<io::Result<usize>> {
-            self.calls += 1;
-            if self.calls.is_multiple_of(2) {
-                cx.waker().wake_by_ref();
-                return Poll::Pending;
-            }
-            let n = buf.len().min(self.step);
-            self.out.extend_from_slice(&buf[..n]);
-            Poll::Ready(Ok(n))
-        }
-        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-            Poll::Ready(Ok(()))
-        }
-        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-            Poll::Ready(Ok(()))
-        }
-    }
-
     #[tokio::test]
     async fn write_all_sends_every_byte_in_order_through_short_and_pending_writes() {
         let big = vec![b'x'; SMALL_WRITE * 3];
@@ -659,11 +629,7 @@ mod tests {
             (b"1f\r\n", &big[..SMALL_WRITE - 7]),
         ] {
             for step in [1, 3, 7, 4096] {
-                let mut w = Trickle {
-                    out: Vec::new(),
-                    step,
-                    calls: 0,
-                };
+                let mut w = Socket::new(step, true);
                 write_all(&mut w, [head, data, b"\r\n"]).await.unwrap();
                 let want = [head, data, &b"\r\n"[..]].concat();
                 assert_eq!(w.out, want, "step {step}, {} bytes", want.len());
