@@ -216,18 +216,11 @@ impl StatsSnapshot {
                 })
             })
             .collect();
-        let r = &self.relay;
-        serde_json::json!({
-            "apis": apis,
-            "denials": self.denials,
-            "channels_open": r.channels_open,
-            "upstream_connects": r.upstream_connects,
-            "upstream_failures": r.upstream_failures,
-            "replayed": r.replayed,
-            "replay_misses": r.replay_misses,
-            "slow_consumers_cut": r.slow_consumers_cut,
-            "heartbeats": r.heartbeats,
-        })
+        let mut out = serde_json::json!({ "apis": apis, "denials": self.denials });
+        for (key, _, _, v) in relay_families(&self.relay) {
+            out[key] = v.into();
+        }
+        out
     }
 
     /// The snapshot in the Prometheus text exposition format (version 0.0.4).
@@ -289,57 +282,149 @@ impl StatsSnapshot {
                 escape_label(code)
             );
         }
-        let r = &self.relay;
-        let plain = [
-            (
-                "eventgate_channels_open",
-                "gauge",
-                "Upstream channels open.",
-                r.channels_open,
-            ),
-            (
-                "eventgate_upstream_connects_total",
-                "counter",
-                "Upstream connections made.",
-                r.upstream_connects,
-            ),
-            (
-                "eventgate_upstream_failures_total",
-                "counter",
-                "Upstream connections or streams failed.",
-                r.upstream_failures,
-            ),
-            (
-                "eventgate_replayed_total",
-                "counter",
-                "Events replayed from a backlog.",
-                r.replayed,
-            ),
-            (
-                "eventgate_replay_misses_total",
-                "counter",
-                "Last-Event-IDs not found in the backlog.",
-                r.replay_misses,
-            ),
-            (
-                "eventgate_slow_consumers_cut_total",
-                "counter",
-                "Slow clients cut off.",
-                r.slow_consumers_cut,
-            ),
-            (
-                "eventgate_heartbeats_total",
-                "counter",
-                "Heartbeat comments sent.",
-                r.heartbeats,
-            ),
-        ];
-        for (name, kind, help, v) in plain {
-            family(&mut out, name, kind, help);
+        for (key, kind, help, v) in relay_families(&self.relay) {
+            let name = format!(
+                "eventgate_{key}{}",
+                if kind == "counter" { "_total" } else { "" }
+            );
+            family(&mut out, &name, kind, help);
             let _ = writeln!(out, "{name} {v}");
         }
         out
     }
+}
+
+/// The relay's counters as (JSON key, Prometheus kind, help, value); the Prometheus name is
+/// `eventgate_` + key, with `_total` for a counter.
+fn relay_families(r: &MetricsSnapshot) -> [(&'static str, &'static str, &'static str, u64); 21] {
+    [
+        (
+            "channels_open",
+            "gauge",
+            "Upstream channels open.",
+            r.channels_open,
+        ),
+        (
+            "channels_refused",
+            "counter",
+            "Subscribes refused at the channel bound.",
+            r.channels_refused,
+        ),
+        (
+            "subscribers_active",
+            "gauge",
+            "Relay subscribers attached now.",
+            r.subscribers_active,
+        ),
+        (
+            "subscribers",
+            "counter",
+            "Relay subscribers ever attached.",
+            r.subscribers_total,
+        ),
+        (
+            "events_in",
+            "counter",
+            "Events received from upstreams and published (after duplicate removal).",
+            r.events_published,
+        ),
+        (
+            "deliveries",
+            "counter",
+            "Events handed to subscribers, replayed and live (flushed every 64 per subscriber).",
+            r.deliveries,
+        ),
+        (
+            "upstream_connects",
+            "counter",
+            "Upstream connections made.",
+            r.upstream_connects,
+        ),
+        (
+            "upstream_failures",
+            "counter",
+            "Upstream connections or streams failed.",
+            r.upstream_failures,
+        ),
+        (
+            "duplicates_dropped",
+            "counter",
+            "Events an upstream sent again after a reconnect, dropped.",
+            r.duplicates_dropped,
+        ),
+        (
+            "replayed",
+            "counter",
+            "Events replayed from a backlog.",
+            r.replayed,
+        ),
+        (
+            "replay_misses",
+            "counter",
+            "Last-Event-IDs not found in the backlog.",
+            r.replay_misses,
+        ),
+        (
+            "slow_consumers_cut",
+            "counter",
+            "Slow clients cut off.",
+            r.slow_consumers_cut,
+        ),
+        (
+            "cutoffs",
+            "counter",
+            "Streams stopped by their delivery gate (quota, credential).",
+            r.cutoffs,
+        ),
+        (
+            "heartbeats",
+            "counter",
+            "Heartbeat comments sent.",
+            r.heartbeats,
+        ),
+        (
+            "shared_appends",
+            "counter",
+            "Events appended to the shared backlog.",
+            r.shared_appends,
+        ),
+        (
+            "shared_replays",
+            "counter",
+            "Resumes answered from the shared backlog.",
+            r.shared_replays,
+        ),
+        (
+            "shared_errors",
+            "counter",
+            "Failed or timed-out shared backlog calls.",
+            r.shared_errors,
+        ),
+        (
+            "shared_resets",
+            "counter",
+            "New shared backlog epochs started after a failed append.",
+            r.shared_resets,
+        ),
+        (
+            "upstream_leases",
+            "counter",
+            "Upstream leases taken (one upstream per channel across nodes).",
+            r.upstream_leases,
+        ),
+        (
+            "tail_reads",
+            "counter",
+            "Answered reads of the shared history by following channels.",
+            r.tail_reads,
+        ),
+        (
+            "tailed_events",
+            "counter",
+            "Events following channels published from the shared history.",
+            r.tailed_events,
+        ),
+    ]
 }
 
 fn escape_label(s: &str) -> String {
@@ -371,6 +456,22 @@ mod tests {
         assert!(text.contains("eventgate_bytes_out_total{api=\"Observer:1.0.0\"} 15\n"));
         assert!(text.contains("eventgate_denials_total{code=\"900901\"} 2\n"));
         assert!(text.contains("# TYPE eventgate_channels_open gauge\neventgate_channels_open 0\n"));
+        let mut relay = MetricsSnapshot::default();
+        relay.events_published = 7;
+        relay.upstream_leases = 3;
+        relay.subscribers_active = 4;
+        let text = t.snapshot(relay).to_prometheus();
+        for line in [
+            "# TYPE eventgate_events_in_total counter\neventgate_events_in_total 7\n",
+            "# TYPE eventgate_upstream_leases_total counter\neventgate_upstream_leases_total 3\n",
+            "# TYPE eventgate_subscribers_active gauge\neventgate_subscribers_active 4\n",
+            "eventgate_upstream_connects_total 0\n",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
+        // Every relay counter is exported, once.
+        assert_eq!(text.matches("# TYPE eventgate_").count(), 5 + 1 + 21);
+        assert_eq!(t.snapshot(relay).to_json()["events_in"], 7);
         let json = t.snapshot(MetricsSnapshot::default()).to_json();
         assert_eq!(json["apis"][0]["events_out"], 2);
     }
