@@ -192,18 +192,10 @@ object! {
         pub content_type: Option<String> = "contentType",
         /// Machine name.
         pub name: Option<String>,
-        /// Title.
-        pub title: Option<String>,
-        /// Summary.
-        pub summary: Option<String>,
-        /// Description.
-        pub description: Option<String>,
+        ..titled,
         /// Identifier (2.4 to 2.6).
         pub message_id: Option<String> = "messageId",
-        /// Tags.
-        pub tags: Option<Vec<RefOr<Tag>>>,
-        /// External documentation.
-        pub external_docs: Option<RefOr<ExternalDocs>> = "externalDocs",
+        ..documented,
         /// Protocol bindings.
         pub bindings: Option<Value>,
         /// Examples.
