@@ -303,3 +303,16 @@ fn one_element_array_is_not_read_as_a_reference() {
     }
     assert!(!doc.validate().is_valid());
 }
+
+#[test]
+fn pointers_escape_keys_and_count_indexes_at_every_depth() {
+    let got = problems(
+        "asyncapi: 2.6.0\ninfo: {title: t, version: v}\nchannels:\n  a~b/c:\n    subscribe:\n      message:\n        oneOf:\n          - {messageId: m, payload: {items: [{type: string}, {type: nope}]}}\n          - {messageId: m}\n",
+    );
+    let at = "/channels/a~0b~1c/subscribe/message/oneOf";
+    let expected = vec![
+        (format!("{at}/0/payload/items/1/type"), ProblemKind::Schema),
+        (format!("{at}/1/messageId"), ProblemKind::Duplicate),
+    ];
+    assert_eq!(got, expected);
+}

@@ -21,6 +21,28 @@ pub(super) const COMPONENTS: &[&str] = &[
     "messageBindings",
 ];
 
+/// Security scheme types: the fields each requires, and those it allows beside `type` and
+/// `description`.
+const SCHEMES: &[(&str, &[&str], &[&str])] = &[
+    ("userPassword", &[], &[]),
+    ("X509", &[], &[]),
+    ("symmetricEncryption", &[], &[]),
+    ("asymmetricEncryption", &[], &[]),
+    ("plain", &[], &[]),
+    ("scramSha256", &[], &[]),
+    ("scramSha512", &[], &[]),
+    ("gssapi", &[], &[]),
+    ("apiKey", &["in"], &["in"]),
+    ("httpApiKey", &["name", "in"], &["name", "in"]),
+    ("http", &["scheme"], &["scheme", "bearerFormat"]),
+    ("oauth2", &["flows"], &["flows", "scopes"]),
+    (
+        "openIdConnect",
+        &["openIdConnectUrl"],
+        &["openIdConnectUrl", "scopes"],
+    ),
+];
+
 const SCHEMA_TYPES: &[&str] = &[
     "array", "boolean", "integer", "null", "number", "object", "string",
 ];
@@ -78,34 +100,13 @@ impl<'a> V<'a> {
             self.required(m, name, &["type"]);
             return;
         };
-        let (req, allowed): (&[&str], &[&str]) = match kind {
-            "userPassword"
-            | "X509"
-            | "symmetricEncryption"
-            | "asymmetricEncryption"
-            | "plain"
-            | "scramSha256"
-            | "scramSha512"
-            | "gssapi" => (&[], &["type", "description"]),
-            "apiKey" => (&["in"], &["type", "description", "in"]),
-            "httpApiKey" => (&["name", "in"], &["type", "description", "name", "in"]),
-            "http" => (
-                &["scheme"],
-                &["type", "description", "scheme", "bearerFormat"],
-            ),
-            "oauth2" => (&["flows"], &["type", "description", "flows", "scopes"]),
-            "openIdConnect" => (
-                &["openIdConnectUrl"],
-                &["type", "description", "openIdConnectUrl", "scopes"],
-            ),
-            other => {
-                let message = format!("Unknown security scheme type \"{other}\"");
-                self.report_in("type", ProblemKind::InvalidValue, message);
-                return;
-            }
+        let Some(&(_, req, fields)) = SCHEMES.iter().find(|(k, ..)| *k == kind) else {
+            let message = format!("Unknown security scheme type \"{kind}\"");
+            return self.report_in("type", ProblemKind::InvalidValue, message);
         };
+        let allowed = [&["type", "description"], fields].concat();
         self.required(m, name, req);
-        self.allowed(m, allowed);
+        self.allowed(m, &allowed);
         let strings = [
             "description",
             "name",
