@@ -261,13 +261,7 @@ impl<'a> V<'a> {
 
     pub(super) fn parameters(&mut self, m: &'a Obj, address: Option<&str>) {
         let declared = m.get("parameters");
-        let names = declared.and_then(Value::as_object);
-        let used = address.map(placeholders).unwrap_or_default();
-        let missing: Vec<&str> = (used.into_iter())
-            .filter(|u| !names.is_some_and(|d| d.contains_key(*u)))
-            .collect();
-        if !missing.is_empty() {
-            let missing = missing.join(", ");
+        if let Some(missing) = undeclared(address.unwrap_or_default(), declared) {
             let message = format!(
                 "Not all channel's parameters are described with \"parameters\" object. Missed: {missing}."
             );
@@ -348,12 +342,7 @@ impl<'a> V<'a> {
     }
 
     pub(super) fn server_variables(&mut self, m: &'a Obj, url: &str) {
-        let declared = m.get("variables").and_then(Value::as_object);
-        let missing: Vec<&str> = (placeholders(url).into_iter())
-            .filter(|u| !declared.is_some_and(|d| d.contains_key(*u)))
-            .collect();
-        if !missing.is_empty() {
-            let missing = missing.join(", ");
+        if let Some(missing) = undeclared(url, m.get("variables")) {
             let message = format!(
                 "Not all server's variables are described with \"variables\" object. Missed: {missing}."
             );
@@ -375,4 +364,13 @@ impl<'a> V<'a> {
             self.entries(m, key, |s, _, t| s.tags(t));
         }
     }
+}
+
+/// The `{name}` placeholders of `address` that the `declared` map does not name, if any, joined.
+fn undeclared(address: &str, declared: Option<&Value>) -> Option<String> {
+    let declared = declared.and_then(Value::as_object);
+    let missing: Vec<&str> = (placeholders(address).into_iter())
+        .filter(|u| !declared.is_some_and(|d| d.contains_key(*u)))
+        .collect();
+    (!missing.is_empty()).then(|| missing.join(", "))
 }
