@@ -39,9 +39,10 @@ impl FieldType for Value {}
 impl<T> FieldType for Vec<T> {}
 impl<K, V> FieldType for BTreeMap<K, V> {}
 
-/// Defines a model object: a serde struct whose `Option` fields are skipped when absent and keep
-/// an explicit `null` apart from absence (an error for a typed field, `Some(Value::Null)` for a JSON
-/// value), with every other key in `extensions`; and its field table, `Self::FIELDS`.
+/// Defines a model object: a serde struct (with `Default`) whose `Option` fields are skipped when
+/// absent and keep an explicit `null` apart from absence (an error for a typed field,
+/// `Some(Value::Null)` for a JSON value), with every other key in `extensions`; and its field
+/// table, `Self::FIELDS`.
 ///
 /// Each field is `/// doc` then `pub name: Type` with `= "jsonName"` when the key is not the Rust
 /// name. `Option<Option<T>>` is a nullable field (`Some(None)` is an explicit `null`). A group of
@@ -53,7 +54,7 @@ macro_rules! object {
     };
     (@munch [$($meta:tt)*] $name:ident [$($out:tt)*] [$($fields:expr,)*]) => {
         $($meta)*
-        #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+        #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
         pub struct $name {
             $($out)*
             /// Extensions (`x-*`) and unknown fields, kept verbatim.

@@ -9,7 +9,6 @@ use super::common::{Message, Parameter, RefOr, SecurityRequirement, ServerVariab
 
 object! {
     /// The root of an AsyncAPI 2.x document.
-    #[derive(Default)]
     pub struct AsyncApiV2 {
         ..root(ServerV2),
         /// Channels by name (the channel name is the address, e.g. `/stocks/{symbol}`). Required.
@@ -22,7 +21,6 @@ object! {
 
 object! {
     /// A 2.x server.
-    #[derive(Default)]
     pub struct ServerV2 {
         /// URL, possibly with `{variables}`.
         pub url: String,
@@ -42,7 +40,6 @@ object! {
 
 object! {
     /// A 2.x channel item.
-    #[derive(Default)]
     pub struct ChannelV2 {
         /// Description.
         pub description: Option<String>,
@@ -61,7 +58,6 @@ object! {
 
 object! {
     /// A 2.x operation (`subscribe` or `publish`).
-    #[derive(Default)]
     pub struct OperationV2 {
         /// Unique identifier.
         pub operation_id: Option<String> = "operationId",
@@ -103,7 +99,6 @@ pub struct OneOfMessages {
 
 object! {
     /// 2.x `components`.
-    #[derive(Default)]
     pub struct ComponentsV2 {
         ..components(ServerV2, ChannelV2),
     }

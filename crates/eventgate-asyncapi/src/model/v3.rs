@@ -9,7 +9,6 @@ use super::common::{Message, Parameter, RefOr, Reference, SecurityScheme, Server
 
 object! {
     /// The root of an AsyncAPI 3.0 document.
-    #[derive(Default)]
     pub struct AsyncApiV3 {
         ..root(ServerV3),
         /// Channels by id.
@@ -23,7 +22,6 @@ object! {
 
 object! {
     /// A 3.0 server.
-    #[derive(Default)]
     pub struct ServerV3 {
         /// Host, possibly with port and `{variables}`.
         pub host: String,
@@ -43,7 +41,6 @@ object! {
 
 object! {
     /// A 3.0 channel.
-    #[derive(Default)]
     pub struct ChannelV3 {
         /// Address (`None`: absent; `Some(None)`: explicit `null`, an unknown or dynamic address).
         pub address: Option<Option<String>>,
@@ -75,7 +72,6 @@ impl super::object::FieldType for Action {}
 
 object! {
     /// A 3.0 operation.
-    #[derive(Default)]
     pub struct OperationV3 {
         /// `send` or `receive`.
         pub action: Action,
@@ -98,7 +94,6 @@ object! {
 
 object! {
     /// 3.0 `components`.
-    #[derive(Default)]
     pub struct ComponentsV3 {
         ..components(ServerV3, ChannelV3),
         /// Operations.
