@@ -47,7 +47,8 @@ impl<K, V> FieldType for BTreeMap<K, V> {}
 /// Each field is `/// doc` then `pub name: Type` with `= "jsonName"` when the key is not the Rust
 /// name. `Option<Option<T>>` is a nullable field (`Some(None)` is an explicit `null`). A group of
 /// fields several objects share is written `..documented,` (tags, external docs), `..titled,`
-/// (title, summary, description), `..protocol,` (protocol and its version), `..root(Server),` or `..components(Server, Channel),`.
+/// (title, summary, description), `..protocol,` (protocol and its version), `..root(Server),`
+/// (the root fields both lines have) or `..components(Server, Channel),`.
 macro_rules! object {
     ($(#[$meta:meta])* pub struct $name:ident { $($body:tt)* }) => {
         object!(@munch [$(#[$meta])*] $name [] [] $($body)*);

@@ -291,19 +291,25 @@ impl<'a> V<'a> {
         });
     }
 
-    fn allowed(&mut self, m: &'a Obj, keys: &[&str]) {
-        for k in m
-            .keys()
-            .filter(|k| !is_ext(k) && !keys.contains(&k.as_str()))
-        {
+    /// Reports every key of `m` that is neither an `x-*` extension nor `known`.
+    fn unexpected(&mut self, m: &'a Obj, known: impl Fn(&str) -> bool) {
+        for k in m.keys().filter(|k| !is_ext(k) && !known(k)) {
             let message = format!("Property \"{k}\" is not expected to be here");
             self.report_in(k, ProblemKind::UnexpectedProperty, message);
         }
     }
 
+    fn allowed(&mut self, m: &'a Obj, keys: &[&str]) {
+        self.unexpected(m, |k| keys.contains(&k));
+    }
+
     fn required(&mut self, m: &Obj, what: &str, keys: &[&str]) {
         for k in keys.iter().filter(|k| !m.contains_key(**k)) {
-            let message = format!("\"{what}\" must have required property \"{k}\"");
+            let whose = match self.path.is_empty() {
+                true => "The document".to_owned(),
+                false => format!("\"{what}\""),
+            };
+            let message = format!("{whose} must have required property \"{k}\"");
             self.report(ProblemKind::Required, message);
         }
     }
@@ -318,16 +324,9 @@ impl<'a> V<'a> {
         extra: &[&str],
         except: &[&str],
     ) {
-        for f in fields.iter().filter(|f| f.required || f.string) {
+        for f in fields {
             match m.get(f.name) {
-                None if f.required => {
-                    let whose = match self.path.is_empty() {
-                        true => "The document".to_owned(),
-                        false => format!("\"{what}\""),
-                    };
-                    let message = format!("{whose} must have required property \"{}\"", f.name);
-                    self.report(ProblemKind::Required, message);
-                }
+                None if f.required => self.required(m, what, &[f.name]),
                 Some(v) if f.string && !v.is_string() => {
                     let message = format!("\"{}\" must be a string", f.name);
                     self.report_in(f.name, ProblemKind::InvalidValue, message);
@@ -335,15 +334,8 @@ impl<'a> V<'a> {
                 _ => {}
             }
         }
-        for k in m.keys() {
-            if is_ext(k) || extra.contains(&k.as_str()) {
-                continue;
-            }
-            if !fields.iter().any(|f| f.name == k) || except.contains(&k.as_str()) {
-                let message = format!("Property \"{k}\" is not expected to be here");
-                self.report_in(k, ProblemKind::UnexpectedProperty, message);
-            }
-        }
+        let named = |k: &str| !except.contains(&k) && fields.iter().any(|f| f.name == k);
+        self.unexpected(m, |k| extra.contains(&k) || named(k));
     }
 
     fn strings(&mut self, m: &'a Obj, keys: &[&'a str]) {
