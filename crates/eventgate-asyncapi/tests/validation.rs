@@ -3,13 +3,15 @@
 
 use eventgate_asyncapi::{Document, ProblemKind};
 
+/// The problems of a document, each checked to point at a value of it.
 fn problems(text: &str) -> Vec<(String, ProblemKind)> {
     let doc = Document::parse(text).expect("well-formed");
-    doc.validate()
-        .problems
-        .into_iter()
-        .map(|p| (p.pointer, p.kind))
-        .collect()
+    let problems = doc.validate().problems;
+    for p in &problems {
+        let at = doc.value().pointer(&p.pointer);
+        assert!(at.is_some(), "{} names no value: {}", p.pointer, p.message);
+    }
+    problems.into_iter().map(|p| (p.pointer, p.kind)).collect()
 }
 
 fn pointers(text: &str) -> Vec<String> {
