@@ -324,7 +324,7 @@ impl<'a> V<'a> {
         extra: &[&str],
         except: &[&str],
     ) {
-        for f in fields {
+        for f in fields.iter().filter(|f| f.required || f.string) {
             match m.get(f.name) {
                 None if f.required => self.required(m, what, &[f.name]),
                 Some(v) if f.string && !v.is_string() => {
