@@ -22,11 +22,6 @@ pub(crate) fn push(base: &str, token: &str) -> String {
     s
 }
 
-/// Appends an array index to a pointer.
-pub(crate) fn push_index(base: &str, i: usize) -> String {
-    format!("{base}/{i}")
-}
-
 /// Whether a pointer (without `#`) is well-formed: empty, or starting with `/`, with every `~`
 /// escaping `0` or `1`. Lookup itself is [`Value::pointer`](serde_json::Value::pointer), which
 /// reads a malformed `~` literally instead of refusing it.

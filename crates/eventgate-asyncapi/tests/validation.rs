@@ -3,13 +3,15 @@
 
 use eventgate_asyncapi::{Document, ProblemKind};
 
+/// The problems of a document, each checked to point at a value of it.
 fn problems(text: &str) -> Vec<(String, ProblemKind)> {
     let doc = Document::parse(text).expect("well-formed");
-    doc.validate()
-        .problems
-        .into_iter()
-        .map(|p| (p.pointer, p.kind))
-        .collect()
+    let problems = doc.validate().problems;
+    for p in &problems {
+        let at = doc.value().pointer(&p.pointer);
+        assert!(at.is_some(), "{} names no value: {}", p.pointer, p.message);
+    }
+    problems.into_iter().map(|p| (p.pointer, p.kind)).collect()
 }
 
 fn pointers(text: &str) -> Vec<String> {
@@ -302,4 +304,17 @@ fn one_element_array_is_not_read_as_a_reference() {
         assert_eq!(model.to_value(), *doc.value());
     }
     assert!(!doc.validate().is_valid());
+}
+
+#[test]
+fn pointers_escape_keys_and_count_indexes_at_every_depth() {
+    let got = problems(
+        "asyncapi: 2.6.0\ninfo: {title: t, version: v}\nchannels:\n  a~b/c:\n    subscribe:\n      message:\n        oneOf:\n          - {messageId: m, payload: {items: [{type: string}, {type: nope}]}}\n          - {messageId: m}\n",
+    );
+    let at = "/channels/a~0b~1c/subscribe/message/oneOf";
+    let expected = vec![
+        (format!("{at}/0/payload/items/1/type"), ProblemKind::Schema),
+        (format!("{at}/1/messageId"), ProblemKind::Duplicate),
+    ];
+    assert_eq!(got, expected);
 }

@@ -97,7 +97,6 @@ impl Reference {
 
 object! {
     /// `info`.
-    #[derive(Default)]
     pub struct Info {
         /// Title of the API.
         pub title: String,
@@ -120,7 +119,6 @@ object! {
 
 object! {
     /// A tag.
-    #[derive(Default)]
     pub struct Tag {
         /// Name, unique within its list.
         pub name: String,
@@ -133,7 +131,6 @@ object! {
 
 object! {
     /// External documentation.
-    #[derive(Default)]
     pub struct ExternalDocs {
         /// URL.
         pub url: String,
@@ -144,7 +141,6 @@ object! {
 
 object! {
     /// A server variable.
-    #[derive(Default)]
     pub struct ServerVariable {
         /// Allowed values.
         pub enum_values: Option<Vec<String>> = "enum",
@@ -159,7 +155,6 @@ object! {
 
 object! {
     /// A channel parameter.
-    #[derive(Default)]
     pub struct Parameter {
         /// Description.
         pub description: Option<String>,
@@ -178,7 +173,6 @@ object! {
 
 object! {
     /// A message (2.x and 3.0 share the shape; 2.x adds `schemaFormat` and `messageId`).
-    #[derive(Default)]
     pub struct Message {
         /// Headers schema.
         pub headers: Option<Value>,
@@ -192,18 +186,10 @@ object! {
         pub content_type: Option<String> = "contentType",
         /// Machine name.
         pub name: Option<String>,
-        /// Title.
-        pub title: Option<String>,
-        /// Summary.
-        pub summary: Option<String>,
-        /// Description.
-        pub description: Option<String>,
+        ..titled,
         /// Identifier (2.4 to 2.6).
         pub message_id: Option<String> = "messageId",
-        /// Tags.
-        pub tags: Option<Vec<RefOr<Tag>>>,
-        /// External documentation.
-        pub external_docs: Option<RefOr<ExternalDocs>> = "externalDocs",
+        ..documented,
         /// Protocol bindings.
         pub bindings: Option<Value>,
         /// Examples.
@@ -215,7 +201,6 @@ object! {
 
 object! {
     /// A security scheme.
-    #[derive(Default)]
     pub struct SecurityScheme {
         /// `userPassword`, `apiKey`, `X509`, `httpApiKey`, `http`, `oauth2`, `openIdConnect`, ...
         pub kind: String = "type",
@@ -240,7 +225,6 @@ object! {
 
 object! {
     /// OAuth2 flows.
-    #[derive(Default)]
     pub struct OAuthFlows {
         /// Implicit flow.
         pub implicit: Option<OAuthFlow>,
@@ -255,7 +239,6 @@ object! {
 
 object! {
     /// One OAuth2 flow. WSO2 keeps `x-scopes-bindings` (scope to roles) in its extensions.
-    #[derive(Default)]
     pub struct OAuthFlow {
         /// Authorization URL (implicit, authorizationCode).
         pub authorization_url: Option<String> = "authorizationUrl",

@@ -5,46 +5,26 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::common::{
-    ExternalDocs, Info, Message, Parameter, RefOr, SecurityRequirement, SecurityScheme,
-    ServerVariable, Tag,
-};
+use super::common::{Message, Parameter, RefOr, SecurityRequirement, ServerVariable, Tag};
 
 object! {
     /// The root of an AsyncAPI 2.x document.
-    #[derive(Default)]
     pub struct AsyncApiV2 {
-        /// `2.0.0` ... `2.6.0`.
-        pub asyncapi: String,
-        /// Application identifier (URI).
-        pub id: Option<String>,
-        /// Metadata.
-        pub info: Info,
-        /// Servers by name.
-        pub servers: Option<BTreeMap<String, RefOr<ServerV2>>>,
-        /// Default content type of messages.
-        pub default_content_type: Option<String> = "defaultContentType",
+        ..root(ServerV2),
         /// Channels by name (the channel name is the address, e.g. `/stocks/{symbol}`). Required.
         pub channels: BTreeMap<String, RefOr<ChannelV2>>,
         /// Reusable objects.
         pub components: Option<ComponentsV2>,
-        /// Tags.
-        pub tags: Option<Vec<RefOr<Tag>>>,
-        /// External documentation.
-        pub external_docs: Option<RefOr<ExternalDocs>> = "externalDocs",
+        ..documented,
     }
 }
 
 object! {
     /// A 2.x server.
-    #[derive(Default)]
     pub struct ServerV2 {
         /// URL, possibly with `{variables}`.
         pub url: String,
-        /// Protocol, e.g. `sse`, `http`, `https`, `ws`, `kafka`.
-        pub protocol: String,
-        /// Protocol version.
-        pub protocol_version: Option<String> = "protocolVersion",
+        ..protocol,
         /// Description.
         pub description: Option<String>,
         /// URL variables.
@@ -60,7 +40,6 @@ object! {
 
 object! {
     /// A 2.x channel item.
-    #[derive(Default)]
     pub struct ChannelV2 {
         /// Description.
         pub description: Option<String>,
@@ -79,7 +58,6 @@ object! {
 
 object! {
     /// A 2.x operation (`subscribe` or `publish`).
-    #[derive(Default)]
     pub struct OperationV2 {
         /// Unique identifier.
         pub operation_id: Option<String> = "operationId",
@@ -89,10 +67,7 @@ object! {
         pub description: Option<String>,
         /// Security requirements (2.4+).
         pub security: Option<Vec<SecurityRequirement>>,
-        /// Tags.
-        pub tags: Option<Vec<RefOr<Tag>>>,
-        /// External documentation.
-        pub external_docs: Option<RefOr<ExternalDocs>> = "externalDocs",
+        ..documented,
         /// Protocol bindings.
         pub bindings: Option<Value>,
         /// Traits.
@@ -124,20 +99,8 @@ pub struct OneOfMessages {
 
 object! {
     /// 2.x `components`.
-    #[derive(Default)]
     pub struct ComponentsV2 {
-        /// Schemas (kept as JSON values).
-        pub schemas: Option<BTreeMap<String, Value>>,
-        /// Servers (2.3+).
-        pub servers: Option<BTreeMap<String, RefOr<ServerV2>>>,
-        /// Channels (2.5+).
-        pub channels: Option<BTreeMap<String, RefOr<ChannelV2>>>,
-        /// Messages.
-        pub messages: Option<BTreeMap<String, RefOr<Message>>>,
-        /// Security schemes.
-        pub security_schemes: Option<BTreeMap<String, RefOr<SecurityScheme>>> = "securitySchemes",
-        /// Parameters.
-        pub parameters: Option<BTreeMap<String, RefOr<Parameter>>>,
+        ..components(ServerV2, ChannelV2),
     }
 }
 

@@ -5,24 +5,12 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::common::{
-    ExternalDocs, Info, Message, Parameter, RefOr, Reference, SecurityScheme, ServerVariable, Tag,
-};
+use super::common::{Message, Parameter, RefOr, Reference, SecurityScheme, ServerVariable};
 
 object! {
     /// The root of an AsyncAPI 3.0 document.
-    #[derive(Default)]
     pub struct AsyncApiV3 {
-        /// `3.0.0`.
-        pub asyncapi: String,
-        /// Application identifier (URI).
-        pub id: Option<String>,
-        /// Metadata (tags and external docs live here in 3.0).
-        pub info: Info,
-        /// Servers by name.
-        pub servers: Option<BTreeMap<String, RefOr<ServerV3>>>,
-        /// Default content type of messages.
-        pub default_content_type: Option<String> = "defaultContentType",
+        ..root(ServerV3),
         /// Channels by id.
         pub channels: Option<BTreeMap<String, RefOr<ChannelV3>>>,
         /// Operations by id.
@@ -34,30 +22,18 @@ object! {
 
 object! {
     /// A 3.0 server.
-    #[derive(Default)]
     pub struct ServerV3 {
         /// Host, possibly with port and `{variables}`.
         pub host: String,
-        /// Protocol, e.g. `sse`, `http`, `https`, `ws`, `kafka`.
-        pub protocol: String,
-        /// Protocol version.
-        pub protocol_version: Option<String> = "protocolVersion",
+        ..protocol,
         /// Path prefix.
         pub pathname: Option<String>,
-        /// Description.
-        pub description: Option<String>,
-        /// Title.
-        pub title: Option<String>,
-        /// Summary.
-        pub summary: Option<String>,
+        ..titled,
         /// Variables.
         pub variables: Option<BTreeMap<String, RefOr<ServerVariable>>>,
         /// Security schemes that apply.
         pub security: Option<Vec<RefOr<SecurityScheme>>>,
-        /// Tags.
-        pub tags: Option<Vec<RefOr<Tag>>>,
-        /// External documentation.
-        pub external_docs: Option<RefOr<ExternalDocs>> = "externalDocs",
+        ..documented,
         /// Protocol bindings.
         pub bindings: Option<Value>,
     }
@@ -65,26 +41,17 @@ object! {
 
 object! {
     /// A 3.0 channel.
-    #[derive(Default)]
     pub struct ChannelV3 {
         /// Address (`None`: absent; `Some(None)`: explicit `null`, an unknown or dynamic address).
         pub address: Option<Option<String>>,
         /// Messages by id.
         pub messages: Option<BTreeMap<String, RefOr<Message>>>,
-        /// Title.
-        pub title: Option<String>,
-        /// Summary.
-        pub summary: Option<String>,
-        /// Description.
-        pub description: Option<String>,
+        ..titled,
         /// Servers (references).
         pub servers: Option<Vec<Reference>>,
         /// Parameters of the address.
         pub parameters: Option<BTreeMap<String, RefOr<Parameter>>>,
-        /// Tags.
-        pub tags: Option<Vec<RefOr<Tag>>>,
-        /// External documentation.
-        pub external_docs: Option<RefOr<ExternalDocs>> = "externalDocs",
+        ..documented,
         /// Protocol bindings.
         pub bindings: Option<Value>,
     }
@@ -105,24 +72,15 @@ impl super::object::FieldType for Action {}
 
 object! {
     /// A 3.0 operation.
-    #[derive(Default)]
     pub struct OperationV3 {
         /// `send` or `receive`.
         pub action: Action,
         /// The channel (`#/channels/...`).
         pub channel: Reference,
-        /// Title.
-        pub title: Option<String>,
-        /// Summary.
-        pub summary: Option<String>,
-        /// Description.
-        pub description: Option<String>,
+        ..titled,
         /// Security schemes.
         pub security: Option<Vec<RefOr<SecurityScheme>>>,
-        /// Tags.
-        pub tags: Option<Vec<RefOr<Tag>>>,
-        /// External documentation.
-        pub external_docs: Option<RefOr<ExternalDocs>> = "externalDocs",
+        ..documented,
         /// Protocol bindings.
         pub bindings: Option<Value>,
         /// Traits.
@@ -136,21 +94,9 @@ object! {
 
 object! {
     /// 3.0 `components`.
-    #[derive(Default)]
     pub struct ComponentsV3 {
-        /// Schemas (JSON values, or multi-format schema objects).
-        pub schemas: Option<BTreeMap<String, Value>>,
-        /// Servers.
-        pub servers: Option<BTreeMap<String, RefOr<ServerV3>>>,
-        /// Channels.
-        pub channels: Option<BTreeMap<String, RefOr<ChannelV3>>>,
+        ..components(ServerV3, ChannelV3),
         /// Operations.
         pub operations: Option<BTreeMap<String, RefOr<OperationV3>>>,
-        /// Messages.
-        pub messages: Option<BTreeMap<String, RefOr<Message>>>,
-        /// Security schemes.
-        pub security_schemes: Option<BTreeMap<String, RefOr<SecurityScheme>>> = "securitySchemes",
-        /// Parameters.
-        pub parameters: Option<BTreeMap<String, RefOr<Parameter>>>,
     }
 }

@@ -2,12 +2,11 @@
 
 use std::collections::HashSet;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::{ProblemKind, SCHEMA_TYPES, V, placeholders};
+use super::{Obj, ProblemKind, V, placeholders};
 use crate::model::SpecVersion;
 use crate::model::common::{ExternalDocs, Info, Message, OAuthFlows, Parameter, Tag};
-use crate::pointer::{push, push_index};
 use crate::refs::{self, ref_of};
 
 /// The `components` keys both versions have beyond those the model names (kept in its extensions).
@@ -22,124 +21,100 @@ pub(super) const COMPONENTS: &[&str] = &[
     "messageBindings",
 ];
 
+/// Security scheme types: the fields each requires, and those it allows beside `type` and
+/// `description`.
+const SCHEMES: &[(&str, &[&str], &[&str])] = &[
+    ("userPassword", &[], &[]),
+    ("X509", &[], &[]),
+    ("symmetricEncryption", &[], &[]),
+    ("asymmetricEncryption", &[], &[]),
+    ("plain", &[], &[]),
+    ("scramSha256", &[], &[]),
+    ("scramSha512", &[], &[]),
+    ("gssapi", &[], &[]),
+    ("apiKey", &["in"], &["in"]),
+    ("httpApiKey", &["name", "in"], &["name", "in"]),
+    ("http", &["scheme"], &["scheme", "bearerFormat"]),
+    ("oauth2", &["flows"], &["flows", "scopes"]),
+    (
+        "openIdConnect",
+        &["openIdConnectUrl"],
+        &["openIdConnectUrl", "scopes"],
+    ),
+];
+
+const SCHEMA_TYPES: &[&str] = &[
+    "array", "boolean", "integer", "null", "number", "object", "string",
+];
+
 impl<'a> V<'a> {
-    pub(super) fn info(&mut self, root: &'a Map<String, Value>) {
-        let Some(info) = root.get("info") else { return };
-        let Some(m) = self.obj(info, "/info", "info") else {
-            return;
-        };
-        let except: &[&str] = match self.line {
-            SpecVersion::V2 => &["tags", "externalDocs"],
-            SpecVersion::V3 => {
-                self.tags(m, "/info");
-                self.external_docs(m, "/info");
-                &[]
-            }
-        };
-        self.object(m, "/info", "info", Info::FIELDS, &[], except);
-        if let Some(c) = m.get("contact")
-            && let Some(cm) = self.obj(c, "/info/contact", "contact")
-        {
-            self.allowed(cm, "/info/contact", &["name", "url", "email"]);
-            self.strings(cm, "/info/contact", &["name", "url", "email"]);
-        }
-        if let Some(l) = m.get("license")
-            && let Some(lm) = self.obj(l, "/info/license", "license")
-        {
-            self.required(lm, "/info/license", "license", &["name"]);
-            self.allowed(lm, "/info/license", &["name", "url"]);
-            self.strings(lm, "/info/license", &["name", "url"]);
-        }
+    pub(super) fn info(&mut self, root: &'a Obj) {
+        self.field(root, "info", "info", |s, m| {
+            let except: &[&str] = match s.line {
+                SpecVersion::V2 => &["tags", "externalDocs"],
+                SpecVersion::V3 => {
+                    s.tags(m);
+                    s.external_docs(m);
+                    &[]
+                }
+            };
+            s.object(m, "info", Info::FIELDS, &[], except);
+            s.field(m, "contact", "contact", |s, c| {
+                s.allowed(c, &["name", "url", "email"]);
+                s.strings(c, &["name", "url", "email"]);
+            });
+            s.field(m, "license", "license", |s, l| {
+                s.required(l, "license", &["name"]);
+                s.allowed(l, &["name", "url"]);
+                s.strings(l, &["name", "url"]);
+            });
+        });
     }
 
-    pub(super) fn tags(&mut self, m: &'a Map<String, Value>, ptr: &str) {
-        let Some((arr, tp)) = self.array(m, ptr, "tags") else {
-            return;
-        };
+    pub(super) fn tags(&mut self, m: &'a Obj) {
         let mut seen = HashSet::new();
-        for (i, raw) in arr.iter().enumerate() {
-            let ip = push_index(&tp, i);
-            let Some(tag) = refs::deref(self.root, raw) else {
-                continue;
-            };
-            let Some(tm) = self.obj(tag, &ip, "tag") else {
-                continue;
+        self.items(m, "tags", |s, _, raw| {
+            let Some(tm) = refs::deref(s.root, raw).and_then(|t| s.obj(t, "tag")) else {
+                return;
             };
             if ref_of(raw).is_none() {
-                self.object(tm, &ip, "tag", Tag::FIELDS, &[], &[]);
+                s.object(tm, "tag", Tag::FIELDS, &[], &[]);
             }
             if let Some(name) = tm.get("name").and_then(Value::as_str)
                 && !seen.insert(name)
             {
-                self.push(
-                    push(&ip, "name"),
-                    ProblemKind::Duplicate,
-                    format!("\"tags\" object contains duplicate tag name \"{name}\"."),
-                );
+                let message = format!("\"tags\" object contains duplicate tag name \"{name}\".");
+                s.report_in("name", ProblemKind::Duplicate, message);
             }
-        }
+        });
     }
 
-    pub(super) fn external_docs(&mut self, m: &'a Map<String, Value>, ptr: &str) {
-        let Some(e) = m.get("externalDocs") else {
-            return;
-        };
-        if ref_of(e).is_some() {
-            return;
-        }
-        let ep = push(ptr, "externalDocs");
-        if let Some(em) = self.obj(e, &ep, "externalDocs") {
-            self.object(em, &ep, "externalDocs", ExternalDocs::FIELDS, &[], &[]);
-        }
+    pub(super) fn external_docs(&mut self, m: &'a Obj) {
+        self.inline(m, "externalDocs", "externalDocs", |s, e| {
+            s.object(e, "externalDocs", ExternalDocs::FIELDS, &[], &[]);
+        });
     }
 
-    pub(super) fn security_scheme(&mut self, m: &'a Map<String, Value>, ptr: &str, name: &str) {
+    pub(super) fn security_scheme(&mut self, m: &'a Obj, name: &str) {
         let Some(kind) = m.get("type").and_then(Value::as_str) else {
-            self.required(m, ptr, name, &["type"]);
+            self.required(m, name, &["type"]);
             return;
         };
-        let (req, allowed): (&[&str], &[&str]) = match kind {
-            "userPassword"
-            | "X509"
-            | "symmetricEncryption"
-            | "asymmetricEncryption"
-            | "plain"
-            | "scramSha256"
-            | "scramSha512"
-            | "gssapi" => (&[], &["type", "description"]),
-            "apiKey" => (&["in"], &["type", "description", "in"]),
-            "httpApiKey" => (&["name", "in"], &["type", "description", "name", "in"]),
-            "http" => (
-                &["scheme"],
-                &["type", "description", "scheme", "bearerFormat"],
-            ),
-            "oauth2" => (&["flows"], &["type", "description", "flows", "scopes"]),
-            "openIdConnect" => (
-                &["openIdConnectUrl"],
-                &["type", "description", "openIdConnectUrl", "scopes"],
-            ),
-            other => {
-                self.push(
-                    push(ptr, "type"),
-                    ProblemKind::InvalidValue,
-                    format!("Unknown security scheme type \"{other}\""),
-                );
-                return;
-            }
+        let Some(&(_, req, fields)) = SCHEMES.iter().find(|(k, ..)| *k == kind) else {
+            let message = format!("Unknown security scheme type \"{kind}\"");
+            return self.report_in("type", ProblemKind::InvalidValue, message);
         };
-        self.required(m, ptr, name, req);
-        self.allowed(m, ptr, allowed);
-        self.strings(
-            m,
-            ptr,
-            &[
-                "description",
-                "name",
-                "scheme",
-                "bearerFormat",
-                "openIdConnectUrl",
-            ],
-        );
+        let allowed = [&["type", "description"], fields].concat();
+        self.required(m, name, req);
+        self.allowed(m, &allowed);
+        let strings = [
+            "description",
+            "name",
+            "scheme",
+            "bearerFormat",
+            "openIdConnectUrl",
+        ];
+        self.strings(m, &strings);
         if let Some(loc) = m.get("in") {
             let ok: &[&str] = if kind == "apiKey" {
                 &["user", "password"]
@@ -147,29 +122,20 @@ impl<'a> V<'a> {
                 &["query", "header", "cookie"]
             };
             if !loc.as_str().is_some_and(|l| ok.contains(&l)) {
-                self.push(
-                    push(ptr, "in"),
-                    ProblemKind::InvalidValue,
-                    format!("\"in\" must be one of {}", ok.join(", ")),
-                );
+                let message = format!("\"in\" must be one of {}", ok.join(", "));
+                self.report_in("in", ProblemKind::InvalidValue, message);
             }
         }
-        if kind == "oauth2"
-            && let Some(flows) = m.get("flows")
-        {
-            self.flows(flows, &push(ptr, "flows"));
+        if kind == "oauth2" {
+            self.field(m, "flows", "flows", Self::flows);
         }
     }
 
-    pub(super) fn flows(&mut self, v: &'a Value, ptr: &str) {
-        let Some(m) = self.obj(v, ptr, "flows") else {
-            return;
-        };
-        self.object(m, ptr, "flows", OAuthFlows::FIELDS, &[], &[]);
-        let scopes = if self.line == SpecVersion::V3 {
-            "availableScopes"
-        } else {
-            "scopes"
+    fn flows(&mut self, m: &'a Obj) {
+        self.object(m, "flows", OAuthFlows::FIELDS, &[], &[]);
+        let scopes = match self.line {
+            SpecVersion::V3 => "availableScopes",
+            SpecVersion::V2 => "scopes",
         };
         for (flow, req) in [
             ("implicit", &["authorizationUrl"][..]),
@@ -177,105 +143,56 @@ impl<'a> V<'a> {
             ("clientCredentials", &["tokenUrl"][..]),
             ("authorizationCode", &["authorizationUrl", "tokenUrl"][..]),
         ] {
-            let Some(f) = m.get(flow) else { continue };
-            let fp = push(ptr, flow);
-            let Some(fm) = self.obj(f, &fp, flow) else {
-                continue;
-            };
-            self.required(fm, &fp, flow, req);
-            self.required(fm, &fp, flow, &[scopes]);
-            let mut allowed = vec!["refreshUrl", scopes];
-            allowed.extend_from_slice(req);
-            self.allowed(fm, &fp, &allowed);
-            self.strings(fm, &fp, &["authorizationUrl", "tokenUrl", "refreshUrl"]);
-            if let Some(s) = fm.get(scopes) {
-                let sp = push(&fp, scopes);
-                if let Some(sm) = self.obj(s, &sp, scopes) {
-                    for (k, d) in sm {
-                        if !d.is_string() {
-                            self.push(
-                                push(&sp, k),
-                                ProblemKind::InvalidValue,
-                                "scope descriptions must be strings",
-                            );
-                        }
+            self.field(m, flow, flow, |s, f| {
+                s.required(f, flow, req);
+                s.required(f, flow, &[scopes]);
+                let mut allowed = vec!["refreshUrl", scopes];
+                allowed.extend_from_slice(req);
+                s.allowed(f, &allowed);
+                s.strings(f, &["authorizationUrl", "tokenUrl", "refreshUrl"]);
+                s.field(f, scopes, scopes, |s, sm| {
+                    for (k, _) in sm.iter().filter(|(_, d)| !d.is_string()) {
+                        let message = "scope descriptions must be strings";
+                        s.report_in(k, ProblemKind::InvalidValue, message);
                     }
-                }
-            }
+                });
+            });
         }
     }
 
-    /// 2.x security requirements (`[{scheme: [scopes]}]`).
-    pub(super) fn schema(&mut self, v: &'a Value, ptr: &str) {
+    /// A JSON Schema (a boolean or an object; a `$ref` is checked where it points).
+    pub(super) fn schema(&mut self, v: &'a Value) {
         let m = match v {
             Value::Bool(_) => return,
             Value::Object(m) => m,
-            _ => {
-                self.push(
-                    ptr,
-                    ProblemKind::Schema,
-                    "schema must be an object or a boolean",
-                );
-                return;
-            }
+            _ => return self.report(ProblemKind::Schema, "schema must be an object or a boolean"),
         };
         if m.get("$ref").is_some_and(Value::is_string) {
             return;
         }
-        if let Some(t) = m.get("type") {
-            let ok = match t {
-                Value::String(s) => SCHEMA_TYPES.contains(&s.as_str()),
-                Value::Array(a) => a
-                    .iter()
-                    .all(|x| x.as_str().is_some_and(|s| SCHEMA_TYPES.contains(&s))),
-                _ => false,
-            };
-            if !ok {
-                self.push(
-                    push(ptr, "type"),
-                    ProblemKind::Schema,
-                    format!(
-                        "\"type\" must be equal to one of the allowed values: {}",
-                        SCHEMA_TYPES.join(", ")
-                    ),
-                );
-            }
+        let known = |t: &Value| t.as_str().is_some_and(|s| SCHEMA_TYPES.contains(&s));
+        if let Some(t) = m.get("type")
+            && !(known(t) || t.as_array().is_some_and(|a| a.iter().all(known)))
+        {
+            let allowed = SCHEMA_TYPES.join(", ");
+            let message = format!("\"type\" must be equal to one of the allowed values: {allowed}");
+            self.report_in("type", ProblemKind::Schema, message);
         }
-        self.strings(m, ptr, &["format", "pattern", "title", "description"]);
+        self.strings(m, &["format", "pattern", "title", "description"]);
         if let Some(r) = m.get("required")
             && !r.as_array().is_some_and(|a| a.iter().all(Value::is_string))
         {
-            self.push(
-                push(ptr, "required"),
-                ProblemKind::Schema,
-                "\"required\" must be an array of strings",
-            );
+            let message = "\"required\" must be an array of strings";
+            self.report_in("required", ProblemKind::Schema, message);
         }
-        if let Some(e) = m.get("enum")
-            && !e.is_array()
-        {
-            self.push(
-                push(ptr, "enum"),
-                ProblemKind::Schema,
-                "\"enum\" must be an array",
-            );
+        if m.get("enum").is_some_and(|e| !e.is_array()) {
+            self.report_in("enum", ProblemKind::Schema, "\"enum\" must be an array");
         }
         for k in ["properties", "patternProperties", "definitions", "$defs"] {
-            if let Some(p) = m.get(k) {
-                let pp = push(ptr, k);
-                match p.as_object() {
-                    Some(pm) => {
-                        for (name, s) in pm {
-                            self.schema(s, &push(&pp, name));
-                        }
-                    }
-                    None => self.push(
-                        pp,
-                        ProblemKind::Schema,
-                        format!("\"{k}\" must be an object"),
-                    ),
-                }
-            }
+            self.sub(m, k, |s, p| match p.as_object() {
+                Some(pm) => pm.iter().for_each(|(name, x)| s.at(name, |s| s.schema(x))),
+                None => s.report(ProblemKind::Schema, format!("\"{k}\" must be an object")),
+            });
         }
         for k in [
             "additionalProperties",
@@ -287,246 +204,173 @@ impl<'a> V<'a> {
             "then",
             "else",
         ] {
-            if let Some(s) = m.get(k) {
-                self.schema(s, &push(ptr, k));
-            }
+            self.sub(m, k, Self::schema);
         }
-        if let Some(items) = m.get("items") {
-            let ip = push(ptr, "items");
-            match items {
-                Value::Array(a) => {
-                    for (i, s) in a.iter().enumerate() {
-                        self.schema(s, &push_index(&ip, i));
-                    }
-                }
-                s => self.schema(s, &ip),
-            }
-        }
+        self.sub(m, "items", |s, items| match items {
+            Value::Array(a) => s.schemas(a),
+            x => s.schema(x),
+        });
         for k in ["allOf", "anyOf", "oneOf"] {
-            if let Some(list) = m.get(k) {
-                let lp = push(ptr, k);
-                match list.as_array() {
-                    Some(a) if !a.is_empty() => {
-                        for (i, s) in a.iter().enumerate() {
-                            self.schema(s, &push_index(&lp, i));
-                        }
-                    }
-                    _ => self.push(
-                        lp,
-                        ProblemKind::Schema,
-                        format!("\"{k}\" must be a non-empty array"),
-                    ),
-                }
-            }
+            self.sub(m, k, |s, list| match list.as_array() {
+                Some(a) if !a.is_empty() => s.schemas(a),
+                _ => s.report(
+                    ProblemKind::Schema,
+                    format!("\"{k}\" must be a non-empty array"),
+                ),
+            });
+        }
+    }
+
+    fn schemas(&mut self, list: &'a [Value]) {
+        for (i, x) in list.iter().enumerate() {
+            self.at(i, |s| s.schema(x));
         }
     }
 
     /// Schema check that honours the schema format: Avro, RAML and other non-JSON formats are
     /// left alone.
-    pub(super) fn payload(&mut self, v: &'a Value, ptr: &str, format: Option<&str>) {
-        let json_like = match format {
-            None => true,
-            Some(f) => {
-                f.starts_with("application/vnd.aai.asyncapi")
-                    || f.starts_with("application/schema+json")
-                    || f.starts_with("application/schema+yaml")
-                    || f.starts_with("application/vnd.oai.openapi")
-            }
-        };
+    pub(super) fn payload(&mut self, v: &'a Value, format: Option<&str>) {
+        let json_like = format.is_none_or(|f| {
+            f.starts_with("application/vnd.aai.asyncapi")
+                || f.starts_with("application/schema+json")
+                || f.starts_with("application/schema+yaml")
+                || f.starts_with("application/vnd.oai.openapi")
+        });
         if json_like {
-            self.schema(v, ptr);
+            self.schema(v);
         }
     }
 
-    pub(super) fn parameters(
-        &mut self,
-        m: &'a Map<String, Value>,
-        ptr: &str,
-        address: Option<&str>,
-    ) {
-        let used: Vec<&str> = address.map(placeholders).unwrap_or_default();
-        let declared = m.get("parameters");
-        let pp = push(ptr, "parameters");
-        let declared_map = match declared {
-            Some(d) => self.obj(d, &pp, "parameters"),
-            None => None,
-        };
-        let missing: Vec<&str> = used
-            .iter()
-            .copied()
-            .filter(|u| !declared_map.is_some_and(|d| d.contains_key(*u)))
-            .collect();
-        if !missing.is_empty() {
-            self.push(if declared.is_some() { pp.clone() } else { ptr.to_owned() }, ProblemKind::Parameter, format!( "Not all channel's parameters are described with \"parameters\" object. Missed: {}.", missing.join(", ") ));
+    /// A schema as the line has it: 2.x a schema written in `format`, 3.0 also a multi-format
+    /// schema object.
+    fn schema_of_line(&mut self, v: &'a Value, format: Option<&str>) {
+        if self.line == SpecVersion::V2 {
+            return self.payload(v, format);
         }
-        let Some(dm) = declared_map else { return };
-        for (name, p) in dm {
-            let np = push(&pp, name);
-            if ref_of(p).is_none()
-                && let Some(pm) = self.obj(p, &np, name)
-            {
-                self.parameter(pm, &np);
+        match v.as_object() {
+            Some(m) if m.contains_key("schemaFormat") || m.contains_key("schema") => {
+                let keys = ["schemaFormat", "schema"];
+                self.required(m, "multi-format schema", &keys);
+                self.allowed(m, &keys);
+                let f = m.get("schemaFormat").and_then(Value::as_str);
+                self.sub(m, "schema", |s, x| s.payload(x, f));
+            }
+            _ => self.schema(v),
+        }
+    }
+
+    pub(super) fn parameters(&mut self, m: &'a Obj, address: Option<&str>) {
+        let declared = m.get("parameters");
+        if let Some(missing) = undeclared(address.unwrap_or_default(), declared) {
+            let message = format!(
+                "Not all channel's parameters are described with \"parameters\" object. Missed: {missing}."
+            );
+            match declared {
+                Some(_) => self.report_in("parameters", ProblemKind::Parameter, message),
+                None => self.report(ProblemKind::Parameter, message),
             }
         }
+        self.entries(m, "parameters", |s, _, p| s.parameter(p));
     }
 
-    pub(super) fn parameter(&mut self, pm: &'a Map<String, Value>, np: &str) {
+    fn parameter(&mut self, m: &'a Obj) {
         let except: &[&str] = match self.line {
             SpecVersion::V2 => &["enum", "default", "examples"],
             SpecVersion::V3 => &["schema"],
         };
-        self.object(pm, np, "parameter", Parameter::FIELDS, &[], except);
-        if self.line == SpecVersion::V2
-            && let Some(s) = pm.get("schema")
-        {
-            self.schema(s, &push(np, "schema"));
+        self.object(m, "parameter", Parameter::FIELDS, &[], except);
+        if self.line == SpecVersion::V2 {
+            self.sub(m, "schema", Self::schema);
         }
     }
 
-    pub(super) fn message(&mut self, m: &'a Map<String, Value>, ptr: &str, allow_one_of: bool) {
-        if let Some(one_of) = m
-            .get("oneOf")
-            .filter(|_| allow_one_of && self.line == SpecVersion::V2)
-        {
-            self.allowed(m, ptr, &["oneOf"]);
-            let op = push(ptr, "oneOf");
-            let Some(arr) = one_of.as_array() else {
-                self.push(op, ProblemKind::InvalidValue, "\"oneOf\" must be an array");
-                return;
-            };
-            for (i, item) in arr.iter().enumerate() {
-                if ref_of(item).is_some() {
-                    continue;
+    pub(super) fn message(&mut self, m: &'a Obj, allow_one_of: bool) {
+        if allow_one_of && self.line == SpecVersion::V2 && m.contains_key("oneOf") {
+            self.allowed(m, &["oneOf"]);
+            return self.items(m, "oneOf", |s, _, item| {
+                if ref_of(item).is_none()
+                    && let Some(im) = s.obj(item, "message")
+                {
+                    s.message(im, false);
                 }
-                let ip = push_index(&op, i);
-                if let Some(im) = self.obj(item, &ip, "message") {
-                    self.message(im, &ip, false);
-                }
-            }
-            return;
+            });
         }
         let (extra, except): (&[&str], &[&str]) = match self.line {
             SpecVersion::V2 if self.minor >= 4 => (&["deprecated"], &[]),
             SpecVersion::V2 => (&["deprecated"], &["messageId"]),
             SpecVersion::V3 => (&[], &["schemaFormat", "messageId"]),
         };
-        self.object(m, ptr, "message", Message::FIELDS, extra, except);
-        self.tags(m, ptr);
-        self.external_docs(m, ptr);
+        self.object(m, "message", Message::FIELDS, extra, except);
+        self.tags(m);
+        self.external_docs(m);
         let format = m.get("schemaFormat").and_then(Value::as_str);
-        if let Some(h) = m.get("headers") {
-            if self.line == SpecVersion::V3 {
-                self.multi_format(h, &push(ptr, "headers"));
-            } else {
-                self.schema(h, &push(ptr, "headers"));
+        self.sub(m, "headers", |s, h| s.schema_of_line(h, None));
+        self.sub(m, "payload", |s, p| s.schema_of_line(p, format));
+        self.items(m, "examples", |s, i, e| {
+            let Some(em) = s.obj(e, "example") else {
+                return;
+            };
+            s.allowed(em, &["headers", "payload", "name", "summary"]);
+            if !em.contains_key("payload") && !em.contains_key("headers") {
+                let message = format!(
+                    "Item at index {i} must have required property \"payload\" or \"headers\""
+                );
+                s.report(ProblemKind::Required, message);
             }
-        }
-        if let Some(p) = m.get("payload") {
-            if self.line == SpecVersion::V3 {
-                self.multi_format(p, &push(ptr, "payload"));
-            } else {
-                self.payload(p, &push(ptr, "payload"), format);
-            }
-        }
-        if let Some((a, ep)) = self.array(m, ptr, "examples") {
-            for (i, e) in a.iter().enumerate() {
-                let ip = push_index(&ep, i);
-                let Some(em) = self.obj(e, &ip, "example") else {
-                    continue;
-                };
-                self.allowed(em, &ip, &["headers", "payload", "name", "summary"]);
-                if !em.contains_key("payload") && !em.contains_key("headers") {
-                    self.push(ip.clone(), ProblemKind::Required, format!("Item at index {i} must have required property \"payload\" or \"headers\""));
-                }
-            }
-        }
-        if let Some(t) = m.get("traits") {
-            self.traits(t, &push(ptr, "traits"));
-        }
+        });
+        self.traits(m);
     }
 
-    pub(super) fn multi_format(&mut self, v: &'a Value, ptr: &str) {
-        match v.as_object() {
-            Some(m) if m.contains_key("schemaFormat") || m.contains_key("schema") => {
-                self.required(m, ptr, "multi-format schema", &["schemaFormat", "schema"]);
-                self.allowed(m, ptr, &["schemaFormat", "schema"]);
-                if let Some(s) = m.get("schema") {
-                    let f = m.get("schemaFormat").and_then(Value::as_str);
-                    self.payload(s, &push(ptr, "schema"), f);
-                }
+    pub(super) fn traits(&mut self, m: &'a Obj) {
+        self.items(m, "traits", |s, _, t| {
+            if ref_of(t).is_none()
+                && let Some(tm) = t.as_object()
+            {
+                s.tags(tm);
             }
-            _ => self.schema(v, ptr),
-        }
+        });
     }
 
-    pub(super) fn traits(&mut self, t: &'a Value, ptr: &str) {
-        let Some(arr) = t.as_array() else {
-            self.push(
-                ptr,
-                ProblemKind::InvalidValue,
-                "\"traits\" must be an array",
-            );
-            return;
-        };
-        for (i, tr) in arr.iter().enumerate() {
-            if ref_of(tr).is_some() {
-                continue;
-            }
-            let ip = push_index(ptr, i);
-            if let Some(tm) = tr.as_object() {
-                self.tags(tm, &ip);
-            }
-        }
-    }
-
-    pub(super) fn protocol(&mut self, m: &'a Map<String, Value>, ptr: &str) {
+    pub(super) fn protocol(&mut self, m: &'a Obj) {
         if let Some(p) = m.get("protocol").and_then(Value::as_str)
             && (p.is_empty() || p.contains(char::is_whitespace))
         {
-            self.push(
-                push(ptr, "protocol"),
-                ProblemKind::InvalidValue,
-                "\"protocol\" must be a non-empty protocol name such as sse, http, https, ws",
+            let message =
+                "\"protocol\" must be a non-empty protocol name such as sse, http, https, ws";
+            self.report_in("protocol", ProblemKind::InvalidValue, message);
+        }
+    }
+
+    pub(super) fn server_variables(&mut self, m: &'a Obj, url: &str) {
+        if let Some(missing) = undeclared(url, m.get("variables")) {
+            let message = format!(
+                "Not all server's variables are described with \"variables\" object. Missed: {missing}."
             );
+            self.report(ProblemKind::ServerVariable, message);
         }
     }
 
-    pub(super) fn server_variables(&mut self, m: &'a Map<String, Value>, ptr: &str, url: &str) {
-        let used = placeholders(url);
-        let declared = m.get("variables").and_then(Value::as_object);
-        let missing: Vec<&str> = used
-            .iter()
-            .copied()
-            .filter(|u| !declared.is_some_and(|d| d.contains_key(*u)))
-            .collect();
-        if !missing.is_empty() {
-            self.push(ptr, ProblemKind::ServerVariable, format!( "Not all server's variables are described with \"variables\" object. Missed: {}.", missing.join(", ") ));
-        }
-    }
-
-    pub(super) fn component_common(&mut self, m: &'a Map<String, Value>) {
-        if let Some(s) = m.get("schemas")
-            && let Some(sm) = self.obj(s, "/components/schemas", "schemas")
-        {
-            for (k, v) in sm {
-                let p = push("/components/schemas", k);
-                if self.line == SpecVersion::V3 {
-                    self.multi_format(v, &p);
-                } else {
-                    self.schema(v, &p);
-                }
+    pub(super) fn component_common(&mut self, m: &'a Obj) {
+        self.field(m, "schemas", "schemas", |s, schemas| {
+            for (k, x) in schemas {
+                s.at(k, |s| s.schema_of_line(x, None));
             }
-        }
-        for (name, sm, sp) in self.entries(m, "/components", "securitySchemes") {
-            self.security_scheme(sm, &sp, name);
-        }
-        for (_, pm, pp) in self.entries(m, "/components", "parameters") {
-            self.parameter(pm, &pp);
-        }
+        });
+        self.entries(m, "securitySchemes", |s, name, x| {
+            s.security_scheme(x, name)
+        });
+        self.entries(m, "parameters", |s, _, p| s.parameter(p));
         for key in ["operationTraits", "messageTraits"] {
-            for (_, tm, tp) in self.entries(m, "/components", key) {
-                self.tags(tm, &tp);
-            }
+            self.entries(m, key, |s, _, t| s.tags(t));
         }
     }
+}
+
+/// The `{name}` placeholders of `address` that the `declared` map does not name, if any, joined.
+fn undeclared(address: &str, declared: Option<&Value>) -> Option<String> {
+    let declared = declared.and_then(Value::as_object);
+    let missing: Vec<&str> = (placeholders(address).into_iter())
+        .filter(|u| !declared.is_some_and(|d| d.contains_key(*u)))
+        .collect();
+    (!missing.is_empty()).then(|| missing.join(", "))
 }

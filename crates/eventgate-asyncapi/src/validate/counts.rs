@@ -6,16 +6,7 @@ use serde_json::{Map, Value};
 
 use super::Counts;
 use crate::model::SpecVersion;
-use crate::pointer::{push, push_index};
-use crate::refs::{self, ref_of};
-
-/// A value and the pointer of the object it stands for: its own, or its reference's target.
-fn located<'v>(root: &'v Value, v: &'v Value, at: String) -> Option<(&'v Value, String)> {
-    match ref_of(v) {
-        Some(r) => refs::resolve_with_pointer(root, r).ok(),
-        None => Some((v, at)),
-    }
-}
+use crate::refs::deref;
 
 /// Counts channels, operations, messages and servers the way the reference parser does.
 pub(super) fn count(root: &Value, line: SpecVersion) -> Counts {
@@ -25,45 +16,37 @@ pub(super) fn count(root: &Value, line: SpecVersion) -> Counts {
         servers: len("servers"),
         ..Counts::default()
     };
-    // A message is identified by the pointer of the object it resolves to.
-    let mut seen: HashSet<String> = HashSet::new();
+    // A message is identified by the object it resolves to: one place in the document, as its
+    // JSON pointer would name it.
+    let mut seen: HashSet<*const Value> = HashSet::new();
+    let mut see = |m: &Value| {
+        seen.extend(deref(root, m).map(std::ptr::from_ref));
+    };
     let channels = root.get("channels").and_then(Value::as_object);
-    let channels = channels
+    for c in channels
         .into_iter()
         .flatten()
-        .filter_map(|(name, c)| located(root, c, push("/channels", name)));
-    for (c, base) in channels {
+        .filter_map(|(_, c)| deref(root, c))
+    {
         match line {
             SpecVersion::V2 => {
-                for op in ["subscribe", "publish"] {
-                    let Some(o) = c.get(op) else { continue };
+                for o in ["subscribe", "publish"]
+                    .into_iter()
+                    .filter_map(|op| c.get(op))
+                {
                     counts.operations += 1;
-                    let Some(msg) = o.get("message") else {
-                        continue;
-                    };
-                    let at = push(&push(&base, op), "message");
-                    let Some((msg, at)) = located(root, msg, at) else {
+                    let Some(msg) = o.get("message").and_then(|m| deref(root, m)) else {
                         continue;
                     };
                     match msg.get("oneOf").and_then(Value::as_array) {
-                        Some(items) => {
-                            let items = items.iter().enumerate();
-                            let items = items.map(|(i, m)| (m, push_index(&push(&at, "oneOf"), i)));
-                            seen.extend(items.filter_map(|(m, at)| Some(located(root, m, at)?.1)));
-                        }
-                        None => {
-                            seen.insert(at);
-                        }
+                        Some(items) => items.iter().for_each(&mut see),
+                        None => see(msg),
                     }
                 }
             }
             SpecVersion::V3 => {
-                let Some(msgs) = c.get("messages").and_then(Value::as_object) else {
-                    continue;
-                };
-                let at = push(&base, "messages");
-                let msgs = msgs.iter().map(|(k, m)| located(root, m, push(&at, k)));
-                seen.extend(msgs.filter_map(|m| Some(m?.1)));
+                let msgs = c.get("messages").and_then(Value::as_object);
+                msgs.into_iter().flat_map(Map::values).for_each(&mut see);
             }
         }
     }

@@ -2,16 +2,21 @@
 //!
 //! Every problem is collected (the validator never stops at the first one), each with an RFC 6901
 //! pointer into the document and a message. The rules are described in `docs/asyncapi.md`.
+//!
+//! The walk keeps its place as a path of steps, pushed when it enters a field, an entry or an item
+//! and popped when it leaves; a pointer is only written out when a problem is reported there.
 
 mod common;
 mod counts;
 mod v2;
 mod v3;
 
+use std::fmt::Write as _;
+
 use serde_json::{Map, Value};
 
 use crate::model::{Field, SpecVersion};
-use crate::pointer::{push, push_index};
+use crate::pointer::escape_token;
 use crate::refs::{self, ref_of};
 
 /// What kind of rule a [`Problem`] breaks.
@@ -88,16 +93,16 @@ impl Report {
     }
 }
 
-const SCHEMA_TYPES: &[&str] = &[
-    "array", "boolean", "integer", "null", "number", "object", "string",
-];
+type Obj = Map<String, Value>;
 
 struct V<'a> {
     root: &'a Value,
     line: SpecVersion,
     minor: u8,
     problems: Vec<Problem>,
-    schemes: Option<&'a Map<String, Value>>,
+    schemes: Option<&'a Obj>,
+    /// Where the walk is: the steps from the root to the value being checked.
+    path: Vec<Seg<'a>>,
 }
 
 /// Validates a parsed document.
@@ -123,30 +128,20 @@ pub(crate) fn validate(root: &Value) -> Report {
     let Some(line) = SpecVersion::of(version) else {
         let supported = crate::model::SUPPORTED_VERSIONS.join(", ");
         let message = format!("Version \"{version}\" is not supported. Supported: {supported}.");
-        return refused(
-            Some(version),
-            "/asyncapi",
-            ProblemKind::UnsupportedVersion,
-            message,
-        );
+        let kind = ProblemKind::UnsupportedVersion;
+        return refused(Some(version), "/asyncapi", kind, message);
     };
-    let minor = version
-        .split('.')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let schemes = m
-        .get("components")
-        .and_then(|c| c.get("securitySchemes"))
-        .and_then(Value::as_object);
+    let minor = version.split('.').nth(1).and_then(|s| s.parse().ok());
+    let schemes = m.get("components").and_then(|c| c.get("securitySchemes"));
     let mut v = V {
         root,
         line,
-        minor,
+        minor: minor.unwrap_or(0),
         problems: Vec::new(),
-        schemes,
+        schemes: schemes.and_then(Value::as_object),
+        path: Vec::new(),
     };
-    v.refs(root, &mut Vec::new());
+    v.refs(root);
     match line {
         SpecVersion::V2 => v.root_v2(m),
         SpecVersion::V3 => v.root_v3(m),
@@ -162,10 +157,29 @@ pub(crate) fn validate(root: &Value) -> Report {
     }
 }
 
-/// One step of the path to a value (pointers are only built when a problem is reported).
+/// One step of the path to a value.
+#[derive(Clone, Copy)]
 enum Seg<'a> {
     Key(&'a str),
     Index(usize),
+}
+
+impl<'a> From<&'a str> for Seg<'a> {
+    fn from(k: &'a str) -> Self {
+        Seg::Key(k)
+    }
+}
+
+impl<'a> From<&'a String> for Seg<'a> {
+    fn from(k: &'a String) -> Self {
+        Seg::Key(k)
+    }
+}
+
+impl From<usize> for Seg<'_> {
+    fn from(i: usize) -> Self {
+        Seg::Index(i)
+    }
 }
 
 fn is_ext(k: &str) -> bool {
@@ -173,8 +187,31 @@ fn is_ext(k: &str) -> bool {
 }
 
 impl<'a> V<'a> {
-    fn push(&mut self, pointer: impl Into<String>, kind: ProblemKind, message: impl Into<String>) {
-        let (pointer, message) = (pointer.into(), message.into());
+    /// Runs `f` one step further down the path.
+    fn at<R>(&mut self, step: impl Into<Seg<'a>>, f: impl FnOnce(&mut Self) -> R) -> R {
+        self.within(&[step.into()], f)
+    }
+
+    /// Runs `f` some steps further down the path.
+    fn within<R>(&mut self, steps: &[Seg<'a>], f: impl FnOnce(&mut Self) -> R) -> R {
+        let depth = self.path.len();
+        self.path.extend_from_slice(steps);
+        let r = f(self);
+        self.path.truncate(depth);
+        r
+    }
+
+    /// Reports a problem at the current place.
+    fn report(&mut self, kind: ProblemKind, message: impl Into<String>) {
+        let mut pointer = String::new();
+        for step in &self.path {
+            match step {
+                Seg::Key(k) => write!(pointer, "/{}", escape_token(k)),
+                Seg::Index(i) => write!(pointer, "/{i}"),
+            }
+            .unwrap_or_default();
+        }
+        let message = message.into();
         self.problems.push(Problem {
             pointer,
             message,
@@ -182,63 +219,98 @@ impl<'a> V<'a> {
         });
     }
 
-    /// The array at `key`, with its pointer; a problem when it is there but not an array.
-    fn array(
+    /// Reports a problem at `step` below the current place.
+    fn report_in(
         &mut self,
-        m: &'a Map<String, Value>,
-        ptr: &str,
-        key: &str,
-    ) -> Option<(&'a [Value], String)> {
-        let v = m.get(key)?;
-        let p = push(ptr, key);
-        match v.as_array() {
-            Some(a) => Some((a, p)),
-            None => {
-                self.push(
-                    p,
-                    ProblemKind::InvalidValue,
-                    format!("\"{key}\" must be an array"),
-                );
-                None
-            }
+        step: impl Into<Seg<'a>>,
+        kind: ProblemKind,
+        message: impl Into<String>,
+    ) {
+        self.at(step, |v| v.report(kind, message));
+    }
+
+    /// The value as an object; a problem here when it is not one.
+    fn obj(&mut self, v: &'a Value, what: &str) -> Option<&'a Obj> {
+        let m = v.as_object();
+        if m.is_none() {
+            self.report(
+                ProblemKind::InvalidValue,
+                format!("\"{what}\" must be an object"),
+            );
+        }
+        m
+    }
+
+    /// Runs `f` at field `key` of `m`, when present.
+    fn sub(&mut self, m: &'a Obj, key: &'a str, f: impl FnOnce(&mut Self, &'a Value)) {
+        if let Some(v) = m.get(key) {
+            self.at(key, |s| f(s, v));
         }
     }
 
-    fn obj(&mut self, v: &'a Value, ptr: &str, what: &str) -> Option<&'a Map<String, Value>> {
-        match v.as_object() {
-            Some(m) => Some(m),
-            None => {
-                self.push(
-                    ptr,
-                    ProblemKind::InvalidValue,
-                    format!("\"{what}\" must be an object"),
-                );
-                None
-            }
+    /// Runs `f` on the object at field `key` of `m`, when present (a problem when not an object).
+    fn field(&mut self, m: &'a Obj, key: &'a str, what: &str, f: impl FnOnce(&mut Self, &'a Obj)) {
+        self.sub(m, key, |s, v| s.obj(v, what).map_or((), |o| f(s, o)));
+    }
+
+    /// [`field`](Self::field) for a field that may also be a reference (whose target is checked
+    /// where it lives).
+    fn inline(&mut self, m: &'a Obj, key: &'a str, what: &str, f: impl FnOnce(&mut Self, &'a Obj)) {
+        if m.get(key).and_then(ref_of).is_none() {
+            self.field(m, key, what, f);
         }
     }
 
-    fn allowed(&mut self, m: &Map<String, Value>, ptr: &str, keys: &[&str]) {
-        for k in m.keys() {
-            if !is_ext(k) && !keys.contains(&k.as_str()) {
-                self.push(
-                    push(ptr, k),
-                    ProblemKind::UnexpectedProperty,
-                    format!("Property \"{k}\" is not expected to be here"),
-                );
+    /// Runs `f` on each item of the array at field `key`, when present (a problem when not an
+    /// array).
+    fn items(&mut self, m: &'a Obj, key: &'a str, mut f: impl FnMut(&mut Self, usize, &'a Value)) {
+        self.sub(m, key, |s, v| match v.as_array() {
+            Some(a) => a
+                .iter()
+                .enumerate()
+                .for_each(|(i, x)| s.at(i, |s| f(s, i, x))),
+            None => s.report(
+                ProblemKind::InvalidValue,
+                format!("\"{key}\" must be an array"),
+            ),
+        });
+    }
+
+    /// Runs `f` on each entry of the map at field `key`, when present, but references (their
+    /// targets are checked where they live).
+    fn entries(
+        &mut self,
+        m: &'a Obj,
+        key: &'a str,
+        mut f: impl FnMut(&mut Self, &'a str, &'a Obj),
+    ) {
+        self.field(m, key, key, |s, map| {
+            for (k, e) in map.iter().filter(|(_, e)| ref_of(e).is_none()) {
+                s.at(k, |s| s.obj(e, k).map_or((), |o| f(s, k, o)));
             }
+        });
+    }
+
+    /// Reports every key of `m` that is neither an `x-*` extension nor `known`.
+    fn unexpected(&mut self, m: &'a Obj, known: impl Fn(&str) -> bool) {
+        for k in m.keys().filter(|k| !is_ext(k) && !known(k)) {
+            let message = format!("Property \"{k}\" is not expected to be here");
+            self.report_in(k, ProblemKind::UnexpectedProperty, message);
         }
     }
 
-    fn required(&mut self, m: &Map<String, Value>, ptr: &str, what: &str, keys: &[&str]) {
-        for k in keys {
-            if !m.contains_key(*k) {
-                self.push(
-                    ptr,
-                    ProblemKind::Required,
-                    format!("\"{what}\" must have required property \"{k}\""),
-                );
-            }
+    fn allowed(&mut self, m: &'a Obj, keys: &[&str]) {
+        self.unexpected(m, |k| keys.contains(&k));
+    }
+
+    fn required(&mut self, m: &Obj, what: &str, keys: &[&str]) {
+        for k in keys.iter().filter(|k| !m.contains_key(**k)) {
+            let whose = match self.path.is_empty() {
+                true => "The document".to_owned(),
+                false => format!("\"{what}\""),
+            };
+            let message = format!("{whose} must have required property \"{k}\"");
+            self.report(ProblemKind::Required, message);
         }
     }
 
@@ -246,8 +318,7 @@ impl<'a> V<'a> {
     /// fields strings, and no key but the table's (less `except`), `extra` and `x-*` extensions.
     fn object(
         &mut self,
-        m: &Map<String, Value>,
-        ptr: &str,
+        m: &'a Obj,
         what: &str,
         fields: &[Field],
         extra: &[&str],
@@ -255,40 +326,23 @@ impl<'a> V<'a> {
     ) {
         for f in fields.iter().filter(|f| f.required || f.string) {
             match m.get(f.name) {
-                None if f.required => {
-                    let whose = match ptr {
-                        "" => "The document".to_owned(),
-                        _ => format!("\"{what}\""),
-                    };
-                    let message = format!("{whose} must have required property \"{}\"", f.name);
-                    self.push(ptr, ProblemKind::Required, message);
+                None if f.required => self.required(m, what, &[f.name]),
+                Some(v) if f.string && !v.is_string() => {
+                    let message = format!("\"{}\" must be a string", f.name);
+                    self.report_in(f.name, ProblemKind::InvalidValue, message);
                 }
-                Some(v) if f.string && !v.is_string() => self.push(
-                    push(ptr, f.name),
-                    ProblemKind::InvalidValue,
-                    format!("\"{}\" must be a string", f.name),
-                ),
                 _ => {}
             }
         }
-        for k in m.keys() {
-            if is_ext(k) || extra.contains(&k.as_str()) {
-                continue;
-            }
-            if !fields.iter().any(|f| f.name == k) || except.contains(&k.as_str()) {
-                let message = format!("Property \"{k}\" is not expected to be here");
-                self.push(push(ptr, k), ProblemKind::UnexpectedProperty, message);
-            }
-        }
+        let named = |k: &str| !except.contains(&k) && fields.iter().any(|f| f.name == k);
+        self.unexpected(m, |k| extra.contains(&k) || named(k));
     }
 
-    fn strings(&mut self, m: &Map<String, Value>, ptr: &str, keys: &[&str]) {
+    fn strings(&mut self, m: &'a Obj, keys: &[&'a str]) {
         for k in keys {
-            if let Some(v) = m.get(*k)
-                && !v.is_string()
-            {
-                self.push(
-                    push(ptr, k),
+            if m.get(*k).is_some_and(|v| !v.is_string()) {
+                self.report_in(
+                    *k,
                     ProblemKind::InvalidValue,
                     format!("\"{k}\" must be a string"),
                 );
@@ -296,8 +350,8 @@ impl<'a> V<'a> {
         }
     }
 
-    /// Every `$ref` in the document must resolve inside it.
-    fn refs(&mut self, v: &'a Value, path: &mut Vec<Seg<'a>>) {
+    /// Every `$ref` in the value must resolve inside the document.
+    fn refs(&mut self, v: &'a Value) {
         match v {
             Value::Object(m) => {
                 for (k, c) in m {
@@ -305,61 +359,22 @@ impl<'a> V<'a> {
                         && let Some(r) = c.as_str()
                     {
                         if let Err(e) = refs::resolve(self.root, r) {
-                            let mut ptr = String::new();
-                            for seg in path.iter() {
-                                match seg {
-                                    Seg::Key(k) => ptr = push(&ptr, k),
-                                    Seg::Index(i) => ptr = push_index(&ptr, *i),
-                                }
-                            }
-                            self.push(push(&ptr, k), ProblemKind::Reference, e.to_string());
+                            self.report_in(k, ProblemKind::Reference, e.to_string());
                         }
-                        continue;
-                    }
-                    if c.is_object() || c.is_array() {
-                        path.push(Seg::Key(k));
-                        self.refs(c, path);
-                        path.pop();
+                    } else if c.is_object() || c.is_array() {
+                        self.at(k, |s| s.refs(c));
                     }
                 }
             }
             Value::Array(a) => {
                 for (i, c) in a.iter().enumerate() {
                     if c.is_object() || c.is_array() {
-                        path.push(Seg::Index(i));
-                        self.refs(c, path);
-                        path.pop();
+                        self.at(i, |s| s.refs(c));
                     }
                 }
             }
             _ => {}
         }
-    }
-
-    /// Iterates a map-valued field, giving each entry (references are skipped: their targets are
-    /// checked where they live).
-    fn entries(
-        &mut self,
-        m: &'a Map<String, Value>,
-        ptr: &str,
-        key: &str,
-    ) -> Vec<(&'a String, &'a Map<String, Value>, String)> {
-        let mut out = Vec::new();
-        let Some(v) = m.get(key) else { return out };
-        let p = push(ptr, key);
-        let Some(map) = self.obj(v, &p, key) else {
-            return out;
-        };
-        for (k, e) in map {
-            if ref_of(e).is_some() {
-                continue;
-            }
-            let ep = push(&p, k);
-            if let Some(em) = self.obj(e, &ep, k) {
-                out.push((k, em, ep));
-            }
-        }
-        out
     }
 }
 

@@ -1,148 +1,107 @@
 //! Rules of AsyncAPI 3.0: the root, servers, channels, operations, components.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::common::COMPONENTS;
-use super::{ProblemKind, V};
+use super::{Obj, ProblemKind, V};
 use crate::model::v3::{AsyncApiV3, ChannelV3, ComponentsV3, OperationV3, ServerV3};
-use crate::pointer::{push, push_index};
 use crate::refs::{self, ref_of};
 
 impl<'a> V<'a> {
-    pub(super) fn root_v3(&mut self, root: &'a Map<String, Value>) {
-        self.object(root, "", "document", AsyncApiV3::FIELDS, &[], &[]);
+    pub(super) fn root_v3(&mut self, root: &'a Obj) {
+        self.object(root, "document", AsyncApiV3::FIELDS, &[], &[]);
         self.info(root);
-        for (_, sm, sp) in self.entries(root, "", "servers") {
-            self.server_v3(sm, &sp);
-        }
-        for (_, cm, cp) in self.entries(root, "", "channels") {
-            self.channel_v3(cm, &cp);
-        }
-        for (_, om, op) in self.entries(root, "", "operations") {
-            self.operation_v3(om, &op);
-        }
-        if let Some(c) = root.get("components") {
-            self.components_v3(c);
-        }
+        self.members_v3(root);
+        self.field(root, "components", "components", Self::components_v3);
     }
 
-    pub(super) fn server_v3(&mut self, m: &'a Map<String, Value>, ptr: &str) {
-        self.object(m, ptr, "server", ServerV3::FIELDS, &[], &[]);
-        self.protocol(m, ptr);
-        self.tags(m, ptr);
-        self.external_docs(m, ptr);
-        self.security_v3(m, ptr);
-        let mut url = String::new();
-        for k in ["host", "pathname"] {
-            if let Some(s) = m.get(k).and_then(Value::as_str) {
-                url.push_str(s);
-            }
-        }
-        self.server_variables(m, ptr, &url);
+    /// The servers, channels and operations of the root or of `components`.
+    fn members_v3(&mut self, m: &'a Obj) {
+        self.entries(m, "servers", |s, _, x| s.server_v3(x));
+        self.entries(m, "channels", |s, _, x| s.channel_v3(x));
+        self.entries(m, "operations", |s, _, x| s.operation_v3(x));
     }
 
-    pub(super) fn security_v3(&mut self, m: &'a Map<String, Value>, ptr: &str) {
-        let Some((arr, sp)) = self.array(m, ptr, "security") else {
-            return;
-        };
-        for (i, item) in arr.iter().enumerate() {
-            if ref_of(item).is_some() {
-                continue;
-            }
-            let ip = push_index(&sp, i);
-            if let Some(im) = self.obj(item, &ip, "security scheme") {
-                self.security_scheme(im, &ip, "security scheme");
-            }
-        }
+    fn server_v3(&mut self, m: &'a Obj) {
+        self.object(m, "server", ServerV3::FIELDS, &[], &[]);
+        self.protocol(m);
+        self.tags(m);
+        self.external_docs(m);
+        self.security_v3(m);
+        let part = |k: &str| m.get(k).and_then(Value::as_str).unwrap_or_default();
+        self.server_variables(m, &[part("host"), part("pathname")].concat());
     }
 
-    pub(super) fn channel_v3(&mut self, m: &'a Map<String, Value>, ptr: &str) {
-        self.object(m, ptr, "channel", ChannelV3::FIELDS, &[], &[]);
+    fn security_v3(&mut self, m: &'a Obj) {
+        self.items(m, "security", |s, _, item| {
+            if ref_of(item).is_none()
+                && let Some(x) = s.obj(item, "security scheme")
+            {
+                s.security_scheme(x, "security scheme");
+            }
+        });
+    }
+
+    fn channel_v3(&mut self, m: &'a Obj) {
+        self.object(m, "channel", ChannelV3::FIELDS, &[], &[]);
         let address = match m.get("address") {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => Some(s.as_str()),
             Some(_) => {
-                self.push(
-                    push(ptr, "address"),
-                    ProblemKind::InvalidValue,
-                    "\"address\" must be a string or null",
-                );
+                let message = "\"address\" must be a string or null";
+                self.report_in("address", ProblemKind::InvalidValue, message);
                 None
             }
         };
-        self.parameters(m, ptr, address);
-        self.tags(m, ptr);
-        self.external_docs(m, ptr);
-        for (_, mm, mp) in self.entries(m, ptr, "messages") {
-            self.message(mm, &mp, false);
-        }
-        if let Some((a, sp)) = self.array(m, ptr, "servers") {
-            for (i, r) in a.iter().enumerate() {
-                if !ref_of(r).is_some_and(|r| r.starts_with("#/servers/")) {
-                    self.push(
-                        push_index(&sp, i),
-                        ProblemKind::InvalidValue,
-                        "Channel servers must be references to servers in \"#/servers\".",
-                    );
-                }
+        self.parameters(m, address);
+        self.tags(m);
+        self.external_docs(m);
+        self.entries(m, "messages", |s, _, x| s.message(x, false));
+        self.items(m, "servers", |s, _, r| {
+            if !ref_of(r).is_some_and(|r| r.starts_with("#/servers/")) {
+                let message = "Channel servers must be references to servers in \"#/servers\".";
+                s.report(ProblemKind::InvalidValue, message);
             }
-        }
+        });
     }
 
-    pub(super) fn operation_v3(&mut self, m: &'a Map<String, Value>, ptr: &str) {
-        self.object(m, ptr, "operation", OperationV3::FIELDS, &[], &[]);
+    fn operation_v3(&mut self, m: &'a Obj) {
+        self.object(m, "operation", OperationV3::FIELDS, &[], &[]);
         if let Some(a) = m.get("action")
             && !matches!(a.as_str(), Some("send" | "receive"))
         {
-            self.push(
-                push(ptr, "action"),
-                ProblemKind::InvalidValue,
-                "\"action\" must be equal to one of the allowed values: send, receive",
-            );
+            let message = "\"action\" must be equal to one of the allowed values: send, receive";
+            self.report_in("action", ProblemKind::InvalidValue, message);
         }
         let channel_ref = m.get("channel").and_then(ref_of);
         if m.contains_key("channel") && channel_ref.is_none() {
-            self.push(
-                push(ptr, "channel"),
-                ProblemKind::InvalidValue,
-                "\"channel\" must be a reference object",
-            );
+            let message = "\"channel\" must be a reference object";
+            self.report_in("channel", ProblemKind::InvalidValue, message);
         }
-        self.tags(m, ptr);
-        self.external_docs(m, ptr);
-        self.security_v3(m, ptr);
-        if let Some(t) = m.get("traits") {
-            self.traits(t, &push(ptr, "traits"));
-        }
-        if let Some((a, mp)) = self.array(m, ptr, "messages") {
-            for (i, r) in a.iter().enumerate() {
-                let ip = push_index(&mp, i);
-                match (ref_of(r), channel_ref) {
-                    (None, _) => self.push(
-                        ip,
-                        ProblemKind::InvalidValue,
-                        "operation messages must be reference objects",
-                    ),
-                    (Some(r), Some(c)) if !self.message_of_channel(c, r) => {
-                        self.push(
-                            ip,
-                            ProblemKind::Reference,
-                            "Operation message does not belong to the specified channel.",
-                        );
-                    }
-                    _ => {}
-                }
+        self.tags(m);
+        self.external_docs(m);
+        self.security_v3(m);
+        self.traits(m);
+        self.items(m, "messages", |s, _, r| match (ref_of(r), channel_ref) {
+            (None, _) => {
+                let message = "operation messages must be reference objects";
+                s.report(ProblemKind::InvalidValue, message);
             }
-        }
+            (Some(r), Some(c)) if !s.message_of_channel(c, r) => {
+                let message = "Operation message does not belong to the specified channel.";
+                s.report(ProblemKind::Reference, message);
+            }
+            _ => {}
+        });
     }
 
     /// Whether a message reference names one of the messages of the referenced channel.
-    pub(super) fn message_of_channel(&self, channel_ref: &str, message_ref: &str) -> bool {
-        let Ok(target) = refs::resolve(self.root, message_ref) else {
+    fn message_of_channel(&self, channel_ref: &str, message_ref: &str) -> bool {
+        let (Ok(target), Ok(channel)) = (
+            refs::resolve(self.root, message_ref),
+            refs::resolve(self.root, channel_ref),
+        ) else {
             return true; // reported by the reference check
-        };
-        let Ok(channel) = refs::resolve(self.root, channel_ref) else {
-            return true;
         };
         let Some(msgs) = channel.get("messages").and_then(Value::as_object) else {
             return false;
@@ -151,35 +110,15 @@ impl<'a> V<'a> {
             .any(|m| refs::deref(self.root, m).is_some_and(|m| std::ptr::eq(m, target)))
     }
 
-    pub(super) fn components_v3(&mut self, c: &'a Value) {
-        let Some(m) = self.obj(c, "/components", "components") else {
-            return;
-        };
+    fn components_v3(&mut self, m: &'a Obj) {
         let extra = [
             COMPONENTS,
             &["replies", "replyAddresses", "externalDocs", "tags"],
         ]
         .concat();
-        self.object(
-            m,
-            "/components",
-            "components",
-            ComponentsV3::FIELDS,
-            &extra,
-            &[],
-        );
+        self.object(m, "components", ComponentsV3::FIELDS, &extra, &[]);
         self.component_common(m);
-        for (_, sm, sp) in self.entries(m, "/components", "servers") {
-            self.server_v3(sm, &sp);
-        }
-        for (_, cm, cp) in self.entries(m, "/components", "channels") {
-            self.channel_v3(cm, &cp);
-        }
-        for (_, om, op) in self.entries(m, "/components", "operations") {
-            self.operation_v3(om, &op);
-        }
-        for (_, mm, mp) in self.entries(m, "/components", "messages") {
-            self.message(mm, &mp, false);
-        }
+        self.members_v3(m);
+        self.entries(m, "messages", |s, _, x| s.message(x, false));
     }
 }
