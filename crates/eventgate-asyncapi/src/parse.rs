@@ -94,10 +94,12 @@ pub(crate) fn read(text: &str, limits: &Limits) -> Result<(Value, Format), ReadE
         limit: limits.max_depth,
     };
     // Both readers stop at their own nesting bound with a "recursion limit" message.
-    let error = |message: String, line: Option<usize>, column: Option<usize>| {
+    // `at`: the line and column.
+    let error = |message: String, at: Option<(usize, usize)>| {
         if message.contains("recursion limit") {
             too_deep()
         } else {
+            let (line, column) = (at.map(|a| a.0), at.map(|a| a.1));
             ReadError::Syntax {
                 format,
                 line,
@@ -108,17 +110,9 @@ pub(crate) fn read(text: &str, limits: &Limits) -> Result<(Value, Format), ReadE
     };
     let value = match format {
         Format::Json => serde_json::from_str::<Value>(text)
-            .map_err(|e| error(e.to_string(), Some(e.line()), Some(e.column()))),
-        Format::Yaml => {
-            Value::deserialize(serde_norway::Deserializer::from_str(text)).map_err(|e| {
-                let loc = e.location();
-                error(
-                    e.to_string(),
-                    loc.as_ref().map(|l| l.line()),
-                    loc.map(|l| l.column()),
-                )
-            })
-        }
+            .map_err(|e| error(e.to_string(), Some((e.line(), e.column())))),
+        Format::Yaml => Value::deserialize(serde_norway::Deserializer::from_str(text))
+            .map_err(|e| error(e.to_string(), e.location().map(|l| (l.line(), l.column())))),
     }?;
     if depth_exceeds(&value, limits.max_depth) {
         return Err(too_deep());
@@ -130,18 +124,12 @@ pub(crate) fn read(text: &str, limits: &Limits) -> Result<(Value, Format), ReadE
 fn depth_exceeds(value: &Value, max: usize) -> bool {
     let mut stack: Vec<(&Value, usize)> = vec![(value, 1)];
     while let Some((v, d)) = stack.pop() {
-        let (items, fields) = match v {
-            Value::Array(a) => (a.as_slice(), None),
-            Value::Object(m) => (&[][..], Some(m)),
-            _ => continue,
-        };
-        if d > max {
-            return true;
+        match v {
+            Value::Array(_) | Value::Object(_) if d > max => return true,
+            Value::Array(a) => stack.extend(a.iter().map(|c| (c, d + 1))),
+            Value::Object(m) => stack.extend(m.values().map(|c| (c, d + 1))),
+            _ => {}
         }
-        let children = items
-            .iter()
-            .chain(fields.into_iter().flat_map(|m| m.values()));
-        stack.extend(children.map(|c| (c, d + 1)));
     }
     false
 }

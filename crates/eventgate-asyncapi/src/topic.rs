@@ -148,14 +148,18 @@ impl TopicTemplate {
                 let Some(name) = close.map(|c| &after[..c]).filter(|n| !n.contains('{')) else {
                     return Err(TopicError::Braces(t));
                 };
-                let bad = |name: &str| (t.clone(), name.to_owned());
+                let (template, owned) = (t.clone(), name.to_owned());
                 if !valid_name(name) {
-                    let (template, name) = bad(name);
-                    return Err(TopicError::BadVariable { template, name });
+                    return Err(TopicError::BadVariable {
+                        template,
+                        name: owned,
+                    });
                 }
                 if names.contains(&name) {
-                    let (template, name) = bad(name);
-                    return Err(TopicError::DuplicateVariable { template, name });
+                    return Err(TopicError::DuplicateVariable {
+                        template,
+                        name: owned,
+                    });
                 }
                 if pos > 0 {
                     parts.push(Part::Lit(rest[..pos].to_owned()));
@@ -163,7 +167,7 @@ impl TopicTemplate {
                     return Err(TopicError::AdjacentVariables(t));
                 }
                 names.push(name);
-                parts.push(Part::Var(name.to_owned()));
+                parts.push(Part::Var(owned));
                 rest = &after[name.len() + 1..];
             }
             if !rest.is_empty() {
@@ -314,17 +318,12 @@ impl TopicTemplate {
                         }
                     }
                 }
-                Segment::Rest => {
-                    let rest = values.rest.unwrap_or("");
-                    if rest.is_empty() {
-                        out.pop();
-                        if out.is_empty() {
-                            out.push('/');
-                        }
-                    } else {
-                        out.push_str(rest);
-                    }
-                }
+                // An empty rest drops the `/` just pushed, unless it is all there is.
+                Segment::Rest => match values.rest.filter(|r| !r.is_empty()) {
+                    Some(rest) => out.push_str(rest),
+                    None if out.len() > 1 => _ = out.pop(),
+                    None => {}
+                },
             }
         }
         Ok(out)
@@ -436,8 +435,10 @@ const INLINE_CAPTURES: usize = 4;
 
 /// Variables captured by a match (borrowing the template names and the path). Up to four
 /// are kept inline, so matching a template allocates nothing.
-#[derive(Clone, Default)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Captures<'t, 'p> {
+    /// Slots past `len` keep their default (nothing removes a value), so the derived equality
+    /// is equality of the values in order.
     inline: [(&'t str, &'p str); INLINE_CAPTURES],
     len: usize,
     spill: Vec<(&'t str, &'p str)>,
@@ -452,14 +453,6 @@ impl fmt::Debug for Captures<'_, '_> {
             .finish()
     }
 }
-
-impl PartialEq for Captures<'_, '_> {
-    fn eq(&self, other: &Self) -> bool {
-        self.rest == other.rest && self.iter().eq(other.iter())
-    }
-}
-
-impl Eq for Captures<'_, '_> {}
 
 impl<'t, 'p> IntoIterator for Captures<'t, 'p> {
     type Item = (&'t str, &'p str);

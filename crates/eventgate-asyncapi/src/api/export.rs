@@ -46,7 +46,7 @@ impl ApiDefinition {
         let (production, sandbox) = (&self.endpoints.production, &self.endpoints.sandbox);
         let endpoints = [("production", production), ("sandbox", sandbox)].into_iter();
         let endpoints = endpoints.filter_map(|(k, e)| Some((k.to_owned(), e.as_ref()?)));
-        let (schemes, extensions) = (security(&self.security, v3), self.root_extensions(wso2));
+        let (schemes, root_x) = (security(&self.security, v3), self.root_extensions(wso2));
         let message = |schema: &Value| Message {
             payload: Some(schema.clone()),
             ..Message::default()
@@ -55,15 +55,13 @@ impl ApiDefinition {
             let servers = endpoints.map(|(k, ep)| {
                 let (scheme, host, path) = ep.parts();
                 let rebuilt = format!("{scheme}://{host}{}", if path == "/" { "" } else { path });
-                let mut extensions = Extensions::new();
-                if !wso2 && (scheme != "http" || rebuilt != ep.as_str()) {
-                    extensions.insert(X_URL.into(), json!(ep.as_str()));
-                }
+                let lossy = !wso2 && (scheme != "http" || rebuilt != ep.as_str());
+                let url = extensions([lossy.then(|| (X_URL, json!(ep.as_str())))]);
                 let server = ServerV3 {
                     host: host.to_owned(),
                     pathname: Some(path.to_owned()),
                     protocol: "sse".to_owned(),
-                    extensions,
+                    extensions: url,
                     ..ServerV3::default()
                 };
                 (k, RefOr::Item(server))
@@ -104,20 +102,17 @@ impl ApiDefinition {
                     security_schemes: Some(s),
                     ..ComponentsV3::default()
                 }),
-                extensions,
+                extensions: root_x,
                 ..AsyncApiV3::default()
             }))
         } else {
             let servers = endpoints.map(|(k, ep)| {
-                let (url, protocol) = (ep.to_string(), "sse".to_owned());
-                (
-                    k,
-                    RefOr::Item(ServerV2 {
-                        url,
-                        protocol,
-                        ..ServerV2::default()
-                    }),
-                )
+                let server = ServerV2 {
+                    url: ep.to_string(),
+                    protocol: "sse".to_owned(),
+                    ..ServerV2::default()
+                };
+                (k, RefOr::Item(server))
             });
             let channels = self.topics.iter().map(|topic| {
                 let message = topic.message_schema.as_ref().map(message);
@@ -145,7 +140,7 @@ impl ApiDefinition {
                     security_schemes: Some(s),
                     ..ComponentsV2::default()
                 }),
-                extensions,
+                extensions: root_x,
                 ..AsyncApiV2::default()
             }))
         };
@@ -179,17 +174,13 @@ fn extensions<const N: usize>(entries: [Option<(&str, Value)>; N]) -> Extensions
 /// The topic's parameters; 3.0 parameters have no schema, so eventgate keeps it in an extension.
 fn parameters(topic: &Topic, v3: bool, wso2: bool) -> Option<BTreeMap<String, RefOr<Parameter>>> {
     let params = topic.parameters.iter().map(|(name, p)| {
-        let mut parameter = Parameter {
+        let x_schema = p.schema.clone().filter(|_| v3 && !wso2);
+        let parameter = Parameter {
             description: p.description.clone(),
+            schema: p.schema.clone().filter(|_| !v3),
+            extensions: extensions([x_schema.map(|s| (X_SCHEMA, s))]),
             ..Parameter::default()
         };
-        match (&p.schema, v3, wso2) {
-            (Some(s), false, _) => parameter.schema = Some(s.clone()),
-            (Some(s), true, false) => {
-                parameter.extensions.insert(X_SCHEMA.into(), s.clone());
-            }
-            _ => {}
-        }
         (name.clone(), RefOr::Item(parameter))
     });
     non_empty(params.collect())
@@ -218,21 +209,22 @@ fn security(sec: &Security, v3: bool) -> Option<BTreeMap<String, RefOr<SecurityS
         ..SecurityScheme::default()
     };
     if let Some(o) = &sec.oauth2 {
-        let scopes = o.scopes.iter();
-        let scopes = scopes.map(|(k, i)| (k.to_string(), i.description.clone()));
+        let scopes = o
+            .scopes
+            .iter()
+            .map(|(k, i)| (k.to_string(), i.description.clone()));
+        let scopes = Some(scopes.collect());
+        let (available_scopes, scopes) = if v3 { (scopes, None) } else { (None, scopes) };
         let roles = o.scopes.iter().filter(|(_, i)| !i.roles.is_empty());
         let bindings = roles.map(|(k, i)| (k.to_string(), json!(i.roles.join(","))));
         let bindings = Value::Object(bindings.collect());
-        let mut implicit = OAuthFlow {
+        let implicit = OAuthFlow {
             authorization_url: Some(o.authorization_url.clone()),
+            scopes,
+            available_scopes,
             extensions: extensions([Some(("x-scopes-bindings", bindings))]),
             ..OAuthFlow::default()
         };
-        *if v3 {
-            &mut implicit.available_scopes
-        } else {
-            &mut implicit.scopes
-        } = Some(scopes.collect());
         let flows = OAuthFlows {
             implicit: Some(implicit),
             ..OAuthFlows::default()

@@ -10,6 +10,7 @@ use super::{
     OAuth2, PlanName, Scope, ScopeInfo, Security, Topic, TopicParameter, Transport, X_BACKEND,
     X_CONTEXT, X_DELIVERY, X_LIFECYCLE, X_NAME, X_PLANS, X_SCHEMA, X_TRANSPORTS, X_URL, bad,
 };
+use crate::convert::Objects;
 use crate::model::AsyncApi;
 use crate::model::common::{Extensions, Message, Parameter, RefOr, SecurityScheme};
 use crate::model::v2::OperationMessage;
@@ -89,20 +90,19 @@ impl ApiDefinition {
                     }
                     let Some(op) = &ch.subscribe else { continue };
                     let message = op.message.as_ref().and_then(|m| first_message(root, m));
-                    let (params, x) = (ch.parameters.as_ref(), &ch.extensions);
-                    let description = ch.description.as_deref();
-                    let message = message.as_ref();
-                    let ops = &op.extensions;
-                    let topic = import_topic(root, name, description, params, x, ops, message)?;
-                    api.topics.push(topic);
+                    let ch = (&ch.description, &ch.parameters, &ch.extensions);
+                    api.topics
+                        .push(import_topic(root, name, ch, &op.extensions, message)?);
                 }
                 let urls = d.servers.iter().flatten().map(|(k, s)| {
                     let s = s.resolve(root);
                     let url = s.map(|s| ext(&s.extensions, X_URL).unwrap_or(&s.url).to_owned());
                     (k.as_str(), url)
                 });
-                let schemes = d.components.as_ref().map(|c| &c.security_schemes);
-                (urls.collect(), schemes)
+                (
+                    urls.collect(),
+                    d.components.as_ref().map(|c| &c.security_schemes),
+                )
             }
             AsyncApi::V3(d) => {
                 for op in d.operations.iter().flatten().map(|(_, o)| o) {
@@ -119,11 +119,9 @@ impl ApiDefinition {
                         let first = ch.messages.as_ref().and_then(|m| m.values().next());
                         first.and_then(|m| m.resolve(root)).map(Cow::into_owned)
                     });
-                    let (params, x) = (ch.parameters.as_ref(), &ch.extensions);
-                    let description = ch.description.as_deref();
-                    let (ops, message) = (&op.extensions, message.as_ref());
-                    let topic = import_topic(root, &address, description, params, x, ops, message)?;
-                    api.topics.push(topic);
+                    let ch = (&ch.description, &ch.parameters, &ch.extensions);
+                    api.topics
+                        .push(import_topic(root, &address, ch, &op.extensions, message)?);
                 }
                 let urls = d.servers.iter().flatten().map(|(k, s)| {
                     let url = s.resolve(root).map(|s| match ext(&s.extensions, X_URL) {
@@ -139,8 +137,10 @@ impl ApiDefinition {
                     });
                     (k.as_str(), url)
                 });
-                let schemes = d.components.as_ref().map(|c| &c.security_schemes);
-                (urls.collect(), schemes)
+                (
+                    urls.collect(),
+                    d.components.as_ref().map(|c| &c.security_schemes),
+                )
             }
         };
         api.endpoints.production = endpoint(&urls, true);
@@ -148,14 +148,11 @@ impl ApiDefinition {
         let v3 = matches!(model, AsyncApi::V3(_));
         api.security = import_security(root, schemes.and_then(Option::as_ref), v3)?;
         api.sort_topics();
-        for w in api.topics.windows(2) {
-            if let [a, b] = w
-                && a.template == b.template
-            {
-                return Err(ApiError::DuplicateTopic(a.template.as_str().to_owned()));
-            }
+        let mut pairs = api.topics.iter().zip(api.topics.iter().skip(1));
+        match pairs.find(|(a, b)| a.template == b.template) {
+            Some((a, _)) => Err(ApiError::DuplicateTopic(a.template.to_string())),
+            None => Ok(api),
         }
-        Ok(api)
     }
 }
 
@@ -183,20 +180,18 @@ fn first_message(root: &Value, message: &OperationMessage) -> Option<Message> {
     }
 }
 
-/// A topic from its channel (name, description, parameters, extensions), its operation's
+/// A topic from its channel (name; description, parameters, extensions), its operation's
 /// extensions and its first message.
 fn import_topic(
     root: &Value,
     name: &str,
-    description: Option<&str>,
-    params: Option<&BTreeMap<String, RefOr<Parameter>>>,
-    channel: &Extensions,
+    (description, params, channel): (&Option<String>, &Objects<Parameter>, &Extensions),
     operation: &Extensions,
-    message: Option<&Message>,
+    message: Option<Message>,
 ) -> Result<Topic, ApiError> {
     let mut topic = Topic::new(TopicTemplate::new(name)?);
-    topic.description = description.map(str::to_owned);
-    for (pname, p) in params.into_iter().flatten() {
+    topic.description.clone_from(description);
+    for (pname, p) in params.iter().flatten() {
         let p = p.resolve(root).unwrap_or_default();
         let schema = p.schema.as_ref().or_else(|| p.extensions.get(X_SCHEMA));
         let parameter = TopicParameter {
@@ -212,7 +207,7 @@ fn import_topic(
     topic.backend = backend.map(TopicTemplate::new).transpose()?;
     let scopes = list(operation, "x-scopes").map(Scope::new);
     topic.scopes = scopes.collect::<Result<_, _>>()?;
-    let payload = message.and_then(|m| m.payload.as_ref()).map(|p| {
+    let payload = message.as_ref().and_then(|m| m.payload.as_ref()).map(|p| {
         // 3.0 multi-format schema: take the schema.
         p.get("schemaFormat").and(p.get("schema")).unwrap_or(p)
     });
@@ -241,9 +236,7 @@ fn import_security(
                 });
                 let url = flow.and_then(|f| f.authorization_url.as_ref().or(f.token_url.as_ref()));
                 let mut o = OAuth2::default();
-                if let Some(url) = url {
-                    o.authorization_url.clone_from(url);
-                }
+                o.authorization_url = url.map_or(o.authorization_url, Clone::clone);
                 let bindings = flow.and_then(|f| f.extensions.get("x-scopes-bindings"));
                 let scopes =
                     flow.and_then(|f| if v3 { &f.available_scopes } else { &f.scopes }.as_ref());

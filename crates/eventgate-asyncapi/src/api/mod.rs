@@ -98,21 +98,11 @@ impl Context {
     /// characters other than ASCII letters and digits turned into `-`.
     #[must_use]
     pub fn from_name(name: &str) -> Self {
-        let mut s = String::from("/");
-        for c in name.chars() {
-            if c.is_ascii_alphanumeric() {
-                s.push(c.to_ascii_lowercase());
-            } else if !s.ends_with('-') && s.len() > 1 {
-                s.push('-');
-            }
-        }
-        while s.ends_with('-') {
-            s.pop();
-        }
-        if s.len() == 1 {
-            s.push_str("api");
-        }
-        Context(s)
+        let words = name
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|w| !w.is_empty());
+        let slug = words.collect::<Vec<_>>().join("-").to_ascii_lowercase();
+        Context(format!("/{}", if slug.is_empty() { "api" } else { &slug }))
     }
 }
 

@@ -31,7 +31,7 @@ macro_rules! present {
 pub(super) use present;
 
 /// A map of reusable objects of one kind, as both versions keep them.
-pub(super) type Objects<T> = Option<BTreeMap<String, RefOr<T>>>;
+pub(crate) type Objects<T> = Option<BTreeMap<String, RefOr<T>>>;
 
 /// Which way a conversion goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,13 +71,11 @@ pub(super) fn components(
     to: To,
     r: &mut ConversionReport,
 ) -> Shared {
-    let messages = map(m.as_ref(), "/components/messages", |m, ptr| {
-        message(m, to, ptr, r)
-    });
-    let params = map(p.as_ref(), "/components/parameters", |p, ptr| {
+    let messages = map(m, "/components/messages", |m, ptr| message(m, to, ptr, r));
+    let params = map(p, "/components/parameters", |p, ptr| {
         parameter(p, to, ptr, r)
     });
-    (messages, params, map(s.as_ref(), "", |s, _| scheme(s, to)))
+    (messages, params, map(s, "", |s, _| scheme(s, to)))
 }
 
 /// The `x-*` extensions of an object (other unknown keys have no meaning in the other version).
@@ -88,11 +86,11 @@ pub(super) fn x(extensions: &Extensions) -> Extensions {
 
 /// Maps the inline objects of a map (`ptr` is the map's pointer); references are kept.
 pub(super) fn map<T: Clone>(
-    map: Option<&BTreeMap<String, RefOr<T>>>,
+    map: &Objects<T>,
     ptr: &str,
     mut f: impl FnMut(&T, &str) -> T,
 ) -> Objects<T> {
-    let entries = map?.iter().map(|(k, v)| {
+    let entries = map.as_ref()?.iter().map(|(k, v)| {
         let v = match v {
             RefOr::Item(item) => RefOr::Item(f(item, &push(ptr, k))),
             RefOr::Ref(r) => RefOr::Ref(r.clone()),

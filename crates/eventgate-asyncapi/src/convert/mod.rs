@@ -13,6 +13,8 @@ mod common;
 mod v2;
 mod v3;
 
+pub(crate) use common::Objects;
+
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 

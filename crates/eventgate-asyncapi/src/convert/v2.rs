@@ -85,7 +85,7 @@ pub(super) fn to_v3(doc: &Value, d: &AsyncApiV2) -> (Value, ConversionReport) {
                 extensions: x(&op.extensions), ..OperationV3::default() });
             operations.insert(op_id, RefOr::Item(operation));
         }
-        let params = chv.parameters.as_ref();
+        let params = &chv.parameters;
         let parameters = map(params, &push(&cp, "parameters"), |p, ptr| {
             parameter(p, To::V3, ptr, &mut r)
         });

@@ -59,7 +59,7 @@ pub(super) fn to_v2(doc: &Value, d: &AsyncApiV3) -> (Value, ConversionReport) {
         });
         let present = present!(chv: title, summary, tags, external_docs = "externalDocs");
         drop_present(&mut r, &cp, &present, "2.x channels have no such field");
-        let params = chv.parameters.as_ref();
+        let params = &chv.parameters;
         let parameters = map(params, &push(&cp, "parameters"), |p, ptr| {
             parameter(p, To::V2, ptr, &mut r)
         });
