@@ -2,8 +2,9 @@
 
 use crate::classify::Classifier;
 use crate::error::ParseError;
-use crate::event::{Event, Item};
+use crate::event::{Event, EventRef, Item, ItemRef};
 use crate::utf8::Utf8Bytes;
+use crate::utf8::str_from_checked;
 use bytes::{BufMut, Bytes, BytesMut};
 use std::borrow::Cow;
 use std::collections::VecDeque;
@@ -371,6 +372,17 @@ pub struct Parser {
     // The whole-event fast path ([`Parser::whole_event`]) is not tried before this
     // offset of `cur`: it gave up on an event there, and the line loop takes it.
     fast_from: usize,
+    // Lending events instead of building them ([`Parser::next_ref`]): the event the
+    // whole-event path lent (`ref_ready`) has its data at `ref_data` in `cur` (or in
+    // `ref_buf` when joined), its type at `ref_ty` and its id in `last_event_id`; an
+    // item made the general way is held in `held` while it is lent.
+    borrowing: bool,
+    ref_ready: bool,
+    ref_data: Option<(usize, usize)>,
+    ref_ty: (usize, usize),
+    ref_own_id: bool,
+    ref_buf: Vec<u8>,
+    held: Option<Item>,
     // Counting instead of building events ([`Parser::count`]).
     counting: bool,
     counted_events: u64,
@@ -429,6 +441,13 @@ impl Parser {
             raw_acc: BytesMut::new(),
             block: BytesMut::new(),
             fast_from: 0,
+            borrowing: false,
+            ref_ready: false,
+            ref_data: None,
+            ref_ty: (0, 0),
+            ref_own_id: false,
+            ref_buf: Vec::new(),
+            held: None,
             counting: false,
             counted_events: 0,
             counted_data_bytes: 0,
@@ -588,6 +607,54 @@ impl Parser {
         };
         self.counting = false;
         result
+    }
+
+    /// The next item, like [`next`](Iterator::next), but borrowed from the parser: an
+    /// event's values point into the input chunk (or the parser's own buffer when its data
+    /// lines are joined) instead of sharing it, so no reference count is taken per event.
+    /// For callers that read each event and do not keep it; the item lives until the parser
+    /// is used again. The stream is interpreted exactly as by `next` (the two may be mixed).
+    ///
+    /// ```
+    /// use eventgate_sse::{ItemRef, Parser};
+    ///
+    /// let mut parser = Parser::new();
+    /// parser.feed(&b"id: 7\nevent: tick\ndata: a\ndata: b\n\nretry: 10\n"[..]);
+    /// let Some(Ok(ItemRef::Event(event))) = parser.next_ref() else { panic!() };
+    /// assert_eq!((event.data(), event.event_type(), event.last_event_id()), ("a\nb", "tick", "7"));
+    /// let kept = event.to_event();
+    /// assert!(matches!(parser.next_ref(), Some(Ok(ItemRef::Retry(_)))));
+    /// assert!(parser.next_ref().is_none());
+    /// assert_eq!(kept.data(), "a\nb");
+    /// ```
+    pub fn next_ref(&mut self) -> Option<Result<ItemRef<'_>, ParseError>> {
+        self.borrowing = true;
+        let item = self.next_item();
+        self.borrowing = false;
+        if self.ref_ready {
+            self.ref_ready = false;
+            let cur: &[u8] = &self.cur;
+            let data = match self.ref_data {
+                Some((s, e)) => &cur[s..e],
+                None => &self.ref_buf[..],
+            };
+            let (ts, te) = self.ref_ty;
+            return Some(Ok(ItemRef::Event(EventRef::new(
+                str_from_checked(data),
+                str_from_checked(&cur[ts..te]),
+                str_from_checked(self.last_event_id.as_bytes(cur)),
+                self.ref_own_id,
+            ))));
+        }
+        let held = match item? {
+            Ok(item) => self.held.insert(item),
+            Err(err) => return Some(Err(err)),
+        };
+        Some(Ok(match held {
+            Item::Event(event) => ItemRef::Event(event.as_ref()),
+            Item::Retry(retry) => ItemRef::Retry(*retry),
+            Item::Comment(text) => ItemRef::Comment(text.as_str()),
+        }))
     }
 
     /// Events counted by [`count_events`](Self::count_events) since the parser was built or
@@ -795,6 +862,9 @@ impl Parser {
             if let Some(out) = self.chunk_lines() {
                 return Some(out);
             }
+            if self.ref_ready {
+                return None;
+            }
             if self.pos >= self.cur.len() && !self.advance_chunk() {
                 if self.finished {
                     // End of stream: drop the unterminated line and event.
@@ -892,6 +962,7 @@ impl Parser {
                 match self.whole_event() {
                     Whole::Event(event) => return Some(Ok(Item::Event(event))),
                     Whole::Counted => continue,
+                    Whole::Lent => return None,
                     Whole::No => {}
                 }
             }
@@ -1071,6 +1142,26 @@ impl Parser {
         }
         let (ds, de) = data;
         let ty = ty.unwrap_or((de, de));
+        if self.borrowing {
+            self.ref_ready = true;
+            self.ref_ty = ty;
+            self.ref_own_id = own_id;
+            if more.is_empty() {
+                self.ref_data = Some(data);
+            } else {
+                let cur: &[u8] = &self.cur;
+                let buf = &mut self.ref_buf;
+                buf.clear();
+                buf.reserve(data_len);
+                buf.extend_from_slice(&cur[ds..de]);
+                for &(s, e) in more {
+                    buf.push(b'\n');
+                    buf.extend_from_slice(&cur[s..e]);
+                }
+                self.ref_data = None;
+            }
+            return Whole::Lent;
+        }
         let id = match (id, &self.last_event_id) {
             (Some(id), _) => Some(id),
             (None, PSpan::None) => Some((de, de)),
@@ -1529,6 +1620,8 @@ enum Whole {
     Event(Event),
     /// Counted the event (while counting).
     Counted,
+    /// Lent the event (for [`Parser::next_ref`]).
+    Lent,
     /// Nothing: the line loop takes the event.
     No,
 }

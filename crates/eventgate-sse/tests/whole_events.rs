@@ -8,7 +8,7 @@
 mod support;
 
 use eventgate_sse::classify::Classifier;
-use eventgate_sse::{Item, LimitPolicy, ParseError, Parser};
+use eventgate_sse::{Item, ItemRef, LimitPolicy, ParseError, Parser};
 use proptest::prelude::*;
 use support::naive;
 
@@ -94,6 +94,50 @@ fn items(parser: &mut Parser, input: &[u8], sizes: &[usize]) -> Vec<String> {
     out
 }
 
+/// [`items`] through `next_ref`, with each event also made into an `Event` of its own.
+fn items_ref(parser: &mut Parser, input: &[u8], sizes: &[usize]) -> Vec<String> {
+    let mut out = Vec::new();
+    let take = |parser: &mut Parser, out: &mut Vec<String>| {
+        while let Some(item) = parser.next_ref() {
+            out.push(match item {
+                Ok(ItemRef::Event(e)) => {
+                    let kept = e.to_event();
+                    assert_eq!(
+                        (
+                            kept.data(),
+                            kept.event_type(),
+                            kept.last_event_id(),
+                            kept.has_own_id()
+                        ),
+                        (e.data(), e.event_type(), e.last_event_id(), e.has_own_id())
+                    );
+                    format!(
+                        "event {:?} {:?} {:?}",
+                        e.event_type(),
+                        e.data(),
+                        e.last_event_id()
+                    )
+                }
+                Ok(ItemRef::Retry(d)) => format!("{:?}", Item::Retry(d)),
+                Ok(ItemRef::Comment(c)) => format!("{:?}", Item::Comment(c.to_owned().into())),
+                Ok(other) => format!("{other:?}"),
+                Err(e) => format!("error {e:?}"),
+            });
+        }
+    };
+    let (mut pos, mut k) = (0, 0);
+    while pos < input.len() {
+        let end = pos.saturating_add(sizes[k % sizes.len()]).min(input.len());
+        k += 1;
+        parser.feed_slice(&input[pos..end]);
+        take(parser, &mut out);
+        pos = end;
+    }
+    parser.finish();
+    take(parser, &mut out);
+    out
+}
+
 /// Events and data bytes counted, and the errors met, fed the same way.
 fn count(parser: &mut Parser, input: &[u8], sizes: &[usize]) -> (u64, u64, Vec<ParseError>) {
     let mut errors = Vec::new();
@@ -119,7 +163,7 @@ fn config() -> ProptestConfig {
     let cases = std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(200);
+        .unwrap_or(100);
     ProptestConfig {
         cases,
         ..ProptestConfig::default()
@@ -158,6 +202,8 @@ proptest! {
             .build();
         let by_line = items(&mut build(), &input, &[1]);
         prop_assert_eq!(&items(&mut build(), &input, &sizes), &by_line);
+        prop_assert_eq!(&items_ref(&mut build(), &input, &sizes), &by_line);
+        prop_assert_eq!(&items_ref(&mut build(), &input, &[1]), &by_line);
         let events = by_line.iter().filter(|i| i.starts_with("event ")).count() as u64;
         let (counted, _, _) = count(&mut build(), &input, &sizes);
         prop_assert_eq!(counted, events);
