@@ -1006,7 +1006,6 @@ impl Parser {
         let mut start = self.pos;
         let mut data = (0, 0);
         let mut ndata = 0usize;
-        let mut spans = [(0usize, 0usize); SPANS];
         let mut data_len = 0usize;
         let mut ty: Option<(usize, usize)> = None;
         let mut id: Option<(usize, usize)> = None;
@@ -1044,14 +1043,7 @@ impl Parser {
                 if ndata == 0 {
                     return self.no_fast(start);
                 }
-                return self.whole_dispatch(
-                    end,
-                    next,
-                    blk,
-                    (data, &spans[..ndata - 1], data_len),
-                    ty,
-                    id,
-                );
+                return self.whole_dispatch(end, next, blk, (data, ndata - 1, data_len), ty, id);
             }
             let line = &cur[start..end];
             if line.len() > self.config.max_line_len {
@@ -1083,7 +1075,8 @@ impl Parser {
                         data = value;
                         data_len = end - value.0;
                     } else if ndata <= SPANS {
-                        spans[ndata - 1] = value;
+                        // Kept in `spans` (unused while no event is assembled).
+                        self.spans[ndata - 1] = value;
                         data_len += end - value.0 + 1;
                     } else {
                         return self.no_fast(start);
@@ -1117,7 +1110,7 @@ impl Parser {
 
     /// The blank line at `end` (the next line at `next`, `blk` the block it is found
     /// in) closes the event [`whole_event`](Self::whole_event) read: its data (the first
-    /// line, the further lines and the joined length), type and id. Counts it or
+    /// line, how many further lines are in `spans`, and the joined length), type and id. Counts it or
     /// builds it, and moves past it.
     #[inline(always)]
     fn whole_dispatch(
@@ -1125,7 +1118,7 @@ impl Parser {
         end: usize,
         next: usize,
         blk: usize,
-        (data, more, data_len): ((usize, usize), &[(usize, usize)], usize),
+        (data, more, data_len): ((usize, usize), usize, usize),
         ty: Option<(usize, usize)>,
         id: Option<(usize, usize)>,
     ) -> Whole {
@@ -1146,7 +1139,7 @@ impl Parser {
             self.ref_ready = true;
             self.ref_ty = ty;
             self.ref_own_id = own_id;
-            if more.is_empty() {
+            if more == 0 {
                 self.ref_data = Some(data);
             } else {
                 let cur: &[u8] = &self.cur;
@@ -1154,7 +1147,7 @@ impl Parser {
                 buf.clear();
                 buf.reserve(data_len);
                 buf.extend_from_slice(&cur[ds..de]);
-                for &(s, e) in more {
+                for &(s, e) in &self.spans[..more] {
                     buf.push(b'\n');
                     buf.extend_from_slice(&cur[s..e]);
                 }
@@ -1168,7 +1161,7 @@ impl Parser {
             (None, PSpan::Cur(s, e)) => Some((*s, *e)),
             (None, PSpan::Own(_)) => None,
         };
-        if more.is_empty()
+        if more == 0
             && let Some(id) = id
         {
             // One data line and every value in the chunk: a slice of it plus offsets.
@@ -1196,7 +1189,7 @@ impl Parser {
         let block = &mut self.block;
         reserve_block(block, data_len + (ty.1 - ty.0) + id_bytes.len());
         block.extend_from_slice(&cur[ds..de]);
-        for &(s, e) in more {
+        for &(s, e) in &self.spans[..more] {
             block.put_u8(b'\n');
             block.extend_from_slice(&cur[s..e]);
         }
