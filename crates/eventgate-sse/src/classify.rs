@@ -601,7 +601,9 @@ mod tests {
         // A line ending (or none) and a non-ASCII byte (or none) at positions around
         // block edges, at every start offset: each path gives the portable answer, and
         // that answer is the naive one.
-        let spots = [0, 1, 62, 63, 64, 65, 127, 128, 200, 4095, 4096, 5000];
+        let spots = [
+            0, 1, 62, 63, 64, 65, 127, 128, 191, 192, 200, 255, 256, 4095, 4096, 5000,
+        ];
         for c in Classifier::available() {
             for eol in spots.iter().copied().map(Some).chain([None]) {
                 for hot in spots.iter().copied().map(Some).chain([None]) {
