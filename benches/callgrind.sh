@@ -11,7 +11,7 @@
 set -eu
 bin=${1:-target/release/examples/sse_instructions}
 workloads=${2:-a b c d}
-parsers=${3:-eventgate-sse eventgate-sse-count sse-core-decoder sse-core sse-stream sseer memchr2-scan classify-pass}
+parsers=${3:-eventgate-sse eventgate-sse-ref eventgate-sse-count sse-core-decoder sse-core sse-stream sseer memchr2-scan classify-pass}
 ir() {
     valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" "$@" 2>&1 |
         sed -n 's/.*Collected : \([0-9]*\).*/\1/p'

@@ -3,7 +3,8 @@
 //! counts, which (unlike time) repeat exactly on the shared, busy machine.
 //!
 //! `sse_instructions <a|b|c|d> <whole|1460> <parser> <iters>` where parser is one of
-//! `eventgate-sse`, `eventgate-sse-count`, `sse-core-decoder`, `sse-core`, `sse-stream`,
+//! `eventgate-sse`, `eventgate-sse-ref` (events borrowed with `Parser::next_ref`),
+//! `eventgate-sse-count`, `sse-core-decoder`, `sse-core`, `sse-stream`,
 //! `sseer`, `memchr2-scan`, `classify-pass`. The workload and its chunks are made before
 //! the loop, so the instructions per event of a parser are
 //! `(Ir(iters = n) - Ir(iters = 0)) / (n * events)`: `benches/callgrind.sh` does that
@@ -42,6 +43,24 @@ fn run(parser: &str, chunks: Vec<Bytes>) -> Option<Counts> {
             let mut take = |p: &mut Parser| {
                 for item in p.by_ref() {
                     if let Ok(Item::Event(event)) = item {
+                        events += 1;
+                        bytes += black_box(event.data()).len() as u64;
+                    }
+                }
+            };
+            for chunk in chunks {
+                p.feed(chunk);
+                take(&mut p);
+            }
+            p.finish();
+            take(&mut p);
+        }
+        "eventgate-sse-ref" => {
+            use eventgate_sse::{ItemRef, Parser};
+            let mut p = Parser::new();
+            let mut take = |p: &mut Parser| {
+                while let Some(item) = p.next_ref() {
+                    if let Ok(ItemRef::Event(event)) = item {
                         events += 1;
                         bytes += black_box(event.data()).len() as u64;
                     }

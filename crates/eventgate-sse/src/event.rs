@@ -22,6 +22,83 @@ pub enum Item {
     Comment(Utf8Bytes),
 }
 
+/// One thing the parser found, borrowed from it: what [`Parser::next_ref`] yields.
+///
+/// [`Parser::next_ref`]: crate::Parser::next_ref
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ItemRef<'a> {
+    /// A dispatched event, borrowed.
+    Event(EventRef<'a>),
+    /// A valid `retry:` field, as [`Item::Retry`].
+    Retry(Duration),
+    /// A comment line, as [`Item::Comment`].
+    Comment(&'a str),
+}
+
+/// A server-sent event borrowed from the parser ([`Parser::next_ref`]): its values point
+/// into the parser's input chunk or its own buffers and live until the parser is used
+/// again. Making one costs no reference count and no copy of a single data line, for
+/// callers that read events and do not keep them; [`to_event`](Self::to_event) makes an
+/// [`Event`] of one that is to be kept.
+///
+/// [`Parser::next_ref`]: crate::Parser::next_ref
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventRef<'a> {
+    data: &'a str,
+    event_type: &'a str,
+    last_event_id: &'a str,
+    own_id: bool,
+}
+
+impl<'a> EventRef<'a> {
+    pub(crate) fn new(
+        data: &'a str,
+        event_type: &'a str,
+        last_event_id: &'a str,
+        own_id: bool,
+    ) -> Self {
+        EventRef {
+            data,
+            event_type,
+            last_event_id,
+            own_id,
+        }
+    }
+
+    /// The data, as [`Event::data`].
+    #[inline]
+    pub fn data(&self) -> &'a str {
+        self.data
+    }
+
+    /// The event type, as [`Event::event_type`] (`message` if none or empty).
+    #[inline]
+    pub fn event_type(&self) -> &'a str {
+        match self.event_type {
+            "" => "message",
+            t => t,
+        }
+    }
+
+    /// The last event ID, as [`Event::last_event_id`].
+    #[inline]
+    pub fn last_event_id(&self) -> &'a str {
+        self.last_event_id
+    }
+
+    /// True if the event set the id itself, as [`Event::has_own_id`].
+    #[inline]
+    pub fn has_own_id(&self) -> bool {
+        self.own_id
+    }
+
+    /// The event as an [`Event`] of its own (one new buffer), to keep.
+    pub fn to_event(&self) -> Event {
+        Event::assemble(self.data, self.event_type, self.last_event_id, self.own_id)
+    }
+}
+
 const OWN_ID: u8 = 1;
 const HAS_RAW: u8 = 2;
 
@@ -152,6 +229,16 @@ impl Event {
         let data = data.into();
         Event::assemble(
             &data,
+            self.str_at(self.event_type),
+            self.last_event_id(),
+            self.has_own_id(),
+        )
+    }
+
+    /// The event borrowed, as [`EventRef`].
+    pub(crate) fn as_ref(&self) -> EventRef<'_> {
+        EventRef::new(
+            self.data(),
             self.str_at(self.event_type),
             self.last_event_id(),
             self.has_own_id(),

@@ -103,7 +103,7 @@ mod utf8;
 pub use body::{EventStream, ItemStream, MIME_TYPE, SseBody, is_event_stream, response};
 pub use encode::{Encoder, EventBuilder, Frame};
 pub use error::{BoxError, EncodeError, ParseError, StreamError};
-pub use event::{Event, Item};
+pub use event::{Event, EventRef, Item, ItemRef};
 pub use id::{EventId, MAX_EVENT_ID_LEN};
 pub use parser::{
     DEFAULT_MAX_EVENT_LEN, DEFAULT_MAX_LINE_LEN, LIMIT_CAP, LimitPolicy, Parser, ParserBuilder,

@@ -2,8 +2,9 @@
 
 use crate::classify::Classifier;
 use crate::error::ParseError;
-use crate::event::{Event, Item};
+use crate::event::{Event, EventRef, Item, ItemRef};
 use crate::utf8::Utf8Bytes;
+use crate::utf8::str_from_checked;
 use bytes::{BufMut, Bytes, BytesMut};
 use std::borrow::Cow;
 use std::collections::VecDeque;
@@ -368,6 +369,20 @@ pub struct Parser {
     raw_acc: BytesMut,
     // Copies are carved from here.
     block: BytesMut,
+    // The whole-event fast path ([`Parser::whole_event`]) is not tried before this
+    // offset of `cur`: it gave up on an event there, and the line loop takes it.
+    fast_from: usize,
+    // Lending events instead of building them ([`Parser::next_ref`]): the event the
+    // whole-event path lent (`ref_ready`) has its data at `ref_data` in `cur` (or in
+    // `ref_buf` when joined), its type at `ref_ty` and its id in `last_event_id`; an
+    // item made the general way is held in `held` while it is lent.
+    borrowing: bool,
+    ref_ready: bool,
+    ref_data: Option<(usize, usize)>,
+    ref_ty: (usize, usize),
+    ref_own_id: bool,
+    ref_buf: Vec<u8>,
+    held: Option<Item>,
     // Counting instead of building events ([`Parser::count`]).
     counting: bool,
     counted_events: u64,
@@ -425,6 +440,14 @@ impl Parser {
             raw_start: None,
             raw_acc: BytesMut::new(),
             block: BytesMut::new(),
+            fast_from: 0,
+            borrowing: false,
+            ref_ready: false,
+            ref_data: None,
+            ref_ty: (0, 0),
+            ref_own_id: false,
+            ref_buf: Vec::new(),
+            held: None,
             counting: false,
             counted_events: 0,
             counted_data_bytes: 0,
@@ -586,6 +609,54 @@ impl Parser {
         result
     }
 
+    /// The next item, like [`next`](Iterator::next), but borrowed from the parser: an
+    /// event's values point into the input chunk (or the parser's own buffer when its data
+    /// lines are joined) instead of sharing it, so no reference count is taken per event.
+    /// For callers that read each event and do not keep it; the item lives until the parser
+    /// is used again. The stream is interpreted exactly as by `next` (the two may be mixed).
+    ///
+    /// ```
+    /// use eventgate_sse::{ItemRef, Parser};
+    ///
+    /// let mut parser = Parser::new();
+    /// parser.feed(&b"id: 7\nevent: tick\ndata: a\ndata: b\n\nretry: 10\n"[..]);
+    /// let Some(Ok(ItemRef::Event(event))) = parser.next_ref() else { panic!() };
+    /// assert_eq!((event.data(), event.event_type(), event.last_event_id()), ("a\nb", "tick", "7"));
+    /// let kept = event.to_event();
+    /// assert!(matches!(parser.next_ref(), Some(Ok(ItemRef::Retry(_)))));
+    /// assert!(parser.next_ref().is_none());
+    /// assert_eq!(kept.data(), "a\nb");
+    /// ```
+    pub fn next_ref(&mut self) -> Option<Result<ItemRef<'_>, ParseError>> {
+        self.borrowing = true;
+        let item = self.next_item();
+        self.borrowing = false;
+        if self.ref_ready {
+            self.ref_ready = false;
+            let cur: &[u8] = &self.cur;
+            let data = match self.ref_data {
+                Some((s, e)) => &cur[s..e],
+                None => &self.ref_buf[..],
+            };
+            let (ts, te) = self.ref_ty;
+            return Some(Ok(ItemRef::Event(EventRef::new(
+                str_from_checked(data),
+                str_from_checked(&cur[ts..te]),
+                str_from_checked(self.last_event_id.as_bytes(cur)),
+                self.ref_own_id,
+            ))));
+        }
+        let held = match item? {
+            Ok(item) => self.held.insert(item),
+            Err(err) => return Some(Err(err)),
+        };
+        Some(Ok(match held {
+            Item::Event(event) => ItemRef::Event(event.as_ref()),
+            Item::Retry(retry) => ItemRef::Retry(*retry),
+            Item::Comment(text) => ItemRef::Comment(text.as_str()),
+        }))
+    }
+
     /// Events counted by [`count_events`](Self::count_events) since the parser was built or
     /// [`reset`](Self::reset).
     pub fn counted_events(&self) -> u64 {
@@ -630,6 +701,7 @@ impl Parser {
         self.win_blocks = 0;
         self.blk = 0;
         self.ascii_from = 0;
+        self.fast_from = 0;
         match self.queue.pop_front() {
             Some(chunk) => {
                 self.cur = chunk;
@@ -790,6 +862,9 @@ impl Parser {
             if let Some(out) = self.chunk_lines() {
                 return Some(out);
             }
+            if self.ref_ready {
+                return None;
+            }
             if self.pos >= self.cur.len() && !self.advance_chunk() {
                 if self.finished {
                     // End of stream: drop the unterminated line and event.
@@ -879,6 +954,18 @@ impl Parser {
         // (and its error is returned), lines of the chunk never touch `partial`, and a CR
         // that sets `skip_lf` is the chunk's last byte, so no line ending is found after it.
         loop {
+            if self.data_lines == 0
+                && !self.id_in_frame
+                && matches!(self.event_type, PSpan::None)
+                && self.pos >= self.fast_from
+            {
+                match self.whole_event() {
+                    Whole::Event(event) => return Some(Ok(Item::Event(event))),
+                    Whole::Counted => continue,
+                    Whole::Lent => return None,
+                    Whole::No => {}
+                }
+            }
             let start = self.pos;
             let end = self.next_eol(start)?;
             let term = match self.cur[end] {
@@ -901,6 +988,219 @@ impl Parser {
                 return Some(out);
             }
         }
+    }
+
+    /// The whole-event fast path, tried by [`chunk_lines`](Self::chunk_lines) when no
+    /// event is being assembled: when the classified lines from `pos` up to a blank line
+    /// are in the current chunk and are plain fields (`data`, `event`, `id`, ignored
+    /// names and, with comments off, comments; at most `SPANS + 1` data lines, valid
+    /// UTF-8, within the limits), the event is parsed straight from the masks, its
+    /// values kept in locals, and built (or counted) in one go. Anything else (a retry,
+    /// a comment to yield, an event past the chunk, a block without data, a lone CR at
+    /// the end of the chunk, a limit) gives `Whole::No` with nothing changed but the
+    /// classified window: the line loop takes the event from `pos`, and this path is not
+    /// tried again before the line it stopped at.
+    #[inline(always)]
+    fn whole_event(&mut self) -> Whole {
+        let mut blk = self.blk;
+        let mut start = self.pos;
+        let mut data = (0, 0);
+        let mut ndata = 0usize;
+        let mut data_len = 0usize;
+        let mut ty: Option<(usize, usize)> = None;
+        let mut id: Option<(usize, usize)> = None;
+        loop {
+            // The next line ending, from the masks (the next window classified when this
+            // one is used up).
+            let end = loop {
+                if blk >= self.win_blocks {
+                    if !self.classify_window(start) {
+                        return self.no_fast(start);
+                    }
+                    blk = 0;
+                }
+                let base = self.win_start + blk * 64;
+                let skip = start.saturating_sub(base);
+                if skip < 64 {
+                    let m = self.masks[blk] & (u64::MAX << skip);
+                    if m != 0 {
+                        break base + m.trailing_zeros() as usize;
+                    }
+                }
+                blk += 1;
+            };
+            let cur: &[u8] = &self.cur;
+            let next = if cur[end] == b'\n' {
+                end + 1
+            } else {
+                match cur.get(end + 1) {
+                    Some(b'\n') => end + 2,
+                    Some(_) => end + 1,
+                    None => return self.no_fast(start),
+                }
+            };
+            if end == start {
+                if ndata == 0 {
+                    return self.no_fast(start);
+                }
+                return self.whole_dispatch(end, next, blk, (data, ndata - 1, data_len), ty, id);
+            }
+            let line = &cur[start..end];
+            if line.len() > self.config.max_line_len {
+                return self.no_fast(start);
+            }
+            if line[0] == b':' {
+                if self.config.comments {
+                    return self.no_fast(start);
+                }
+                start = next;
+                continue;
+            }
+            let (name, from) = field_of(line);
+            let value = (start + from, end);
+            if matches!(name, FieldName::Other) {
+                start = next;
+                continue;
+            }
+            // Within the classified ASCII tail, or checked.
+            let utf8 = value.0 >= self.ascii_from || {
+                let raw = &line[from..];
+                raw.is_ascii() || std::str::from_utf8(raw).is_ok()
+            };
+            match name {
+                FieldName::Retry | FieldName::Other => return self.no_fast(start),
+                _ if !utf8 => return self.no_fast(start),
+                FieldName::Data => {
+                    if ndata == 0 {
+                        data = value;
+                        data_len = end - value.0;
+                    } else if ndata <= SPANS {
+                        // Kept in `spans` (unused while no event is assembled).
+                        self.spans[ndata - 1] = value;
+                        data_len += end - value.0 + 1;
+                    } else {
+                        return self.no_fast(start);
+                    }
+                    ndata += 1;
+                    if data_len > self.config.max_event_len {
+                        return self.no_fast(start);
+                    }
+                }
+                FieldName::Event => ty = Some(value),
+                // An id containing NUL is ignored.
+                FieldName::Id if has_nul(&line[from..]) => {}
+                FieldName::Id => id = Some(value),
+            }
+            start = next;
+        }
+    }
+
+    /// [`whole_event`](Self::whole_event) gives up at the line starting at `at`. A window
+    /// it classified past `pos` is dropped, so that the line loop classifies from `pos`.
+    #[cold]
+    fn no_fast(&mut self, at: usize) -> Whole {
+        self.fast_from = at + 1;
+        if self.win_start > self.pos {
+            self.win_start = self.pos;
+            self.win_blocks = 0;
+            self.blk = 0;
+        }
+        Whole::No
+    }
+
+    /// The blank line at `end` (the next line at `next`, `blk` the block it is found
+    /// in) closes the event [`whole_event`](Self::whole_event) read: its data (the first
+    /// line, how many further lines are in `spans`, and the joined length), type and id. Counts it or
+    /// builds it, and moves past it.
+    #[inline(always)]
+    fn whole_dispatch(
+        &mut self,
+        end: usize,
+        next: usize,
+        blk: usize,
+        (data, more, data_len): ((usize, usize), usize, usize),
+        ty: Option<(usize, usize)>,
+        id: Option<(usize, usize)>,
+    ) -> Whole {
+        let own_id = id.is_some();
+        if let Some((s, e)) = id {
+            self.last_event_id = PSpan::Cur(s, e);
+        }
+        self.pos = next;
+        self.blk = blk;
+        if self.counting {
+            self.counted_events += 1;
+            self.counted_data_bytes += data_len as u64;
+            return Whole::Counted;
+        }
+        let (ds, de) = data;
+        let ty = ty.unwrap_or((de, de));
+        if self.borrowing {
+            self.ref_ready = true;
+            self.ref_ty = ty;
+            self.ref_own_id = own_id;
+            if more == 0 {
+                self.ref_data = Some(data);
+            } else {
+                let cur: &[u8] = &self.cur;
+                let buf = &mut self.ref_buf;
+                buf.clear();
+                buf.reserve(data_len);
+                buf.extend_from_slice(&cur[ds..de]);
+                for &(s, e) in &self.spans[..more] {
+                    buf.push(b'\n');
+                    buf.extend_from_slice(&cur[s..e]);
+                }
+                self.ref_data = None;
+            }
+            return Whole::Lent;
+        }
+        let id = match (id, &self.last_event_id) {
+            (Some(id), _) => Some(id),
+            (None, PSpan::None) => Some((de, de)),
+            (None, PSpan::Cur(s, e)) => Some((*s, *e)),
+            (None, PSpan::Own(_)) => None,
+        };
+        if more == 0
+            && let Some(id) = id
+        {
+            // One data line and every value in the chunk: a slice of it plus offsets.
+            let lo = ds.min(ty.0).min(id.0);
+            if u32::try_from(end - lo).is_ok() {
+                let off = |(s, e): (usize, usize)| ((s - lo) as u32, (e - lo) as u32);
+                let buf = self.cur.slice(lo..end);
+                return Whole::Event(Event::from_parts(
+                    buf,
+                    off(data),
+                    off(ty),
+                    off(id),
+                    own_id,
+                    None,
+                ));
+            }
+        }
+        // Otherwise one exact-size buffer carved from the block: the data lines joined
+        // with LF, then the type and the id.
+        let cur: &[u8] = &self.cur;
+        let id_bytes = match id {
+            Some((s, e)) => &cur[s..e],
+            None => self.last_event_id.as_bytes(cur),
+        };
+        let block = &mut self.block;
+        reserve_block(block, data_len + (ty.1 - ty.0) + id_bytes.len());
+        block.extend_from_slice(&cur[ds..de]);
+        for &(s, e) in &self.spans[..more] {
+            block.put_u8(b'\n');
+            block.extend_from_slice(&cur[s..e]);
+        }
+        block.extend_from_slice(&cur[ty.0..ty.1]);
+        block.extend_from_slice(id_bytes);
+        let buf = block.split().freeze();
+        // The limits (at most 512 MiB each) keep every offset within u32.
+        let d = data_len as u32;
+        let t = d + (ty.1 - ty.0) as u32;
+        let i = t + id_bytes.len() as u32;
+        Whole::Event(Event::from_parts(buf, (0, d), (d, t), (t, i), own_id, None))
     }
 
     /// The value `line[from..]` as a span: a range of the chunk when the line is in it
@@ -1305,6 +1605,18 @@ fn min_start(a: Option<usize>, b: Option<usize>) -> Option<usize> {
         (a, None) => a,
         (None, b) => b,
     }
+}
+
+/// What [`Parser::whole_event`] did.
+enum Whole {
+    /// Built the event.
+    Event(Event),
+    /// Counted the event (while counting).
+    Counted,
+    /// Lent the event (for [`Parser::next_ref`]).
+    Lent,
+    /// Nothing: the line loop takes the event.
+    No,
 }
 
 /// A field line, classified.

@@ -2,7 +2,7 @@
 //! same shape as the naive parser. Shared by tests and fuzz targets.
 
 use super::naive::Out;
-use eventgate_sse::{Item, Parser, ParserBuilder};
+use eventgate_sse::{Item, ItemRef, Parser, ParserBuilder};
 
 /// Feeds `input` in chunks whose sizes cycle through `sizes` (0 means 1), draining the
 /// parser after every chunk, then finishes. Limit errors panic: callers use limits the
@@ -19,6 +19,44 @@ pub fn parse_chunked(builder: &ParserBuilder, input: &[u8], sizes: &[usize]) -> 
                     last_event_id: e.last_event_id().to_string(),
                 }),
                 Item::Retry(d) => {
+                    out.push(Out::Retry(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)))
+                }
+                _ => {}
+            }
+        }
+    };
+    let mut pos = 0;
+    let mut k = 0;
+    while pos < input.len() {
+        let size = if sizes.is_empty() {
+            input.len()
+        } else {
+            sizes[k % sizes.len()].max(1)
+        };
+        k += 1;
+        let end = (pos + size).min(input.len());
+        parser.feed_slice(&input[pos..end]);
+        drain(&mut parser, &mut out);
+        pos = end;
+    }
+    parser.finish();
+    drain(&mut parser, &mut out);
+    out
+}
+
+/// [`parse_chunked`] through [`Parser::next_ref`] (events borrowed from the parser).
+pub fn parse_chunked_ref(builder: &ParserBuilder, input: &[u8], sizes: &[usize]) -> Vec<Out> {
+    let mut parser: Parser = builder.build();
+    let mut out = Vec::new();
+    let drain = |parser: &mut Parser, out: &mut Vec<Out>| {
+        while let Some(item) = parser.next_ref() {
+            match item.expect("no limit is reached") {
+                ItemRef::Event(e) => out.push(Out::Event {
+                    event_type: e.event_type().to_string(),
+                    data: e.data().to_string(),
+                    last_event_id: e.last_event_id().to_string(),
+                }),
+                ItemRef::Retry(d) => {
                     out.push(Out::Retry(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)))
                 }
                 _ => {}

@@ -1,7 +1,7 @@
 //! The checks behind the fuzz targets, shared with the plain test that replays the fuzz
 //! corpora (`tests/fuzz_corpus.rs`). Each panics on a finding.
 
-use super::fast::parse_chunked;
+use super::fast::{parse_chunked, parse_chunked_ref};
 use super::naive::{self, Out};
 use bytes::BytesMut;
 use eventgate_sse::classify::Classifier;
@@ -10,8 +10,9 @@ use eventgate_sse::{EncodeError, EventBuilder, Item, LimitPolicy, Parser};
 /// Target `sse_parse_chunks`: the first byte picks how many of the next bytes are chunk
 /// sizes (1..=4); the rest is the stream. The fast parser must agree with the naive one
 /// on every line-ending classifier the CPU has (whose masks and line-end search must equal
-/// the portable path's), its metering count must agree with the events it yields, and a parser with
-/// tiny limits must stay within them without panicking.
+/// the portable path's), `next_ref` must give the same items, its metering count must
+/// agree with the events it yields, and a parser with tiny limits must stay within them
+/// without panicking.
 pub fn parse_chunks(data: &[u8]) {
     let (sizes, input) = match data.split_first() {
         Some((&n, rest)) => {
@@ -28,6 +29,17 @@ pub fn parse_chunks(data: &[u8]) {
     };
     let fast = parse_chunked(&Parser::builder(), input, &sizes);
     assert_eq!(fast, naive::parse(input), "fast and naive parsers disagree");
+    // Events borrowed (`next_ref`), in these chunks and whole: the same items.
+    assert_eq!(
+        parse_chunked_ref(&Parser::builder(), input, &sizes),
+        fast,
+        "next_ref disagrees with next"
+    );
+    assert_eq!(
+        parse_chunked_ref(&Parser::builder(), input, &[]),
+        fast,
+        "next_ref on the whole input disagrees with next"
+    );
 
     // Every line-ending classifier this CPU has: the same masks as the portable one on
     // the input at every start offset up to one vector, and the same parse.
