@@ -141,19 +141,8 @@ fn iterate_and_count(build: impl Fn() -> Parser, input: &[u8], sizes: &[usize]) 
     )
 }
 
-fn config(cases: u32) -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(cases);
-    ProptestConfig {
-        cases,
-        ..ProptestConfig::default()
-    }
-}
-
 proptest! {
-    #![proptest_config(config(500))]
+    #![proptest_config(support::proptest_config(500))]
 
     #[test]
     fn every_classifier_gives_the_oracle_masks_at_every_start_and_length(
@@ -213,7 +202,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(config(150))]
+    #![proptest_config(support::proptest_config(150))]
 
     #[test]
     fn a_parser_on_every_classifier_matches_the_naive_reference_on_streams(

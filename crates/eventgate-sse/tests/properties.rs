@@ -77,20 +77,8 @@ fn results_chunked(
     out
 }
 
-/// 1,000 cases per property, or `PROPTEST_CASES` for a longer hunt.
-fn config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1000);
-    ProptestConfig {
-        cases,
-        ..ProptestConfig::default()
-    }
-}
-
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(support::proptest_config(1000))]
 
     #[test]
     fn fast_parser_matches_naive_reference_on_sse_like_input(input in sse_bytes(), sizes in chunk_sizes()) {

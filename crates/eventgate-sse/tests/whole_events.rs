@@ -64,6 +64,21 @@ fn chunk_sizes() -> impl Strategy<Value = Vec<usize>> {
     ]
 }
 
+/// Feeds `input` in chunks whose sizes cycle through `sizes`, calling `take` after every
+/// chunk and after `finish`.
+fn feed(parser: &mut Parser, input: &[u8], sizes: &[usize], mut take: impl FnMut(&mut Parser)) {
+    let (mut pos, mut k) = (0, 0);
+    while pos < input.len() {
+        let end = pos.saturating_add(sizes[k % sizes.len()]).min(input.len());
+        k += 1;
+        parser.feed_slice(&input[pos..end]);
+        take(parser);
+        pos = end;
+    }
+    parser.finish();
+    take(parser);
+}
+
 /// Every item (events with their values, retries, comments, errors) as comparable text.
 fn items(parser: &mut Parser, input: &[u8], sizes: &[usize]) -> Vec<String> {
     let mut out = Vec::new();
@@ -81,16 +96,7 @@ fn items(parser: &mut Parser, input: &[u8], sizes: &[usize]) -> Vec<String> {
             });
         }
     };
-    let (mut pos, mut k) = (0, 0);
-    while pos < input.len() {
-        let end = pos.saturating_add(sizes[k % sizes.len()]).min(input.len());
-        k += 1;
-        parser.feed_slice(&input[pos..end]);
-        take(parser, &mut out);
-        pos = end;
-    }
-    parser.finish();
-    take(parser, &mut out);
+    feed(parser, input, sizes, |parser| take(parser, &mut out));
     out
 }
 
@@ -125,16 +131,7 @@ fn items_ref(parser: &mut Parser, input: &[u8], sizes: &[usize]) -> Vec<String> 
             });
         }
     };
-    let (mut pos, mut k) = (0, 0);
-    while pos < input.len() {
-        let end = pos.saturating_add(sizes[k % sizes.len()]).min(input.len());
-        k += 1;
-        parser.feed_slice(&input[pos..end]);
-        take(parser, &mut out);
-        pos = end;
-    }
-    parser.finish();
-    take(parser, &mut out);
+    feed(parser, input, sizes, |parser| take(parser, &mut out));
     out
 }
 
@@ -146,32 +143,12 @@ fn count(parser: &mut Parser, input: &[u8], sizes: &[usize]) -> (u64, u64, Vec<P
             errors.push(e);
         }
     };
-    let (mut pos, mut k) = (0, 0);
-    while pos < input.len() {
-        let end = pos.saturating_add(sizes[k % sizes.len()]).min(input.len());
-        k += 1;
-        parser.feed_slice(&input[pos..end]);
-        drain(parser);
-        pos = end;
-    }
-    parser.finish();
-    drain(parser);
+    feed(parser, input, sizes, &mut drain);
     (parser.counted_events(), parser.counted_data_bytes(), errors)
 }
 
-fn config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100);
-    ProptestConfig {
-        cases,
-        ..ProptestConfig::default()
-    }
-}
-
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(support::proptest_config(100))]
 
     #[test]
     fn whole_events_match_the_naive_reference_on_every_classifier(
