@@ -45,15 +45,15 @@ pub struct Grant {
     pub application: Option<ApplicationId>,
     /// The subscription plan the stream is metered under.
     pub plan: Option<PlanName>,
-    meter: Arc<Meter>,
+    meter: Meter,
     _slots: Vec<SlotGuard>,
 }
 
 impl Grant {
-    /// The stream's meter. Clone the `Arc` into the relay; call
-    /// [`Meter::charge`] once per delivered event.
+    /// The stream's meter (held in the grant itself, so a charge reads no other per-stream
+    /// allocation): call [`Meter::charge`] once per delivered event.
     #[must_use]
-    pub fn meter(&self) -> &Arc<Meter> {
+    pub fn meter(&self) -> &Meter {
         &self.meter
     }
 
@@ -463,7 +463,7 @@ impl Gate {
             principal: d.principal,
             application: d.application,
             plan: Some(d.plan),
-            meter: Arc::new(meter),
+            meter,
             _slots: slots,
         })
     }
@@ -511,7 +511,7 @@ impl Gate {
             principal: d.principal,
             application: d.application,
             plan: Some(d.plan),
-            meter: Arc::new(meter),
+            meter,
             _slots: slots,
         })
     }
