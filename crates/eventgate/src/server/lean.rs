@@ -254,13 +254,19 @@ where
     let mut sent: u64 = 0;
     // A frame a gathered write had no room for: it goes first in the next write.
     let mut held: Option<Bytes> = None;
+    // The gathered write just found the body pending, in this same poll of the task: its
+    // waker is registered, so looking again before the task yields would only repeat that.
+    let mut body_just_pending = false;
     loop {
         let data = match held.take() {
             Some(data) => data,
             None => {
-                let frame =
-                    poll_fn(|cx| poll_frame_or_hangup(io, body.as_mut(), &mut pipelined, cx))
-                        .await?;
+                let mut poll_body = !std::mem::take(&mut body_just_pending);
+                let frame = poll_fn(|cx| {
+                    let poll_body = std::mem::replace(&mut poll_body, true);
+                    poll_frame_or_hangup(io, body.as_mut(), poll_body, &mut pipelined, cx)
+                })
+                .await?;
                 let Some(frame) = frame else { break };
                 let Ok(data) = frame.into_data() else {
                     continue; // trailers: not sent over HTTP/1.1 here
@@ -278,7 +284,15 @@ where
                 poll_fn(|cx| Poll::Ready(write_gathered(io, body.as_mut(), &data, &mut out, cx)))
                     .await?;
                 if out.rest.is_empty() {
-                    io.flush().await?;
+                    // Flushed at the first poll (a TCP socket always is), the task has not
+                    // yielded since the body was found pending.
+                    match poll_fn(|cx| Poll::Ready(Pin::new(&mut *io).poll_flush(cx))).await {
+                        Poll::Ready(flushed) => {
+                            flushed?;
+                            body_just_pending = out.body_pending;
+                        }
+                        Poll::Pending => io.flush().await?,
+                    }
                 } else {
                     write_all(io, [&out.rest, &[], &[]]).await?;
                 }
@@ -320,9 +334,13 @@ where
 /// The socket is looked at only when the body is pending (an idle stream, the case where a
 /// hang-up would otherwise go unnoticed): while frames are ready, a closed client shows up as
 /// a failed write, and the read side's readiness check is not paid per frame.
+///
+/// `poll_body: false` skips the body (taken as pending) when the caller knows it was polled
+/// pending earlier in this same poll of the task, so its waker is registered already.
 fn poll_frame_or_hangup<IO, B>(
     io: &mut IO,
     body: Pin<&mut B>,
+    poll_body: bool,
     pipelined: &mut BytesMut,
     cx: &mut Context<'_>,
 ) -> Poll<io::Result<Option<http_body::Frame<Bytes>>>>
@@ -330,13 +348,15 @@ where
     IO: AsyncRead + Unpin,
     B: Body<Data = Bytes>,
 {
-    match body.poll_frame(cx) {
-        Poll::Ready(Some(Ok(frame))) => return Poll::Ready(Ok(Some(frame))),
-        Poll::Ready(Some(Err(_))) => {
-            return Poll::Ready(Err(io::Error::other("response body failed")));
+    if poll_body {
+        match body.poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => return Poll::Ready(Ok(Some(frame))),
+            Poll::Ready(Some(Err(_))) => {
+                return Poll::Ready(Err(io::Error::other("response body failed")));
+            }
+            Poll::Ready(None) => return Poll::Ready(Ok(None)),
+            Poll::Pending => {}
         }
-        Poll::Ready(None) => return Poll::Ready(Ok(None)),
-        Poll::Pending => {}
     }
     while pipelined.len() < MAX_PIPELINED {
         let mut scratch = [0u8; 512];
@@ -418,6 +438,8 @@ struct Gathered {
     held: Option<Bytes>,
     /// The body ended (`Ok`) or failed (`Err`) after the frames written.
     end: Option<Result<(), ()>>,
+    /// The body was pending when the gathering stopped (its waker is registered).
+    body_pending: bool,
 }
 
 /// The length of `len` data bytes as one chunk: size line, data, CRLF.
@@ -477,7 +499,10 @@ where
                     out.end = Some(Ok(()));
                     break;
                 }
-                Poll::Pending => break,
+                Poll::Pending => {
+                    out.body_pending = true;
+                    break;
+                }
             }
         }
         let n = match Pin::new(&mut *io).poll_write(cx, buf) {
@@ -697,27 +722,39 @@ mod tests {
     type Item = Result<http_body::Frame<Bytes>, io::Error>;
     type Frames = Vec<Item>;
 
-    /// Answers every request with a chunked body of `frames`, all ready at once.
-    #[derive(Clone)]
-    struct Ready(std::sync::Arc<std::sync::Mutex<Option<Frames>>>);
+    /// Answers the one request it is asked with `body` (chunked: no length is known).
+    struct Once<B>(Option<B>);
 
-    impl tower_service::Service<Request<RequestBody>> for Ready {
-        type Response = Response<
-            http_body_util::StreamBody<futures_util::stream::Iter<std::vec::IntoIter<Item>>>,
-        >;
+    impl<B> tower_service::Service<Request<RequestBody>> for Once<B> {
+        type Response = Response<B>;
         type Error = io::Error;
         type Future = std::future::Ready<Result<Self::Response, io::Error>>;
         fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), io::Error>> {
             Poll::Ready(Ok(()))
         }
         fn call(&mut self, _: Request<RequestBody>) -> Self::Future {
-            let frames = self.0.lock().unwrap().take().unwrap_or_default();
-            let body = http_body_util::StreamBody::new(futures_util::stream::iter(frames));
-            std::future::ready(Ok(Response::new(body)))
+            std::future::ready(
+                self.0
+                    .take()
+                    .map(Response::new)
+                    .ok_or(io::ErrorKind::Other.into()),
+            )
         }
     }
 
+    /// Serves `frames`, all ready at once.
     async fn serve(frames: Frames, socket: &mut Socket) -> io::Result<Option<Bytes>> {
+        serve_body(
+            http_body_util::StreamBody::new(futures_util::stream::iter(frames)),
+            socket,
+        )
+        .await
+    }
+
+    async fn serve_body<B: Body<Data = Bytes>>(
+        body: B,
+        socket: &mut Socket,
+    ) -> io::Result<Option<Bytes>> {
         let Parsed::Lean(_, request, keep_alive) = parse(b"GET /s HTTP/1.1\r\nHost: h\r\n\r\n")
         else {
             panic!("not lean");
@@ -727,8 +764,7 @@ mod tests {
             keep_alive,
             rest: Bytes::new(),
         };
-        let svc = Ready(std::sync::Arc::new(std::sync::Mutex::new(Some(frames))));
-        respond(socket, svc, req).await
+        respond(socket, Once(Some(body)), req).await
     }
 
     /// The body part of what `socket` received (after the response head).
@@ -794,6 +830,64 @@ mod tests {
             serve(frames, &mut socket).await.unwrap();
             assert!(body_of(&socket) == chunked(&parts), "step {step}");
         }
+    }
+
+    /// A body fed one frame at a time by another task, counting its polls.
+    struct Trickle {
+        rx: tokio::sync::mpsc::Receiver<Bytes>,
+        polls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl Body for Trickle {
+        type Data = Bytes;
+        type Error = io::Error;
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<http_body::Frame<Bytes>, io::Error>>> {
+            self.polls
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.rx
+                .poll_recv(cx)
+                .map(|f| f.map(|f| Ok(http_body::Frame::data(f))))
+        }
+    }
+
+    /// An event at a time (a live stream): the frame is taken, the gathered write finds the
+    /// body pending and registers its waker, and the body is not polled a third time before
+    /// the task waits (two polls per frame, not three); no frame is lost or held back.
+    #[tokio::test]
+    async fn a_live_stream_polls_its_body_twice_per_frame_and_loses_none() {
+        const N: usize = 50;
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        let polls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let body = Trickle {
+            rx,
+            polls: std::sync::Arc::clone(&polls),
+        };
+        let sent: Vec<Vec<u8>> = (0..N)
+            .map(|i| format!("data: {i}\n\n").into_bytes())
+            .collect();
+        let to_send = sent.clone();
+        let producer = tokio::spawn(async move {
+            for frame in to_send {
+                tx.send(Bytes::from(frame)).await.unwrap();
+                // The server takes it, writes it and waits before the next one comes.
+                for _ in 0..4 {
+                    tokio::task::yield_now().await;
+                }
+            }
+        });
+        let mut socket = Socket::new(usize::MAX, false);
+        serve_body(body, &mut socket).await.unwrap();
+        producer.await.unwrap();
+        let parts: Vec<&[u8]> = sent.iter().map(Vec::as_slice).collect();
+        assert_eq!(body_of(&socket), chunked(&parts));
+        // One write per frame (none was ready with another), and the last chunk.
+        assert_eq!(socket.writes, 1 + N + 1);
+        // Per frame: the poll that takes it and the gathered write's; then the end.
+        let polls = polls.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(polls <= 2 * N + 2, "{polls} body polls for {N} frames");
     }
 
     #[tokio::test]
