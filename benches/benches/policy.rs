@@ -161,7 +161,8 @@ fn grant_meter(app_plan: bool) -> Arc<Meter> {
             now,
         )
         .unwrap();
-    Arc::clone(grant.meter())
+    // The grant's own meter, shared here by the bench's threads (same counters).
+    Arc::new(grant.meter().clone())
 }
 
 /// A redis-server on a free 127.0.0.1 port, killed on drop; `None` when it is missing
@@ -264,7 +265,7 @@ fn meter_redis(c: &mut Criterion<ThreadCpuTime>) {
             || tokio::time::sleep(Duration::from_secs(5)),
         ))
         .unwrap();
-    let meter = Arc::clone(grant.meter());
+    let meter = grant.meter();
     let now = Timestamp::from(std::time::SystemTime::now());
     // A fixed run rather than a criterion loop (whose warm-up did not end in minutes on the
     // loaded machine): 20 M charges; the charges alone are timed in the thread's CPU time,
