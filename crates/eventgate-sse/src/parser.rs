@@ -853,6 +853,33 @@ impl Parser {
         None
     }
 
+    /// [`next`](Iterator::next): the whole-event fast path first, in a function of its
+    /// own (so an event built there costs no entry into the general loop), then
+    /// [`next_item`](Self::next_item).
+    #[inline(never)]
+    fn next_event_first(&mut self) -> Option<Result<Item, ParseError>> {
+        if self.fast_ready()
+            && let Whole::Event(event) = self.whole_event()
+        {
+            return Some(Ok(Item::Event(event)));
+        }
+        self.next_item()
+    }
+
+    /// True when [`whole_event`](Self::whole_event) may be tried at `pos`: the common
+    /// state of [`chunk_lines`](Self::chunk_lines), and no event being assembled.
+    #[inline(always)]
+    fn fast_ready(&self) -> bool {
+        !self.config.raw_frames
+            && matches!(self.state, State::Normal)
+            && !self.skip_lf
+            && self.partial.is_empty()
+            && self.data_lines == 0
+            && !self.id_in_frame
+            && matches!(self.event_type, PSpan::None)
+            && self.pos >= self.fast_from
+    }
+
     fn next_item(&mut self) -> Option<Result<Item, ParseError>> {
         // Only a limit error makes the state `Failed`, and it returns at once.
         if self.state == State::Failed {
@@ -959,7 +986,7 @@ impl Parser {
                 && matches!(self.event_type, PSpan::None)
                 && self.pos >= self.fast_from
             {
-                match self.whole_event() {
+                match self.whole_events() {
                     Whole::Event(event) => return Some(Ok(Item::Event(event))),
                     Whole::Counted => continue,
                     Whole::Lent => return None,
@@ -990,6 +1017,19 @@ impl Parser {
         }
     }
 
+    /// [`whole_event`](Self::whole_event) in a function of its own (where its loop gets
+    /// the registers to itself), for the line loop: while counting it goes on from one
+    /// event to the next, so it returns only an event built or lent, or `Whole::No`.
+    #[inline(never)]
+    fn whole_events(&mut self) -> Whole {
+        loop {
+            match self.whole_event() {
+                Whole::Counted => {}
+                other => return other,
+            }
+        }
+    }
+
     /// The whole-event fast path, tried by [`chunk_lines`](Self::chunk_lines) when no
     /// event is being assembled: when the classified lines from `pos` up to a blank line
     /// are in the current chunk and are plain fields (`data`, `event`, `id`, ignored
@@ -1004,37 +1044,53 @@ impl Parser {
     fn whole_event(&mut self) -> Whole {
         let mut blk = self.blk;
         let mut start = self.pos;
+        // The line endings of block `blk` (at `base`) at or after `start`: the mask is
+        // loaded once per block and the endings passed over are cleared from it, so a
+        // line's end is one `trailing_zeros`.
+        let mut base = self.win_start + blk * 64;
+        let mut m = if blk < self.win_blocks {
+            // `blk < win_blocks <= WINDOW`, so the index mask changes nothing.
+            at_or_after(self.masks[blk & (WINDOW - 1)], start.saturating_sub(base))
+        } else {
+            0
+        };
+        let first = start;
         let mut data = (0, 0);
         let mut ndata = 0usize;
         let mut data_len = 0usize;
-        let mut ty: Option<(usize, usize)> = None;
-        let mut id: Option<(usize, usize)> = None;
+        // An absent type or id is an empty range (any empty range reads as "").
+        let mut ty = (first, first);
+        let mut id = (first, first);
+        let mut own_id = false;
         loop {
             // The next line ending, from the masks (the next window classified when this
             // one is used up).
-            let end = loop {
+            while m == 0 {
+                blk += 1;
                 if blk >= self.win_blocks {
                     if !self.classify_window(start) {
                         return self.no_fast(start);
                     }
                     blk = 0;
+                    base = self.win_start;
+                } else {
+                    base += 64;
                 }
-                let base = self.win_start + blk * 64;
-                let skip = start.saturating_sub(base);
-                if skip < 64 {
-                    let m = self.masks[blk] & (u64::MAX << skip);
-                    if m != 0 {
-                        break base + m.trailing_zeros() as usize;
-                    }
-                }
-                blk += 1;
-            };
+                m = at_or_after(self.masks[blk & (WINDOW - 1)], start.saturating_sub(base));
+            }
+            let end = base + m.trailing_zeros() as usize;
+            // Drop the ending from the mask (and, below, the LF of a CRLF: the next set
+            // bit, or in the next block, where `start` masks it).
+            m &= m.wrapping_sub(1);
             let cur: &[u8] = &self.cur;
             let next = if cur[end] == b'\n' {
                 end + 1
             } else {
                 match cur.get(end + 1) {
-                    Some(b'\n') => end + 2,
+                    Some(b'\n') => {
+                        m &= m.wrapping_sub(1);
+                        end + 2
+                    }
                     Some(_) => end + 1,
                     None => return self.no_fast(start),
                 }
@@ -1043,28 +1099,36 @@ impl Parser {
                 if ndata == 0 {
                     return self.no_fast(start);
                 }
-                return self.whole_dispatch(end, next, blk, (data, ndata - 1, data_len), ty, id);
+                self.blk = blk;
+                let data = (data, ndata - 1, data_len);
+                return self.whole_dispatch(first, end, next, data, ty, (id, own_id));
             }
-            let line = &cur[start..end];
-            if line.len() > self.config.max_line_len {
+            if end - start > self.config.max_line_len {
                 return self.no_fast(start);
             }
-            if line[0] == b':' {
-                if self.config.comments {
-                    return self.no_fast(start);
+            let (name, value) = match field_word(cur, start) {
+                Some(found) => found,
+                None => {
+                    let line = &cur[start..end];
+                    if line[0] == b':' {
+                        if self.config.comments {
+                            return self.no_fast(start);
+                        }
+                        start = next;
+                        continue;
+                    }
+                    let (name, from) = field_of(line);
+                    (name, start + from)
                 }
-                start = next;
-                continue;
-            }
-            let (name, from) = field_of(line);
-            let value = (start + from, end);
+            };
+            let value = (value, end);
             if matches!(name, FieldName::Other) {
                 start = next;
                 continue;
             }
             // Within the classified ASCII tail, or checked.
             let utf8 = value.0 >= self.ascii_from || {
-                let raw = &line[from..];
+                let raw = &cur[value.0..end];
                 raw.is_ascii() || std::str::from_utf8(raw).is_ok()
             };
             match name {
@@ -1074,9 +1138,9 @@ impl Parser {
                     if ndata == 0 {
                         data = value;
                         data_len = end - value.0;
-                    } else if ndata <= SPANS {
+                    } else if let Some(span) = self.spans.get_mut(ndata - 1) {
                         // Kept in `spans` (unused while no event is assembled).
-                        self.spans[ndata - 1] = value;
+                        *span = value;
                         data_len += end - value.0 + 1;
                     } else {
                         return self.no_fast(start);
@@ -1086,10 +1150,10 @@ impl Parser {
                         return self.no_fast(start);
                     }
                 }
-                FieldName::Event => ty = Some(value),
+                FieldName::Event => ty = value,
                 // An id containing NUL is ignored.
-                FieldName::Id if has_nul(&line[from..]) => {}
-                FieldName::Id => id = Some(value),
+                FieldName::Id if has_nul(&cur[value.0..end]) => {}
+                FieldName::Id => (id, own_id) = (value, true),
             }
             start = next;
         }
@@ -1108,33 +1172,31 @@ impl Parser {
         Whole::No
     }
 
-    /// The blank line at `end` (the next line at `next`, `blk` the block it is found
-    /// in) closes the event [`whole_event`](Self::whole_event) read: its data (the first
-    /// line, how many further lines are in `spans`, and the joined length), type and id. Counts it or
-    /// builds it, and moves past it.
+    /// The blank line at `end` (the next line at `next`) closes the event that
+    /// [`whole_event`](Self::whole_event) read from its first line at `first`: its data
+    /// (the first line, how many further lines are in `spans`, and the joined length),
+    /// type and id (with whether the event set it). Counts it, lends it or builds it, and
+    /// moves past it.
     #[inline(always)]
     fn whole_dispatch(
         &mut self,
+        first: usize,
         end: usize,
         next: usize,
-        blk: usize,
         (data, more, data_len): ((usize, usize), usize, usize),
-        ty: Option<(usize, usize)>,
-        id: Option<(usize, usize)>,
+        ty: (usize, usize),
+        (id, own_id): ((usize, usize), bool),
     ) -> Whole {
-        let own_id = id.is_some();
-        if let Some((s, e)) = id {
-            self.last_event_id = PSpan::Cur(s, e);
+        if own_id {
+            self.last_event_id = PSpan::Cur(id.0, id.1);
         }
         self.pos = next;
-        self.blk = blk;
         if self.counting {
             self.counted_events += 1;
             self.counted_data_bytes += data_len as u64;
             return Whole::Counted;
         }
         let (ds, de) = data;
-        let ty = ty.unwrap_or((de, de));
         if self.borrowing {
             self.ref_ready = true;
             self.ref_ty = ty;
@@ -1155,17 +1217,19 @@ impl Parser {
             }
             return Whole::Lent;
         }
-        let id = match (id, &self.last_event_id) {
-            (Some(id), _) => Some(id),
-            (None, PSpan::None) => Some((de, de)),
-            (None, PSpan::Cur(s, e)) => Some((*s, *e)),
-            (None, PSpan::Own(_)) => None,
+        // The id: this event's, or the last one's (a range of the chunk before `first`,
+        // or text of its own).
+        let id = match (own_id, &self.last_event_id) {
+            (true, _) | (false, PSpan::None) => Some(id),
+            (false, PSpan::Cur(s, e)) => Some((*s, *e)),
+            (false, PSpan::Own(_)) => None,
         };
         if more == 0
             && let Some(id) = id
         {
-            // One data line and every value in the chunk: a slice of it plus offsets.
-            let lo = ds.min(ty.0).min(id.0);
+            // One data line and every value in the chunk: a slice of it (from the event's
+            // first line, or the earlier id) plus offsets.
+            let lo = first.min(id.0);
             if u32::try_from(end - lo).is_ok() {
                 let off = |(s, e): (usize, usize)| ((s - lo) as u32, (e - lo) as u32);
                 let buf = self.cur.slice(lo..end);
@@ -1587,6 +1651,37 @@ impl Parser {
     }
 }
 
+/// The bits of `mask` at or after bit `skip` (none when `skip` is 64 or more).
+#[inline(always)]
+fn at_or_after(mask: u64, skip: usize) -> u64 {
+    if skip < 64 {
+        mask & (u64::MAX << skip)
+    } else {
+        0
+    }
+}
+
+/// The fields nearly every event is made of, `data: `, `event: ` and `id: ` (with the
+/// space), recognised from one 8-byte load at `start`: the name and where its value starts.
+/// `None` for anything else (and near the end of `cur`), which [`field_of`] then reads.
+/// The prefixes hold no CR or LF, so a line that starts with one is at least that long.
+#[inline(always)]
+fn field_word(cur: &[u8], start: usize) -> Option<(FieldName, usize)> {
+    const DATA: u64 = u64::from_le_bytes(*b"data: \0\0");
+    const EVENT: u64 = u64::from_le_bytes(*b"event: \0");
+    const ID: u64 = u64::from_le_bytes(*b"id: \0\0\0\0");
+    let word = u64::from_le_bytes(*cur.get(start..)?.first_chunk::<8>()?);
+    if word & 0xFFFF_FFFF_FFFF == DATA {
+        Some((FieldName::Data, start + 6))
+    } else if word & 0xFF_FFFF_FFFF_FFFF == EVENT {
+        Some((FieldName::Event, start + 7))
+    } else if word & 0xFFFF_FFFF == ID {
+        Some((FieldName::Id, start + 4))
+    } else {
+        None
+    }
+}
+
 /// True when `bytes` holds a NUL. Ids are short: a plain loop beats the call to
 /// `memchr` that `contains` makes, up to a few words.
 #[inline(always)]
@@ -1635,6 +1730,6 @@ impl Iterator for Parser {
     /// [`finish`](Parser::finish), at the end).
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
-        self.next_item()
+        self.next_event_first()
     }
 }
