@@ -1106,7 +1106,24 @@ impl Parser {
             if end - start > self.config.max_line_len {
                 return self.no_fast(start);
             }
-            let (name, value) = match field_word(cur, start) {
+            // A `data: ` line, the most common by far, on a path of its own.
+            let word = word_at(cur, start);
+            if word & 0xFFFF_FFFF_FFFF == DATA_WORD {
+                let value = (start + 6, end);
+                if value.0 < self.ascii_from && !is_text(&cur[value.0..end])
+                    || !push_data(
+                        &mut self.spans,
+                        (&mut data, &mut ndata, &mut data_len),
+                        value,
+                    )
+                    || data_len > self.config.max_event_len
+                {
+                    return self.no_fast(start);
+                }
+                start = next;
+                continue;
+            }
+            let (name, value) = match field_word(word, start) {
                 Some(found) => found,
                 None => {
                     let line = &cur[start..end];
@@ -1127,26 +1144,15 @@ impl Parser {
                 continue;
             }
             // Within the classified ASCII tail, or checked.
-            let utf8 = value.0 >= self.ascii_from || {
-                let raw = &cur[value.0..end];
-                raw.is_ascii() || std::str::from_utf8(raw).is_ok()
-            };
+            let utf8 = value.0 >= self.ascii_from || is_text(&cur[value.0..end]);
             match name {
                 FieldName::Retry | FieldName::Other => return self.no_fast(start),
                 _ if !utf8 => return self.no_fast(start),
                 FieldName::Data => {
-                    if ndata == 0 {
-                        data = value;
-                        data_len = end - value.0;
-                    } else if let Some(span) = self.spans.get_mut(ndata - 1) {
-                        // Kept in `spans` (unused while no event is assembled).
-                        *span = value;
-                        data_len += end - value.0 + 1;
-                    } else {
-                        return self.no_fast(start);
-                    }
-                    ndata += 1;
-                    if data_len > self.config.max_event_len {
+                    let acc = (&mut data, &mut ndata, &mut data_len);
+                    if !push_data(&mut self.spans, acc, value)
+                        || data_len > self.config.max_event_len
+                    {
                         return self.no_fast(start);
                     }
                 }
@@ -1661,19 +1667,57 @@ fn at_or_after(mask: u64, skip: usize) -> u64 {
     }
 }
 
-/// The fields nearly every event is made of, `data: `, `event: ` and `id: ` (with the
-/// space), recognised from one 8-byte load at `start`: the name and where its value starts.
-/// `None` for anything else (and near the end of `cur`), which [`field_of`] then reads.
-/// The prefixes hold no CR or LF, so a line that starts with one is at least that long.
+/// `data: ` as the low six bytes of a little-endian word (see [`word_at`]).
+const DATA_WORD: u64 = u64::from_le_bytes(*b"data: \0\0");
+
+/// The eight bytes of `cur` at `start` as a little-endian word, or 0 (which starts no
+/// field) when fewer are left.
 #[inline(always)]
-fn field_word(cur: &[u8], start: usize) -> Option<(FieldName, usize)> {
-    const DATA: u64 = u64::from_le_bytes(*b"data: \0\0");
+fn word_at(cur: &[u8], start: usize) -> u64 {
+    match cur.get(start..).and_then(<[u8]>::first_chunk::<8>) {
+        Some(bytes) => u64::from_le_bytes(*bytes),
+        None => 0,
+    }
+}
+
+/// True when `bytes` are valid UTF-8 (checked for ASCII first, the common case).
+#[inline(always)]
+fn is_text(bytes: &[u8]) -> bool {
+    bytes.is_ascii() || std::str::from_utf8(bytes).is_ok()
+}
+
+/// Adds the data line at `value` to an event read by [`Parser::whole_event`]: the first
+/// line in `data`, the next `SPANS` in `spans`; `len` is the joined length. False (and
+/// nothing added) when the event has more lines than that.
+#[inline(always)]
+fn push_data(
+    spans: &mut [(usize, usize); SPANS],
+    (data, ndata, len): (&mut (usize, usize), &mut usize, &mut usize),
+    value: (usize, usize),
+) -> bool {
+    if *ndata == 0 {
+        *data = value;
+        *len = value.1 - value.0;
+    } else if let Some(span) = spans.get_mut(*ndata - 1) {
+        *span = value;
+        *len += value.1 - value.0 + 1;
+    } else {
+        return false;
+    }
+    *ndata += 1;
+    true
+}
+
+/// The other fields events are commonly made of, `event: ` and `id: ` (with the space;
+/// `data: ` is looked for before), recognised from the line's first eight bytes (`word`,
+/// see [`word_at`]) at `start`: the name and where its value starts. `None` for anything
+/// else, which [`field_of`] then reads. The prefixes hold no CR or LF, so a line that
+/// starts with one is at least that long.
+#[inline(always)]
+fn field_word(word: u64, start: usize) -> Option<(FieldName, usize)> {
     const EVENT: u64 = u64::from_le_bytes(*b"event: \0");
     const ID: u64 = u64::from_le_bytes(*b"id: \0\0\0\0");
-    let word = u64::from_le_bytes(*cur.get(start..)?.first_chunk::<8>()?);
-    if word & 0xFFFF_FFFF_FFFF == DATA {
-        Some((FieldName::Data, start + 6))
-    } else if word & 0xFF_FFFF_FFFF_FFFF == EVENT {
+    if word & 0xFF_FFFF_FFFF_FFFF == EVENT {
         Some((FieldName::Event, start + 7))
     } else if word & 0xFFFF_FFFF == ID {
         Some((FieldName::Id, start + 4))
