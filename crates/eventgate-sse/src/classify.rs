@@ -236,16 +236,25 @@ fn find_portable(bytes: &[u8]) -> (Option<usize>, bool) {
     (found, !bytes[..looked_at].is_ascii())
 }
 
-/// Runs `$block` (see [`each_block`]) over the 64-byte blocks of `$bytes` until one holds
-/// a CR or LF (the last partial block copied into a zero-padded buffer): evaluates to
-/// [`Classifier::find_line_end`]'s answer.
+/// Runs `$block` (see [`each_block`]) over the 64-byte blocks of `$bytes` from `$from`
+/// until one holds a CR or LF: evaluates to [`Classifier::find_line_end`]'s answer for
+/// `$bytes[$from..]`. The bytes before `$from` must hold no CR or LF: a last partial block
+/// is looked at as the last 64 bytes of `$bytes` when there are that many (overlapping
+/// bytes already looked at, or before `$from`, which add no line ending and whose high
+/// bits are in the answer already or lie in blocks before the one looked at anyway),
+/// and copied into a zero-padded buffer otherwise.
 #[cfg(any(
     target_arch = "x86_64",
     all(target_arch = "aarch64", target_feature = "neon")
 ))]
 macro_rules! find_in_blocks {
-    ($bytes:expr, $block:ident) => {{
-        let bytes: &[u8] = $bytes;
+    ($bytes:expr, $block:ident) => {
+        find_in_blocks!($bytes, 0, $block)
+    };
+    ($bytes:expr, $from:expr, $block:ident) => {{
+        let all: &[u8] = $bytes;
+        let from: usize = $from;
+        let bytes = &all[from..];
         let mut whole = bytes.chunks_exact(64);
         let mut high = false;
         let mut found = None;
@@ -262,15 +271,15 @@ macro_rules! find_in_blocks {
             k += 1;
         }
         let tail = whole.remainder();
-        if found.is_none() && !tail.is_empty() && bytes.len() >= 64 {
+        if found.is_none() && !tail.is_empty() && all.len() >= 64 {
             // The last 64 bytes, overlapping bytes already looked at (which hold no line
             // ending, and whose high bits are already in `high`).
-            let last = &bytes[bytes.len() - 64..];
+            let last = &all[all.len() - 64..];
             // SAFETY: `last` is 64 readable bytes; the feature is guaranteed as above.
             let (m, h) = unsafe { $block(last.as_ptr()) };
             high |= h;
             if m != 0 {
-                found = Some(bytes.len() - 64 + m.trailing_zeros() as usize);
+                found = Some(all.len() - 64 + m.trailing_zeros() as usize - from);
             }
         } else if found.is_none() && !tail.is_empty() {
             let mut padded = [0u8; 64];
@@ -283,6 +292,33 @@ macro_rules! find_in_blocks {
             }
         }
         (found, high)
+    }};
+}
+
+/// [`Classifier::find_line_end`] two 64-byte blocks a step: `$pair` (an `unsafe
+/// fn(*const u8) -> (bool, bool)` reading 128 bytes: whether they hold a CR or LF, and
+/// whether any is 0x80 or more; one test of the OR of both blocks' compares) runs over
+/// `$bytes` while neither block holds a line ending, then [`find_in_blocks`] with
+/// `$block` block by block from the pair that does (its high bytes looked at again
+/// there): the same answer as block by block from the start.
+#[cfg(target_arch = "x86_64")]
+macro_rules! find_in_pairs {
+    ($bytes:expr, $pair:ident, $block:ident) => {{
+        let bytes: &[u8] = $bytes;
+        let mut skip = 0;
+        let mut high = false;
+        for pair in bytes.chunks_exact(128) {
+            // SAFETY: `pair` is 128 readable bytes; the caller of the enclosing function
+            // guarantees the CPU feature the kernel is compiled for.
+            let (eol, h) = unsafe { $pair(pair.as_ptr()) };
+            if eol {
+                break;
+            }
+            high |= h;
+            skip += 128;
+        }
+        let (found, h) = find_in_blocks!(bytes, skip, $block);
+        (found.map(|i| i + skip), high | h)
     }};
 }
 
@@ -339,9 +375,35 @@ mod x86 {
         each_block!(bytes, masks, block_sse2)
     }
 
-    /// SSE2 [`Classifier::find_line_end`](super::Classifier::find_line_end).
+    /// SSE2 [`Classifier::find_line_end`](super::Classifier::find_line_end), two blocks
+    /// a step.
     pub(super) fn find_sse2(bytes: &[u8]) -> (Option<usize>, bool) {
-        find_in_blocks!(bytes, block_sse2)
+        find_in_pairs!(bytes, pair_sse2, block_sse2)
+    }
+
+    /// Whether the 128 bytes at `p` hold a CR or LF, and whether any is 0x80 or more.
+    ///
+    /// # Safety
+    /// `p` must point to 128 readable bytes.
+    #[inline(always)]
+    unsafe fn pair_sse2(p: *const u8) -> (bool, bool) {
+        // SAFETY: eight unaligned 16-byte loads within the 128 bytes the caller vouches
+        // for; SSE2 is part of every x86_64 CPU.
+        unsafe {
+            let cr = _mm_set1_epi8(b'\r' as i8);
+            let lf = _mm_set1_epi8(b'\n' as i8);
+            let mut eol = _mm_setzero_si128();
+            let mut any = _mm_setzero_si128();
+            for k in 0..8 {
+                let v = _mm_loadu_si128(p.add(16 * k).cast::<__m128i>());
+                eol = _mm_or_si128(
+                    eol,
+                    _mm_or_si128(_mm_cmpeq_epi8(v, cr), _mm_cmpeq_epi8(v, lf)),
+                );
+                any = _mm_or_si128(any, v);
+            }
+            (_mm_movemask_epi8(eol) != 0, _mm_movemask_epi8(any) != 0)
+        }
     }
 
     /// # Safety
@@ -380,23 +442,20 @@ mod x86 {
     /// The CPU must have AVX2.
     #[target_feature(enable = "avx2")]
     pub(super) unsafe fn find_avx2(bytes: &[u8]) -> (Option<usize>, bool) {
-        // Two blocks a step while neither holds a line ending (one test of the OR of their
-        // compares), then block by block from the pair that does (its high bytes are
-        // looked at again there): the same answer as block by block from the start.
-        let mut skip = 0;
-        let mut high = false;
-        for pair in bytes.chunks_exact(128) {
-            // SAFETY: `pair` is 128 readable bytes; the caller guarantees AVX2.
-            let (eol, h) = unsafe { pair_avx2(pair.as_ptr()) };
-            if eol {
-                break;
-            }
-            high |= h;
-            skip += 128;
-        }
-        let (found, h) = find_in_blocks!(&bytes[skip..], block_avx2);
-        (found.map(|i| i + skip), high | h)
+        find_in_pairs!(bytes, pair_avx2, block_avx2)
     }
+
+    /// For each value of a byte's low four bits, the one byte below 0x80 with those bits
+    /// that is a line ending (`\n` for 0xA, `\r` for 0xD), or 0xFF (no byte below 0x80)
+    /// for the others; twice, one copy per 128-bit lane of a shuffle.
+    const EOL_BY_NIBBLE: [u8; 32] = {
+        let mut table = [0xFF; 32];
+        table[0xA] = b'\n';
+        table[0xD] = b'\r';
+        table[16 + 0xA] = b'\n';
+        table[16 + 0xD] = b'\r';
+        table
+    };
 
     /// Whether the 128 bytes at `p` hold a CR or LF, and whether any is 0x80 or more.
     ///
@@ -408,21 +467,19 @@ mod x86 {
         // SAFETY: four unaligned 32-byte loads within the 128 bytes the caller vouches
         // for; the caller guarantees AVX2.
         unsafe {
-            let cr = _mm256_set1_epi8(b'\r' as i8);
-            let lf = _mm256_set1_epi8(b'\n' as i8);
+            // One compare per vector instead of two: a byte is CR or LF when it equals
+            // the entry of `EOL_BY_NIBBLE` its low four bits pick (the shuffle gives 0
+            // for a byte of 0x80 or more, which equals no such byte).
+            let table = _mm256_loadu_si256(EOL_BY_NIBBLE.as_ptr().cast::<__m256i>());
+            let is_eol = |v| _mm256_cmpeq_epi8(_mm256_shuffle_epi8(table, v), v);
             let a = _mm256_loadu_si256(p.cast::<__m256i>());
             let b = _mm256_loadu_si256(p.add(32).cast::<__m256i>());
             let c = _mm256_loadu_si256(p.add(64).cast::<__m256i>());
             let d = _mm256_loadu_si256(p.add(96).cast::<__m256i>());
-            let ab = _mm256_or_si256(
-                _mm256_or_si256(_mm256_cmpeq_epi8(a, cr), _mm256_cmpeq_epi8(a, lf)),
-                _mm256_or_si256(_mm256_cmpeq_epi8(b, cr), _mm256_cmpeq_epi8(b, lf)),
+            let eol = _mm256_or_si256(
+                _mm256_or_si256(is_eol(a), is_eol(b)),
+                _mm256_or_si256(is_eol(c), is_eol(d)),
             );
-            let cd = _mm256_or_si256(
-                _mm256_or_si256(_mm256_cmpeq_epi8(c, cr), _mm256_cmpeq_epi8(c, lf)),
-                _mm256_or_si256(_mm256_cmpeq_epi8(d, cr), _mm256_cmpeq_epi8(d, lf)),
-            );
-            let eol = _mm256_or_si256(ab, cd);
             let all = _mm256_or_si256(_mm256_or_si256(a, b), _mm256_or_si256(c, d));
             (
                 _mm256_testz_si256(eol, eol) == 0,
@@ -467,7 +524,29 @@ mod x86 {
     /// The CPU must have AVX-512BW.
     #[target_feature(enable = "avx512bw")]
     pub(super) unsafe fn find_avx512bw(bytes: &[u8]) -> (Option<usize>, bool) {
-        find_in_blocks!(bytes, block_avx512bw)
+        find_in_pairs!(bytes, pair_avx512bw, block_avx512bw)
+    }
+
+    /// Whether the 128 bytes at `p` hold a CR or LF, and whether any is 0x80 or more.
+    ///
+    /// # Safety
+    /// `p` must point to 128 readable bytes, and the CPU must have AVX-512BW.
+    #[target_feature(enable = "avx512bw")]
+    #[inline]
+    unsafe fn pair_avx512bw(p: *const u8) -> (bool, bool) {
+        // SAFETY: two unaligned 64-byte loads within the 128 bytes the caller vouches
+        // for; the caller guarantees AVX-512BW.
+        unsafe {
+            let cr = _mm512_set1_epi8(b'\r' as i8);
+            let lf = _mm512_set1_epi8(b'\n' as i8);
+            let a = _mm512_loadu_si512(p.cast::<__m512i>());
+            let b = _mm512_loadu_si512(p.add(64).cast::<__m512i>());
+            let eol = _mm512_cmpeq_epi8_mask(a, cr)
+                | _mm512_cmpeq_epi8_mask(a, lf)
+                | _mm512_cmpeq_epi8_mask(b, cr)
+                | _mm512_cmpeq_epi8_mask(b, lf);
+            (eol != 0, _mm512_movepi8_mask(_mm512_or_si512(a, b)) != 0)
+        }
     }
 
     /// # Safety
