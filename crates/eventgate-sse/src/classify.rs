@@ -467,11 +467,8 @@ mod x86 {
         // SAFETY: four unaligned 32-byte loads within the 128 bytes the caller vouches
         // for; the caller guarantees AVX2.
         unsafe {
-            // One compare per vector instead of two: a byte is CR or LF when it equals
-            // the entry of `EOL_BY_NIBBLE` its low four bits pick (the shuffle gives 0
-            // for a byte of 0x80 or more, which equals no such byte).
-            let table = _mm256_loadu_si256(EOL_BY_NIBBLE.as_ptr().cast::<__m256i>());
-            let is_eol = |v| _mm256_cmpeq_epi8(_mm256_shuffle_epi8(table, v), v);
+            let table = eol_table_avx2();
+            let is_eol = |v| eol_avx2(table, v);
             let a = _mm256_loadu_si256(p.cast::<__m256i>());
             let b = _mm256_loadu_si256(p.add(32).cast::<__m256i>());
             let c = _mm256_loadu_si256(p.add(64).cast::<__m256i>());
@@ -488,6 +485,24 @@ mod x86 {
         }
     }
 
+    /// [`EOL_BY_NIBBLE`] in a vector, for [`eol_avx2`].
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn eol_table_avx2() -> __m256i {
+        // SAFETY: `EOL_BY_NIBBLE` is 32 readable bytes (an unaligned load).
+        unsafe { _mm256_loadu_si256(EOL_BY_NIBBLE.as_ptr().cast::<__m256i>()) }
+    }
+
+    /// 0xFF in each lane of `v` that is CR or LF, 0 elsewhere: one shuffle and one compare
+    /// instead of two compares. A byte is CR or LF when it equals the entry of `table`
+    /// ([`eol_table_avx2`]) that its low four bits pick; the shuffle gives 0 for a byte of
+    /// 0x80 or more, which equals no such byte.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn eol_avx2(table: __m256i, v: __m256i) -> __m256i {
+        _mm256_cmpeq_epi8(_mm256_shuffle_epi8(table, v), v)
+    }
+
     /// # Safety
     /// `p` must point to 64 readable bytes, and the CPU must have AVX2.
     #[target_feature(enable = "avx2")]
@@ -496,15 +511,12 @@ mod x86 {
         // SAFETY: two unaligned 32-byte loads within the 64 bytes the caller vouches for;
         // the caller guarantees AVX2.
         unsafe {
-            let cr = _mm256_set1_epi8(b'\r' as i8);
-            let lf = _mm256_set1_epi8(b'\n' as i8);
+            let table = eol_table_avx2();
             let lo = _mm256_loadu_si256(p.cast::<__m256i>());
             let hi = _mm256_loadu_si256(p.add(32).cast::<__m256i>());
             let high = _mm256_movemask_epi8(_mm256_or_si256(lo, hi)) != 0;
-            let lo = _mm256_or_si256(_mm256_cmpeq_epi8(lo, cr), _mm256_cmpeq_epi8(lo, lf));
-            let hi = _mm256_or_si256(_mm256_cmpeq_epi8(hi, cr), _mm256_cmpeq_epi8(hi, lf));
-            let m = u64::from(_mm256_movemask_epi8(lo) as u32)
-                | (u64::from(_mm256_movemask_epi8(hi) as u32) << 32);
+            let m = u64::from(_mm256_movemask_epi8(eol_avx2(table, lo)) as u32)
+                | (u64::from(_mm256_movemask_epi8(eol_avx2(table, hi)) as u32) << 32);
             (m, high)
         }
     }
