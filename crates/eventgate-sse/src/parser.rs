@@ -305,7 +305,8 @@ fn copy_into_block(block: &mut BytesMut, bytes: &[u8]) -> Bytes {
 /// # Untrusted input
 /// The parser never panics on input, holds at most `max_line_len` bytes of an unterminated
 /// line and `max_event_len` bytes of event data, and its work is linear in the input.
-/// Chunks passed to `feed` are kept until drained: call `next` until `None` between feeds.
+/// Chunks passed to `feed` are kept until drained (the last one until the next is taken):
+/// call `next` until `None` between feeds.
 ///
 /// ```
 /// use eventgate_sse::{Item, Parser};
@@ -372,6 +373,9 @@ pub struct Parser {
     // The whole-event fast path ([`Parser::whole_event`]) is not tried before this
     // offset of `cur`: it gave up on an event there, and the line loop takes it.
     fast_from: usize,
+    // The last thing done was an event read by the whole-event path, so the state is
+    // the one [`Parser::fast_ready`] checks for (cleared by `next_item` and `no_fast`).
+    fast_ok: bool,
     // Lending events instead of building them ([`Parser::next_ref`]): the event the
     // whole-event path lent (`ref_ready`) has its data at `ref_data` in `cur` (or in
     // `ref_buf` when joined), its type at `ref_ty` and its id in `last_event_id`; an
@@ -441,6 +445,7 @@ impl Parser {
             raw_acc: BytesMut::new(),
             block: BytesMut::new(),
             fast_from: 0,
+            fast_ok: false,
             borrowing: false,
             ref_ready: false,
             ref_data: None,
@@ -682,8 +687,12 @@ impl Parser {
             + self.partial.len()
     }
 
-    /// Takes the next chunk off the queue, carrying a raw frame in progress over.
-    fn advance_chunk(&mut self) -> bool {
+    /// Takes the next chunk off the queue (if there is one), carrying a raw frame in
+    /// progress over.
+    fn advance_chunk(&mut self) {
+        let Some(chunk) = self.queue.pop_front() else {
+            return;
+        };
         // Values that point into the chunk being left get bytes of their own.
         if self.nspans > 0 {
             self.join_spans(0);
@@ -702,21 +711,8 @@ impl Parser {
         self.blk = 0;
         self.ascii_from = 0;
         self.fast_from = 0;
-        match self.queue.pop_front() {
-            Some(chunk) => {
-                self.cur = chunk;
-                self.pos = 0;
-                true
-            }
-            None => {
-                self.cur = Bytes::new();
-                self.pos = 0;
-                if self.raw_start.is_some() {
-                    self.raw_start = Some(0);
-                }
-                false
-            }
-        }
+        self.cur = chunk;
+        self.pos = 0;
     }
 
     fn discard_event(&mut self) {
@@ -858,7 +854,8 @@ impl Parser {
     /// [`next_item`](Self::next_item).
     #[inline(never)]
     fn next_event_first(&mut self) -> Option<Result<Item, ParseError>> {
-        if self.fast_ready()
+        debug_assert!(!self.fast_ok || self.fast_ready());
+        if (self.fast_ok || self.fast_ready())
             && let Whole::Event(event) = self.whole_event()
         {
             return Some(Ok(Item::Event(event)));
@@ -867,7 +864,8 @@ impl Parser {
     }
 
     /// True when [`whole_event`](Self::whole_event) may be tried at `pos`: the common
-    /// state of [`chunk_lines`](Self::chunk_lines), and no event being assembled.
+    /// state of [`chunk_lines`](Self::chunk_lines), and no event being assembled. Right
+    /// after an event read by that path `fast_ok` says so without looking.
     #[inline(always)]
     fn fast_ready(&self) -> bool {
         !self.config.raw_frames
@@ -881,6 +879,7 @@ impl Parser {
     }
 
     fn next_item(&mut self) -> Option<Result<Item, ParseError>> {
+        self.fast_ok = false;
         // Only a limit error makes the state `Failed`, and it returns at once.
         if self.state == State::Failed {
             return None;
@@ -892,13 +891,18 @@ impl Parser {
             if self.ref_ready {
                 return None;
             }
-            if self.pos >= self.cur.len() && !self.advance_chunk() {
-                if self.finished {
-                    // End of stream: drop the unterminated line and event.
-                    self.partial.clear();
-                    self.discard_event();
+            if self.pos >= self.cur.len() {
+                if self.queue.is_empty() {
+                    // The chunk is kept until the next one is taken (values may still
+                    // point into it), which saves leaving it now and again at the next.
+                    if self.finished {
+                        // End of stream: drop the unterminated line and event.
+                        self.partial.clear();
+                        self.discard_event();
+                    }
+                    return None;
                 }
-                return None;
+                self.advance_chunk();
             }
             if self.skip_lf {
                 self.skip_lf = false;
@@ -1169,6 +1173,7 @@ impl Parser {
     /// it classified past `pos` is dropped, so that the line loop classifies from `pos`.
     #[cold]
     fn no_fast(&mut self, at: usize) -> Whole {
+        self.fast_ok = false;
         self.fast_from = at + 1;
         if self.win_start > self.pos {
             self.win_start = self.pos;
@@ -1197,6 +1202,8 @@ impl Parser {
             self.last_event_id = PSpan::Cur(id.0, id.1);
         }
         self.pos = next;
+        // Past a whole event, nothing is assembled and the state is the common one.
+        self.fast_ok = true;
         if self.counting {
             self.counted_events += 1;
             self.counted_data_bytes += data_len as u64;
