@@ -296,27 +296,42 @@ macro_rules! find_in_blocks {
 }
 
 /// [`Classifier::find_line_end`] two 64-byte blocks a step: `$pair` (an `unsafe
-/// fn(*const u8) -> (bool, bool)` reading 128 bytes: whether they hold a CR or LF, and
-/// whether any is 0x80 or more; one test of the OR of both blocks' compares) runs over
-/// `$bytes` while neither block holds a line ending, then [`find_in_blocks`] with
-/// `$block` block by block from the pair that does (its high bytes looked at again
-/// there): the same answer as block by block from the start.
+/// fn(*const u8) -> (bool, V)` reading 128 bytes: whether they hold a CR or LF, one test
+/// of the OR of both blocks' compares, and the OR of the bytes) runs over `$bytes` while
+/// neither block holds a line ending, then [`find_in_blocks`] with `$block` block by
+/// block from the pair that does (its high bytes looked at again there): the same answer
+/// as block by block from the start (two pairs a step, with one branch for both, while
+/// neither holds one). The ORs of the pairs run through are gathered in one vector
+/// (`$zero`, `$or`), whose high bits (`$any_high`) are looked at once at the end.
 #[cfg(target_arch = "x86_64")]
 macro_rules! find_in_pairs {
-    ($bytes:expr, $pair:ident, $block:ident) => {{
+    ($bytes:expr, $pair:ident, $block:ident, $zero:ident, $or:ident, $any_high:ident) => {{
         let bytes: &[u8] = $bytes;
         let mut skip = 0;
-        let mut high = false;
-        for pair in bytes.chunks_exact(128) {
+        let mut seen = $zero();
+        // Two pairs a step first, with one branch on both.
+        for quad in bytes.chunks_exact(256) {
+            // SAFETY: `quad` is 256 readable bytes, two pairs; the feature is guaranteed
+            // as below.
+            let ((e1, a1), (e2, a2)) =
+                unsafe { ($pair(quad.as_ptr()), $pair(quad.as_ptr().add(128))) };
+            if e1 | e2 {
+                break;
+            }
+            seen = $or(seen, $or(a1, a2));
+            skip += 256;
+        }
+        for pair in bytes[skip..].chunks_exact(128) {
             // SAFETY: `pair` is 128 readable bytes; the caller of the enclosing function
             // guarantees the CPU feature the kernel is compiled for.
-            let (eol, h) = unsafe { $pair(pair.as_ptr()) };
+            let (eol, all) = unsafe { $pair(pair.as_ptr()) };
             if eol {
                 break;
             }
-            high |= h;
+            seen = $or(seen, all);
             skip += 128;
         }
+        let high = $any_high(seen);
         let (found, h) = find_in_blocks!(bytes, skip, $block);
         (found.map(|i| i + skip), high | h)
     }};
@@ -378,15 +393,43 @@ mod x86 {
     /// SSE2 [`Classifier::find_line_end`](super::Classifier::find_line_end), two blocks
     /// a step.
     pub(super) fn find_sse2(bytes: &[u8]) -> (Option<usize>, bool) {
-        find_in_pairs!(bytes, pair_sse2, block_sse2)
+        find_in_pairs!(
+            bytes,
+            pair_sse2,
+            block_sse2,
+            zero_sse2,
+            or_sse2,
+            any_high_sse2
+        )
     }
 
-    /// Whether the 128 bytes at `p` hold a CR or LF, and whether any is 0x80 or more.
+    /// A zero vector.
+    #[inline(always)]
+    fn zero_sse2() -> __m128i {
+        // SAFETY: SSE2 is part of every x86_64 CPU.
+        unsafe { _mm_setzero_si128() }
+    }
+
+    /// The OR of two vectors.
+    #[inline(always)]
+    fn or_sse2(a: __m128i, b: __m128i) -> __m128i {
+        // SAFETY: SSE2 is part of every x86_64 CPU.
+        unsafe { _mm_or_si128(a, b) }
+    }
+
+    /// Whether a byte of `v` is 0x80 or more.
+    #[inline(always)]
+    fn any_high_sse2(v: __m128i) -> bool {
+        // SAFETY: SSE2 is part of every x86_64 CPU.
+        unsafe { _mm_movemask_epi8(v) != 0 }
+    }
+
+    /// Whether the 128 bytes at `p` hold a CR or LF, and the OR of their 16-byte vectors.
     ///
     /// # Safety
     /// `p` must point to 128 readable bytes.
     #[inline(always)]
-    unsafe fn pair_sse2(p: *const u8) -> (bool, bool) {
+    unsafe fn pair_sse2(p: *const u8) -> (bool, __m128i) {
         // SAFETY: eight unaligned 16-byte loads within the 128 bytes the caller vouches
         // for; SSE2 is part of every x86_64 CPU.
         unsafe {
@@ -402,7 +445,7 @@ mod x86 {
                 );
                 any = _mm_or_si128(any, v);
             }
-            (_mm_movemask_epi8(eol) != 0, _mm_movemask_epi8(any) != 0)
+            (_mm_movemask_epi8(eol) != 0, any)
         }
     }
 
@@ -442,7 +485,14 @@ mod x86 {
     /// The CPU must have AVX2.
     #[target_feature(enable = "avx2")]
     pub(super) unsafe fn find_avx2(bytes: &[u8]) -> (Option<usize>, bool) {
-        find_in_pairs!(bytes, pair_avx2, block_avx2)
+        find_in_pairs!(
+            bytes,
+            pair_avx2,
+            block_avx2,
+            _mm256_setzero_si256,
+            _mm256_or_si256,
+            any_high_avx2
+        )
     }
 
     /// For each value of a byte's low four bits, the one byte below 0x80 with those bits
@@ -457,13 +507,20 @@ mod x86 {
         table
     };
 
-    /// Whether the 128 bytes at `p` hold a CR or LF, and whether any is 0x80 or more.
+    /// Whether a byte of `v` is 0x80 or more.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn any_high_avx2(v: __m256i) -> bool {
+        _mm256_movemask_epi8(v) != 0
+    }
+
+    /// Whether the 128 bytes at `p` hold a CR or LF, and the OR of their 32-byte vectors.
     ///
     /// # Safety
     /// `p` must point to 128 readable bytes, and the CPU must have AVX2.
     #[target_feature(enable = "avx2")]
     #[inline]
-    unsafe fn pair_avx2(p: *const u8) -> (bool, bool) {
+    unsafe fn pair_avx2(p: *const u8) -> (bool, __m256i) {
         // SAFETY: four unaligned 32-byte loads within the 128 bytes the caller vouches
         // for; the caller guarantees AVX2.
         unsafe {
@@ -478,10 +535,7 @@ mod x86 {
                 _mm256_or_si256(is_eol(c), is_eol(d)),
             );
             let all = _mm256_or_si256(_mm256_or_si256(a, b), _mm256_or_si256(c, d));
-            (
-                _mm256_testz_si256(eol, eol) == 0,
-                _mm256_movemask_epi8(all) != 0,
-            )
+            (_mm256_testz_si256(eol, eol) == 0, all)
         }
     }
 
@@ -536,16 +590,23 @@ mod x86 {
     /// The CPU must have AVX-512BW.
     #[target_feature(enable = "avx512bw")]
     pub(super) unsafe fn find_avx512bw(bytes: &[u8]) -> (Option<usize>, bool) {
-        find_in_pairs!(bytes, pair_avx512bw, block_avx512bw)
+        find_in_pairs!(
+            bytes,
+            pair_avx512bw,
+            block_avx512bw,
+            _mm512_setzero_si512,
+            _mm512_or_si512,
+            any_high_avx512bw
+        )
     }
 
-    /// Whether the 128 bytes at `p` hold a CR or LF, and whether any is 0x80 or more.
+    /// Whether the 128 bytes at `p` hold a CR or LF, and the OR of their 64-byte vectors.
     ///
     /// # Safety
     /// `p` must point to 128 readable bytes, and the CPU must have AVX-512BW.
     #[target_feature(enable = "avx512bw")]
     #[inline]
-    unsafe fn pair_avx512bw(p: *const u8) -> (bool, bool) {
+    unsafe fn pair_avx512bw(p: *const u8) -> (bool, __m512i) {
         // SAFETY: two unaligned 64-byte loads within the 128 bytes the caller vouches
         // for; the caller guarantees AVX-512BW.
         unsafe {
@@ -557,8 +618,15 @@ mod x86 {
                 | _mm512_cmpeq_epi8_mask(a, lf)
                 | _mm512_cmpeq_epi8_mask(b, cr)
                 | _mm512_cmpeq_epi8_mask(b, lf);
-            (eol != 0, _mm512_movepi8_mask(_mm512_or_si512(a, b)) != 0)
+            (eol != 0, _mm512_or_si512(a, b))
         }
+    }
+
+    /// Whether a byte of `v` is 0x80 or more.
+    #[target_feature(enable = "avx512bw")]
+    #[inline]
+    fn any_high_avx512bw(v: __m512i) -> bool {
+        _mm512_movepi8_mask(v) != 0
     }
 
     /// # Safety
@@ -693,7 +761,8 @@ mod tests {
         // block edges, at every start offset: each path gives the portable answer, and
         // that answer is the naive one.
         let spots = [
-            0, 1, 62, 63, 64, 65, 127, 128, 191, 192, 200, 255, 256, 4095, 4096, 5000,
+            0, 1, 62, 63, 64, 65, 127, 128, 191, 192, 200, 255, 256, 319, 320, 383, 384, 511, 512,
+            4095, 4096, 5000,
         ];
         for c in Classifier::available() {
             for eol in spots.iter().copied().map(Some).chain([None]) {

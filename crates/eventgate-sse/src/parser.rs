@@ -849,15 +849,12 @@ impl Parser {
         None
     }
 
-    /// [`next`](Iterator::next): the whole-event fast path first, in a function of its
-    /// own (so an event built there costs no entry into the general loop), then
-    /// [`next_item`](Self::next_item).
+    /// [`next`](Iterator::next) when the whole-event fast path may be tried: that path
+    /// first, in a function of its own (so an event built there costs no entry into the
+    /// general loop), then [`next_item`](Self::next_item).
     #[inline(never)]
     fn next_event_first(&mut self) -> Option<Result<Item, ParseError>> {
-        debug_assert!(!self.fast_ok || self.fast_ready());
-        if (self.fast_ok || self.fast_ready())
-            && let Whole::Event(event) = self.whole_event()
-        {
+        if let Whole::Event(event) = self.whole_event() {
             return Some(Ok(Item::Event(event)));
         }
         self.next_item()
@@ -916,6 +913,11 @@ impl Parser {
             let Some(end) = self.next_eol(start) else {
                 if let Some(err) = self.hold_partial(start) {
                     return Some(err);
+                }
+                if self.queue.is_empty() && !self.finished {
+                    // The chunk is used up and no other is queued: nothing more to do
+                    // (what the loop would find by going round again).
+                    return None;
                 }
                 continue;
             };
@@ -1781,6 +1783,11 @@ impl Iterator for Parser {
     /// [`finish`](Parser::finish), at the end).
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
-        self.next_event_first()
+        debug_assert!(!self.fast_ok || self.fast_ready());
+        if self.fast_ok || self.fast_ready() {
+            self.next_event_first()
+        } else {
+            self.next_item()
+        }
     }
 }
