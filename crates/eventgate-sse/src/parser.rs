@@ -822,7 +822,7 @@ impl Parser {
 
     /// The rest of the chunk from `start` holds no line ending: keep it as the start of a
     /// line that continues in the next chunk (bounded by the line limit).
-    #[inline(never)]
+    #[inline(always)]
     fn hold_partial(&mut self, start: usize) -> Option<Result<Item, ParseError>> {
         let len = self.cur.len() - start;
         self.pos = self.cur.len();
