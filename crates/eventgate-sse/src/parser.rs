@@ -376,6 +376,9 @@ pub struct Parser {
     // The last thing done was an event read by the whole-event path, so the state is
     // the one [`Parser::fast_ready`] checks for (cleared by `next_item` and `no_fast`).
     fast_ok: bool,
+    // With `fast_ok`: the line endings of block `blk` at or after `pos`, as that path
+    // left them.
+    mask_rest: u64,
     // Lending events instead of building them ([`Parser::next_ref`]): the event the
     // whole-event path lent (`ref_ready`) has its data at `ref_data` in `cur` (or in
     // `ref_buf` when joined), its type at `ref_ty` and its id in `last_event_id`; an
@@ -446,6 +449,7 @@ impl Parser {
             block: BytesMut::new(),
             fast_from: 0,
             fast_ok: false,
+            mask_rest: 0,
             borrowing: false,
             ref_ready: false,
             ref_data: None,
@@ -1054,7 +1058,10 @@ impl Parser {
         // loaded once per block and the endings passed over are cleared from it, so a
         // line's end is one `trailing_zeros`.
         let mut base = self.win_start + blk * 64;
-        let mut m = if blk < self.win_blocks {
+        let mut m = if self.fast_ok {
+            // Right after an event read here: the mask as it was left.
+            self.mask_rest
+        } else if blk < self.win_blocks {
             // `blk < win_blocks <= WINDOW`, so the index mask changes nothing.
             at_or_after(self.masks[blk & (WINDOW - 1)], start.saturating_sub(base))
         } else {
@@ -1106,6 +1113,7 @@ impl Parser {
                     return self.no_fast(start);
                 }
                 self.blk = blk;
+                self.mask_rest = m;
                 let data = (data, ndata - 1, data_len);
                 return self.whole_dispatch(first, end, next, data, ty, (id, own_id));
             }
