@@ -236,16 +236,25 @@ fn find_portable(bytes: &[u8]) -> (Option<usize>, bool) {
     (found, !bytes[..looked_at].is_ascii())
 }
 
-/// Runs `$block` (see [`each_block`]) over the 64-byte blocks of `$bytes` until one holds
-/// a CR or LF (the last partial block copied into a zero-padded buffer): evaluates to
-/// [`Classifier::find_line_end`]'s answer.
+/// Runs `$block` (see [`each_block`]) over the 64-byte blocks of `$bytes` from `$from`
+/// until one holds a CR or LF: evaluates to [`Classifier::find_line_end`]'s answer for
+/// `$bytes[$from..]`. The bytes before `$from` must hold no CR or LF: a last partial block
+/// is looked at as the last 64 bytes of `$bytes` when there are that many (overlapping
+/// bytes already looked at, or before `$from`, which add no line ending and whose high
+/// bits are in the answer already or lie in blocks before the one looked at anyway),
+/// and copied into a zero-padded buffer otherwise.
 #[cfg(any(
     target_arch = "x86_64",
     all(target_arch = "aarch64", target_feature = "neon")
 ))]
 macro_rules! find_in_blocks {
-    ($bytes:expr, $block:ident) => {{
-        let bytes: &[u8] = $bytes;
+    ($bytes:expr, $block:ident) => {
+        find_in_blocks!($bytes, 0, $block)
+    };
+    ($bytes:expr, $from:expr, $block:ident) => {{
+        let all: &[u8] = $bytes;
+        let from: usize = $from;
+        let bytes = &all[from..];
         let mut whole = bytes.chunks_exact(64);
         let mut high = false;
         let mut found = None;
@@ -262,15 +271,15 @@ macro_rules! find_in_blocks {
             k += 1;
         }
         let tail = whole.remainder();
-        if found.is_none() && !tail.is_empty() && bytes.len() >= 64 {
+        if found.is_none() && !tail.is_empty() && all.len() >= 64 {
             // The last 64 bytes, overlapping bytes already looked at (which hold no line
             // ending, and whose high bits are already in `high`).
-            let last = &bytes[bytes.len() - 64..];
+            let last = &all[all.len() - 64..];
             // SAFETY: `last` is 64 readable bytes; the feature is guaranteed as above.
             let (m, h) = unsafe { $block(last.as_ptr()) };
             high |= h;
             if m != 0 {
-                found = Some(bytes.len() - 64 + m.trailing_zeros() as usize);
+                found = Some(all.len() - 64 + m.trailing_zeros() as usize - from);
             }
         } else if found.is_none() && !tail.is_empty() {
             let mut padded = [0u8; 64];
@@ -283,6 +292,48 @@ macro_rules! find_in_blocks {
             }
         }
         (found, high)
+    }};
+}
+
+/// [`Classifier::find_line_end`] two 64-byte blocks a step: `$pair` (an `unsafe
+/// fn(*const u8) -> (bool, V)` reading 128 bytes: whether they hold a CR or LF, one test
+/// of the OR of both blocks' compares, and the OR of the bytes) runs over `$bytes` while
+/// neither block holds a line ending, then [`find_in_blocks`] with `$block` block by
+/// block from the pair that does (its high bytes looked at again there): the same answer
+/// as block by block from the start (two pairs a step, with one branch for both, while
+/// neither holds one). The ORs of the pairs run through are gathered in one vector
+/// (`$zero`, `$or`), whose high bits (`$any_high`) are looked at once at the end.
+#[cfg(target_arch = "x86_64")]
+macro_rules! find_in_pairs {
+    ($bytes:expr, $pair:ident, $block:ident, $zero:ident, $or:ident, $any_high:ident) => {{
+        let bytes: &[u8] = $bytes;
+        let mut skip = 0;
+        let mut seen = $zero();
+        // Two pairs a step first, with one branch on both.
+        for quad in bytes.chunks_exact(256) {
+            // SAFETY: `quad` is 256 readable bytes, two pairs; the feature is guaranteed
+            // as below.
+            let ((e1, a1), (e2, a2)) =
+                unsafe { ($pair(quad.as_ptr()), $pair(quad.as_ptr().add(128))) };
+            if e1 | e2 {
+                break;
+            }
+            seen = $or(seen, $or(a1, a2));
+            skip += 256;
+        }
+        for pair in bytes[skip..].chunks_exact(128) {
+            // SAFETY: `pair` is 128 readable bytes; the caller of the enclosing function
+            // guarantees the CPU feature the kernel is compiled for.
+            let (eol, all) = unsafe { $pair(pair.as_ptr()) };
+            if eol {
+                break;
+            }
+            seen = $or(seen, all);
+            skip += 128;
+        }
+        let high = $any_high(seen);
+        let (found, h) = find_in_blocks!(bytes, skip, $block);
+        (found.map(|i| i + skip), high | h)
     }};
 }
 
@@ -339,9 +390,63 @@ mod x86 {
         each_block!(bytes, masks, block_sse2)
     }
 
-    /// SSE2 [`Classifier::find_line_end`](super::Classifier::find_line_end).
+    /// SSE2 [`Classifier::find_line_end`](super::Classifier::find_line_end), two blocks
+    /// a step.
     pub(super) fn find_sse2(bytes: &[u8]) -> (Option<usize>, bool) {
-        find_in_blocks!(bytes, block_sse2)
+        find_in_pairs!(
+            bytes,
+            pair_sse2,
+            block_sse2,
+            zero_sse2,
+            or_sse2,
+            any_high_sse2
+        )
+    }
+
+    /// A zero vector.
+    #[inline(always)]
+    fn zero_sse2() -> __m128i {
+        // SAFETY: SSE2 is part of every x86_64 CPU.
+        unsafe { _mm_setzero_si128() }
+    }
+
+    /// The OR of two vectors.
+    #[inline(always)]
+    fn or_sse2(a: __m128i, b: __m128i) -> __m128i {
+        // SAFETY: SSE2 is part of every x86_64 CPU.
+        unsafe { _mm_or_si128(a, b) }
+    }
+
+    /// Whether a byte of `v` is 0x80 or more.
+    #[inline(always)]
+    fn any_high_sse2(v: __m128i) -> bool {
+        // SAFETY: SSE2 is part of every x86_64 CPU.
+        unsafe { _mm_movemask_epi8(v) != 0 }
+    }
+
+    /// Whether the 128 bytes at `p` hold a CR or LF, and the OR of their 16-byte vectors.
+    ///
+    /// # Safety
+    /// `p` must point to 128 readable bytes.
+    #[inline(always)]
+    unsafe fn pair_sse2(p: *const u8) -> (bool, __m128i) {
+        // SAFETY: eight unaligned 16-byte loads within the 128 bytes the caller vouches
+        // for; SSE2 is part of every x86_64 CPU.
+        unsafe {
+            let cr = _mm_set1_epi8(b'\r' as i8);
+            let lf = _mm_set1_epi8(b'\n' as i8);
+            let mut eol = _mm_setzero_si128();
+            let mut any = _mm_setzero_si128();
+            for k in 0..8 {
+                let v = _mm_loadu_si128(p.add(16 * k).cast::<__m128i>());
+                eol = _mm_or_si128(
+                    eol,
+                    _mm_or_si128(_mm_cmpeq_epi8(v, cr), _mm_cmpeq_epi8(v, lf)),
+                );
+                any = _mm_or_si128(any, v);
+            }
+            (_mm_movemask_epi8(eol) != 0, any)
+        }
     }
 
     /// # Safety
@@ -380,55 +485,76 @@ mod x86 {
     /// The CPU must have AVX2.
     #[target_feature(enable = "avx2")]
     pub(super) unsafe fn find_avx2(bytes: &[u8]) -> (Option<usize>, bool) {
-        // Two blocks a step while neither holds a line ending (one test of the OR of their
-        // compares), then block by block from the pair that does (its high bytes are
-        // looked at again there): the same answer as block by block from the start.
-        let mut skip = 0;
-        let mut high = false;
-        for pair in bytes.chunks_exact(128) {
-            // SAFETY: `pair` is 128 readable bytes; the caller guarantees AVX2.
-            let (eol, h) = unsafe { pair_avx2(pair.as_ptr()) };
-            if eol {
-                break;
-            }
-            high |= h;
-            skip += 128;
-        }
-        let (found, h) = find_in_blocks!(&bytes[skip..], block_avx2);
-        (found.map(|i| i + skip), high | h)
+        find_in_pairs!(
+            bytes,
+            pair_avx2,
+            block_avx2,
+            _mm256_setzero_si256,
+            _mm256_or_si256,
+            any_high_avx2
+        )
     }
 
-    /// Whether the 128 bytes at `p` hold a CR or LF, and whether any is 0x80 or more.
+    /// For each value of a byte's low four bits, the one byte below 0x80 with those bits
+    /// that is a line ending (`\n` for 0xA, `\r` for 0xD), or 0xFF (no byte below 0x80)
+    /// for the others; twice, one copy per 128-bit lane of a shuffle.
+    const EOL_BY_NIBBLE: [u8; 32] = {
+        let mut table = [0xFF; 32];
+        table[0xA] = b'\n';
+        table[0xD] = b'\r';
+        table[16 + 0xA] = b'\n';
+        table[16 + 0xD] = b'\r';
+        table
+    };
+
+    /// Whether a byte of `v` is 0x80 or more.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn any_high_avx2(v: __m256i) -> bool {
+        _mm256_movemask_epi8(v) != 0
+    }
+
+    /// Whether the 128 bytes at `p` hold a CR or LF, and the OR of their 32-byte vectors.
     ///
     /// # Safety
     /// `p` must point to 128 readable bytes, and the CPU must have AVX2.
     #[target_feature(enable = "avx2")]
     #[inline]
-    unsafe fn pair_avx2(p: *const u8) -> (bool, bool) {
+    unsafe fn pair_avx2(p: *const u8) -> (bool, __m256i) {
         // SAFETY: four unaligned 32-byte loads within the 128 bytes the caller vouches
         // for; the caller guarantees AVX2.
         unsafe {
-            let cr = _mm256_set1_epi8(b'\r' as i8);
-            let lf = _mm256_set1_epi8(b'\n' as i8);
+            let table = eol_table_avx2();
+            let is_eol = |v| eol_avx2(table, v);
             let a = _mm256_loadu_si256(p.cast::<__m256i>());
             let b = _mm256_loadu_si256(p.add(32).cast::<__m256i>());
             let c = _mm256_loadu_si256(p.add(64).cast::<__m256i>());
             let d = _mm256_loadu_si256(p.add(96).cast::<__m256i>());
-            let ab = _mm256_or_si256(
-                _mm256_or_si256(_mm256_cmpeq_epi8(a, cr), _mm256_cmpeq_epi8(a, lf)),
-                _mm256_or_si256(_mm256_cmpeq_epi8(b, cr), _mm256_cmpeq_epi8(b, lf)),
+            let eol = _mm256_or_si256(
+                _mm256_or_si256(is_eol(a), is_eol(b)),
+                _mm256_or_si256(is_eol(c), is_eol(d)),
             );
-            let cd = _mm256_or_si256(
-                _mm256_or_si256(_mm256_cmpeq_epi8(c, cr), _mm256_cmpeq_epi8(c, lf)),
-                _mm256_or_si256(_mm256_cmpeq_epi8(d, cr), _mm256_cmpeq_epi8(d, lf)),
-            );
-            let eol = _mm256_or_si256(ab, cd);
             let all = _mm256_or_si256(_mm256_or_si256(a, b), _mm256_or_si256(c, d));
-            (
-                _mm256_testz_si256(eol, eol) == 0,
-                _mm256_movemask_epi8(all) != 0,
-            )
+            (_mm256_testz_si256(eol, eol) == 0, all)
         }
+    }
+
+    /// [`EOL_BY_NIBBLE`] in a vector, for [`eol_avx2`].
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn eol_table_avx2() -> __m256i {
+        // SAFETY: `EOL_BY_NIBBLE` is 32 readable bytes (an unaligned load).
+        unsafe { _mm256_loadu_si256(EOL_BY_NIBBLE.as_ptr().cast::<__m256i>()) }
+    }
+
+    /// 0xFF in each lane of `v` that is CR or LF, 0 elsewhere: one shuffle and one compare
+    /// instead of two compares. A byte is CR or LF when it equals the entry of `table`
+    /// ([`eol_table_avx2`]) that its low four bits pick; the shuffle gives 0 for a byte of
+    /// 0x80 or more, which equals no such byte.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn eol_avx2(table: __m256i, v: __m256i) -> __m256i {
+        _mm256_cmpeq_epi8(_mm256_shuffle_epi8(table, v), v)
     }
 
     /// # Safety
@@ -439,15 +565,12 @@ mod x86 {
         // SAFETY: two unaligned 32-byte loads within the 64 bytes the caller vouches for;
         // the caller guarantees AVX2.
         unsafe {
-            let cr = _mm256_set1_epi8(b'\r' as i8);
-            let lf = _mm256_set1_epi8(b'\n' as i8);
+            let table = eol_table_avx2();
             let lo = _mm256_loadu_si256(p.cast::<__m256i>());
             let hi = _mm256_loadu_si256(p.add(32).cast::<__m256i>());
             let high = _mm256_movemask_epi8(_mm256_or_si256(lo, hi)) != 0;
-            let lo = _mm256_or_si256(_mm256_cmpeq_epi8(lo, cr), _mm256_cmpeq_epi8(lo, lf));
-            let hi = _mm256_or_si256(_mm256_cmpeq_epi8(hi, cr), _mm256_cmpeq_epi8(hi, lf));
-            let m = u64::from(_mm256_movemask_epi8(lo) as u32)
-                | (u64::from(_mm256_movemask_epi8(hi) as u32) << 32);
+            let m = u64::from(_mm256_movemask_epi8(eol_avx2(table, lo)) as u32)
+                | (u64::from(_mm256_movemask_epi8(eol_avx2(table, hi)) as u32) << 32);
             (m, high)
         }
     }
@@ -467,7 +590,43 @@ mod x86 {
     /// The CPU must have AVX-512BW.
     #[target_feature(enable = "avx512bw")]
     pub(super) unsafe fn find_avx512bw(bytes: &[u8]) -> (Option<usize>, bool) {
-        find_in_blocks!(bytes, block_avx512bw)
+        find_in_pairs!(
+            bytes,
+            pair_avx512bw,
+            block_avx512bw,
+            _mm512_setzero_si512,
+            _mm512_or_si512,
+            any_high_avx512bw
+        )
+    }
+
+    /// Whether the 128 bytes at `p` hold a CR or LF, and the OR of their 64-byte vectors.
+    ///
+    /// # Safety
+    /// `p` must point to 128 readable bytes, and the CPU must have AVX-512BW.
+    #[target_feature(enable = "avx512bw")]
+    #[inline]
+    unsafe fn pair_avx512bw(p: *const u8) -> (bool, __m512i) {
+        // SAFETY: two unaligned 64-byte loads within the 128 bytes the caller vouches
+        // for; the caller guarantees AVX-512BW.
+        unsafe {
+            let cr = _mm512_set1_epi8(b'\r' as i8);
+            let lf = _mm512_set1_epi8(b'\n' as i8);
+            let a = _mm512_loadu_si512(p.cast::<__m512i>());
+            let b = _mm512_loadu_si512(p.add(64).cast::<__m512i>());
+            let eol = _mm512_cmpeq_epi8_mask(a, cr)
+                | _mm512_cmpeq_epi8_mask(a, lf)
+                | _mm512_cmpeq_epi8_mask(b, cr)
+                | _mm512_cmpeq_epi8_mask(b, lf);
+            (eol != 0, _mm512_or_si512(a, b))
+        }
+    }
+
+    /// Whether a byte of `v` is 0x80 or more.
+    #[target_feature(enable = "avx512bw")]
+    #[inline]
+    fn any_high_avx512bw(v: __m512i) -> bool {
+        _mm512_movepi8_mask(v) != 0
     }
 
     /// # Safety
@@ -602,7 +761,8 @@ mod tests {
         // block edges, at every start offset: each path gives the portable answer, and
         // that answer is the naive one.
         let spots = [
-            0, 1, 62, 63, 64, 65, 127, 128, 191, 192, 200, 255, 256, 4095, 4096, 5000,
+            0, 1, 62, 63, 64, 65, 127, 128, 191, 192, 200, 255, 256, 319, 320, 383, 384, 511, 512,
+            4095, 4096, 5000,
         ];
         for c in Classifier::available() {
             for eol in spots.iter().copied().map(Some).chain([None]) {

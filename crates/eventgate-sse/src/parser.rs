@@ -305,7 +305,8 @@ fn copy_into_block(block: &mut BytesMut, bytes: &[u8]) -> Bytes {
 /// # Untrusted input
 /// The parser never panics on input, holds at most `max_line_len` bytes of an unterminated
 /// line and `max_event_len` bytes of event data, and its work is linear in the input.
-/// Chunks passed to `feed` are kept until drained: call `next` until `None` between feeds.
+/// Chunks passed to `feed` are kept until drained (the last one until the next is taken):
+/// call `next` until `None` between feeds.
 ///
 /// ```
 /// use eventgate_sse::{Item, Parser};
@@ -372,6 +373,12 @@ pub struct Parser {
     // The whole-event fast path ([`Parser::whole_event`]) is not tried before this
     // offset of `cur`: it gave up on an event there, and the line loop takes it.
     fast_from: usize,
+    // The last thing done was an event read by the whole-event path, so the state is
+    // the one [`Parser::fast_ready`] checks for (cleared by `next_item` and `no_fast`).
+    fast_ok: bool,
+    // With `fast_ok`: the line endings of block `blk` at or after `pos`, as that path
+    // left them.
+    mask_rest: u64,
     // Lending events instead of building them ([`Parser::next_ref`]): the event the
     // whole-event path lent (`ref_ready`) has its data at `ref_data` in `cur` (or in
     // `ref_buf` when joined), its type at `ref_ty` and its id in `last_event_id`; an
@@ -441,6 +448,8 @@ impl Parser {
             raw_acc: BytesMut::new(),
             block: BytesMut::new(),
             fast_from: 0,
+            fast_ok: false,
+            mask_rest: 0,
             borrowing: false,
             ref_ready: false,
             ref_data: None,
@@ -682,8 +691,12 @@ impl Parser {
             + self.partial.len()
     }
 
-    /// Takes the next chunk off the queue, carrying a raw frame in progress over.
-    fn advance_chunk(&mut self) -> bool {
+    /// Takes the next chunk off the queue (if there is one), carrying a raw frame in
+    /// progress over.
+    fn advance_chunk(&mut self) {
+        let Some(chunk) = self.queue.pop_front() else {
+            return;
+        };
         // Values that point into the chunk being left get bytes of their own.
         if self.nspans > 0 {
             self.join_spans(0);
@@ -702,21 +715,8 @@ impl Parser {
         self.blk = 0;
         self.ascii_from = 0;
         self.fast_from = 0;
-        match self.queue.pop_front() {
-            Some(chunk) => {
-                self.cur = chunk;
-                self.pos = 0;
-                true
-            }
-            None => {
-                self.cur = Bytes::new();
-                self.pos = 0;
-                if self.raw_start.is_some() {
-                    self.raw_start = Some(0);
-                }
-                false
-            }
-        }
+        self.cur = chunk;
+        self.pos = 0;
     }
 
     fn discard_event(&mut self) {
@@ -826,7 +826,7 @@ impl Parser {
 
     /// The rest of the chunk from `start` holds no line ending: keep it as the start of a
     /// line that continues in the next chunk (bounded by the line limit).
-    #[inline(never)]
+    #[inline(always)]
     fn hold_partial(&mut self, start: usize) -> Option<Result<Item, ParseError>> {
         let len = self.cur.len() - start;
         self.pos = self.cur.len();
@@ -853,7 +853,34 @@ impl Parser {
         None
     }
 
+    /// [`next`](Iterator::next) when the whole-event fast path may be tried: that path
+    /// first, in a function of its own (so an event built there costs no entry into the
+    /// general loop), then [`next_item`](Self::next_item).
+    #[inline(never)]
+    fn next_event_first(&mut self) -> Option<Result<Item, ParseError>> {
+        if let Whole::Event(event) = self.whole_event() {
+            return Some(Ok(Item::Event(event)));
+        }
+        self.next_item()
+    }
+
+    /// True when [`whole_event`](Self::whole_event) may be tried at `pos`: the common
+    /// state of [`chunk_lines`](Self::chunk_lines), and no event being assembled. Right
+    /// after an event read by that path `fast_ok` says so without looking.
+    #[inline(always)]
+    fn fast_ready(&self) -> bool {
+        !self.config.raw_frames
+            && matches!(self.state, State::Normal)
+            && !self.skip_lf
+            && self.partial.is_empty()
+            && self.data_lines == 0
+            && !self.id_in_frame
+            && matches!(self.event_type, PSpan::None)
+            && self.pos >= self.fast_from
+    }
+
     fn next_item(&mut self) -> Option<Result<Item, ParseError>> {
+        self.fast_ok = false;
         // Only a limit error makes the state `Failed`, and it returns at once.
         if self.state == State::Failed {
             return None;
@@ -865,13 +892,18 @@ impl Parser {
             if self.ref_ready {
                 return None;
             }
-            if self.pos >= self.cur.len() && !self.advance_chunk() {
-                if self.finished {
-                    // End of stream: drop the unterminated line and event.
-                    self.partial.clear();
-                    self.discard_event();
+            if self.pos >= self.cur.len() {
+                if self.queue.is_empty() {
+                    // The chunk is kept until the next one is taken (values may still
+                    // point into it), which saves leaving it now and again at the next.
+                    if self.finished {
+                        // End of stream: drop the unterminated line and event.
+                        self.partial.clear();
+                        self.discard_event();
+                    }
+                    return None;
                 }
-                return None;
+                self.advance_chunk();
             }
             if self.skip_lf {
                 self.skip_lf = false;
@@ -885,6 +917,11 @@ impl Parser {
             let Some(end) = self.next_eol(start) else {
                 if let Some(err) = self.hold_partial(start) {
                     return Some(err);
+                }
+                if self.queue.is_empty() && !self.finished {
+                    // The chunk is used up and no other is queued: nothing more to do
+                    // (what the loop would find by going round again).
+                    return None;
                 }
                 continue;
             };
@@ -959,7 +996,7 @@ impl Parser {
                 && matches!(self.event_type, PSpan::None)
                 && self.pos >= self.fast_from
             {
-                match self.whole_event() {
+                match self.whole_events() {
                     Whole::Event(event) => return Some(Ok(Item::Event(event))),
                     Whole::Counted => continue,
                     Whole::Lent => return None,
@@ -990,6 +1027,19 @@ impl Parser {
         }
     }
 
+    /// [`whole_event`](Self::whole_event) in a function of its own (where its loop gets
+    /// the registers to itself), for the line loop: while counting it goes on from one
+    /// event to the next, so it returns only an event built or lent, or `Whole::No`.
+    #[inline(never)]
+    fn whole_events(&mut self) -> Whole {
+        loop {
+            match self.whole_event() {
+                Whole::Counted => {}
+                other => return other,
+            }
+        }
+    }
+
     /// The whole-event fast path, tried by [`chunk_lines`](Self::chunk_lines) when no
     /// event is being assembled: when the classified lines from `pos` up to a blank line
     /// are in the current chunk and are plain fields (`data`, `event`, `id`, ignored
@@ -1004,37 +1054,56 @@ impl Parser {
     fn whole_event(&mut self) -> Whole {
         let mut blk = self.blk;
         let mut start = self.pos;
+        // The line endings of block `blk` (at `base`) at or after `start`: the mask is
+        // loaded once per block and the endings passed over are cleared from it, so a
+        // line's end is one `trailing_zeros`.
+        let mut base = self.win_start + blk * 64;
+        let mut m = if self.fast_ok {
+            // Right after an event read here: the mask as it was left.
+            self.mask_rest
+        } else if blk < self.win_blocks {
+            // `blk < win_blocks <= WINDOW`, so the index mask changes nothing.
+            at_or_after(self.masks[blk & (WINDOW - 1)], start.saturating_sub(base))
+        } else {
+            0
+        };
+        let first = start;
         let mut data = (0, 0);
         let mut ndata = 0usize;
         let mut data_len = 0usize;
-        let mut ty: Option<(usize, usize)> = None;
-        let mut id: Option<(usize, usize)> = None;
+        // An absent type or id is an empty range (any empty range reads as "").
+        let mut ty = (first, first);
+        let mut id = (first, first);
+        let mut own_id = false;
         loop {
             // The next line ending, from the masks (the next window classified when this
             // one is used up).
-            let end = loop {
+            while m == 0 {
+                blk += 1;
                 if blk >= self.win_blocks {
                     if !self.classify_window(start) {
                         return self.no_fast(start);
                     }
                     blk = 0;
+                    base = self.win_start;
+                } else {
+                    base += 64;
                 }
-                let base = self.win_start + blk * 64;
-                let skip = start.saturating_sub(base);
-                if skip < 64 {
-                    let m = self.masks[blk] & (u64::MAX << skip);
-                    if m != 0 {
-                        break base + m.trailing_zeros() as usize;
-                    }
-                }
-                blk += 1;
-            };
+                m = at_or_after(self.masks[blk & (WINDOW - 1)], start.saturating_sub(base));
+            }
+            let end = base + m.trailing_zeros() as usize;
+            // Drop the ending from the mask (and, below, the LF of a CRLF: the next set
+            // bit, or in the next block, where `start` masks it).
+            m &= m.wrapping_sub(1);
             let cur: &[u8] = &self.cur;
             let next = if cur[end] == b'\n' {
                 end + 1
             } else {
                 match cur.get(end + 1) {
-                    Some(b'\n') => end + 2,
+                    Some(b'\n') => {
+                        m &= m.wrapping_sub(1);
+                        end + 2
+                    }
                     Some(_) => end + 1,
                     None => return self.no_fast(start),
                 }
@@ -1043,53 +1112,68 @@ impl Parser {
                 if ndata == 0 {
                     return self.no_fast(start);
                 }
-                return self.whole_dispatch(end, next, blk, (data, ndata - 1, data_len), ty, id);
+                self.blk = blk;
+                self.mask_rest = m;
+                let data = (data, ndata - 1, data_len);
+                return self.whole_dispatch(first, end, next, data, ty, (id, own_id));
             }
-            let line = &cur[start..end];
-            if line.len() > self.config.max_line_len {
+            if end - start > self.config.max_line_len {
                 return self.no_fast(start);
             }
-            if line[0] == b':' {
-                if self.config.comments {
+            // A `data: ` line, the most common by far, on a path of its own.
+            let word = word_at(cur, start);
+            if word & 0xFFFF_FFFF_FFFF == DATA_WORD {
+                let value = (start + 6, end);
+                if value.0 < self.ascii_from && !is_text(&cur[value.0..end])
+                    || !push_data(
+                        &mut self.spans,
+                        (&mut data, &mut ndata, &mut data_len),
+                        value,
+                    )
+                    || data_len > self.config.max_event_len
+                {
                     return self.no_fast(start);
                 }
                 start = next;
                 continue;
             }
-            let (name, from) = field_of(line);
-            let value = (start + from, end);
+            let (name, value) = match field_word(word, start) {
+                Some(found) => found,
+                None => {
+                    let line = &cur[start..end];
+                    if line[0] == b':' {
+                        if self.config.comments {
+                            return self.no_fast(start);
+                        }
+                        start = next;
+                        continue;
+                    }
+                    let (name, from) = field_of(line);
+                    (name, start + from)
+                }
+            };
+            let value = (value, end);
             if matches!(name, FieldName::Other) {
                 start = next;
                 continue;
             }
             // Within the classified ASCII tail, or checked.
-            let utf8 = value.0 >= self.ascii_from || {
-                let raw = &line[from..];
-                raw.is_ascii() || std::str::from_utf8(raw).is_ok()
-            };
+            let utf8 = value.0 >= self.ascii_from || is_text(&cur[value.0..end]);
             match name {
                 FieldName::Retry | FieldName::Other => return self.no_fast(start),
                 _ if !utf8 => return self.no_fast(start),
                 FieldName::Data => {
-                    if ndata == 0 {
-                        data = value;
-                        data_len = end - value.0;
-                    } else if ndata <= SPANS {
-                        // Kept in `spans` (unused while no event is assembled).
-                        self.spans[ndata - 1] = value;
-                        data_len += end - value.0 + 1;
-                    } else {
-                        return self.no_fast(start);
-                    }
-                    ndata += 1;
-                    if data_len > self.config.max_event_len {
+                    let acc = (&mut data, &mut ndata, &mut data_len);
+                    if !push_data(&mut self.spans, acc, value)
+                        || data_len > self.config.max_event_len
+                    {
                         return self.no_fast(start);
                     }
                 }
-                FieldName::Event => ty = Some(value),
+                FieldName::Event => ty = value,
                 // An id containing NUL is ignored.
-                FieldName::Id if has_nul(&line[from..]) => {}
-                FieldName::Id => id = Some(value),
+                FieldName::Id if has_nul(&cur[value.0..end]) => {}
+                FieldName::Id => (id, own_id) = (value, true),
             }
             start = next;
         }
@@ -1099,6 +1183,7 @@ impl Parser {
     /// it classified past `pos` is dropped, so that the line loop classifies from `pos`.
     #[cold]
     fn no_fast(&mut self, at: usize) -> Whole {
+        self.fast_ok = false;
         self.fast_from = at + 1;
         if self.win_start > self.pos {
             self.win_start = self.pos;
@@ -1108,33 +1193,33 @@ impl Parser {
         Whole::No
     }
 
-    /// The blank line at `end` (the next line at `next`, `blk` the block it is found
-    /// in) closes the event [`whole_event`](Self::whole_event) read: its data (the first
-    /// line, how many further lines are in `spans`, and the joined length), type and id. Counts it or
-    /// builds it, and moves past it.
+    /// The blank line at `end` (the next line at `next`) closes the event that
+    /// [`whole_event`](Self::whole_event) read from its first line at `first`: its data
+    /// (the first line, how many further lines are in `spans`, and the joined length),
+    /// type and id (with whether the event set it). Counts it, lends it or builds it, and
+    /// moves past it.
     #[inline(always)]
     fn whole_dispatch(
         &mut self,
+        first: usize,
         end: usize,
         next: usize,
-        blk: usize,
         (data, more, data_len): ((usize, usize), usize, usize),
-        ty: Option<(usize, usize)>,
-        id: Option<(usize, usize)>,
+        ty: (usize, usize),
+        (id, own_id): ((usize, usize), bool),
     ) -> Whole {
-        let own_id = id.is_some();
-        if let Some((s, e)) = id {
-            self.last_event_id = PSpan::Cur(s, e);
+        if own_id {
+            self.last_event_id = PSpan::Cur(id.0, id.1);
         }
         self.pos = next;
-        self.blk = blk;
+        // Past a whole event, nothing is assembled and the state is the common one.
+        self.fast_ok = true;
         if self.counting {
             self.counted_events += 1;
             self.counted_data_bytes += data_len as u64;
             return Whole::Counted;
         }
         let (ds, de) = data;
-        let ty = ty.unwrap_or((de, de));
         if self.borrowing {
             self.ref_ready = true;
             self.ref_ty = ty;
@@ -1155,17 +1240,19 @@ impl Parser {
             }
             return Whole::Lent;
         }
-        let id = match (id, &self.last_event_id) {
-            (Some(id), _) => Some(id),
-            (None, PSpan::None) => Some((de, de)),
-            (None, PSpan::Cur(s, e)) => Some((*s, *e)),
-            (None, PSpan::Own(_)) => None,
+        // The id: this event's, or the last one's (a range of the chunk before `first`,
+        // or text of its own).
+        let id = match (own_id, &self.last_event_id) {
+            (true, _) | (false, PSpan::None) => Some(id),
+            (false, PSpan::Cur(s, e)) => Some((*s, *e)),
+            (false, PSpan::Own(_)) => None,
         };
         if more == 0
             && let Some(id) = id
         {
-            // One data line and every value in the chunk: a slice of it plus offsets.
-            let lo = ds.min(ty.0).min(id.0);
+            // One data line and every value in the chunk: a slice of it (from the event's
+            // first line, or the earlier id) plus offsets.
+            let lo = first.min(id.0);
             if u32::try_from(end - lo).is_ok() {
                 let off = |(s, e): (usize, usize)| ((s - lo) as u32, (e - lo) as u32);
                 let buf = self.cur.slice(lo..end);
@@ -1587,6 +1674,75 @@ impl Parser {
     }
 }
 
+/// The bits of `mask` at or after bit `skip` (none when `skip` is 64 or more).
+#[inline(always)]
+fn at_or_after(mask: u64, skip: usize) -> u64 {
+    if skip < 64 {
+        mask & (u64::MAX << skip)
+    } else {
+        0
+    }
+}
+
+/// `data: ` as the low six bytes of a little-endian word (see [`word_at`]).
+const DATA_WORD: u64 = u64::from_le_bytes(*b"data: \0\0");
+
+/// The eight bytes of `cur` at `start` as a little-endian word, or 0 (which starts no
+/// field) when fewer are left.
+#[inline(always)]
+fn word_at(cur: &[u8], start: usize) -> u64 {
+    match cur.get(start..).and_then(<[u8]>::first_chunk::<8>) {
+        Some(bytes) => u64::from_le_bytes(*bytes),
+        None => 0,
+    }
+}
+
+/// True when `bytes` are valid UTF-8 (checked for ASCII first, the common case).
+#[inline(always)]
+fn is_text(bytes: &[u8]) -> bool {
+    bytes.is_ascii() || std::str::from_utf8(bytes).is_ok()
+}
+
+/// Adds the data line at `value` to an event read by [`Parser::whole_event`]: the first
+/// line in `data`, the next `SPANS` in `spans`; `len` is the joined length. False (and
+/// nothing added) when the event has more lines than that.
+#[inline(always)]
+fn push_data(
+    spans: &mut [(usize, usize); SPANS],
+    (data, ndata, len): (&mut (usize, usize), &mut usize, &mut usize),
+    value: (usize, usize),
+) -> bool {
+    if *ndata == 0 {
+        *data = value;
+        *len = value.1 - value.0;
+    } else if let Some(span) = spans.get_mut(*ndata - 1) {
+        *span = value;
+        *len += value.1 - value.0 + 1;
+    } else {
+        return false;
+    }
+    *ndata += 1;
+    true
+}
+
+/// The other fields events are commonly made of, `event: ` and `id: ` (with the space;
+/// `data: ` is looked for before), recognised from the line's first eight bytes (`word`,
+/// see [`word_at`]) at `start`: the name and where its value starts. `None` for anything
+/// else, which [`field_of`] then reads. The prefixes hold no CR or LF, so a line that
+/// starts with one is at least that long.
+#[inline(always)]
+fn field_word(word: u64, start: usize) -> Option<(FieldName, usize)> {
+    const EVENT: u64 = u64::from_le_bytes(*b"event: \0");
+    const ID: u64 = u64::from_le_bytes(*b"id: \0\0\0\0");
+    if word & 0xFF_FFFF_FFFF_FFFF == EVENT {
+        Some((FieldName::Event, start + 7))
+    } else if word & 0xFFFF_FFFF == ID {
+        Some((FieldName::Id, start + 4))
+    } else {
+        None
+    }
+}
+
 /// True when `bytes` holds a NUL. Ids are short: a plain loop beats the call to
 /// `memchr` that `contains` makes, up to a few words.
 #[inline(always)]
@@ -1635,6 +1791,11 @@ impl Iterator for Parser {
     /// [`finish`](Parser::finish), at the end).
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
-        self.next_item()
+        debug_assert!(!self.fast_ok || self.fast_ready());
+        if self.fast_ok || self.fast_ready() {
+            self.next_event_first()
+        } else {
+            self.next_item()
+        }
     }
 }
