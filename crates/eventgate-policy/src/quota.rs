@@ -1226,7 +1226,12 @@ mod tests {
         let m = Meter::new(
             counters
                 .iter()
-                .map(|c| (Arc::clone(c) as Arc<dyn WindowCounter>, QuotaScope::Subscription))
+                .map(|c| {
+                    (
+                        Arc::clone(c) as Arc<dyn WindowCounter>,
+                        QuotaScope::Subscription,
+                    )
+                })
                 .collect(),
         );
         let t = Timestamp::from_unix_secs(1);
