@@ -141,11 +141,8 @@ impl<'a> V<'a> {
             ("authorizationCode", &["authorizationUrl", "tokenUrl"][..]),
         ] {
             self.field(m, flow, flow, |s, f| {
-                s.required(f, flow, req);
-                s.required(f, flow, [scopes]);
-                let mut allowed = vec!["refreshUrl", scopes];
-                allowed.extend_from_slice(req);
-                s.allowed(f, &allowed);
+                s.required(f, flow, req.iter().chain(&[scopes]));
+                s.allowed(f, &[req, &["refreshUrl", scopes]].concat());
                 s.string_fields(f, OAuthFlow::FIELDS);
                 s.field(f, scopes, scopes, |s, sm| {
                     for (k, _) in sm.iter().filter(|(_, d)| !d.is_string()) {
