@@ -1,6 +1,6 @@
 //! Rules shared by 2.x and 3.0: info, tags, security schemes, schemas, parameters, messages.
 
-use std::collections::HashSet;
+use foldhash::{HashSet, HashSetExt};
 
 use serde_json::Value;
 

@@ -11,7 +11,7 @@ mod counts;
 mod v2;
 mod v3;
 
-use std::collections::HashSet;
+use foldhash::HashSet;
 use std::fmt::Write as _;
 
 use serde_json::{Map, Value};

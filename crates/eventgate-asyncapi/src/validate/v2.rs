@@ -1,6 +1,6 @@
 //! Rules of AsyncAPI 2.x: the root, servers, channels with their operations, components.
 
-use std::collections::HashSet;
+use foldhash::{HashSet, HashSetExt};
 
 use serde_json::Value;
 
