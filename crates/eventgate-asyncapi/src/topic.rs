@@ -358,6 +358,15 @@ fn match_parts<'t, 'p>(
     seg: &'p str,
     found: &mut dyn FnMut(Option<&'t str>, &'p str),
 ) -> bool {
+    // The common one-part segments directly (the loop below gives the same answers).
+    match parts {
+        [Part::Lit(l)] => return l == seg,
+        [Part::Var(v)] => {
+            found(Some(v), seg);
+            return !seg.is_empty();
+        }
+        _ => {}
+    }
     let mut pos = 0;
     let mut i = 0;
     while let Some(part) = parts.get(i) {
