@@ -12,7 +12,7 @@
 
 use std::process::ExitCode;
 
-use eventgate_asyncapi::{Document, Limits};
+use eventgate_asyncapi::{Document, Limits, Report};
 use serde::Serialize;
 
 #[derive(Serialize)]
@@ -21,7 +21,7 @@ struct Error {
     message: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Default)]
 struct Output {
     valid: bool,
     version: Option<String>,
@@ -32,64 +32,49 @@ struct Output {
     servers: usize,
 }
 
-fn fail(message: String) -> Output {
-    Output {
-        valid: false,
-        version: None,
-        errors: vec![Error {
-            pointer: String::new(),
-            message,
-        }],
-        channels: 0,
-        operations: 0,
-        messages: 0,
-        servers: 0,
-    }
-}
-
-fn run() -> (Output, ExitCode) {
-    let Some(path) = std::env::args_os().nth(1) else {
-        return (
-            fail("usage: asyncapi-check FILE".to_owned()),
-            ExitCode::from(2),
-        );
-    };
-    let bytes = match std::fs::read(&path) {
-        Ok(b) => b,
-        Err(e) => {
-            return (
-                fail(format!("cannot read {}: {e}", path.to_string_lossy())),
-                ExitCode::from(2),
-            );
-        }
-    };
-    let doc = match Document::from_slice(&bytes, &Limits::new()) {
-        Ok(d) => d,
-        Err(e) => return (fail(e.to_string()), ExitCode::from(2)),
-    };
-    let report = doc.validate();
-    let valid = report.is_valid();
-    let out = Output {
-        valid,
-        version: report.version.clone(),
-        errors: report
-            .problems
-            .into_iter()
-            .map(|p| Error {
-                pointer: p.pointer,
-                message: p.message,
-            })
-            .collect(),
-        channels: report.counts.channels,
-        operations: report.counts.operations,
-        messages: report.counts.messages,
-        servers: report.counts.servers,
-    };
-    (out, ExitCode::from(if valid { 0 } else { 1 }))
+/// The report of the file named by the first argument, or why there is none.
+fn run() -> Result<Report, String> {
+    let path = std::env::args_os()
+        .nth(1)
+        .ok_or("usage: asyncapi-check FILE")?;
+    let bytes =
+        std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.to_string_lossy()))?;
+    let doc = Document::from_slice(&bytes, &Limits::new()).map_err(|e| e.to_string())?;
+    Ok(doc.validate())
 }
 
 fn main() -> ExitCode {
-    let (out, code) = run();
+    let (out, code) = match run() {
+        Ok(report) => {
+            let out = Output {
+                valid: report.is_valid(),
+                version: report.version,
+                errors: (report.problems.into_iter())
+                    .map(|p| Error {
+                        pointer: p.pointer,
+                        message: p.message,
+                    })
+                    .collect(),
+                channels: report.counts.channels,
+                operations: report.counts.operations,
+                messages: report.counts.messages,
+                servers: report.counts.servers,
+            };
+            let code = if out.valid { 0 } else { 1 };
+            (out, code)
+        }
+        Err(message) => {
+            let pointer = String::new();
+            let errors = vec![Error { pointer, message }];
+            (
+                Output {
+                    errors,
+                    ..Output::default()
+                },
+                2,
+            )
+        }
+    };
     match serde_json::to_string(&out) {
         Ok(s) => println!("{s}"),
         Err(e) => {
@@ -97,5 +82,5 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    code
+    ExitCode::from(code)
 }

@@ -127,7 +127,7 @@ fn depth_exceeds(value: &Value, max: usize) -> bool {
         match v {
             Value::Array(_) | Value::Object(_) if d > max => return true,
             Value::Array(a) => stack.extend(a.iter().map(|c| (c, d + 1))),
-            Value::Object(m) => stack.extend(m.values().map(|c| (c, d + 1))),
+            Value::Object(m) => m.values().for_each(|c| stack.push((c, d + 1))),
             _ => {}
         }
     }

@@ -74,20 +74,32 @@ enum Part {
     Var(String),
 }
 
+/// A segment: its literal and variable parts (none for an empty segment), or `*`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Segment {
-    Lit(String),
-    Var(String),
-    Mixed(Vec<Part>),
+    Parts(Vec<Part>),
     Rest,
 }
 
 impl Segment {
+    /// The text of a literal segment.
+    fn literal(&self) -> Option<&str> {
+        match self {
+            Segment::Parts(p) => match p.as_slice() {
+                [] => Some(""),
+                [Part::Lit(l)] => Some(l),
+                _ => None,
+            },
+            Segment::Rest => None,
+        }
+    }
+
+    /// Literal (0), mixed (1), variable (2), `*` (4).
     fn rank(&self) -> u8 {
         match self {
-            Segment::Lit(_) => 0,
-            Segment::Mixed(_) => 1,
-            Segment::Var(_) => 2,
+            _ if self.literal().is_some() => 0,
+            Segment::Parts(p) if p.len() > 1 => 1,
+            Segment::Parts(_) => 2,
             Segment::Rest => 4,
         }
     }
@@ -173,12 +185,7 @@ impl TopicTemplate {
             if !rest.is_empty() {
                 parts.push(Part::Lit(rest.to_owned()));
             }
-            segments.push(match parts.as_slice() {
-                [] => Segment::Lit(String::new()),
-                [Part::Lit(l)] => Segment::Lit(l.clone()),
-                [Part::Var(v)] => Segment::Var(v.clone()),
-                _ => Segment::Mixed(parts),
-            });
+            segments.push(Segment::Parts(parts));
         }
         Ok(TopicTemplate { raw: t, segments })
     }
@@ -200,17 +207,13 @@ impl TopicTemplate {
 
     /// Names of the variables, in order.
     pub fn variables(&self) -> impl Iterator<Item = &str> {
-        self.segments.iter().flat_map(|s| {
-            let (var, parts) = match s {
-                Segment::Var(v) => (Some(v.as_str()), &[][..]),
-                Segment::Mixed(parts) => (None, parts.as_slice()),
-                Segment::Lit(_) | Segment::Rest => (None, &[][..]),
-            };
-            let mixed = parts.iter().filter_map(|p| match p {
-                Part::Var(v) => Some(v.as_str()),
-                Part::Lit(_) => None,
-            });
-            var.into_iter().chain(mixed)
+        let parts = self.segments.iter().flat_map(|s| match s {
+            Segment::Parts(parts) => parts.as_slice(),
+            Segment::Rest => &[],
+        });
+        parts.filter_map(|p| match p {
+            Part::Var(v) => Some(v.as_str()),
+            Part::Lit(_) => None,
         })
     }
 
@@ -244,57 +247,24 @@ impl TopicTemplate {
         path: &'p str,
         found: &mut dyn FnMut(Option<&'t str>, &'p str),
     ) -> bool {
-        let Some(mut rest) = path.strip_prefix('/') else {
+        let Some(mut rest) = path.strip_prefix('/').map(Some) else {
             return false;
         };
-        let n = self.segments.len();
-        for (i, seg) in self.segments.iter().enumerate() {
-            if let Segment::Rest = seg {
-                found(None, rest);
+        for seg in &self.segments {
+            let Segment::Parts(parts) = seg else {
+                // `*` also accepts an empty rest: `/a/*` matches `/a`.
+                found(None, rest.unwrap_or_default());
                 return true;
-            }
-            let (cur, next) = match rest.bytes().position(|b| b == b'/') {
-                Some(p) => (&rest[..p], Some(&rest[p + 1..])),
-                None => (rest, None),
             };
-            let last = i + 1 == n;
-            if last != next.is_none() {
-                // The template continues with `*` which accepts an empty rest: `/a/*` matches `/a`.
-                let wildcard_next = matches!(self.segments.get(i + 1), Some(Segment::Rest));
-                if !(next.is_none() && wildcard_next) {
-                    return false;
-                }
+            let Some((cur, next)) = rest.map(first_segment) else {
+                return false;
+            };
+            if !match_parts(parts, cur, found) {
+                return false;
             }
-            match seg {
-                Segment::Lit(l) => {
-                    if l != cur {
-                        return false;
-                    }
-                }
-                Segment::Var(v) => {
-                    if cur.is_empty() {
-                        return false;
-                    }
-                    found(Some(v), cur);
-                }
-                Segment::Mixed(parts) => {
-                    if !match_mixed(parts, cur, found) {
-                        return false;
-                    }
-                }
-                Segment::Rest => {}
-            }
-            match next {
-                Some(nx) => rest = nx,
-                None => {
-                    if let Some(Segment::Rest) = self.segments.get(i + 1) {
-                        found(None, "");
-                    }
-                    return true;
-                }
-            }
+            rest = next;
         }
-        false
+        rest.is_none()
     }
 
     /// Expands the template with captured values (RFC 6570 simple expansion: characters outside
@@ -308,9 +278,7 @@ impl TopicTemplate {
         for seg in &self.segments {
             out.push('/');
             match seg {
-                Segment::Lit(l) => out.push_str(l),
-                Segment::Var(v) => encode_into(&mut out, lookup(values, v)?),
-                Segment::Mixed(parts) => {
+                Segment::Parts(parts) => {
                     for p in parts {
                         match p {
                             Part::Lit(l) => out.push_str(l),
@@ -345,6 +313,15 @@ impl TopicTemplate {
     }
 }
 
+/// A path split at its first `/`: the segment before it and the rest after it, if there is one.
+/// (A byte search: shorter than `str::split_once`'s searcher for path segments.)
+fn first_segment(path: &str) -> (&str, Option<&str>) {
+    match path.bytes().position(|b| b == b'/') {
+        Some(p) => (&path[..p], Some(&path[p + 1..])),
+        None => (path, None),
+    }
+}
+
 fn lookup<'p>(values: &Captures<'_, 'p>, name: &str) -> Result<&'p str, TopicError> {
     values
         .get(name)
@@ -375,11 +352,21 @@ fn encode_into(out: &mut String, value: &str) {
     }
 }
 
-fn match_mixed<'t, 'p>(
+/// Matches one path segment against a template segment's parts.
+fn match_parts<'t, 'p>(
     parts: &'t [Part],
     seg: &'p str,
     found: &mut dyn FnMut(Option<&'t str>, &'p str),
 ) -> bool {
+    // The common one-part segments directly (the loop below gives the same answers).
+    match parts {
+        [Part::Lit(l)] => return l == seg,
+        [Part::Var(v)] => {
+            found(Some(v), seg);
+            return !seg.is_empty();
+        }
+        _ => {}
+    }
     let mut pos = 0;
     let mut i = 0;
     while let Some(part) = parts.get(i) {
@@ -556,9 +543,9 @@ impl TopicSet {
         let mut by_first: HashMap<String, Vec<usize>, RandomState> = HashMap::default();
         let mut other = Vec::new();
         for (pos, (t, _)) in entries.iter().enumerate() {
-            match t.segments.first() {
-                Some(Segment::Lit(l)) => by_first.entry(l.clone()).or_default().push(pos),
-                _ => other.push(pos),
+            match t.segments.first().and_then(Segment::literal) {
+                Some(l) => by_first.entry(l.to_owned()).or_default().push(pos),
+                None => other.push(pos),
             }
         }
         TopicSet {
@@ -571,11 +558,7 @@ impl TopicSet {
     /// The most specific template matching `path`: its input index and the captures.
     #[must_use]
     pub fn find<'s, 'p>(&'s self, path: &'p str) -> Option<(usize, Captures<'s, 'p>)> {
-        let rest = path.strip_prefix('/')?;
-        let first = match rest.bytes().position(|b| b == b'/') {
-            Some(p) => &rest[..p],
-            None => rest,
-        };
+        let (first, _) = first_segment(path.strip_prefix('/')?);
         let bucket = self.by_first.get(first).map(Vec::as_slice).unwrap_or(&[]);
         bucket.iter().chain(&self.other).find_map(|&pos| {
             let (t, i) = self.entries.get(pos)?;

@@ -9,65 +9,66 @@ use std::path::PathBuf;
 use eventgate_asyncapi::{AsyncApi, Document};
 use serde_json::Value;
 
-/// Documents on which this crate knowingly disagrees with the reference parser, with the reason.
-/// Also listed in docs/asyncapi.md.
-const KNOWN_DISAGREEMENTS: &[(&str, &str)] = &[];
-
-/// Agreement reached; the test fails below it.
-const MIN_AGREEMENT: usize = 104;
+/// Documents in the corpus; every one must agree (there are no known disagreements, see
+/// docs/asyncapi.md).
+const DOCUMENTS: usize = 104;
 
 fn corpus_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/asyncapi-corpus")
 }
 
-struct Outcome {
-    valid: bool,
-    counts: Option<[u64; 4]>,
-    detail: String,
-    /// Pointers of problems that name no value of the document.
-    unresolved: Vec<String>,
-}
-
-fn run_one(text: &str) -> Outcome {
-    match Document::parse(text) {
-        Err(e) => Outcome {
-            valid: false,
-            counts: None,
-            detail: format!("parse error: {e}"),
-            unresolved: Vec::new(),
-        },
-        Ok(doc) => {
-            let r = doc.validate();
-            let c = r.counts;
-            let unresolved = (r.problems.iter())
-                .filter(|p| doc.value().pointer(&p.pointer).is_none())
-                .map(|p| p.pointer.clone())
-                .collect();
-            Outcome {
-                unresolved,
-                valid: r.is_valid(),
-                counts: Some([
-                    c.channels as u64,
-                    c.operations as u64,
-                    c.messages as u64,
-                    c.servers as u64,
-                ]),
-                detail: r
-                    .problems
-                    .iter()
-                    .map(|p| format!("{} {}", p.pointer, p.message))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            }
+/// Where a document disagrees with the reference parser (`expected`), if it does; problem
+/// pointers that name no value of the document and failed round trips go to `failures`.
+fn check(text: &str, expected: &Value, failures: &mut Vec<String>) -> Option<String> {
+    let ref_valid = expected["valid"].as_bool().unwrap();
+    let doc = match Document::parse(text) {
+        Ok(doc) => doc,
+        Err(e) => return ref_valid.then(|| format!("ours: parse error: {e}; reference valid")),
+    };
+    let r = doc.validate();
+    for p in r.problems.iter() {
+        if doc.value().pointer(&p.pointer).is_none() {
+            failures.push(format!("problem pointer {} names no value", p.pointer));
         }
     }
+    // Round trip through the typed model, and through JSON and YAML text.
+    let as_json = serde_json::to_string_pretty(doc.value()).unwrap();
+    let as_yaml = serde_norway::to_string(doc.value()).unwrap();
+    for (syntax, again) in [("JSON", as_json), ("YAML", as_yaml)] {
+        if Document::parse(&again).ok().as_ref().map(Document::value) != Some(doc.value()) {
+            failures.push(format!("differs after writing {syntax}"));
+        }
+    }
+    match AsyncApi::from_value(doc.value()) {
+        Ok(model) if model.to_value() != *doc.value() => {
+            failures.push("value differs after round trip".to_owned());
+        }
+        Err(e) if r.is_valid() => failures.push(format!("valid but model failed: {e}")),
+        _ => {}
+    }
+    if r.is_valid() != ref_valid {
+        let detail = r
+            .problems
+            .iter()
+            .map(|p| format!("{} {}", p.pointer, p.message));
+        let detail = detail.collect::<Vec<_>>().join("; ");
+        return Some(format!("ours valid={} [{detail}]", r.is_valid()));
+    }
+    let c = r.counts;
+    let ours = [c.channels, c.operations, c.messages, c.servers].map(|n| n as u64);
+    let theirs = ["channels", "operations", "messages", "servers"]
+        .map(|k| expected[k].as_u64().unwrap_or(u64::MAX));
+    (ref_valid && ours != theirs).then(|| {
+        format!(
+            "counts ours={ours:?} reference={theirs:?} (channels, operations, messages, servers)"
+        )
+    })
 }
 
 #[test]
 fn corpus_agrees_with_reference_parser_and_round_trips() {
     let dir = corpus_dir();
-    let expected_path = dir.join("expected.json");
-    let Ok(expected) = std::fs::read_to_string(&expected_path) else {
+    let Ok(expected) = std::fs::read_to_string(dir.join("expected.json")) else {
         // CI runs with ../shared beside the clone: a missing corpus there is a broken
         // setup, not a reason to pass.
         assert!(
@@ -83,103 +84,22 @@ fn corpus_agrees_with_reference_parser_and_round_trips() {
     };
     let expected: Value = serde_json::from_str(&expected).unwrap();
     let docs = expected["documents"].as_array().unwrap();
-    let mut agree = 0;
-    let mut disagreements = Vec::new();
-    let mut round_trips = 0;
-    let mut text_round_trips = 0;
-    let mut round_trip_failures = Vec::new();
-    let mut unresolved = Vec::new();
+    let (mut disagreements, mut failures) = (Vec::new(), Vec::new());
     for d in docs {
         let file = d["file"].as_str().unwrap();
         let text = std::fs::read_to_string(dir.join("docs").join(file)).unwrap();
-        let ours = run_one(&text);
-        if !ours.unresolved.is_empty() {
-            unresolved.push(format!("{file}: {:?}", ours.unresolved));
+        let mut found = Vec::new();
+        if let Some(why) = check(&text, d, &mut found) {
+            disagreements.push(format!("{file}: {why}"));
         }
-        let ref_valid = d["valid"].as_bool().unwrap();
-        let mut ok = ours.valid == ref_valid;
-        let mut why = format!(
-            "ours valid={} reference valid={} [{}]",
-            ours.valid, ref_valid, ours.detail
-        );
-        if ok && ref_valid {
-            let theirs = ["channels", "operations", "messages", "servers"]
-                .map(|k| d[k].as_u64().unwrap_or(u64::MAX));
-            if ours.counts != Some(theirs) {
-                ok = false;
-                why = format!(
-                    "counts ours={:?} reference={:?} (channels, operations, messages, servers)",
-                    ours.counts, theirs
-                );
-            }
-        }
-        if ok {
-            agree += 1;
-        } else {
-            disagreements.push((file.to_owned(), why));
-        }
-        // Round trip through the typed model, and through JSON and YAML text.
-        if let Ok(doc) = Document::parse(&text) {
-            let as_json = serde_json::to_string_pretty(doc.value()).unwrap();
-            let as_yaml = serde_norway::to_string(doc.value()).unwrap();
-            for (syntax, again) in [("JSON", as_json), ("YAML", as_yaml)] {
-                match Document::parse(&again) {
-                    Ok(d) if d.value() == doc.value() => text_round_trips += 1,
-                    _ => {
-                        round_trip_failures.push(format!("{file}: differs after writing {syntax}"))
-                    }
-                }
-            }
-            match AsyncApi::from_value(doc.value()) {
-                Ok(model) => {
-                    if model.to_value() == *doc.value() {
-                        round_trips += 1;
-                    } else {
-                        round_trip_failures.push(format!("{file}: value differs after round trip"));
-                    }
-                }
-                Err(e) => {
-                    if ours.valid {
-                        round_trip_failures.push(format!("{file}: valid but model failed: {e}"));
-                    }
-                }
-            }
-        }
+        failures.extend(found.into_iter().map(|f| format!("{file}: {f}")));
     }
+    let agree = docs.len() - disagreements.len();
     println!(
-        "asyncapi corpus: agreement {agree}/{} with @asyncapi/parser 3.6.3; {round_trips} documents round-tripped losslessly through the typed model, {text_round_trips} JSON/YAML text round trips",
+        "asyncapi corpus: agreement {agree}/{} with @asyncapi/parser 3.6.3",
         docs.len()
     );
-    for (f, why) in &disagreements {
-        let known = KNOWN_DISAGREEMENTS.iter().any(|(k, _)| k == f);
-        println!("  {} {f}: {why}", if known { "known" } else { "NEW" });
-    }
-    for f in &round_trip_failures {
-        println!("  round trip: {f}");
-    }
-    let unknown: Vec<_> = disagreements
-        .iter()
-        .filter(|(f, _)| !KNOWN_DISAGREEMENTS.iter().any(|(k, _)| k == f))
-        .collect();
-    let stale: Vec<_> = KNOWN_DISAGREEMENTS
-        .iter()
-        .filter(|(k, _)| !disagreements.iter().any(|(f, _)| f == k))
-        .collect();
-    assert!(round_trip_failures.is_empty(), "round trip failures");
-    assert!(
-        unresolved.is_empty(),
-        "problem pointers naming no value: {unresolved:?}"
-    );
-    assert!(
-        unknown.is_empty(),
-        "disagreements not in KNOWN_DISAGREEMENTS: {unknown:?}"
-    );
-    assert!(
-        stale.is_empty(),
-        "KNOWN_DISAGREEMENTS entries that now agree: {stale:?}"
-    );
-    assert!(
-        agree >= MIN_AGREEMENT,
-        "agreement {agree} below {MIN_AGREEMENT}"
-    );
+    assert!(failures.is_empty(), "{failures:#?}");
+    assert!(disagreements.is_empty(), "{disagreements:#?}");
+    assert_eq!(docs.len(), DOCUMENTS);
 }

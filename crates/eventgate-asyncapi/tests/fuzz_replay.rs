@@ -6,6 +6,9 @@ mod fuzz_check;
 
 use std::path::PathBuf;
 
+use eventgate_asyncapi::{Document, Format, ReadError};
+use serde_json::Value;
+
 #[test]
 fn fuzz_corpus_inputs_do_not_panic_and_round_trip() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/asyncapi_parse");
@@ -23,48 +26,50 @@ fn fuzz_corpus_inputs_do_not_panic_and_round_trip() {
     );
 }
 
-/// A "billion laughs" of `levels` levels: level 1 is nine strings, each further level nine
-/// aliases of the one before, so the last one expands to 9^levels strings.
-fn alias_bomb(levels: u32) -> String {
-    let names: Vec<char> = ('a'..='z').take(levels as usize).collect();
-    let mut text = String::new();
-    for (i, name) in names.iter().enumerate() {
-        let item = if i == 0 {
-            "\"x\"".to_owned()
-        } else {
-            format!("*{}", names[i - 1])
-        };
-        text.push_str(&format!("{name}: &{name} [{}]\n", vec![item; 9].join(",")));
-    }
-    text
+/// A "billion laughs" of `levels` levels named `a`, `b`, ...: level 1 is nine strings, each
+/// further level nine aliases of the one before, so the last one expands to 9^levels strings.
+fn alias_bomb(levels: u8) -> String {
+    let name = |i: u8| char::from(b'a' + i);
+    let level = |i: u8| match i {
+        0 => format!("a: &a [{}]\n", ["\"x\""; 9].join(",")),
+        i => format!(
+            "{0}: &{0} [{1}]\n",
+            name(i),
+            vec![format!("*{}", name(i - 1)); 9].join(",")
+        ),
+    };
+    (0..levels).map(level).collect()
 }
 
-/// How many JSON values a value holds, itself included.
-fn values(v: &serde_json::Value) -> usize {
-    match v {
-        serde_json::Value::Array(a) => 1 + a.iter().map(values).sum::<usize>(),
-        serde_json::Value::Object(m) => 1 + m.values().map(values).sum::<usize>(),
-        _ => 1,
-    }
+/// How many strings a value holds, and how many values in all (itself included).
+fn sizes(v: &Value) -> (usize, usize) {
+    let children = match v {
+        Value::Array(a) => a.iter().collect(),
+        Value::Object(m) => m.values().collect(),
+        Value::String(_) => return (1, 1),
+        _ => Vec::new(),
+    };
+    let sums = children.into_iter().map(sizes);
+    sums.fold((0, 1), |(s, n), (cs, cn)| (s + cs, n + cn))
+}
+
+fn is_yaml_syntax_error(e: &ReadError) -> bool {
+    matches!(
+        e,
+        ReadError::Syntax {
+            format: Format::Yaml,
+            ..
+        }
+    )
 }
 
 #[test]
 fn yaml_alias_bomb_is_a_yaml_syntax_error_after_bounded_expansion() {
-    use eventgate_asyncapi::{Document, Format, ReadError};
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/asyncapi_parse");
     let text = std::fs::read_to_string(dir.join("yaml-alias-bomb.yaml")).unwrap();
     let started = std::time::Instant::now();
     let err = Document::parse(&text).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            ReadError::Syntax {
-                format: Format::Yaml,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert!(is_yaml_syntax_error(&err), "{err:?}");
     assert!(started.elapsed() < std::time::Duration::from_secs(30));
     // serde_norway follows at most 100 aliases per event of the document, so a document of E
     // events (fewer than its bytes plus the four stream and document events) yields at most
@@ -76,22 +81,13 @@ fn yaml_alias_bomb_is_a_yaml_syntax_error_after_bounded_expansion() {
         let events = text.len() + 4;
         match Document::parse(&text) {
             Ok(doc) => {
-                let last = &doc.value()[names_last(levels)];
-                assert_eq!(values(last) - values_of_arrays(levels), 9usize.pow(levels));
-                assert!(values(doc.value()) <= events * (1 + 100 * events));
+                let last = &doc.value()[char::from(b'a' + levels - 1).to_string()];
+                assert_eq!(sizes(last).0, 9usize.pow(levels.into()));
+                assert!(sizes(doc.value()).1 <= events * (1 + 100 * events));
                 expanded += 1;
             }
             Err(e) => {
-                assert!(
-                    matches!(
-                        e,
-                        ReadError::Syntax {
-                            format: Format::Yaml,
-                            ..
-                        }
-                    ),
-                    "{e:?}"
-                );
+                assert!(is_yaml_syntax_error(&e), "{e:?}");
                 refused += 1;
             }
         }
@@ -100,14 +96,4 @@ fn yaml_alias_bomb_is_a_yaml_syntax_error_after_bounded_expansion() {
         expanded > 0 && refused > 0,
         "{expanded} expanded, {refused} refused"
     );
-}
-
-/// The key of the last level of [`alias_bomb`].
-fn names_last(levels: u32) -> String {
-    ('a'..='z').nth(levels as usize - 1).unwrap().to_string()
-}
-
-/// The arrays (not strings) in the last level of an expanded [`alias_bomb`]: 1 + 9 + ... + 9^(levels-1).
-fn values_of_arrays(levels: u32) -> usize {
-    (0..levels).map(|k| 9usize.pow(k)).sum()
 }

@@ -120,15 +120,13 @@ fn typed<T: DeserializeOwned>(
     expected: &'static str,
 ) -> Result<T, ConvertError> {
     let found = doc.get("asyncapi").and_then(Value::as_str);
-    if found.and_then(SpecVersion::of) != Some(line) {
-        let found = found.map(str::to_owned);
-        return Err(ConvertError::WrongVersion { expected, found });
+    match found {
+        Some(v) if SpecVersion::of(v) == Some(line) => Ok(crate::model::typed(doc, v)?),
+        _ => {
+            let found = found.map(str::to_owned);
+            Err(ConvertError::WrongVersion { expected, found })
+        }
     }
-    let shape = |e: serde_json::Error| ModelError::Shape {
-        version: found.unwrap_or_default().to_owned(),
-        message: e.to_string(),
-    };
-    Ok(T::deserialize(doc).map_err(shape)?)
 }
 
 #[cfg(test)]

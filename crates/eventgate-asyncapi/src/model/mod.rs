@@ -70,20 +70,12 @@ impl AsyncApi {
     /// of problems with pointers).
     pub fn from_value(value: &Value) -> Result<Self, ModelError> {
         let declared = value.get("asyncapi").and_then(Value::as_str);
-        let Some(version) = declared.and_then(SpecVersion::of) else {
+        let (Some(found), Some(line)) = (declared, declared.and_then(SpecVersion::of)) else {
             return Err(ModelError::UnsupportedVersion(declared.map(str::to_owned)));
         };
-        let shape = |e: serde_json::Error| ModelError::Shape {
-            version: declared.unwrap_or_default().to_owned(),
-            message: e.to_string(),
-        };
-        Ok(match version {
-            SpecVersion::V2 => AsyncApi::V2(Box::new(
-                serde::Deserialize::deserialize(value).map_err(shape)?,
-            )),
-            SpecVersion::V3 => AsyncApi::V3(Box::new(
-                serde::Deserialize::deserialize(value).map_err(shape)?,
-            )),
+        Ok(match line {
+            SpecVersion::V2 => AsyncApi::V2(Box::new(typed(value, found)?)),
+            SpecVersion::V3 => AsyncApi::V3(Box::new(typed(value, found)?)),
         })
     }
 
@@ -115,4 +107,15 @@ impl AsyncApi {
             AsyncApi::V3(d) => &d.info,
         }
     }
+}
+
+/// Reads `value`, a document declaring `version`, as the model type `T` of that version.
+pub(crate) fn typed<'v, T: serde::Deserialize<'v>>(
+    value: &'v Value,
+    version: &str,
+) -> Result<T, ModelError> {
+    T::deserialize(value).map_err(|e| ModelError::Shape {
+        version: version.to_owned(),
+        message: e.to_string(),
+    })
 }

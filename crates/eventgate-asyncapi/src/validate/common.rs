@@ -1,12 +1,14 @@
 //! Rules shared by 2.x and 3.0: info, tags, security schemes, schemas, parameters, messages.
 
-use std::collections::HashSet;
+use foldhash::{HashSet, HashSetExt};
 
 use serde_json::Value;
 
 use super::{Obj, ProblemKind, V, placeholders};
 use crate::model::SpecVersion;
-use crate::model::common::{ExternalDocs, Info, Message, OAuthFlows, Parameter, Tag};
+use crate::model::common::{
+    ExternalDocs, Info, Message, OAuthFlow, OAuthFlows, Parameter, SecurityScheme, Tag,
+};
 use crate::refs::{self, ref_of};
 
 /// The `components` keys both versions have beyond those the model names (kept in its extensions).
@@ -61,12 +63,12 @@ impl<'a> V<'a> {
             s.object(m, "info", Info::FIELDS, &[], except);
             s.field(m, "contact", "contact", |s, c| {
                 s.allowed(c, &["name", "url", "email"]);
-                s.strings(c, &["name", "url", "email"]);
+                s.strings(c, ["name", "url", "email"]);
             });
             s.field(m, "license", "license", |s, l| {
-                s.required(l, "license", &["name"]);
+                s.required(l, "license", ["name"]);
                 s.allowed(l, &["name", "url"]);
-                s.strings(l, &["name", "url"]);
+                s.strings(l, ["name", "url"]);
             });
         });
     }
@@ -97,7 +99,7 @@ impl<'a> V<'a> {
 
     pub(super) fn security_scheme(&mut self, m: &'a Obj, name: &str) {
         let Some(kind) = m.get("type").and_then(Value::as_str) else {
-            self.required(m, name, &["type"]);
+            self.required(m, name, ["type"]);
             return;
         };
         let Some(&(_, req, fields)) = SCHEMES.iter().find(|(k, ..)| *k == kind) else {
@@ -107,14 +109,9 @@ impl<'a> V<'a> {
         let allowed = [&["type", "description"], fields].concat();
         self.required(m, name, req);
         self.allowed(m, &allowed);
-        let strings = [
-            "description",
-            "name",
-            "scheme",
-            "bearerFormat",
-            "openIdConnectUrl",
-        ];
-        self.strings(m, &strings);
+        // `in` has its own rule below; `type` is a string already.
+        let strings = SecurityScheme::FIELDS.iter().filter(|f| f.name != "in");
+        self.strings(m, strings.filter(|f| f.string).map(|f| f.name));
         if let Some(loc) = m.get("in") {
             let ok: &[&str] = if kind == "apiKey" {
                 &["user", "password"]
@@ -144,12 +141,9 @@ impl<'a> V<'a> {
             ("authorizationCode", &["authorizationUrl", "tokenUrl"][..]),
         ] {
             self.field(m, flow, flow, |s, f| {
-                s.required(f, flow, req);
-                s.required(f, flow, &[scopes]);
-                let mut allowed = vec!["refreshUrl", scopes];
-                allowed.extend_from_slice(req);
-                s.allowed(f, &allowed);
-                s.strings(f, &["authorizationUrl", "tokenUrl", "refreshUrl"]);
+                s.required(f, flow, req.iter().chain(&[scopes]));
+                s.allowed(f, &[req, &["refreshUrl", scopes]].concat());
+                s.string_fields(f, OAuthFlow::FIELDS);
                 s.field(f, scopes, scopes, |s, sm| {
                     for (k, _) in sm.iter().filter(|(_, d)| !d.is_string()) {
                         let message = "scope descriptions must be strings";
@@ -178,7 +172,7 @@ impl<'a> V<'a> {
             let message = format!("\"type\" must be equal to one of the allowed values: {allowed}");
             self.report_in("type", ProblemKind::Schema, message);
         }
-        self.strings(m, &["format", "pattern", "title", "description"]);
+        self.strings(m, ["format", "pattern", "title", "description"]);
         if let Some(r) = m.get("required")
             && !r.as_array().is_some_and(|a| a.iter().all(Value::is_string))
         {
@@ -250,7 +244,7 @@ impl<'a> V<'a> {
         match v.as_object() {
             Some(m) if m.contains_key("schemaFormat") || m.contains_key("schema") => {
                 let keys = ["schemaFormat", "schema"];
-                self.required(m, "multi-format schema", &keys);
+                self.required(m, "multi-format schema", keys);
                 self.allowed(m, &keys);
                 let f = m.get("schemaFormat").and_then(Value::as_str);
                 self.sub(m, "schema", |s, x| s.payload(x, f));
@@ -285,6 +279,13 @@ impl<'a> V<'a> {
     }
 
     pub(super) fn message(&mut self, m: &'a Obj, allow_one_of: bool) {
+        if let Some(id) = m.get("messageId").and_then(Value::as_str)
+            && let Some(seen) = &mut self.message_ids
+            && !seen.insert(id)
+        {
+            let message = "\"messageId\" must be unique across all the messages.";
+            self.report_in("messageId", ProblemKind::Duplicate, message);
+        }
         if allow_one_of && self.line == SpecVersion::V2 && m.contains_key("oneOf") {
             self.allowed(m, &["oneOf"]);
             return self.items(m, "oneOf", |s, _, item| {

@@ -1,6 +1,6 @@
 //! Object counts, as the reference parser counts them.
 
-use std::collections::HashSet;
+use foldhash::{HashSet, HashSetExt};
 
 use serde_json::{Map, Value};
 

@@ -11,6 +11,7 @@ mod counts;
 mod v2;
 mod v3;
 
+use foldhash::HashSet;
 use std::fmt::Write as _;
 
 use serde_json::{Map, Value};
@@ -103,6 +104,8 @@ struct V<'a> {
     schemes: Option<&'a Obj>,
     /// Where the walk is: the steps from the root to the value being checked.
     path: Vec<Seg<'a>>,
+    /// The `messageId`s seen, while they must be unique.
+    message_ids: Option<HashSet<&'a str>>,
 }
 
 /// Validates a parsed document.
@@ -140,6 +143,7 @@ pub(crate) fn validate(root: &Value) -> Report {
         problems: Vec::new(),
         schemes: schemes.and_then(Value::as_object),
         path: Vec::new(),
+        message_ids: None,
     };
     v.refs(root);
     match line {
@@ -303,8 +307,10 @@ impl<'a> V<'a> {
         self.unexpected(m, |k| keys.contains(&k));
     }
 
-    fn required(&mut self, m: &Obj, what: &str, keys: &[&str]) {
-        for k in keys.iter().filter(|k| !m.contains_key(**k)) {
+    /// Reports each of `keys` that `m` lacks (`what` names the object).
+    fn required<K: AsRef<str>>(&mut self, m: &Obj, what: &str, keys: impl IntoIterator<Item = K>) {
+        for k in keys.into_iter().filter(|k| !m.contains_key(k.as_ref())) {
+            let k = k.as_ref();
             let whose = match self.path.is_empty() {
                 true => "The document".to_owned(),
                 false => format!("\"{what}\""),
@@ -324,30 +330,29 @@ impl<'a> V<'a> {
         extra: &[&str],
         except: &[&str],
     ) {
-        for f in fields.iter().filter(|f| f.required || f.string) {
-            match m.get(f.name) {
-                None if f.required => self.required(m, what, &[f.name]),
-                Some(v) if f.string && !v.is_string() => {
-                    let message = format!("\"{}\" must be a string", f.name);
-                    self.report_in(f.name, ProblemKind::InvalidValue, message);
-                }
-                _ => {}
-            }
-        }
+        self.required(
+            m,
+            what,
+            fields.iter().filter(|f| f.required).map(|f| f.name),
+        );
+        self.string_fields(m, fields);
         let named = |k: &str| !except.contains(&k) && fields.iter().any(|f| f.name == k);
         self.unexpected(m, |k| extra.contains(&k) || named(k));
     }
 
-    fn strings(&mut self, m: &'a Obj, keys: &[&'a str]) {
+    /// Reports each of `keys` that `m` has with a value other than a string.
+    fn strings(&mut self, m: &'a Obj, keys: impl IntoIterator<Item = &'a str>) {
         for k in keys {
-            if m.get(*k).is_some_and(|v| !v.is_string()) {
-                self.report_in(
-                    *k,
-                    ProblemKind::InvalidValue,
-                    format!("\"{k}\" must be a string"),
-                );
+            if m.get(k).is_some_and(|v| !v.is_string()) {
+                let message = format!("\"{k}\" must be a string");
+                self.report_in(k, ProblemKind::InvalidValue, message);
             }
         }
+    }
+
+    /// [`strings`](Self::strings) for the string fields of a model's field table.
+    fn string_fields(&mut self, m: &'a Obj, fields: &[Field]) {
+        self.strings(m, fields.iter().filter(|f| f.string).map(|f| f.name));
     }
 
     /// Every `$ref` in the value must resolve inside the document.

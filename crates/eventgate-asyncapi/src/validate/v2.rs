@@ -1,6 +1,6 @@
 //! Rules of AsyncAPI 2.x: the root, servers, channels with their operations, components.
 
-use std::collections::HashSet;
+use foldhash::{HashSet, HashSetExt};
 
 use serde_json::Value;
 
@@ -22,45 +22,13 @@ impl<'a> V<'a> {
             .unwrap_or_default();
         self.entries(root, "servers", |s, _, m| s.server_v2(m));
         let mut op_ids = HashSet::new();
+        // `messageId`s (2.4+) are unique across the messages of the channels' operations.
+        self.message_ids = (self.minor >= 4).then(HashSet::new);
         self.entries(root, "channels", |s, name, m| {
             s.channel_v2(name, m, &server_names, &mut op_ids);
         });
+        self.message_ids = None;
         self.field(root, "components", "components", Self::components_v2);
-        if self.minor >= 4 {
-            self.message_ids();
-        }
-    }
-
-    /// `messageId`s (2.4+) are unique across the messages of the channels' operations.
-    fn message_ids(&mut self) {
-        let Some(channels) = self.root.get("channels").and_then(Value::as_object) else {
-            return;
-        };
-        let mut seen = HashSet::new();
-        let mut check = |s: &mut Self, m: &'a Value| {
-            if let Some(id) = m.get("messageId").and_then(Value::as_str)
-                && !seen.insert(id)
-            {
-                let message = "\"messageId\" must be unique across all the messages.";
-                s.report_in("messageId", ProblemKind::Duplicate, message);
-            }
-        };
-        for (name, c) in channels {
-            for op in OPERATIONS {
-                let Some(msg) = c.get(op).and_then(|o| o.get("message")) else {
-                    continue;
-                };
-                let at = ["channels".into(), name.into(), op.into(), "message".into()];
-                self.within(&at, |s| {
-                    check(s, msg);
-                    if let Some(list) = msg.get("oneOf").and_then(Value::as_array) {
-                        for (i, m) in list.iter().enumerate() {
-                            s.within(&["oneOf".into(), i.into()], |s| check(s, m));
-                        }
-                    }
-                });
-            }
-        }
     }
 
     fn server_v2(&mut self, m: &'a Obj) {
