@@ -1,6 +1,10 @@
 //! Validation of documents written for these tests: every problem is reported at once, each with
 //! the expected JSON pointer.
 
+use ProblemKind::{
+    Duplicate, InvalidValue, NotAsyncApi, Parameter, Reference, Required, Schema, Security,
+    UnexpectedProperty, UnsupportedVersion,
+};
 use eventgate_asyncapi::{Document, ProblemKind};
 
 /// The problems of a document, each checked to point at a value of it.
@@ -12,10 +16,6 @@ fn problems(text: &str) -> Vec<(String, ProblemKind)> {
         assert!(at.is_some(), "{} names no value: {}", p.pointer, p.message);
     }
     problems.into_iter().map(|p| (p.pointer, p.kind)).collect()
-}
-
-fn pointers(text: &str) -> Vec<String> {
-    problems(text).into_iter().map(|(p, _)| p).collect()
 }
 
 #[test]
@@ -54,57 +54,23 @@ components:
     assert_eq!(r.counts.servers, 1);
 }
 
-#[test]
-fn every_problem_is_reported_at_once_with_pointers() {
-    let got = problems(
-        r##"{
-  "asyncapi": "2.6.0",
-  "info": {"title": "Broken", "colour": "red"},
-  "servers": {"prod": {"url": "http://h", "security": [{"nope": []}]}},
-  "channels": {
-    "/memory/{kind}": {
-      "subscribe": {"operationId": "dup", "message": {"$ref": "#/components/messages/Missing"}}
-    },
-    "/other": {"publish": {"operationId": "dup", "tags": [{"name": "a"}, {"name": "a"}]}}
-  }
-}"##,
-    );
-    use ProblemKind::{Duplicate, Parameter, Reference, Required, Security, UnexpectedProperty};
-    let expected = [
-        ("/channels/~1memory~1{kind}", Parameter),
-        (
-            "/channels/~1memory~1{kind}/subscribe/message/$ref",
-            Reference,
-        ),
-        ("/channels/~1other/publish/operationId", Duplicate),
-        ("/channels/~1other/publish/tags/1/name", Duplicate),
-        ("/info", Required),
-        ("/info/colour", UnexpectedProperty),
-        ("/servers/prod", Required),
-        ("/servers/prod/security/0/nope", Security),
-    ];
-    assert_eq!(got, expected.map(|(p, k)| (p.to_owned(), k)));
-}
+/// Problems a document must give: pointer and kind, in report order.
+type Expected = &'static [(&'static str, ProblemKind)];
 
-#[test]
-fn missing_asyncapi_field_is_not_an_asyncapi_document() {
-    assert_eq!(
-        problems("openapi: 3.0.0\ninfo: {title: t, version: v}\n"),
-        vec![(String::new(), ProblemKind::NotAsyncApi)]
-    );
-}
-
-#[test]
-fn unknown_version_is_reported_at_asyncapi_field() {
-    assert_eq!(
-        problems("asyncapi: 1.2.0\ninfo: {title: t, version: v}\nchannels: {}\n"),
-        vec![("/asyncapi".to_owned(), ProblemKind::UnsupportedVersion)]
-    );
-}
-
-#[test]
-fn external_and_malformed_refs_are_reported_as_reference_problems() {
-    let got = pointers(
+/// Documents (with a description) and their problems.
+const CASES: &[(&str, &str, Expected)] = &[
+    (
+        "missing asyncapi field: not an AsyncAPI document",
+        "openapi: 3.0.0\ninfo: {title: t, version: v}\n",
+        &[("", NotAsyncApi)],
+    ),
+    (
+        "unknown version, reported at the asyncapi field",
+        "asyncapi: 1.2.0\ninfo: {title: t, version: v}\nchannels: {}\n",
+        &[("/asyncapi", UnsupportedVersion)],
+    ),
+    (
+        "external and malformed refs",
         r##"
 asyncapi: 2.6.0
 info: {title: t, version: v}
@@ -116,27 +82,13 @@ channels:
     subscribe:
       message: {$ref: "# /components/messages/M"}
 "##,
-    );
-    assert_eq!(
-        got,
-        vec![
-            "/channels/a/subscribe/message/$ref",
-            "/channels/b/subscribe/message/$ref"
-        ]
-    );
-    let doc = Document::parse("{\"asyncapi\":\"2.6.0\",\"x\":{\"$ref\":\"refs/a.yaml\"}}").unwrap();
-    let report = doc.validate();
-    let p = report
-        .problems
-        .iter()
-        .find(|p| p.pointer == "/x/$ref")
-        .unwrap();
-    assert!(p.message.contains("not supported"), "{}", p.message);
-}
-
-#[test]
-fn ref_cycle_is_reported() {
-    let got = problems(
+        &[
+            ("/channels/a/subscribe/message/$ref", Reference),
+            ("/channels/b/subscribe/message/$ref", Reference),
+        ],
+    ),
+    (
+        "ref cycle",
         r##"
 asyncapi: 2.6.0
 info: {title: t, version: v}
@@ -146,14 +98,13 @@ components:
     A: {$ref: "#/components/messages/B"}
     B: {$ref: "#/components/messages/A"}
 "##,
-    );
-    assert_eq!(got.len(), 2);
-    assert!(got.iter().all(|(_, k)| *k == ProblemKind::Reference));
-}
-
-#[test]
-fn server_protocol_and_undefined_oauth_scope_are_reported() {
-    let got = pointers(
+        &[
+            ("/components/messages/A/$ref", Reference),
+            ("/components/messages/B/$ref", Reference),
+        ],
+    ),
+    (
+        "server protocol and undefined OAuth scope",
         r##"
 asyncapi: 2.6.0
 info: {title: t, version: v}
@@ -164,16 +115,13 @@ components:
   securitySchemes:
     oauth2: {type: oauth2, flows: {implicit: {authorizationUrl: "http://a", scopes: {read: r}}}}
 "##,
-    );
-    assert_eq!(
-        got,
-        vec!["/servers/p/protocol", "/servers/p/security/0/oauth2/1"]
-    );
-}
-
-#[test]
-fn oauth2_implicit_flow_without_authorization_url_is_reported() {
-    let got = pointers(
+        &[
+            ("/servers/p/protocol", InvalidValue),
+            ("/servers/p/security/0/oauth2/1", Security),
+        ],
+    ),
+    (
+        "implicit flow without authorizationUrl, API key in body",
         r##"
 asyncapi: 2.0.0
 info: {title: t, version: v}
@@ -184,19 +132,16 @@ components:
     key: {type: httpApiKey, name: X-Key, in: body}
     jwt: {type: http, scheme: bearer, bearerFormat: JWT}
 "##,
-    );
-    assert_eq!(
-        got,
-        vec![
-            "/components/securitySchemes/key/in",
-            "/components/securitySchemes/oauth2/flows/implicit",
-        ]
-    );
-}
-
-#[test]
-fn schema_with_unknown_type_and_bad_message_example_are_reported() {
-    let got = pointers(
+        &[
+            ("/components/securitySchemes/key/in", InvalidValue),
+            (
+                "/components/securitySchemes/oauth2/flows/implicit",
+                Required,
+            ),
+        ],
+    ),
+    (
+        "unknown schema type, bad required, example without payload",
         r##"
 asyncapi: 2.6.0
 info: {title: t, version: v}
@@ -207,20 +152,17 @@ channels:
         payload: {type: object, properties: {n: {type: integer32}}, required: name}
         examples: [{name: no-payload}]
 "##,
-    );
-    assert_eq!(
-        got,
-        vec![
-            "/channels/c/subscribe/message/examples/0",
-            "/channels/c/subscribe/message/payload/properties/n/type",
-            "/channels/c/subscribe/message/payload/required",
-        ]
-    );
-}
-
-#[test]
-fn v3_operation_rules_are_checked() {
-    let got = pointers(
+        &[
+            ("/channels/c/subscribe/message/examples/0", Required),
+            (
+                "/channels/c/subscribe/message/payload/properties/n/type",
+                Schema,
+            ),
+            ("/channels/c/subscribe/message/payload/required", Schema),
+        ],
+    ),
+    (
+        "3.0 operation rules",
         r##"
 asyncapi: 3.0.0
 info: {title: t, version: v}
@@ -236,16 +178,77 @@ operations:
   b: {action: receive, channel: {$ref: "#/channels/quotes"}, messages: [{$ref: "#/channels/other/messages/o"}]}
   c: {action: receive}
 "##,
-    );
-    assert_eq!(
-        got,
-        vec![
-            "/channels/quotes",
-            "/operations/a/action",
-            "/operations/b/messages/0",
-            "/operations/c",
-        ]
-    );
+        &[
+            ("/channels/quotes", Parameter),
+            ("/operations/a/action", InvalidValue),
+            ("/operations/b/messages/0", Reference),
+            ("/operations/c", Required),
+        ],
+    ),
+    (
+        "every problem at once",
+        r##"{
+  "asyncapi": "2.6.0",
+  "info": {"title": "Broken", "colour": "red"},
+  "servers": {"prod": {"url": "http://h", "security": [{"nope": []}]}},
+  "channels": {
+    "/memory/{kind}": {
+      "subscribe": {"operationId": "dup", "message": {"$ref": "#/components/messages/Missing"}}
+    },
+    "/other": {"publish": {"operationId": "dup", "tags": [{"name": "a"}, {"name": "a"}]}}
+  }
+}"##,
+        &[
+            ("/channels/~1memory~1{kind}", Parameter),
+            (
+                "/channels/~1memory~1{kind}/subscribe/message/$ref",
+                Reference,
+            ),
+            ("/channels/~1other/publish/operationId", Duplicate),
+            ("/channels/~1other/publish/tags/1/name", Duplicate),
+            ("/info", Required),
+            ("/info/colour", UnexpectedProperty),
+            ("/servers/prod", Required),
+            ("/servers/prod/security/0/nope", Security),
+        ],
+    ),
+    (
+        "pointers escape keys and count indexes at every depth",
+        "asyncapi: 2.6.0\ninfo: {title: t, version: v}\nchannels:\n  a~b/c:\n    subscribe:\n      message:\n        oneOf:\n          - {messageId: m, payload: {items: [{type: string}, {type: nope}]}}\n          - {messageId: m}\n",
+        &[
+            (
+                "/channels/a~0b~1c/subscribe/message/oneOf/0/payload/items/1/type",
+                Schema,
+            ),
+            (
+                "/channels/a~0b~1c/subscribe/message/oneOf/1/messageId",
+                Duplicate,
+            ),
+        ],
+    ),
+];
+
+#[test]
+fn each_case_reports_exactly_its_problems() {
+    for (what, text, expected) in CASES {
+        let expected: Vec<_> = expected
+            .iter()
+            .map(|(p, k)| ((*p).to_owned(), *k))
+            .collect();
+        assert_eq!(problems(text), expected, "{what}");
+    }
+}
+
+#[test]
+fn external_ref_message_says_not_supported() {
+    let doc = Document::parse("{\"asyncapi\":\"2.6.0\",\"x\":{\"$ref\":\"refs/a.yaml\"}}").unwrap();
+    let report = doc.validate();
+    let p = report
+        .problems
+        .iter()
+        .find(|p| p.pointer == "/x/$ref")
+        .unwrap();
+    assert!(p.message.contains("not supported"), "{}", p.message);
 }
 
 #[test]
@@ -293,17 +296,4 @@ fn one_element_array_is_not_read_as_a_reference() {
         assert_eq!(model.to_value(), *doc.value());
     }
     assert!(!doc.validate().is_valid());
-}
-
-#[test]
-fn pointers_escape_keys_and_count_indexes_at_every_depth() {
-    let got = problems(
-        "asyncapi: 2.6.0\ninfo: {title: t, version: v}\nchannels:\n  a~b/c:\n    subscribe:\n      message:\n        oneOf:\n          - {messageId: m, payload: {items: [{type: string}, {type: nope}]}}\n          - {messageId: m}\n",
-    );
-    let at = "/channels/a~0b~1c/subscribe/message/oneOf";
-    let expected = vec![
-        (format!("{at}/0/payload/items/1/type"), ProblemKind::Schema),
-        (format!("{at}/1/messageId"), ProblemKind::Duplicate),
-    ];
-    assert_eq!(got, expected);
 }
