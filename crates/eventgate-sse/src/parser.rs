@@ -644,8 +644,14 @@ impl Parser {
     /// assert_eq!(kept.data(), "a\nb");
     /// ```
     pub fn next_ref(&mut self) -> Option<Result<ItemRef<'_>, ParseError>> {
+        debug_assert!(!self.fast_ok || self.fast_ready());
         self.borrowing = true;
-        let item = self.next_item();
+        // The same entry as `next`: the whole-event path first when it may be tried.
+        let item = if self.fast_ok || self.fast_ready() {
+            self.next_event_first()
+        } else {
+            self.next_item()
+        };
         self.borrowing = false;
         if self.ref_ready {
             self.ref_ready = false;
@@ -898,15 +904,19 @@ impl Parser {
         None
     }
 
-    /// [`next`](Iterator::next) when the whole-event fast path may be tried: that path
-    /// first, in a function of its own (so an event built there costs no entry into the
-    /// general loop), then [`next_item`](Self::next_item).
+    /// [`next`](Iterator::next) and [`next_ref`](Self::next_ref) when the whole-event fast
+    /// path may be tried: that path first, in a function of its own (so an event built or
+    /// lent there costs no entry into the general loop), then
+    /// [`next_item`](Self::next_item).
     #[inline(never)]
     fn next_event_first(&mut self) -> Option<Result<Item, ParseError>> {
-        if let Whole::Event(event) = self.whole_event() {
-            return Some(Ok(Item::Event(event)));
+        match self.whole_event() {
+            Whole::Event(event) => Some(Ok(Item::Event(event))),
+            // Lent: `next_ref` takes it from `ref_ready`.
+            Whole::Lent => None,
+            // Not counting here (`count_events` enters the line loop).
+            Whole::Counted | Whole::No => self.next_item(),
         }
-        self.next_item()
     }
 
     /// True when [`whole_event`](Self::whole_event) may be tried at `pos`: the common
