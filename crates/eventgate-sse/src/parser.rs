@@ -905,10 +905,10 @@ impl Parser {
     }
 
     /// [`next`](Iterator::next) and [`next_ref`](Self::next_ref) when the whole-event fast
-    /// path may be tried: that path first, in a function of its own (so an event built or
-    /// lent there costs no entry into the general loop), then
-    /// [`next_item`](Self::next_item).
-    #[inline(never)]
+    /// path may be tried: that path first, inlined into the caller (so an event built there
+    /// is handed over in registers, with no call, no saved registers and no item written
+    /// to memory and matched again), then [`next_item`](Self::next_item), which is not.
+    #[inline(always)]
     fn next_event_first(&mut self) -> Option<Result<Item, ParseError>> {
         match self.whole_event() {
             Whole::Event(event) => Some(Ok(Item::Event(event))),
