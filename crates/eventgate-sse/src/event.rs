@@ -6,7 +6,6 @@ use crate::id::EventId;
 use crate::utf8::{Utf8Bytes, str_from_checked};
 use bytes::{Bytes, BytesMut};
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// One thing the parser found in the stream, in stream order.
@@ -107,9 +106,9 @@ const HAS_RAW: u8 = 2;
 ///
 /// Made by the [`Parser`](crate::Parser), or by hand with [`Event::new`] and the `with_*`
 /// methods, which reject values that could not be sent on the wire. An event is 64 bytes:
-/// one reference-counted buffer (for a parsed event, usually the input chunk itself,
-/// shared with no copy by the events read from it) and the offsets of its values in it.
-/// Making, cloning and dropping one costs a reference-count update.
+/// one reference-counted buffer (for a parsed event, usually a slice of the input chunk,
+/// with no copy) and the offsets of its values in it. Making, cloning and dropping one
+/// costs a reference-count update.
 ///
 /// ```
 /// use eventgate_sse::Event;
@@ -121,34 +120,12 @@ const HAS_RAW: u8 = 2;
 /// ```
 #[derive(Clone)]
 pub struct Event {
-    buf: Buf,
+    buf: Bytes,
     data: (u32, u32),
     event_type: (u32, u32),
     last_event_id: (u32, u32),
     raw_start: u32,
     flags: u8,
-}
-
-/// An event's buffer: bytes of its own (or a slice), or an input chunk shared by the
-/// events the parser read from it. The chunk is put behind one `Arc` per chunk, so an
-/// event taken from it costs one inlined reference-count increment (and its drop one
-/// decrement) instead of a `Bytes::slice` (bounds checks and a clone through the vtable)
-/// and the `Bytes` drop. Either way the event keeps the chunk's allocation alive, as a
-/// slice of it would.
-#[derive(Clone)]
-enum Buf {
-    Bytes(Bytes),
-    Chunk(Arc<Bytes>),
-}
-
-impl Buf {
-    #[inline(always)]
-    fn bytes(&self) -> &Bytes {
-        match self {
-            Buf::Bytes(bytes) => bytes,
-            Buf::Chunk(chunk) => chunk,
-        }
-    }
 }
 
 impl Event {
@@ -160,7 +137,7 @@ impl Event {
         let buf = data.into().into_bytes();
         let len = u32::try_from(buf.len()).expect("event data under 4 GiB");
         Event {
-            buf: Buf::Bytes(buf),
+            buf,
             data: (0, len),
             event_type: (len, len),
             last_event_id: (len, len),
@@ -185,32 +162,12 @@ impl Event {
             flags |= HAS_RAW;
         }
         Event {
-            buf: Buf::Bytes(buf),
+            buf,
             data,
             event_type,
             last_event_id,
             raw_start: raw_start.unwrap_or(0),
             flags,
-        }
-    }
-
-    /// An event whose values are ranges of a shared input chunk (`chunk` is the parser's
-    /// handle to it; the ranges are offsets from the chunk's start), no raw frame.
-    #[inline(always)]
-    pub(crate) fn in_chunk(
-        chunk: &Arc<Bytes>,
-        data: (u32, u32),
-        event_type: (u32, u32),
-        last_event_id: (u32, u32),
-        own_id: bool,
-    ) -> Self {
-        Event {
-            buf: Buf::Chunk(Arc::clone(chunk)),
-            data,
-            event_type,
-            last_event_id,
-            raw_start: 0,
-            flags: if own_id { OWN_ID } else { 0 },
         }
     }
 
@@ -229,12 +186,12 @@ impl Event {
 
     #[inline]
     fn str_at(&self, (start, end): (u32, u32)) -> &str {
-        str_from_checked(&self.buf.bytes()[start as usize..end as usize])
+        str_from_checked(&self.buf[start as usize..end as usize])
     }
 
     #[inline]
     fn bytes_at(&self, (start, end): (u32, u32)) -> Utf8Bytes {
-        Utf8Bytes::from_checked(self.buf.bytes().slice(start as usize..end as usize))
+        Utf8Bytes::from_checked(self.buf.slice(start as usize..end as usize))
     }
 
     /// Sets the event type.
@@ -374,7 +331,7 @@ impl Event {
     /// [`ParserBuilder::raw_frames`]: crate::ParserBuilder::raw_frames
     #[inline]
     pub fn raw(&self) -> Option<Bytes> {
-        (self.flags & HAS_RAW != 0).then(|| self.buf.bytes().slice(self.raw_start as usize..))
+        (self.flags & HAS_RAW != 0).then(|| self.buf.slice(self.raw_start as usize..))
     }
 
     /// Encodes the event (id only if [`has_own_id`](Self::has_own_id)), appending to `buf`.

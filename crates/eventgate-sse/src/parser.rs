@@ -8,7 +8,6 @@ use crate::utf8::str_from_checked;
 use bytes::{BufMut, Bytes, BytesMut};
 use std::borrow::Cow;
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::time::Duration;
 
 const BOM: &[u8; 3] = b"\xEF\xBB\xBF";
@@ -330,10 +329,6 @@ pub struct Parser {
     queue: VecDeque<Bytes>,
     cur: Bytes,
     pos: usize,
-    // `cur` behind one `Arc`, shared by the events built as ranges of it (made when the
-    // first one is, see [`Parser::shared_cur`]); it holds `cur` only while `shared_ok`.
-    shared: Option<Arc<Bytes>>,
-    shared_ok: bool,
     partial: BytesMut,
     // Every byte of `partial` is known to be ASCII (so its text needs no UTF-8 check).
     // Set when its first bytes go in; only meaningful while it is not empty.
@@ -425,8 +420,6 @@ impl Parser {
             queue: VecDeque::new(),
             cur: Bytes::new(),
             pos: 0,
-            shared: None,
-            shared_ok: false,
             partial: BytesMut::new(),
             partial_ascii: false,
             partial_hint: 0,
@@ -644,14 +637,8 @@ impl Parser {
     /// assert_eq!(kept.data(), "a\nb");
     /// ```
     pub fn next_ref(&mut self) -> Option<Result<ItemRef<'_>, ParseError>> {
-        debug_assert!(!self.fast_ok || self.fast_ready());
         self.borrowing = true;
-        // The same entry as `next`: the whole-event path first when it may be tried.
-        let item = if self.fast_ok || self.fast_ready() {
-            self.next_event_first()
-        } else {
-            self.next_item()
-        };
+        let item = self.next_item();
         self.borrowing = false;
         if self.ref_ready {
             self.ref_ready = false;
@@ -728,45 +715,8 @@ impl Parser {
         self.blk = 0;
         self.ascii_from = 0;
         self.fast_from = 0;
-        self.release_shared();
         self.cur = chunk;
         self.pos = 0;
-    }
-
-    /// The current chunk behind the `Arc` its events share (see [`Event::in_chunk`]).
-    #[inline(always)]
-    fn shared_cur(&mut self) -> &Arc<Bytes> {
-        if !self.shared_ok {
-            self.share_cur();
-        }
-        let cur = &self.cur;
-        self.shared.get_or_insert_with(|| Arc::new(cur.clone()))
-    }
-
-    /// Puts the current chunk behind [`shared`](Self::shared): into the `Arc` of the last
-    /// chunk when no event holds it any more (no allocation per chunk then), else into a
-    /// new one.
-    #[cold]
-    fn share_cur(&mut self) {
-        let cur = self.cur.clone();
-        match self.shared.as_mut().and_then(Arc::get_mut) {
-            Some(held) => *held = cur,
-            None => self.shared = Some(Arc::new(cur)),
-        }
-        self.shared_ok = true;
-    }
-
-    /// The current chunk is being left: the `Arc` no longer holds it (and lets go of it,
-    /// or is dropped when events still hold it, so the parser keeps no chunk alive).
-    #[inline(always)]
-    fn release_shared(&mut self) {
-        if self.shared_ok {
-            self.shared_ok = false;
-            match self.shared.as_mut().and_then(Arc::get_mut) {
-                Some(held) => *held = Bytes::new(),
-                None => self.shared = None,
-            }
-        }
     }
 
     fn discard_event(&mut self) {
@@ -785,7 +735,6 @@ impl Parser {
                 self.last_event_id.detach(&self.cur);
                 self.state = State::Failed;
                 self.queue.clear();
-                self.release_shared();
                 self.cur = Bytes::new();
                 self.pos = 0;
                 self.win_blocks = 0;
@@ -904,19 +853,15 @@ impl Parser {
         None
     }
 
-    /// [`next`](Iterator::next) and [`next_ref`](Self::next_ref) when the whole-event fast
-    /// path may be tried: that path first, inlined into the caller (so an event built there
-    /// is handed over in registers, with no call, no saved registers and no item written
-    /// to memory and matched again), then [`next_item`](Self::next_item), which is not.
-    #[inline(always)]
+    /// [`next`](Iterator::next) when the whole-event fast path may be tried: that path
+    /// first, in a function of its own (so an event built there costs no entry into the
+    /// general loop), then [`next_item`](Self::next_item).
+    #[inline(never)]
     fn next_event_first(&mut self) -> Option<Result<Item, ParseError>> {
-        match self.whole_event() {
-            Whole::Event(event) => Some(Ok(Item::Event(event))),
-            // Lent: `next_ref` takes it from `ref_ready`.
-            Whole::Lent => None,
-            // Not counting here (`count_events` enters the line loop).
-            Whole::Counted | Whole::No => self.next_item(),
+        if let Whole::Event(event) = self.whole_event() {
+            return Some(Ok(Item::Event(event)));
         }
+        self.next_item()
     }
 
     /// True when [`whole_event`](Self::whole_event) may be tried at `pos`: the common
@@ -1170,7 +1115,7 @@ impl Parser {
                 self.blk = blk;
                 self.mask_rest = m;
                 let data = (data, ndata - 1, data_len);
-                return self.whole_dispatch(end, next, data, ty, (id, own_id));
+                return self.whole_dispatch(first, end, next, data, ty, (id, own_id));
             }
             if end - start > self.config.max_line_len {
                 return self.no_fast(start);
@@ -1249,13 +1194,14 @@ impl Parser {
     }
 
     /// The blank line at `end` (the next line at `next`) closes the event that
-    /// [`whole_event`](Self::whole_event) read: its data
+    /// [`whole_event`](Self::whole_event) read from its first line at `first`: its data
     /// (the first line, how many further lines are in `spans`, and the joined length),
     /// type and id (with whether the event set it). Counts it, lends it or builds it, and
     /// moves past it.
     #[inline(always)]
     fn whole_dispatch(
         &mut self,
+        first: usize,
         end: usize,
         next: usize,
         (data, more, data_len): ((usize, usize), usize, usize),
@@ -1303,12 +1249,22 @@ impl Parser {
         };
         if more == 0
             && let Some(id) = id
-            && u32::try_from(end).is_ok()
         {
-            // One data line and every value in the chunk: ranges of the shared chunk.
-            let off = |(s, e): (usize, usize)| (s as u32, e as u32);
-            let chunk = self.shared_cur();
-            return Whole::Event(Event::in_chunk(chunk, off(data), off(ty), off(id), own_id));
+            // One data line and every value in the chunk: a slice of it (from the event's
+            // first line, or the earlier id) plus offsets.
+            let lo = first.min(id.0);
+            if u32::try_from(end - lo).is_ok() {
+                let off = |(s, e): (usize, usize)| ((s - lo) as u32, (e - lo) as u32);
+                let buf = self.cur.slice(lo..end);
+                return Whole::Event(Event::from_parts(
+                    buf,
+                    off(data),
+                    off(ty),
+                    off(id),
+                    own_id,
+                    None,
+                ));
+            }
         }
         // Otherwise one exact-size buffer carved from the block: the data lines joined
         // with LF, then the type and the id.
@@ -1565,13 +1521,19 @@ impl Parser {
             PSpan::Cur(s, e) => (s, e),
             PSpan::Own(_) => return None,
         };
-        if u32::try_from(self.pos).is_err() {
+        let lo = ds.min(ty.0).min(id.0);
+        if u32::try_from(self.pos - lo).is_err() {
             return None;
         }
-        let off = |(s, e): (usize, usize)| (s as u32, e as u32);
-        let own_id = self.id_in_frame;
-        let chunk = self.shared_cur();
-        let event = Event::in_chunk(chunk, off((ds, de)), off(ty), off(id), own_id);
+        let off = |(s, e): (usize, usize)| ((s - lo) as u32, (e - lo) as u32);
+        let event = Event::from_parts(
+            self.cur.slice(lo..self.pos),
+            off((ds, de)),
+            off(ty),
+            off(id),
+            self.id_in_frame,
+            None,
+        );
         self.id_in_frame = false;
         self.event_type = PSpan::None;
         self.data_first = PSpan::None;
