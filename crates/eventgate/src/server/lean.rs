@@ -261,9 +261,10 @@ where
         let data = match held.take() {
             Some(data) => data,
             None => {
-                let mut poll_body = !std::mem::take(&mut body_just_pending);
+                let mut skip_body = std::mem::take(&mut body_just_pending);
                 let frame = poll_fn(|cx| {
-                    let poll_body = std::mem::replace(&mut poll_body, true);
+                    // Only the first poll may skip it: after a wake the body is looked at.
+                    let poll_body = !std::mem::take(&mut skip_body);
                     poll_frame_or_hangup(io, body.as_mut(), poll_body, &mut pipelined, cx)
                 })
                 .await?;
