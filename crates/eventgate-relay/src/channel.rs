@@ -1030,12 +1030,7 @@ impl Feed {
             return Poll::Ready(None);
         }
         if let Some(w) = waker {
-            self.parked = Parked::default();
-            match st.wakers.get_mut(self.slot) {
-                Some(Some(old)) if old.will_wake(w) => {}
-                Some(entry) => *entry = Some(w.clone()),
-                None => {}
-            }
+            self.parked = park(&mut st, self.slot, &self.shared, w);
         }
         Poll::Pending
     }
@@ -1082,8 +1077,18 @@ impl Feed {
                 self.finish();
                 return Poll::Ready(None);
             };
-            drop(st);
             self.cursor += 1;
+            // Caught up: park now, under this lock, so the poll that follows a delivery (the
+            // caller looking for more before it yields) answers `Pending` without taking the
+            // lock a second time. Registering early is harmless: a push before that poll
+            // wakes the task, which would have to run again for it anyway.
+            if self.cursor == st.next_seq
+                && !st.closed
+                && let Some(w) = waker
+            {
+                self.parked = park(&mut st, self.slot, &self.shared, w);
+            }
+            drop(st);
             return if slot.event {
                 self.admit(slot.frame, false, waker)
             } else {
@@ -1096,21 +1101,28 @@ impl Feed {
             return Poll::Ready(None);
         }
         if let Some(w) = waker {
-            let registered = match st.wakers.get_mut(self.slot) {
-                Some(Some(old)) if old.will_wake(w) => true,
-                Some(entry) => {
-                    *entry = Some(w.clone());
-                    true
-                }
-                None => false,
-            };
-            if registered {
-                // `wake_epoch` only moves under the lock, so this is the value a taker of
-                // the waker just registered will move it from.
-                self.parked = Parked::of(self.shared.wake_epoch.load(Ordering::Relaxed), w);
-            }
+            self.parked = park(&mut st, self.slot, &self.shared, w);
         }
         Poll::Pending
+    }
+}
+
+/// Leaves `w` in feed `slot`'s place in the live ring, to be woken by the next push, close or
+/// abort; where it parked (see [`Parked`]), or no parking when the slot is gone.
+fn park(st: &mut State, slot: usize, shared: &Shared, w: &Waker) -> Parked {
+    let registered = match st.wakers.get_mut(slot) {
+        Some(Some(old)) if old.will_wake(w) => true,
+        Some(entry) => {
+            *entry = Some(w.clone());
+            true
+        }
+        None => false,
+    };
+    // `wake_epoch` only moves under the lock, so this is the value a taker of the waker just
+    // registered will move it from.
+    match registered {
+        true => Parked::of(shared.wake_epoch.load(Ordering::Relaxed), w),
+        false => Parked::default(),
     }
 }
 
@@ -1488,6 +1500,51 @@ mod tests {
             poll_with(&mut sub, &w2).map(|r| r.map(|r| r.unwrap())),
             Poll::Ready(Some(ev(1).1))
         );
+    }
+
+    #[test]
+    fn a_feed_that_takes_the_newest_event_parks_under_the_same_lock() {
+        let ch = Channel::builder().build().unwrap();
+        let mut sub = ch.subscribe(&opts()).unwrap();
+        let (count, w) = counting_waker();
+        publish(&ch, 1);
+        publish(&ch, 2);
+        // Not the newest: no waker is left behind for it.
+        let got = poll_with(&mut sub, &w).map(|r| r.map(|r| r.unwrap()));
+        assert_eq!(got, Poll::Ready(Some(ev(1).1)));
+        assert!(ch.shared.lock().wakers[sub.slot].is_none());
+        // The newest: the feed parks as it takes it.
+        let got = poll_with(&mut sub, &w).map(|r| r.map(|r| r.unwrap()));
+        assert_eq!(got, Poll::Ready(Some(ev(2).1)));
+        assert!(ch.shared.lock().wakers[sub.slot].is_some());
+        // So the poll that follows answers at once while another thread holds the lock.
+        let guard = ch.shared.lock();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let t = std::thread::spawn(move || {
+            tx.send(poll_with(&mut sub, &w).is_pending()).unwrap();
+            sub
+        });
+        let pending = rx.recv_timeout(Duration::from_secs(10));
+        drop(guard);
+        let mut sub = t.join().unwrap();
+        assert_eq!(
+            pending,
+            Ok(true),
+            "the poll after the newest event took the lock"
+        );
+        // And the early registration is a real one: the next push wakes it, once.
+        assert_eq!(count.0.load(Ordering::SeqCst), 0);
+        publish(&ch, 3);
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        let (_, w2) = counting_waker();
+        let got = poll_with(&mut sub, &w2).map(|r| r.map(|r| r.unwrap()));
+        assert_eq!(got, Poll::Ready(Some(ev(3).1)));
+        // Closed while it takes the newest event: it does not park, and ends next.
+        publish(&ch, 4);
+        ch.close(&[]);
+        let got = poll_with(&mut sub, &w2).map(|r| r.map(|r| r.unwrap()));
+        assert_eq!(got, Poll::Ready(Some(ev(4).1)));
+        assert!(matches!(poll_with(&mut sub, &w2), Poll::Ready(None)));
     }
 
     #[test]
