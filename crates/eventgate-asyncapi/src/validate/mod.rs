@@ -162,21 +162,14 @@ pub(crate) fn validate(root: &Value) -> Report {
 }
 
 /// One step of the path to a value.
-#[derive(Clone, Copy)]
 enum Seg<'a> {
     Key(&'a str),
     Index(usize),
 }
 
-impl<'a> From<&'a str> for Seg<'a> {
-    fn from(k: &'a str) -> Self {
-        Seg::Key(k)
-    }
-}
-
-impl<'a> From<&'a String> for Seg<'a> {
-    fn from(k: &'a String) -> Self {
-        Seg::Key(k)
+impl<'a, K: AsRef<str> + ?Sized> From<&'a K> for Seg<'a> {
+    fn from(k: &'a K) -> Self {
+        Seg::Key(k.as_ref())
     }
 }
 
@@ -193,13 +186,8 @@ fn is_ext(k: &str) -> bool {
 impl<'a> V<'a> {
     /// Runs `f` one step further down the path.
     fn at<R>(&mut self, step: impl Into<Seg<'a>>, f: impl FnOnce(&mut Self) -> R) -> R {
-        self.within(&[step.into()], f)
-    }
-
-    /// Runs `f` some steps further down the path.
-    fn within<R>(&mut self, steps: &[Seg<'a>], f: impl FnOnce(&mut Self) -> R) -> R {
         let depth = self.path.len();
-        self.path.extend_from_slice(steps);
+        self.path.push(step.into());
         let r = f(self);
         self.path.truncate(depth);
         r
