@@ -14,6 +14,8 @@ use eventgate_relay::{
 };
 use proptest::prelude::*;
 
+mod support;
+
 /// A sink that records what it takes and answers `Stop` at the frames it is told to.
 #[derive(Default)]
 struct Wire {
@@ -62,16 +64,11 @@ fn poll(feed: &mut Feed, w: &Waker) -> Poll<Option<Result<Bytes, Error>>> {
     futures_core::Stream::poll_next(Pin::new(feed), &mut Context::from_waker(w))
 }
 
-fn event(n: usize) -> Frame {
-    let n = n.to_string();
-    eventgate_sse::EventBuilder::new()
-        .id(&n)
-        .data(&n)
-        .build()
-        .unwrap()
+fn event(n: u64) -> Frame {
+    support::numbered(n)
 }
 
-fn publish(ch: &Channel, n: usize) {
+fn publish(ch: &Channel, n: u64) {
     ch.publish(None, event(n));
 }
 

@@ -39,6 +39,28 @@ impl SharedTcp {
     }
 }
 
+impl SharedTcp {
+    /// A write: `own` while the socket is not shared, else `shared` once it is writable.
+    fn write_with(
+        &mut self,
+        cx: &mut Context<'_>,
+        own: impl FnOnce(&mut TcpStream, &mut Context<'_>) -> Poll<io::Result<usize>>,
+        shared: impl Fn(&TcpStream) -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
+        if let Some(tcp) = Arc::get_mut(&mut self.0) {
+            return own(tcp, cx);
+        }
+        loop {
+            ready!(self.0.poll_write_ready(cx))?;
+            match shared(&self.0) {
+                // Readiness is cleared: the next `poll_write_ready` waits for room.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                r => return Poll::Ready(r),
+            }
+        }
+    }
+}
+
 impl DirectIo for SharedTcp {
     fn shared_tcp(&self) -> Option<Arc<TcpStream>> {
         Some(Arc::clone(&self.0))
@@ -71,37 +93,27 @@ impl AsyncRead for SharedTcp {
 
 impl AsyncWrite for SharedTcp {
     fn poll_write(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        if let Some(tcp) = Arc::get_mut(&mut self.0) {
-            return Pin::new(tcp).poll_write(cx, buf);
-        }
-        loop {
-            ready!(self.0.poll_write_ready(cx))?;
-            match self.0.try_write(buf) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                r => return Poll::Ready(r),
-            }
-        }
+        self.get_mut().write_with(
+            cx,
+            |tcp, cx| Pin::new(tcp).poll_write(cx, buf),
+            |tcp| tcp.try_write(buf),
+        )
     }
 
     fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        if let Some(tcp) = Arc::get_mut(&mut self.0) {
-            return Pin::new(tcp).poll_write_vectored(cx, bufs);
-        }
-        loop {
-            ready!(self.0.poll_write_ready(cx))?;
-            match self.0.try_write_vectored(bufs) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                r => return Poll::Ready(r),
-            }
-        }
+        self.get_mut().write_with(
+            cx,
+            |tcp, cx| Pin::new(tcp).poll_write_vectored(cx, bufs),
+            |tcp| tcp.try_write_vectored(bufs),
+        )
     }
 
     fn is_write_vectored(&self) -> bool {
