@@ -112,6 +112,21 @@ struct State {
     queue_depth: usize,
     queue_bytes: usize,
     wakers: Vec<Option<Waker>>,
+    /// Per slot: `next_seq` when the feed last parked on the live path with nothing held
+    /// ([`NOT_LIVE`] otherwise). A feed may be given to a [`DirectSink`] only while this
+    /// still equals `next_seq` (caught up, nothing of its own to deliver first).
+    parked_at: Vec<u64>,
+    /// Per slot: the feed's direct delivery ([`DirectHandle`]).
+    direct: Vec<DirectState>,
+    /// Per slot: which attachment holds it (a handle of a dropped feed must not reach the
+    /// next feed given the same slot).
+    slot_ids: Vec<u64>,
+    /// Numbers attachments (for `slot_ids`).
+    next_slot_id: u64,
+    /// How many `direct` entries are [`DirectState::Ready`] (a push skips the scan at 0).
+    direct_ready: usize,
+    /// The entries the current push writes to, outside the lock (a reused buffer).
+    direct_buf: Vec<(usize, Box<DirectEntry>)>,
     free: Vec<usize>,
     wake_buf: Vec<Waker>,
     subscribers: usize,
@@ -126,6 +141,61 @@ struct State {
     /// The shared positions of the events in the ring that have one, by sequence number,
     /// oldest first (empty without a shared backlog).
     positions: VecDeque<(u64, Position)>,
+}
+
+/// `State::parked_at` of a feed that may not be given to a direct sink.
+const NOT_LIVE: u64 = u64::MAX;
+
+/// A subscriber's socket (or any byte sink) that a channel writes live frames to itself,
+/// while the subscriber's feed is caught up and has nothing of its own to deliver first;
+/// see [`DirectHandle`].
+///
+/// The publisher's task calls [`offer`](Self::offer) once per frame, outside the channel's
+/// lock, for each sink in turn, with the frame already past the feed's [`DeliveryGate`]
+/// (events are charged before they are offered). It must not block: a socket is written
+/// with a non-blocking write.
+pub trait DirectSink: Send + Sync + 'static {
+    /// Takes `frame` (an event or a control frame such as a heartbeat). The frame counts as
+    /// delivered whatever the answer: a sink that could not write all of it keeps the rest
+    /// (to be written by the subscriber's own task before anything else) and answers
+    /// [`Offer::Stop`].
+    fn offer(&self, frame: &Bytes) -> Offer;
+}
+
+/// A [`DirectSink`]'s answer to one frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Offer {
+    /// Written; the sink takes the next frame too.
+    Written,
+    /// Taken (written in part, kept, or failed for good), and the sink takes no more:
+    /// the feed goes back to its task, which is woken and continues after this frame.
+    Stop,
+}
+
+/// A feed's direct delivery, per slot.
+enum DirectState {
+    /// Not given to a sink.
+    None,
+    /// Caught up and given to a sink: the next push writes to it.
+    Ready(Box<DirectEntry>),
+    /// Being written by a push, outside the lock; the waker of a task that wants the feed
+    /// back meanwhile.
+    Out(Option<Waker>),
+    /// Given back: where the feed continues, and a refusal of the gate to end it with
+    /// (boxed: rare, and the state of every slot stays small).
+    Back(u64, Option<Box<Cutoff>>),
+    /// The feed was dropped while a push had its entry out: that push frees the slot.
+    Dropped,
+}
+
+/// What a push needs to write one feed's frames itself.
+struct DirectEntry {
+    sink: Arc<dyn DirectSink>,
+    gate: Option<Arc<dyn DeliveryGate>>,
+    /// The feed's task, woken when the feed is given back.
+    waker: Waker,
+    /// The sequence number of the next frame this feed gets.
+    cursor: u64,
 }
 
 /// Gives events without an id the id `<epoch>-<n>`, written by the SSE encoder.
@@ -295,6 +365,12 @@ impl ChannelBuilder {
                     queue_depth: self.queue_depth,
                     queue_bytes: self.queue_bytes,
                     wakers: Vec::new(),
+                    parked_at: Vec::new(),
+                    direct: Vec::new(),
+                    slot_ids: Vec::new(),
+                    next_slot_id: 0,
+                    direct_ready: 0,
+                    direct_buf: Vec::new(),
                     free: Vec::new(),
                     wake_buf: Vec::new(),
                     subscribers: 0,
@@ -394,11 +470,79 @@ impl State {
                 self.wake_buf.push(w);
             }
         }
+        if self.direct_ready > 0 {
+            self.direct_ready = 0;
+            for (slot, d) in self.direct.iter_mut().enumerate() {
+                if matches!(d, DirectState::Ready(_))
+                    && let DirectState::Ready(e) = std::mem::replace(d, DirectState::Out(None))
+                {
+                    self.direct_buf.push((slot, e));
+                }
+            }
+        }
+    }
+
+    /// Gives every feed a direct sink holds back to its task (close, abort): its waker goes
+    /// to `wake_buf`. Entries out with a push are given back by that push.
+    fn return_direct(&mut self) {
+        if self.direct_ready == 0 {
+            return;
+        }
+        self.direct_ready = 0;
+        for d in self.direct.iter_mut() {
+            if matches!(d, DirectState::Ready(_))
+                && let DirectState::Ready(e) = std::mem::replace(d, DirectState::None)
+            {
+                *d = DirectState::Back(e.cursor, None);
+                self.wake_buf.push(e.waker);
+            }
+        }
+    }
+}
+
+/// What writing one frame to one direct sink came to.
+enum Outcome {
+    /// Written: the entry stays with its sink.
+    Keep,
+    /// The feed goes back to its task, continuing at this sequence number (after a refusal
+    /// of the gate, with it).
+    Back(u64, Option<Box<Cutoff>>),
+}
+
+/// Writes the newest frame to one direct entry the push took (outside the lock): the
+/// feed's gate first for an event, then the sink. Also says whether the frame was
+/// delivered (the sink took it).
+fn offer_direct(entry: &mut DirectEntry, frame: &Bytes, event: bool) -> (Outcome, bool) {
+    if event && let Some(gate) = &entry.gate {
+        let delivery = Delivery {
+            frame,
+            replay: false,
+        };
+        // A gate that must wait gives the event back to the feed, which asks again with
+        // its own waker (as it would after any pending answer).
+        match gate.poll_admit(&mut Context::from_waker(Waker::noop()), &delivery) {
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(cutoff)) => {
+                return (
+                    Outcome::Back(entry.cursor + 1, Some(Box::new(cutoff))),
+                    false,
+                );
+            }
+            Poll::Pending => return (Outcome::Back(entry.cursor, None), false),
+        }
+    }
+    entry.cursor += 1;
+    match entry.sink.offer(frame) {
+        Offer::Written => (Outcome::Keep, true),
+        Offer::Stop => (Outcome::Back(entry.cursor, None), true),
     }
 }
 
 /// Wakes the collected wakers outside the lock and gives the buffer back.
 fn wake_all(shared: &Shared, mut st: MutexGuard<'_, State>) {
+    if !st.direct_buf.is_empty() {
+        return write_direct(shared, st);
+    }
     if st.wake_buf.is_empty() {
         return;
     }
@@ -413,6 +557,95 @@ fn wake_all(shared: &Shared, mut st: MutexGuard<'_, State>) {
     let mut st = shared.lock();
     if st.wake_buf.capacity() < buf.capacity() {
         st.wake_buf = buf;
+    }
+}
+
+/// [`wake_all`] for a push that took direct entries: wakes the parked feeds, writes the
+/// newest frame to each direct sink, then (under the lock again) gives each entry back to
+/// its slot, or its feed back to its task (the sink stopped, the gate refused or must
+/// wait, the channel closed, the task asked for it, or another push came meanwhile).
+#[cold]
+fn write_direct(shared: &Shared, mut st: MutexGuard<'_, State>) {
+    let mut taken = std::mem::take(&mut st.direct_buf);
+    // The frame the push just put at the back of the ring (a push evicts before it adds).
+    let Some((frame, event)) = st.ring.back().map(|s| (s.frame.clone(), s.event)) else {
+        // Cannot happen; give the feeds back rather than lose them.
+        for (slot, e) in taken.drain(..) {
+            if let Some(d) = st.direct.get_mut(slot) {
+                *d = DirectState::Back(e.cursor, None);
+            }
+            st.wake_buf.push(e.waker);
+        }
+        return wake_all(shared, st);
+    };
+    if !st.wake_buf.is_empty() {
+        shared.wake_epoch.fetch_add(1, Ordering::Release);
+    }
+    let mut wakers = std::mem::take(&mut st.wake_buf);
+    drop(st);
+    for w in wakers.drain(..) {
+        w.wake();
+    }
+    let mut outcomes = Vec::with_capacity(taken.len());
+    let mut delivered = 0u64;
+    for (_, entry) in taken.iter_mut() {
+        let (outcome, taken_by_sink) = offer_direct(entry, &frame, event);
+        delivered += u64::from(event && taken_by_sink);
+        outcomes.push(outcome);
+    }
+    let mut st = shared.lock();
+    let mut handed_back = false;
+    for ((slot, entry), outcome) in taken.drain(..).zip(outcomes) {
+        let next_seq = st.next_seq;
+        let closed = st.closed;
+        let Some(d) = st.direct.get_mut(slot) else {
+            continue;
+        };
+        match std::mem::replace(d, DirectState::None) {
+            DirectState::Out(leave) => {
+                let back = match outcome {
+                    Outcome::Keep if leave.is_none() && entry.cursor == next_seq && !closed => {
+                        *d = DirectState::Ready(entry);
+                        st.direct_ready += 1;
+                        continue;
+                    }
+                    Outcome::Keep => (entry.cursor, None),
+                    Outcome::Back(cursor, cutoff) => (cursor, cutoff),
+                };
+                *d = DirectState::Back(back.0, back.1);
+                wakers.push(entry.waker);
+                wakers.extend(leave);
+                handed_back = true;
+            }
+            DirectState::Dropped => st.free.push(slot),
+            other => *d = other, // cannot happen: only this push holds the entry
+        }
+    }
+    if st.direct_buf.capacity() < taken.capacity() {
+        st.direct_buf = taken;
+    }
+    if handed_back {
+        // A feed given back may be parked at the current epoch: make it look again.
+        shared.wake_epoch.fetch_add(1, Ordering::Release);
+    } else if st.wake_buf.capacity() < wakers.capacity() {
+        st.wake_buf = std::mem::take(&mut wakers);
+    }
+    drop(st);
+    if delivered > 0 {
+        shared
+            .metrics
+            .deliveries
+            .fetch_add(delivered, Ordering::Relaxed);
+    }
+    if wakers.is_empty() {
+        return;
+    }
+    for w in wakers.drain(..) {
+        w.wake();
+    }
+    let mut st = shared.lock();
+    if st.wake_buf.capacity() < wakers.capacity() {
+        st.wake_buf = wakers;
     }
 }
 
@@ -569,6 +802,7 @@ impl Channel {
         if st.closed {
             return;
         }
+        st.return_direct();
         for f in final_frames {
             st.push(f.as_bytes().clone(), false);
         }
@@ -587,7 +821,9 @@ impl Channel {
         self.shared.aborted.store(true, Ordering::Release);
         let mut st = self.shared.lock();
         st.closed = true;
-        let wakers: Vec<Waker> = st.wakers.iter_mut().filter_map(Option::take).collect();
+        st.return_direct();
+        let mut wakers: Vec<Waker> = std::mem::take(&mut st.wake_buf);
+        wakers.extend(st.wakers.iter_mut().filter_map(Option::take));
         self.shared.wake_epoch.fetch_add(1, Ordering::Release);
         drop(st);
         for w in wakers {
@@ -689,9 +925,15 @@ impl Channel {
             Some(i) => i,
             None => {
                 st.wakers.push(None);
+                st.parked_at.push(NOT_LIVE);
+                st.direct.push(DirectState::None);
+                st.slot_ids.push(0);
                 st.wakers.len() - 1
             }
         };
+        st.next_slot_id += 1;
+        st.slot_ids[slot] = st.next_slot_id;
+        st.parked_at[slot] = NOT_LIVE;
         st.subscribers += 1;
         let cursor = st.next_seq;
         drop(st);
@@ -933,6 +1175,11 @@ impl Feed {
                 Poll::Ready(Err(cutoff)) => return Poll::Ready(self.cut_off(cutoff)),
                 Poll::Pending => {
                     self.held = Some(Box::new((frame, replay)));
+                    // Parked early (taking the newest event) but holding this one: no
+                    // direct sink may take the feed before it is delivered.
+                    if let Some(p) = self.shared.lock().parked_at.get_mut(self.slot) {
+                        *p = NOT_LIVE;
+                    }
                     return Poll::Pending;
                 }
             }
@@ -1030,7 +1277,7 @@ impl Feed {
             return Poll::Ready(None);
         }
         if let Some(w) = waker {
-            self.parked = park(&mut st, self.slot, &self.shared, w);
+            self.parked = park(&mut st, self.slot, &self.shared, w, false);
         }
         Poll::Pending
     }
@@ -1040,6 +1287,14 @@ impl Feed {
             return Poll::Ready(None);
         }
         if self.shared.aborted.load(Ordering::Acquire) {
+            // Not while a push writes to this feed's sink: the stream's end would be
+            // written in the middle of it.
+            let mut st = self.shared.lock();
+            if let Some(DirectState::Out(leave)) = st.direct.get_mut(self.slot) {
+                *leave = waker.cloned();
+                return Poll::Pending;
+            }
+            drop(st);
             self.finish();
             return Poll::Ready(None);
         }
@@ -1065,6 +1320,14 @@ impl Feed {
             return Poll::Pending;
         }
         let mut st = self.shared.lock();
+        match take_back(&mut st, self.slot, &mut self.cursor, waker) {
+            TakeBack::Go => {}
+            TakeBack::Wait => return Poll::Pending,
+            TakeBack::Cut(cutoff) => {
+                drop(st);
+                return Poll::Ready(self.cut_off(*cutoff));
+            }
+        }
         if self.cursor < st.head_seq {
             drop(st);
             return self.lagged();
@@ -1086,7 +1349,7 @@ impl Feed {
                 && !st.closed
                 && let Some(w) = waker
             {
-                self.parked = park(&mut st, self.slot, &self.shared, w);
+                self.parked = park(&mut st, self.slot, &self.shared, w, true);
             }
             drop(st);
             return if slot.event {
@@ -1101,15 +1364,208 @@ impl Feed {
             return Poll::Ready(None);
         }
         if let Some(w) = waker {
-            self.parked = park(&mut st, self.slot, &self.shared, w);
+            self.parked = park(&mut st, self.slot, &self.shared, w, true);
         }
         Poll::Pending
     }
 }
 
+/// What taking a feed back from its direct sink found.
+enum TakeBack {
+    /// Go on from the cursor (moved to where the sink left off, if one had the feed).
+    Go,
+    /// A push is writing to the sink: it wakes the feed's task when done.
+    Wait,
+    /// The gate refused the event the sink was to get: the feed ends.
+    Cut(Box<Cutoff>),
+}
+
+/// Takes feed `slot` back from a direct sink, if one has it (see [`DirectHandle`]), moving
+/// `cursor` to where the sink left off.
+fn take_back(st: &mut State, slot: usize, cursor: &mut u64, waker: Option<&Waker>) -> TakeBack {
+    let Some(d) = st.direct.get_mut(slot) else {
+        return TakeBack::Go;
+    };
+    if let DirectState::Out(leave) = d {
+        if let Some(w) = waker {
+            *leave = Some(w.clone());
+        }
+        return TakeBack::Wait;
+    }
+    match std::mem::replace(d, DirectState::None) {
+        DirectState::None | DirectState::Out(_) => TakeBack::Go,
+        DirectState::Ready(e) => {
+            st.direct_ready -= 1;
+            *cursor = e.cursor;
+            TakeBack::Go
+        }
+        DirectState::Back(at, cutoff) => {
+            *cursor = at;
+            cutoff.map_or(TakeBack::Go, TakeBack::Cut)
+        }
+        DirectState::Dropped => {
+            *d = DirectState::Dropped; // cannot happen: the feed is not dropped
+            TakeBack::Go
+        }
+    }
+}
+
+/// Lets a subscriber's connection have its [`Feed`]'s live frames written by the channel
+/// itself, straight to a [`DirectSink`] (its socket), instead of waking the subscriber's task
+/// for every frame: with many subscribers on one channel, the wake, the poll of the task and
+/// of its body per subscriber and event are most of what a fan-out costs outside the
+/// kernel. Made by [`Feed::direct_handle`]; cheap to clone.
+///
+/// The connection calls [`try_park`](Self::try_park) when the feed has just answered
+/// `Pending` (caught up): from then on, each push charges the feed's gate and offers the
+/// frame to the sink, and the task is not woken. The feed goes back to its task (which is
+/// woken, and whose next poll continues exactly where the sink left off) when the sink
+/// answers [`Offer::Stop`], when the gate refuses (the feed then ends with the gate's final
+/// frame) or must wait, when the channel closes, and when the task polls the feed for
+/// another reason. [`poll_leave`](Self::poll_leave) takes it back before the task writes
+/// anything else to the socket.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use bytes::Bytes;
+/// use eventgate_relay::{Channel, DirectSink, Frame, Offer, SubscribeOptions};
+///
+/// #[derive(Default)]
+/// struct Wire(Mutex<Vec<u8>>);
+/// impl DirectSink for Wire {
+///     fn offer(&self, frame: &Bytes) -> Offer {
+///         self.0.lock().unwrap().extend_from_slice(frame);
+///         Offer::Written
+///     }
+/// }
+///
+/// let channel = Channel::builder().build()?;
+/// let mut feed = channel.subscribe(&SubscribeOptions::new())?;
+/// let handle = feed.direct_handle();
+/// let wire = Arc::new(Wire::default());
+/// let sink: Arc<dyn DirectSink> = wire.clone();
+/// # struct Task;
+/// # impl std::task::Wake for Task { fn wake(self: Arc<Self>) {} }
+/// let waker = std::task::Waker::from(Arc::new(Task)); // the connection's task
+/// let mut cx = std::task::Context::from_waker(&waker);
+/// // Caught up: the feed parks, and may be given to the sink.
+/// assert!(std::pin::pin!(feed.next_frame()).as_mut().poll(&mut cx).is_pending());
+/// assert!(handle.try_park(&sink, &waker));
+/// channel.publish(None, Frame::from_static("data: 1\n\n"));
+/// assert_eq!(&wire.0.lock().unwrap()[..], b"data: 1\n\n");
+/// // Taken back: the feed goes on after what the sink got.
+/// assert!(handle.poll_leave(&mut cx).is_ready());
+/// channel.publish(None, Frame::from_static("data: 2\n\n"));
+/// assert_eq!(feed.try_next().unwrap()?, "data: 2\n\n");
+/// # use std::future::Future as _;
+/// # Ok::<(), eventgate_relay::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct DirectHandle {
+    shared: Arc<Shared>,
+    slot: usize,
+    slot_id: u64,
+    gate: Option<Arc<dyn DeliveryGate>>,
+}
+
+impl fmt::Debug for DirectHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DirectHandle")
+            .field("slot", &self.slot)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Feed {
+    /// A handle that can give this feed's live frames to a [`DirectSink`].
+    pub fn direct_handle(&self) -> DirectHandle {
+        let slot_id = self
+            .shared
+            .lock()
+            .slot_ids
+            .get(self.slot)
+            .copied()
+            .unwrap_or(0);
+        DirectHandle {
+            shared: Arc::clone(&self.shared),
+            slot: self.slot,
+            slot_id,
+            gate: self.gate.clone(),
+        }
+    }
+}
+
+impl DirectHandle {
+    /// Gives the feed to `sink` if it is parked, caught up, with `waker` (it answered
+    /// `Pending` to a poll with that waker and nothing has been pushed since) and has nothing
+    /// of its own to deliver first (no held event, no replay, no resume in progress). True
+    /// if it did; `waker` is woken when the feed comes back.
+    pub fn try_park(&self, sink: &Arc<dyn DirectSink>, waker: &Waker) -> bool {
+        let mut st = self.shared.lock();
+        let st = &mut *st;
+        let slot = self.slot;
+        if st.closed
+            || st.slot_ids.get(slot) != Some(&self.slot_id)
+            || !matches!(st.direct.get(slot), Some(DirectState::None))
+            || st.parked_at.get(slot) != Some(&st.next_seq)
+        {
+            return false;
+        }
+        let Some(w) = st
+            .wakers
+            .get_mut(slot)
+            .and_then(|w| w.take_if(|w| w.will_wake(waker)))
+        else {
+            return false;
+        };
+        st.direct[slot] = DirectState::Ready(Box::new(DirectEntry {
+            sink: Arc::clone(sink),
+            gate: self.gate.clone(),
+            waker: w,
+            cursor: st.next_seq,
+        }));
+        st.direct_ready += 1;
+        true
+    }
+
+    /// Takes the feed back from its sink: `Ready` once no push can write to the sink any
+    /// more (at once unless one is writing now; then `cx` is woken when it is done). The
+    /// feed's next poll goes on where the sink left off.
+    pub fn poll_leave(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut st = self.shared.lock();
+        let st = &mut *st;
+        if st.slot_ids.get(self.slot) != Some(&self.slot_id) {
+            return Poll::Ready(());
+        }
+        let Some(d) = st.direct.get_mut(self.slot) else {
+            return Poll::Ready(());
+        };
+        match d {
+            DirectState::Out(leave) => {
+                *leave = Some(cx.waker().clone());
+                Poll::Pending
+            }
+            DirectState::Ready(_) => {
+                if let DirectState::Ready(e) = std::mem::replace(d, DirectState::None) {
+                    *d = DirectState::Back(e.cursor, None);
+                }
+                st.direct_ready -= 1;
+                // The feed may be parked at the current epoch: make it look.
+                self.shared.wake_epoch.fetch_add(1, Ordering::Release);
+                Poll::Ready(())
+            }
+            _ => Poll::Ready(()),
+        }
+    }
+}
+
 /// Leaves `w` in feed `slot`'s place in the live ring, to be woken by the next push, close or
-/// abort; where it parked (see [`Parked`]), or no parking when the slot is gone.
-fn park(st: &mut State, slot: usize, shared: &Shared, w: &Waker) -> Parked {
+/// abort; where it parked (see [`Parked`]), or no parking when the slot is gone. `live`: the
+/// feed parked caught up on the live path, with nothing of its own to deliver first.
+fn park(st: &mut State, slot: usize, shared: &Shared, w: &Waker, live: bool) -> Parked {
+    if let Some(p) = st.parked_at.get_mut(slot) {
+        *p = if live { st.next_seq } else { NOT_LIVE };
+    }
     let registered = match st.wakers.get_mut(slot) {
         Some(Some(old)) if old.will_wake(w) => true,
         Some(entry) => {
@@ -1133,7 +1589,24 @@ impl Drop for Feed {
         if let Some(w) = st.wakers.get_mut(self.slot) {
             *w = None;
         }
-        st.free.push(self.slot);
+        let out = match st.direct.get_mut(self.slot) {
+            Some(d @ DirectState::Out(_)) => {
+                // The push writing to its sink frees the slot when it is done.
+                *d = DirectState::Dropped;
+                true
+            }
+            Some(d) => {
+                if matches!(d, DirectState::Ready(_)) {
+                    st.direct_ready -= 1;
+                }
+                st.direct[self.slot] = DirectState::None;
+                false
+            }
+            None => false,
+        };
+        if !out {
+            st.free.push(self.slot);
+        }
         st.subscribers -= 1;
         let last = st.subscribers == 0;
         if last {

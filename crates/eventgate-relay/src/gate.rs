@@ -61,8 +61,9 @@ impl Cutoff {
 /// This is where a gateway meters deliveries: the relay knows nothing of plans or quotas,
 /// the gateway gives each subscriber a gate (typically holding the plan's counter) and the
 /// gate answers [`Cutoff`] when the subscriber may have no more. A closure
-/// `Fn(&Delivery<'_>) -> Result<(), Cutoff>` is a gate too. The call happens on the
-/// subscriber's task, outside any relay lock; it must not block.
+/// `Fn(&Delivery<'_>) -> Result<(), Cutoff>` is a gate too. The call happens outside any
+/// relay lock, on the subscriber's task (or, for a feed given to a
+/// [`DirectSink`](crate::DirectSink), on the publishing task); it must not block.
 ///
 /// ```
 /// use eventgate_relay::{Cutoff, Delivery, DeliveryGate};

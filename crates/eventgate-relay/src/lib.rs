@@ -47,6 +47,12 @@
 //!   so the backend sees one connection per channel across nodes.
 //! - [`Feed`] is an `http_body::Body` (and a `Stream`) of encoded frames: hand it to hyper
 //!   as a response body, see [`sse_response`].
+//! - [`DirectHandle`]: a server that owns the subscriber's socket can give a caught-up feed
+//!   to a [`DirectSink`] (the socket, written without blocking): each push then charges
+//!   the feed's gate and writes the frame itself, and the subscriber's task is not woken
+//!   per event; the feed goes back to its task, exactly where the sink left off, when the
+//!   sink stops (a full socket), the gate refuses or waits, or the channel closes. The
+//!   `eventgate` gateway's HTTP/1.1 server does this for plain TCP streams.
 //!
 //! Every byte of `text/event-stream` the relay writes itself (heartbeats, [`RESET_EVENT`],
 //! [`SHUTDOWN_COMMENT`], `retry:` hints, assigned `id:` lines) is a [`Frame`] from
@@ -135,7 +141,8 @@ pub use backlog::{Backlog, DEFAULT_BACKLOG_BYTES, DEFAULT_BACKLOG_EVENTS, Entry,
 pub use backoff::{Backoff, DEFAULT_BACKOFF_INITIAL, DEFAULT_BACKOFF_MAX};
 pub use budget::ChannelBudget;
 pub use channel::{
-    Channel, ChannelBuilder, DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_DEPTH, Feed, RESET_EVENT, Replay,
+    Channel, ChannelBuilder, DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_DEPTH, DirectHandle, DirectSink,
+    Feed, Offer, RESET_EVENT, Replay,
 };
 pub use error::{Error, Side};
 pub use eventgate_sse::{EventId, Frame, MAX_EVENT_ID_LEN};

@@ -23,12 +23,7 @@ struct Sub {
 }
 
 fn frame(n: u64) -> Frame {
-    let n = n.to_string();
-    eventgate_sse::EventBuilder::new()
-        .id(&n)
-        .data(&n)
-        .build()
-        .unwrap()
+    support::numbered(n)
 }
 
 fn number(f: &[u8]) -> u64 {

@@ -69,6 +69,16 @@ impl Default for BackendConfig {
 }
 
 /// The data of event `n` (padded to `size` bytes): "n" then dots.
+/// Event `n` as a frame, with `n` as its id and its data.
+pub fn numbered(n: u64) -> eventgate_relay::Frame {
+    let n = n.to_string();
+    eventgate_sse::EventBuilder::new()
+        .id(&n)
+        .data(&n)
+        .build()
+        .unwrap()
+}
+
 pub fn payload(n: u64, size: usize) -> String {
     let mut s = n.to_string();
     while s.len() < size {

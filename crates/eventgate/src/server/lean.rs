@@ -26,6 +26,7 @@ use http_body::Body;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use super::RequestBody;
+use super::direct::{Direct, DirectIo};
 
 /// The longest request head the lean path reads; a longer one is handed to hyper, which
 /// applies its own limits (and answers 431 past them).
@@ -174,7 +175,7 @@ pub(super) async fn respond<IO, S, B>(
     req: LeanRequest,
 ) -> io::Result<Option<Bytes>>
 where
-    IO: AsyncRead + AsyncWrite + Unpin,
+    IO: AsyncRead + AsyncWrite + Unpin + DirectIo,
     S: tower_service::Service<Request<RequestBody>, Response = Response<B>>,
     B: Body<Data = Bytes>,
 {
@@ -194,7 +195,12 @@ where
     let response = Box::pin(svc.call(request))
         .await
         .map_err(|_| io::Error::other("service failed"))?;
-    let (parts, body) = response.into_parts();
+    let (mut parts, body) = response.into_parts();
+    let direct = parts
+        .extensions
+        .remove::<eventgate_relay::DirectHandle>()
+        .map(Direct::new);
+    drop(parts.extensions);
     let mut headers = parts.headers;
     let status = parts.status;
     // HTTP/1.0 is never kept alive here (so a body of unknown length ends with the close).
@@ -247,6 +253,8 @@ where
     if framing == Framing::None {
         return Ok(keep_alive.then_some(rest));
     }
+    // Live events written by the relay itself: as chunks, so only with chunked framing.
+    let mut direct = direct.filter(|_| framing == Framing::Chunked);
     let mut body = std::pin::pin!(body);
     let mut pipelined = BytesMut::new();
     pipelined.extend_from_slice(&rest);
@@ -262,12 +270,33 @@ where
             Some(data) => data,
             None => {
                 let mut skip_body = std::mem::take(&mut body_just_pending);
-                let frame = poll_fn(|cx| {
+                let next = poll_fn(|cx| {
                     // Only the first poll may skip it: after a wake the body is looked at.
                     let poll_body = !std::mem::take(&mut skip_body);
-                    poll_frame_or_hangup(io, body.as_mut(), poll_body, &mut pipelined, cx)
+                    poll_frame_or_hangup(
+                        io,
+                        body.as_mut(),
+                        poll_body,
+                        &mut pipelined,
+                        direct.as_mut(),
+                        cx,
+                    )
                 })
                 .await?;
+                let frame = match next {
+                    Next::Frame(frame) => frame,
+                    Next::Left => {
+                        // The relay stopped writing in the middle of a frame, or failed:
+                        // the rest of that frame goes first.
+                        if let Some(left) = direct.as_ref().and_then(Direct::take_left) {
+                            if let Some(e) = left.error {
+                                return Err(e);
+                            }
+                            write_all(io, [&left.bytes, &[], &[]]).await?;
+                        }
+                        continue;
+                    }
+                };
                 let Some(frame) = frame else { break };
                 let Ok(data) = frame.into_data() else {
                     continue; // trailers: not sent over HTTP/1.1 here
@@ -338,26 +367,36 @@ where
 ///
 /// `poll_body: false` skips the body (taken as pending) when the caller knows it was polled
 /// pending earlier in this same poll of the task, so its waker is registered already.
+///
+/// With `direct`, a body found pending (caught up) is given to the relay to write to the
+/// socket itself, and what the relay left unwritten ([`Next::Left`]) comes before any frame.
 fn poll_frame_or_hangup<IO, B>(
     io: &mut IO,
     body: Pin<&mut B>,
     poll_body: bool,
     pipelined: &mut BytesMut,
+    direct: Option<&mut Direct>,
     cx: &mut Context<'_>,
-) -> Poll<io::Result<Option<http_body::Frame<Bytes>>>>
+) -> Poll<io::Result<Next>>
 where
-    IO: AsyncRead + Unpin,
+    IO: AsyncRead + Unpin + DirectIo,
     B: Body<Data = Bytes>,
 {
+    if direct.as_ref().is_some_and(|d| d.has_left()) {
+        return Poll::Ready(Ok(Next::Left));
+    }
     if poll_body {
         match body.poll_frame(cx) {
-            Poll::Ready(Some(Ok(frame))) => return Poll::Ready(Ok(Some(frame))),
+            Poll::Ready(Some(Ok(frame))) => return Poll::Ready(Ok(Next::Frame(Some(frame)))),
             Poll::Ready(Some(Err(_))) => {
                 return Poll::Ready(Err(io::Error::other("response body failed")));
             }
-            Poll::Ready(None) => return Poll::Ready(Ok(None)),
+            Poll::Ready(None) => return Poll::Ready(Ok(Next::Frame(None))),
             Poll::Pending => {}
         }
+    }
+    if let Some(d) = direct {
+        d.try_park(io, cx.waker());
     }
     while pipelined.len() < MAX_PIPELINED {
         let mut scratch = [0u8; 512];
@@ -374,8 +413,16 @@ where
     Poll::Pending
 }
 
+/// What [`poll_frame_or_hangup`] found.
+enum Next {
+    /// The body's next frame (`None`: it ended).
+    Frame(Option<http_body::Frame<Bytes>>),
+    /// The relay's direct writes stopped and left bytes (or an error) to deal with first.
+    Left,
+}
+
 /// Writes `len` as a chunk-size line (`1a2b\r\n`) into `out`; returns its length.
-fn chunk_size_line(len: usize, out: &mut [u8; 18]) -> usize {
+pub(super) fn chunk_size_line(len: usize, out: &mut [u8; 18]) -> usize {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let digits = (usize::BITS - len.leading_zeros()).div_ceil(4).max(1) as usize;
     for (i, slot) in out[..digits].iter_mut().enumerate() {
@@ -528,7 +575,7 @@ where
 /// Frames up to this size (with their chunk framing) are copied into one buffer on the stack
 /// and written with a plain `write`: for a small event that is cheaper than `writev` of
 /// three pieces (the kernel imports and walks one segment, not an iovec of three).
-const SMALL_WRITE: usize = 512;
+pub(super) const SMALL_WRITE: usize = 512;
 
 /// Writes the three parts in order (a small total in one copied write, the rest with
 /// vectored writes), then flushes.
@@ -685,6 +732,8 @@ mod tests {
             }
         }
     }
+
+    impl DirectIo for Socket {}
 
     impl AsyncRead for Socket {
         fn poll_read(

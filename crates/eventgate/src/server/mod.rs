@@ -45,6 +45,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tracing::Instrument as _;
 
+mod direct;
 mod lean;
 
 /// Default time a client has to send a complete request head (and, over TLS, finish the
@@ -592,6 +593,13 @@ async fn accept_loop<S, B>(
             stop: stop.clone(),
         };
         match &acceptor {
+            None if shared.lean => {
+                tokio::spawn(async move {
+                    // Shareable with the relay, which may write a stream's events itself.
+                    conn.serve(direct::SharedTcp::new(tcp)).await;
+                    drop(permit);
+                });
+            }
             None => {
                 tokio::spawn(async move {
                     conn.serve(tcp).await;
@@ -633,7 +641,12 @@ impl<S> Conn<S> {
     /// The first request on the lean path when it qualifies, then (or else) hyper.
     async fn serve<IO, B>(mut self, mut io: IO)
     where
-        IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+        IO: tokio::io::AsyncRead
+            + tokio::io::AsyncWrite
+            + direct::DirectIo
+            + Unpin
+            + Send
+            + 'static,
         S: tower_service::Service<Request<RequestBody>, Response = Response<B>>
             + Clone
             + Send

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 
 use bytes::Bytes;
+use eventgate_relay::DirectHandle;
 use eventgate_types::BoxError;
 use http_body::{Body, Frame, SizeHint};
 
@@ -31,6 +32,11 @@ enum Kind {
     Stream {
         inner: Inner,
         ender: Option<EnderSlot>,
+        /// The feed's direct delivery, taken back before the ender's frame is given out
+        /// (a push may be writing to the socket).
+        direct: Option<DirectHandle>,
+        /// The ender's frame, while the feed is being taken back from its sink.
+        last: Option<Bytes>,
         done: bool,
     },
 }
@@ -140,7 +146,22 @@ impl GatewayBody {
     }
 
     /// A stream of frames from `inner`, ended early with the frame `ender` resolves to.
+    #[cfg(test)]
     pub(crate) fn stream<B>(inner: B, ender: Option<Ender>) -> Self
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        Self::stream_direct(inner, ender, None)
+    }
+
+    /// [`GatewayBody::stream`] of a relay feed that a connection may give to a direct sink
+    /// through `direct` (its handle).
+    pub(crate) fn stream_direct<B>(
+        inner: B,
+        ender: Option<Ender>,
+        direct: Option<DirectHandle>,
+    ) -> Self
     where
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
@@ -150,6 +171,8 @@ impl GatewayBody {
             kind: Kind::Stream {
                 inner: Box::pin(inner.map_err(Into::into)),
                 ender: ender.map(EnderSlot::new),
+                direct,
+                last: None,
                 done: false,
             },
         }
@@ -166,16 +189,32 @@ impl Body for GatewayBody {
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match &mut self.get_mut().kind {
             Kind::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
-            Kind::Stream { inner, ender, done } => {
+            Kind::Stream {
+                inner,
+                ender,
+                direct,
+                last,
+                done,
+            } => {
                 if *done {
                     return Poll::Ready(None);
                 }
                 if let Some(e) = ender
-                    && let Poll::Ready(last) = e.poll(cx)
+                    && let Poll::Ready(frame) = e.poll(cx)
                 {
-                    *done = true;
                     *ender = None;
-                    return Poll::Ready((!last.is_empty()).then(|| Ok(Frame::data(last))));
+                    *last = Some(frame);
+                }
+                if last.is_some() {
+                    // No push may write to the socket once this frame is out.
+                    if let Some(d) = direct
+                        && d.poll_leave(cx).is_pending()
+                    {
+                        return Poll::Pending;
+                    }
+                    *done = true;
+                    let frame = last.take().unwrap_or_default();
+                    return Poll::Ready((!frame.is_empty()).then(|| Ok(Frame::data(frame))));
                 }
                 match inner.as_mut().poll_frame(cx) {
                     Poll::Ready(None) => {

@@ -490,7 +490,15 @@ impl Gateway {
         );
 
         let ender = ender(route, expires_at);
-        let mut resp = Response::new(GatewayBody::stream(feed, Some(ender)));
+        let direct = feed.direct_handle();
+        let mut resp = Response::new(GatewayBody::stream_direct(
+            feed,
+            Some(ender),
+            Some(direct.clone()),
+        ));
+        // The server's lean HTTP/1.1 path takes it to have the relay write live events to
+        // the socket itself (any other server ignores it).
+        resp.extensions_mut().insert(direct);
         let h = resp.headers_mut();
         h.insert(
             header::CONTENT_TYPE,
