@@ -126,7 +126,7 @@ struct State {
     /// How many `direct` entries are [`DirectState::Ready`] (a push skips the scan at 0).
     direct_ready: usize,
     /// The entries the current push writes to, outside the lock (a reused buffer).
-    direct_buf: Vec<(usize, Box<DirectEntry>)>,
+    direct_buf: Vec<(usize, DirectEntry)>,
     free: Vec<usize>,
     wake_buf: Vec<Waker>,
     subscribers: usize,
@@ -176,8 +176,10 @@ pub enum Offer {
 enum DirectState {
     /// Not given to a sink.
     None,
-    /// Caught up and given to a sink: the next push writes to it.
-    Ready(Box<DirectEntry>),
+    /// Caught up and given to a sink: the next push writes to it. In the slot itself, not
+    /// boxed: a push reads every slot's state anyway, and one cache line less per direct
+    /// subscriber and event is what a large fan-out is made of.
+    Ready(DirectEntry),
     /// Being written by a push, outside the lock; the waker of a task that wants the feed
     /// back meanwhile.
     Out(Option<Waker>),
@@ -1518,12 +1520,12 @@ impl DirectHandle {
         else {
             return false;
         };
-        st.direct[slot] = DirectState::Ready(Box::new(DirectEntry {
+        st.direct[slot] = DirectState::Ready(DirectEntry {
             sink: Arc::clone(sink),
             gate: self.gate.clone(),
             waker: w,
             cursor: st.next_seq,
-        }));
+        });
         st.direct_ready += 1;
         true
     }
