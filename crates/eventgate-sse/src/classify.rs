@@ -37,6 +37,8 @@
 // that uses `unsafe`; every block says why it is sound.
 #![allow(unsafe_code)]
 
+use bytes::BytesMut;
+
 /// How line endings are classified: the instruction set of the vector pass.
 ///
 /// Build a parser with a given one through
@@ -172,6 +174,88 @@ impl Classifier {
             Classifier::Neon => neon::find_neon(bytes),
             _ => find_portable(bytes),
         }
+    }
+
+    /// [`find_line_end`](Self::find_line_end) and a copy in one pass: appends the bytes
+    /// of `bytes` before its first CR or LF (all of `bytes` when there is none) to `dst`,
+    /// storing each vector as soon as it is loaded and tested, and gives the same answer
+    /// as `find_line_end`. How the parser carries a line that goes on from one chunk into
+    /// the next: the search and the copy into the line held would otherwise be two passes
+    /// over every byte.
+    ///
+    /// An unavailable classifier copies with [`Classifier::best`] instead.
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use eventgate_sse::classify::Classifier;
+    ///
+    /// let mut line = BytesMut::from(&b"data: "[..]);
+    /// let mut chunk = vec![b'x'; 3000];
+    /// chunk.extend_from_slice(b"\nid: 1\n");
+    /// assert_eq!(Classifier::best().copy_to_line_end(&chunk, &mut line), (Some(3000), false));
+    /// assert_eq!(line.len(), 6 + 3000);
+    /// assert_eq!(Classifier::Portable.copy_to_line_end(b"no end", &mut line), (None, false));
+    /// assert!(line.ends_with(b"xxno end"));
+    /// ```
+    pub fn copy_to_line_end(self, bytes: &[u8], dst: &mut BytesMut) -> (Option<usize>, bool) {
+        self.or_best().copy_to_line_end_available(bytes, dst)
+    }
+
+    /// [`copy_to_line_end`](Self::copy_to_line_end) for a classifier known to be
+    /// available (an unavailable one falls back to the portable loop). Makes room in
+    /// `dst` for all of `bytes` if it has not got it (the parser reserves beforehand, so
+    /// this is one compare).
+    #[inline]
+    pub(crate) fn copy_to_line_end_available(
+        self,
+        bytes: &[u8],
+        dst: &mut BytesMut,
+    ) -> (Option<usize>, bool) {
+        dst.reserve(bytes.len());
+        let out = dst.spare_capacity_mut();
+        debug_assert!(out.len() >= bytes.len());
+        let to = out.as_mut_ptr().cast::<u8>();
+        let (found, high) = match self {
+            #[cfg(target_arch = "x86_64")]
+            Classifier::Sse2 => {
+                // SAFETY: `to` has room for `bytes.len()` bytes (reserved just above), and
+                // SSE2 is part of every x86_64 CPU.
+                unsafe { x86::copy_sse2(bytes, to) }
+            }
+            #[cfg(target_arch = "x86_64")]
+            Classifier::Avx2 if std::is_x86_feature_detected!("avx2") => {
+                // SAFETY: `to` has room for `bytes.len()` bytes (reserved just above), and
+                // the CPU has AVX2 (checked just above).
+                unsafe { x86::copy_avx2(bytes, to) }
+            }
+            #[cfg(target_arch = "x86_64")]
+            Classifier::Avx512bw if std::is_x86_feature_detected!("avx512bw") => {
+                // SAFETY: `to` has room for `bytes.len()` bytes (reserved just above), and
+                // the CPU has AVX-512BW (checked just above).
+                unsafe { x86::copy_avx512bw(bytes, to) }
+            }
+            #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+            Classifier::Neon => {
+                // SAFETY: `to` has room for `bytes.len()` bytes (reserved just above); NEON
+                // is enabled for the whole target.
+                unsafe { neon::copy_neon(bytes, to) }
+            }
+            _ => {
+                let (found, high) = find_portable(bytes);
+                let n = found.unwrap_or(bytes.len());
+                // SAFETY: `to` has room for `bytes.len()` bytes (reserved just above), and
+                // it is spare capacity of `dst`, which `bytes` (a shared borrow) cannot
+                // overlap.
+                unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), to, n) };
+                (found, high)
+            }
+        };
+        let n = found.unwrap_or(bytes.len());
+        // SAFETY: every path above wrote `bytes[..n]` to the first `n` bytes of the spare
+        // capacity (the tests check each against the portable one), and `n` is at most
+        // `bytes.len()`, which fits in it.
+        unsafe { dst.set_len(dst.len() + n) };
+        (found, high)
     }
 
     /// [`classify`](Self::classify) for a classifier known to be available (the parser
@@ -337,6 +421,110 @@ macro_rules! find_in_pairs {
     }};
 }
 
+/// [`find_in_blocks`] that also copies: `$block` (an `unsafe fn(*const u8, *mut u8) ->
+/// (u64, bool)`) loads 64 bytes, stores them at the second pointer and gives their mask
+/// and high bit. Runs over the 64-byte blocks of `$bytes` from `$from`, storing block
+/// `k` at `$to + $from + 64 * k`, until one holds a CR or LF, and evaluates to
+/// [`Classifier::find_line_end`]'s answer for `$bytes[$from..]`. `$to` has room for
+/// `$bytes.len()` bytes, of which the first `$from` already hold `$bytes[..$from]` (and
+/// `$bytes[..$from]` no CR or LF). A last partial block is the last 64 bytes of `$bytes`
+/// when there are that many (stored over the same bytes again where it overlaps), and is
+/// otherwise looked at in a zero-padded buffer and copied up to its line ending. Every
+/// byte before the line ending (or every byte) ends up at its offset in `$to`; bytes
+/// after it in its block are stored too, within the room.
+#[cfg(any(
+    target_arch = "x86_64",
+    all(target_arch = "aarch64", target_feature = "neon")
+))]
+macro_rules! copy_in_blocks {
+    ($bytes:expr, $to:expr, $from:expr, $block:ident) => {{
+        let all: &[u8] = $bytes;
+        let to: *mut u8 = $to;
+        let from: usize = $from;
+        let bytes = &all[from..];
+        let mut whole = bytes.chunks_exact(64);
+        let mut high = false;
+        let mut found = None;
+        let mut k = 0;
+        for chunk in whole.by_ref() {
+            // SAFETY: `chunk` is 64 readable bytes, and the 64 bytes at `from + 64 * k` are
+            // within the room of `to` (the block lies within `all`); the caller of the
+            // enclosing function guarantees the CPU feature the kernel is compiled for.
+            let (m, h) = unsafe { $block(chunk.as_ptr(), to.add(from + 64 * k)) };
+            high |= h;
+            if m != 0 {
+                found = Some(k * 64 + m.trailing_zeros() as usize);
+                break;
+            }
+            k += 1;
+        }
+        let tail = whole.remainder();
+        if found.is_none() && !tail.is_empty() && all.len() >= 64 {
+            // The last 64 bytes, overlapping bytes already looked at and stored (which
+            // hold no line ending, and are stored again as they are).
+            let at = all.len() - 64;
+            // SAFETY: `all[at..]` is 64 readable bytes, and `to + at` has room for them
+            // (the room is `all.len()`); the feature is guaranteed as above.
+            let (m, h) = unsafe { $block(all.as_ptr().add(at), to.add(at)) };
+            high |= h;
+            if m != 0 {
+                found = Some(at + m.trailing_zeros() as usize - from);
+            }
+        } else if found.is_none() && !tail.is_empty() {
+            let mut padded = [0u8; 64];
+            padded[..tail.len()].copy_from_slice(tail);
+            let mut out = [0u8; 64];
+            // SAFETY: `padded` and `out` are 64 bytes each; the feature is guaranteed as
+            // above.
+            let (m, h) = unsafe { $block(padded.as_ptr(), out.as_mut_ptr()) };
+            high |= h;
+            let n = if m != 0 {
+                let i = m.trailing_zeros() as usize;
+                found = Some(k * 64 + i);
+                i
+            } else {
+                tail.len()
+            };
+            // SAFETY: `n` is at most `tail.len()`, and `tail` ends where `all` does, so
+            // the `n` bytes at `from + 64 * k` are within the room of `to`, which is not
+            // the local `out`.
+            unsafe { std::ptr::copy_nonoverlapping(out.as_ptr(), to.add(from + 64 * k), n) };
+        }
+        (found, high)
+    }};
+}
+
+/// [`find_in_pairs`] that also copies: `$pair` (an `unsafe fn(*const u8, *mut u8) ->
+/// (bool, V)`) loads 128 bytes, stores them at the second pointer and says whether they
+/// hold a CR or LF (and gives the OR of their vectors). Runs over the pairs of `$bytes`
+/// while neither block holds a line ending, storing each at its offset in `$to` (which
+/// has room for `$bytes.len()` bytes), then [`copy_in_blocks`] with `$block` from the
+/// pair that does: the answer of [`Classifier::find_line_end`], with `$bytes` up to the
+/// line ending copied to `$to`.
+#[cfg(target_arch = "x86_64")]
+macro_rules! copy_in_pairs {
+    ($bytes:expr, $to:expr, $pair:ident, $block:ident, $zero:ident, $or:ident, $any_high:ident) => {{
+        let bytes: &[u8] = $bytes;
+        let to: *mut u8 = $to;
+        let mut skip = 0;
+        let mut seen = $zero();
+        for pair in bytes.chunks_exact(128) {
+            // SAFETY: `pair` is 128 readable bytes, and the 128 bytes at `skip` are within
+            // the room of `to` (the pair lies within `bytes`); the caller of the enclosing
+            // function guarantees the CPU feature the kernel is compiled for.
+            let (eol, all) = unsafe { $pair(pair.as_ptr(), to.add(skip)) };
+            if eol {
+                break;
+            }
+            seen = $or(seen, all);
+            skip += 128;
+        }
+        let high = $any_high(seen);
+        let (found, h) = copy_in_blocks!(bytes, to, skip, $block);
+        (found.map(|i| i + skip), high | h)
+    }};
+}
+
 /// Runs `$block` (an `unsafe fn(*const u8) -> (u64, bool)` reading 64 bytes through the
 /// pointer: the CR/LF mask, and whether any byte is 0x80 or more) over every whole 64-byte
 /// block of `$bytes`, and over the last partial block copied into a zero-padded buffer (0
@@ -401,6 +589,75 @@ mod x86 {
             or_sse2,
             any_high_sse2
         )
+    }
+
+    /// SSE2 [`Classifier::copy_to_line_end`](super::Classifier::copy_to_line_end), two
+    /// blocks a step.
+    ///
+    /// # Safety
+    /// `to` must have room for `bytes.len()` bytes, not overlapping `bytes`.
+    pub(super) unsafe fn copy_sse2(bytes: &[u8], to: *mut u8) -> (Option<usize>, bool) {
+        copy_in_pairs!(
+            bytes,
+            to,
+            copy_pair_sse2,
+            copy_block_sse2,
+            zero_sse2,
+            or_sse2,
+            any_high_sse2
+        )
+    }
+
+    /// [`pair_sse2`] that also stores the 128 bytes at `q`.
+    ///
+    /// # Safety
+    /// `p` must point to 128 readable bytes, and `q` to room for 128 bytes.
+    #[inline(always)]
+    unsafe fn copy_pair_sse2(p: *const u8, q: *mut u8) -> (bool, __m128i) {
+        // SAFETY: eight unaligned 16-byte loads within the 128 bytes at `p` and eight
+        // unaligned stores within the 128 at `q`, which the caller vouches for; SSE2 is
+        // part of every x86_64 CPU.
+        unsafe {
+            let cr = _mm_set1_epi8(b'\r' as i8);
+            let lf = _mm_set1_epi8(b'\n' as i8);
+            let mut eol = _mm_setzero_si128();
+            let mut any = _mm_setzero_si128();
+            for k in 0..8 {
+                let v = _mm_loadu_si128(p.add(16 * k).cast::<__m128i>());
+                _mm_storeu_si128(q.add(16 * k).cast::<__m128i>(), v);
+                eol = _mm_or_si128(
+                    eol,
+                    _mm_or_si128(_mm_cmpeq_epi8(v, cr), _mm_cmpeq_epi8(v, lf)),
+                );
+                any = _mm_or_si128(any, v);
+            }
+            (_mm_movemask_epi8(eol) != 0, any)
+        }
+    }
+
+    /// [`block_sse2`] that also stores the 64 bytes at `q`.
+    ///
+    /// # Safety
+    /// `p` must point to 64 readable bytes, and `q` to room for 64 bytes.
+    #[inline(always)]
+    unsafe fn copy_block_sse2(p: *const u8, q: *mut u8) -> (u64, bool) {
+        // SAFETY: four unaligned 16-byte loads within the 64 bytes at `p` and four
+        // unaligned stores within the 64 at `q`, which the caller vouches for; SSE2 is
+        // part of every x86_64 CPU.
+        unsafe {
+            let cr = _mm_set1_epi8(b'\r' as i8);
+            let lf = _mm_set1_epi8(b'\n' as i8);
+            let mut m = 0u64;
+            let mut any = _mm_setzero_si128();
+            for k in 0..4 {
+                let v = _mm_loadu_si128(p.add(16 * k).cast::<__m128i>());
+                _mm_storeu_si128(q.add(16 * k).cast::<__m128i>(), v);
+                let hit = _mm_or_si128(_mm_cmpeq_epi8(v, cr), _mm_cmpeq_epi8(v, lf));
+                m |= u64::from(_mm_movemask_epi8(hit) as u16) << (16 * k);
+                any = _mm_or_si128(any, v);
+            }
+            (m, _mm_movemask_epi8(any) != 0)
+        }
     }
 
     /// A zero vector.
@@ -493,6 +750,79 @@ mod x86 {
             _mm256_or_si256,
             any_high_avx2
         )
+    }
+
+    /// AVX2 [`Classifier::copy_to_line_end`](super::Classifier::copy_to_line_end).
+    ///
+    /// # Safety
+    /// The CPU must have AVX2, and `to` must have room for `bytes.len()` bytes, not
+    /// overlapping `bytes`.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn copy_avx2(bytes: &[u8], to: *mut u8) -> (Option<usize>, bool) {
+        copy_in_pairs!(
+            bytes,
+            to,
+            copy_pair_avx2,
+            copy_block_avx2,
+            _mm256_setzero_si256,
+            _mm256_or_si256,
+            any_high_avx2
+        )
+    }
+
+    /// [`pair_avx2`] that also stores the 128 bytes at `q`.
+    ///
+    /// # Safety
+    /// `p` must point to 128 readable bytes and `q` to room for 128 bytes, and the CPU
+    /// must have AVX2.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    unsafe fn copy_pair_avx2(p: *const u8, q: *mut u8) -> (bool, __m256i) {
+        // SAFETY: four unaligned 32-byte loads within the 128 bytes at `p` and four
+        // unaligned stores within the 128 at `q`, which the caller vouches for; the
+        // caller guarantees AVX2.
+        unsafe {
+            let table = eol_table_avx2();
+            let is_eol = |v| eol_avx2(table, v);
+            let a = _mm256_loadu_si256(p.cast::<__m256i>());
+            let b = _mm256_loadu_si256(p.add(32).cast::<__m256i>());
+            let c = _mm256_loadu_si256(p.add(64).cast::<__m256i>());
+            let d = _mm256_loadu_si256(p.add(96).cast::<__m256i>());
+            _mm256_storeu_si256(q.cast::<__m256i>(), a);
+            _mm256_storeu_si256(q.add(32).cast::<__m256i>(), b);
+            _mm256_storeu_si256(q.add(64).cast::<__m256i>(), c);
+            _mm256_storeu_si256(q.add(96).cast::<__m256i>(), d);
+            let eol = _mm256_or_si256(
+                _mm256_or_si256(is_eol(a), is_eol(b)),
+                _mm256_or_si256(is_eol(c), is_eol(d)),
+            );
+            let all = _mm256_or_si256(_mm256_or_si256(a, b), _mm256_or_si256(c, d));
+            (_mm256_testz_si256(eol, eol) == 0, all)
+        }
+    }
+
+    /// [`block_avx2`] that also stores the 64 bytes at `q`.
+    ///
+    /// # Safety
+    /// `p` must point to 64 readable bytes and `q` to room for 64 bytes, and the CPU must
+    /// have AVX2.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    unsafe fn copy_block_avx2(p: *const u8, q: *mut u8) -> (u64, bool) {
+        // SAFETY: two unaligned 32-byte loads within the 64 bytes at `p` and two unaligned
+        // stores within the 64 at `q`, which the caller vouches for; the caller
+        // guarantees AVX2.
+        unsafe {
+            let table = eol_table_avx2();
+            let lo = _mm256_loadu_si256(p.cast::<__m256i>());
+            let hi = _mm256_loadu_si256(p.add(32).cast::<__m256i>());
+            _mm256_storeu_si256(q.cast::<__m256i>(), lo);
+            _mm256_storeu_si256(q.add(32).cast::<__m256i>(), hi);
+            let high = _mm256_movemask_epi8(_mm256_or_si256(lo, hi)) != 0;
+            let m = u64::from(_mm256_movemask_epi8(eol_avx2(table, lo)) as u32)
+                | (u64::from(_mm256_movemask_epi8(eol_avx2(table, hi)) as u32) << 32);
+            (m, high)
+        }
     }
 
     /// For each value of a byte's low four bits, the one byte below 0x80 with those bits
@@ -600,6 +930,70 @@ mod x86 {
         )
     }
 
+    /// AVX-512BW [`Classifier::copy_to_line_end`](super::Classifier::copy_to_line_end).
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512BW, and `to` must have room for `bytes.len()` bytes, not
+    /// overlapping `bytes`.
+    #[target_feature(enable = "avx512bw")]
+    pub(super) unsafe fn copy_avx512bw(bytes: &[u8], to: *mut u8) -> (Option<usize>, bool) {
+        copy_in_pairs!(
+            bytes,
+            to,
+            copy_pair_avx512bw,
+            copy_block_avx512bw,
+            _mm512_setzero_si512,
+            _mm512_or_si512,
+            any_high_avx512bw
+        )
+    }
+
+    /// [`pair_avx512bw`] that also stores the 128 bytes at `q`.
+    ///
+    /// # Safety
+    /// `p` must point to 128 readable bytes and `q` to room for 128 bytes, and the CPU
+    /// must have AVX-512BW.
+    #[target_feature(enable = "avx512bw")]
+    #[inline]
+    unsafe fn copy_pair_avx512bw(p: *const u8, q: *mut u8) -> (bool, __m512i) {
+        // SAFETY: two unaligned 64-byte loads within the 128 bytes at `p` and two
+        // unaligned stores within the 128 at `q`, which the caller vouches for; the
+        // caller guarantees AVX-512BW.
+        unsafe {
+            let cr = _mm512_set1_epi8(b'\r' as i8);
+            let lf = _mm512_set1_epi8(b'\n' as i8);
+            let a = _mm512_loadu_si512(p.cast::<__m512i>());
+            let b = _mm512_loadu_si512(p.add(64).cast::<__m512i>());
+            _mm512_storeu_si512(q.cast::<__m512i>(), a);
+            _mm512_storeu_si512(q.add(64).cast::<__m512i>(), b);
+            let eol = _mm512_cmpeq_epi8_mask(a, cr)
+                | _mm512_cmpeq_epi8_mask(a, lf)
+                | _mm512_cmpeq_epi8_mask(b, cr)
+                | _mm512_cmpeq_epi8_mask(b, lf);
+            (eol != 0, _mm512_or_si512(a, b))
+        }
+    }
+
+    /// [`block_avx512bw`] that also stores the 64 bytes at `q`.
+    ///
+    /// # Safety
+    /// `p` must point to 64 readable bytes and `q` to room for 64 bytes, and the CPU must
+    /// have AVX-512BW.
+    #[target_feature(enable = "avx512bw")]
+    #[inline]
+    unsafe fn copy_block_avx512bw(p: *const u8, q: *mut u8) -> (u64, bool) {
+        // SAFETY: one unaligned 64-byte load of the 64 bytes at `p` and one unaligned
+        // store of them at `q`, which the caller vouches for; the caller guarantees
+        // AVX-512BW.
+        unsafe {
+            let v = _mm512_loadu_si512(p.cast::<__m512i>());
+            _mm512_storeu_si512(q.cast::<__m512i>(), v);
+            let m = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(b'\r' as i8))
+                | _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(b'\n' as i8));
+            (m, _mm512_movepi8_mask(v) != 0)
+        }
+    }
+
     /// Whether the 128 bytes at `p` hold a CR or LF, and the OR of their 64-byte vectors.
     ///
     /// # Safety
@@ -657,6 +1051,28 @@ mod neon {
     /// NEON [`Classifier::find_line_end`](super::Classifier::find_line_end).
     pub(super) fn find_neon(bytes: &[u8]) -> (Option<usize>, bool) {
         find_in_blocks!(bytes, block_neon)
+    }
+
+    /// NEON [`Classifier::copy_to_line_end`](super::Classifier::copy_to_line_end).
+    ///
+    /// # Safety
+    /// `to` must have room for `bytes.len()` bytes, not overlapping `bytes`.
+    pub(super) unsafe fn copy_neon(bytes: &[u8], to: *mut u8) -> (Option<usize>, bool) {
+        copy_in_blocks!(bytes, to, 0, copy_block_neon)
+    }
+
+    /// [`block_neon`] that also stores the 64 bytes at `q`.
+    ///
+    /// # Safety
+    /// `p` must point to 64 readable bytes, and `q` to room for 64 bytes not overlapping
+    /// them.
+    #[inline(always)]
+    unsafe fn copy_block_neon(p: *const u8, q: *mut u8) -> (u64, bool) {
+        // SAFETY: the caller vouches for the 64 bytes at `p` and the room at `q`, apart.
+        unsafe {
+            std::ptr::copy_nonoverlapping(p, q, 64);
+            block_neon(p)
+        }
     }
 
     /// Bit `i % 8` for lane `i`: after masking the compare results with it, three rounds

@@ -853,6 +853,36 @@ impl Parser {
         None
     }
 
+    /// The line held in `partial` goes on in the current chunk from `start`: one pass
+    /// ([`Classifier::copy_to_line_end`]) finds its end and copies it into `partial` up
+    /// to there, but no further than the line limit allows (`partial` never holds more
+    /// than `max_line_len` bytes). Returns where the copy stopped: the line ending, the
+    /// end of the chunk, or the limit, from where the line loop goes on as before (the
+    /// rest of the line is then empty or, at the limit, crosses it exactly where it
+    /// would have). Room is made once per line: at least the rest of the chunk, as much
+    /// as the line so far (or the last long line) when that is more, within the limit.
+    #[inline(always)]
+    fn extend_partial(&mut self, start: usize) -> usize {
+        let held = self.partial.len();
+        let room = self.config.max_line_len.saturating_sub(held);
+        let end = self.cur.len().min(start.saturating_add(room));
+        let need = end - start;
+        if self.partial.capacity() - held < need {
+            let want = need.max(held).max(self.partial_hint.saturating_sub(held));
+            self.partial.reserve(want.min(room));
+        }
+        let (found, high) = self
+            .classifier
+            .copy_to_line_end_available(&self.cur[start..end], &mut self.partial);
+        let stop = found.map_or(end, |i| start + i);
+        if high {
+            // As after `find_line_end`: the bytes run through were not all ASCII.
+            self.partial_ascii = false;
+            self.ascii_from = self.ascii_from.max(stop);
+        }
+        stop
+    }
+
     /// [`next`](Iterator::next) when the whole-event fast path may be tried: that path
     /// first, in a function of its own (so an event built there costs no entry into the
     /// general loop), then [`next_item`](Self::next_item).
@@ -913,7 +943,11 @@ impl Parser {
                     continue;
                 }
             }
-            let start = self.pos;
+            let mut start = self.pos;
+            if !self.partial.is_empty() && matches!(self.state, State::Normal) {
+                // The held line goes on here: copied up to its end as its end is found.
+                start = self.extend_partial(start);
+            }
             let Some(end) = self.next_eol(start) else {
                 if let Some(err) = self.hold_partial(start) {
                     return Some(err);
