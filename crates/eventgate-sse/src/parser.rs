@@ -859,22 +859,44 @@ impl Parser {
     /// than `max_line_len` bytes). Returns where the copy stopped: the line ending, the
     /// end of the chunk, or the limit, from where the line loop goes on as before (the
     /// rest of the line is then empty or, at the limit, crosses it exactly where it
-    /// would have). Room is made once per line: at least the rest of the chunk, as much
-    /// as the line so far (or the last long line) when that is more, within the limit.
+    /// would have). The copy goes first into the room `partial` has, so that a line that
+    /// ends there (one no longer than the last long line, `partial_hint`, which that room
+    /// was made for) grows no buffer for the rest of its chunk; room is made only for a
+    /// line going on past it: at least the rest of the chunk, as much as the line so far
+    /// (or the last long line) when that is more, within the limit.
     #[inline(always)]
     fn extend_partial(&mut self, start: usize) -> usize {
         let held = self.partial.len();
         let room = self.config.max_line_len.saturating_sub(held);
         let end = self.cur.len().min(start.saturating_add(room));
-        let need = end - start;
-        if self.partial.capacity() - held < need {
-            let want = need.max(held).max(self.partial_hint.saturating_sub(held));
-            self.partial.reserve(want.min(room));
+        let spare = self.partial.capacity() - held;
+        let mut at = start;
+        if spare < end - start {
+            if spare > 0 {
+                let fit = start + spare;
+                let stop = self.copy_to_partial(start, fit);
+                if stop < fit {
+                    return stop;
+                }
+                at = fit;
+            }
+            let held = self.partial.len();
+            let want = (end - at)
+                .max(held)
+                .max(self.partial_hint.saturating_sub(held));
+            self.partial.reserve(want.min(room - (at - start)));
         }
+        self.copy_to_partial(at, end)
+    }
+
+    /// Appends `cur[from..to]` up to its first line ending to `partial`, in one pass with
+    /// the search for that ending; returns where it stopped (the ending, or `to`).
+    #[inline(always)]
+    fn copy_to_partial(&mut self, from: usize, to: usize) -> usize {
         let (found, high) = self
             .classifier
-            .copy_to_line_end_available(&self.cur[start..end], &mut self.partial);
-        let stop = found.map_or(end, |i| start + i);
+            .copy_to_line_end_available(&self.cur[from..to], &mut self.partial);
+        let stop = found.map_or(to, |i| from + i);
         if high {
             // As after `find_line_end`: the bytes run through were not all ASCII.
             self.partial_ascii = false;
