@@ -872,14 +872,19 @@ impl Parser {
         let spare = self.partial.capacity() - held;
         let mut at = start;
         if spare < end - start {
+            let fit = start + spare;
             if spare > 0 {
-                let fit = start + spare;
                 let stop = self.copy_to_partial(start, fit);
                 if stop < fit {
                     return stop;
                 }
-                at = fit;
             }
+            // Or it ends right after the room (`fit < end`): where a line as long as the
+            // last one ends.
+            if matches!(self.cur.get(fit), Some(b'\r' | b'\n')) {
+                return fit;
+            }
+            at = fit;
             let held = self.partial.len();
             let want = (end - at)
                 .max(held)
