@@ -37,6 +37,8 @@
 // that uses `unsafe`; every block says why it is sound.
 #![allow(unsafe_code)]
 
+use bytes::BytesMut;
+
 /// How line endings are classified: the instruction set of the vector pass.
 ///
 /// Build a parser with a given one through
@@ -153,25 +155,102 @@ impl Classifier {
     /// unavailable one falls back to the portable loop).
     #[inline]
     pub(crate) fn find_line_end_available(self, bytes: &[u8]) -> (Option<usize>, bool) {
+        // SAFETY: without `COPY` nothing is stored, so the destination is never used.
+        unsafe { self.scan::<false>(bytes, std::ptr::null_mut()) }
+    }
+
+    /// The search of [`find_line_end`](Self::find_line_end) on this classifier (the
+    /// portable loop when it is not available) and, with `COPY`, the copy of
+    /// [`copy_to_line_end`](Self::copy_to_line_end): the bytes before the line ending (all
+    /// of them when there is none) stored at `to`, in the same pass.
+    ///
+    /// # Safety
+    /// With `COPY`, `to` must have room for `bytes.len()` bytes, not overlapping `bytes`.
+    #[inline]
+    unsafe fn scan<const COPY: bool>(self, bytes: &[u8], to: *mut u8) -> (Option<usize>, bool) {
         match self {
             #[cfg(target_arch = "x86_64")]
-            Classifier::Sse2 => x86::find_sse2(bytes),
+            Classifier::Sse2 => {
+                // SAFETY: the caller vouches for `to`; SSE2 is part of every x86_64 CPU.
+                unsafe { x86::scan_sse2::<COPY>(bytes, to) }
+            }
             #[cfg(target_arch = "x86_64")]
             Classifier::Avx2 if std::is_x86_feature_detected!("avx2") => {
-                // SAFETY: the CPU has AVX2 (checked just above), which is all `find_avx2`
-                // requires.
-                unsafe { x86::find_avx2(bytes) }
+                // SAFETY: the CPU has AVX2 (checked just above), and the caller vouches for
+                // `to`: all `scan_avx2` requires.
+                unsafe { x86::scan_avx2::<COPY>(bytes, to) }
             }
             #[cfg(target_arch = "x86_64")]
             Classifier::Avx512bw if std::is_x86_feature_detected!("avx512bw") => {
-                // SAFETY: the CPU has AVX-512BW (checked just above), which is all
-                // `find_avx512bw` requires.
-                unsafe { x86::find_avx512bw(bytes) }
+                // SAFETY: the CPU has AVX-512BW (checked just above), and the caller
+                // vouches for `to`: all `scan_avx512bw` requires.
+                unsafe { x86::scan_avx512bw::<COPY>(bytes, to) }
             }
             #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
-            Classifier::Neon => neon::find_neon(bytes),
-            _ => find_portable(bytes),
+            Classifier::Neon => {
+                // SAFETY: the caller vouches for `to`; NEON is enabled for the whole target.
+                unsafe { neon::scan_neon::<COPY>(bytes, to) }
+            }
+            _ => {
+                let (found, high) = find_portable(bytes);
+                if COPY {
+                    let n = found.unwrap_or(bytes.len());
+                    // SAFETY: at most `bytes.len()` bytes, for which the caller vouches
+                    // that `to` has room, apart from `bytes`.
+                    unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), to, n) };
+                }
+                (found, high)
+            }
         }
+    }
+
+    /// [`find_line_end`](Self::find_line_end) and a copy in one pass: appends the bytes
+    /// of `bytes` before its first CR or LF (all of `bytes` when there is none) to `dst`,
+    /// storing each vector as soon as it is loaded and tested, and gives the same answer
+    /// as `find_line_end`. How the parser carries a line that goes on from one chunk into
+    /// the next: the search and the copy into the line held would otherwise be two passes
+    /// over every byte.
+    ///
+    /// An unavailable classifier copies with [`Classifier::best`] instead.
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use eventgate_sse::classify::Classifier;
+    ///
+    /// let mut line = BytesMut::from(&b"data: "[..]);
+    /// let mut chunk = vec![b'x'; 3000];
+    /// chunk.extend_from_slice(b"\nid: 1\n");
+    /// assert_eq!(Classifier::best().copy_to_line_end(&chunk, &mut line), (Some(3000), false));
+    /// assert_eq!(line.len(), 6 + 3000);
+    /// assert_eq!(Classifier::Portable.copy_to_line_end(b"no end", &mut line), (None, false));
+    /// assert!(line.ends_with(b"xxno end"));
+    /// ```
+    pub fn copy_to_line_end(self, bytes: &[u8], dst: &mut BytesMut) -> (Option<usize>, bool) {
+        self.or_best().copy_to_line_end_available(bytes, dst)
+    }
+
+    /// [`copy_to_line_end`](Self::copy_to_line_end) for a classifier known to be
+    /// available (an unavailable one falls back to the portable loop). Makes room in
+    /// `dst` for all of `bytes` if it has not got it (the parser reserves beforehand, so
+    /// this is one compare).
+    #[inline]
+    pub(crate) fn copy_to_line_end_available(
+        self,
+        bytes: &[u8],
+        dst: &mut BytesMut,
+    ) -> (Option<usize>, bool) {
+        dst.reserve(bytes.len());
+        let to = dst.spare_capacity_mut().as_mut_ptr().cast::<u8>();
+        // SAFETY: `to` is the spare capacity of `dst`, room for `bytes.len()` bytes
+        // (reserved just above), which `bytes` (a shared borrow while `dst` is borrowed
+        // mutably) cannot overlap.
+        let (found, high) = unsafe { self.scan::<true>(bytes, to) };
+        let n = found.unwrap_or(bytes.len());
+        // SAFETY: the copy wrote `bytes[..n]` to the first `n` bytes of the spare capacity
+        // (the tests check every path against the portable one), and `n` is at most
+        // `bytes.len()`, which fits in it.
+        unsafe { dst.set_len(dst.len() + n) };
+        (found, high)
     }
 
     /// [`classify`](Self::classify) for a classifier known to be available (the parser
@@ -236,23 +315,28 @@ fn find_portable(bytes: &[u8]) -> (Option<usize>, bool) {
     (found, !bytes[..looked_at].is_ascii())
 }
 
-/// Runs `$block` (see [`each_block`]) over the 64-byte blocks of `$bytes` from `$from`
-/// until one holds a CR or LF: evaluates to [`Classifier::find_line_end`]'s answer for
-/// `$bytes[$from..]`. The bytes before `$from` must hold no CR or LF: a last partial block
-/// is looked at as the last 64 bytes of `$bytes` when there are that many (overlapping
-/// bytes already looked at, or before `$from`, which add no line ending and whose high
-/// bits are in the answer already or lie in blocks before the one looked at anyway),
-/// and copied into a zero-padded buffer otherwise.
+/// Runs `$block` over the 64-byte blocks of `$bytes` from `$from` until one holds a CR
+/// or LF: evaluates to [`Classifier::find_line_end`]'s answer for `$bytes[$from..]`.
+/// `$block::<COPY>` (an `unsafe fn(*const u8, *mut u8) -> (u64, bool)`, see
+/// [`each_block`]) reads 64 bytes through the first pointer and, with `COPY`, stores them
+/// through the second. With `$copy` (a constant) true, `$to` has room for `$bytes.len()`
+/// bytes, of which the first `$from` already hold `$bytes[..$from]`, and every byte before
+/// the line ending (all of them when there is none) is stored at its offset in `$to`,
+/// bytes after it in its block too (within the room); with `$copy` false, `$to` is never
+/// written (it may be null). The bytes before `$from` must hold no CR or LF: a last
+/// partial block is looked at as the last 64 bytes of `$bytes` when there are that many
+/// (overlapping bytes already looked at, or before `$from`, which add no line ending,
+/// whose high bits are in the answer already or lie in blocks before the one looked at
+/// anyway, and which are stored again as they are), and in a zero-padded buffer
+/// otherwise (its bytes up to the line ending then copied from `$bytes`).
 #[cfg(any(
     target_arch = "x86_64",
     all(target_arch = "aarch64", target_feature = "neon")
 ))]
-macro_rules! find_in_blocks {
-    ($bytes:expr, $block:ident) => {
-        find_in_blocks!($bytes, 0, $block)
-    };
-    ($bytes:expr, $from:expr, $block:ident) => {{
+macro_rules! scan_in_blocks {
+    ($bytes:expr, $to:expr, $from:expr, $copy:expr, $block:ident) => {{
         let all: &[u8] = $bytes;
+        let to: *mut u8 = $to;
         let from: usize = $from;
         let bytes = &all[from..];
         let mut whole = bytes.chunks_exact(64);
@@ -260,9 +344,11 @@ macro_rules! find_in_blocks {
         let mut found = None;
         let mut k = 0;
         for chunk in whole.by_ref() {
-            // SAFETY: `chunk` is 64 readable bytes; the caller of the enclosing function
-            // guarantees the CPU feature the kernel is compiled for.
-            let (m, h) = unsafe { $block(chunk.as_ptr()) };
+            // SAFETY: `chunk` is 64 readable bytes; with `$copy` the 64 bytes at
+            // `from + 64 * k` lie within `all`, so within the room of `to`; the caller of
+            // the enclosing function guarantees the CPU feature the kernel is compiled for.
+            let (m, h) =
+                unsafe { $block::<{ $copy }>(chunk.as_ptr(), to.wrapping_add(from + 64 * k)) };
             high |= h;
             if m != 0 {
                 found = Some(k * 64 + m.trailing_zeros() as usize);
@@ -273,48 +359,67 @@ macro_rules! find_in_blocks {
         let tail = whole.remainder();
         if found.is_none() && !tail.is_empty() && all.len() >= 64 {
             // The last 64 bytes, overlapping bytes already looked at (which hold no line
-            // ending, and whose high bits are already in `high`).
-            let last = &all[all.len() - 64..];
-            // SAFETY: `last` is 64 readable bytes; the feature is guaranteed as above.
-            let (m, h) = unsafe { $block(last.as_ptr()) };
+            // ending, whose high bits are already in `high`, and which are stored again as
+            // they are).
+            let at = all.len() - 64;
+            // SAFETY: `all[at..]` is 64 readable bytes, and with `$copy` `to + at` has room
+            // for them (the room is `all.len()`); the feature is guaranteed as above.
+            let (m, h) = unsafe { $block::<{ $copy }>(all.as_ptr().add(at), to.wrapping_add(at)) };
             high |= h;
             if m != 0 {
-                found = Some(all.len() - 64 + m.trailing_zeros() as usize - from);
+                found = Some(at + m.trailing_zeros() as usize - from);
             }
         } else if found.is_none() && !tail.is_empty() {
             let mut padded = [0u8; 64];
             padded[..tail.len()].copy_from_slice(tail);
-            // SAFETY: `padded` is 64 readable bytes; the feature is guaranteed as above.
-            let (m, h) = unsafe { $block(padded.as_ptr()) };
+            // SAFETY: `padded` is 64 readable bytes, and nothing is stored; the feature is
+            // guaranteed as above.
+            let (m, h) = unsafe { $block::<false>(padded.as_ptr(), core::ptr::null_mut()) };
             high |= h;
             if m != 0 {
                 found = Some(k * 64 + m.trailing_zeros() as usize);
+            }
+            if $copy {
+                let n = found.map_or(tail.len(), |i| i - k * 64);
+                // SAFETY: `n` is at most `tail.len()`, and `tail` ends where `all` does, so
+                // the `n` bytes at `from + 64 * k` are within the room of `to`, which
+                // `tail` does not overlap (the caller of the enclosing function vouches).
+                unsafe { core::ptr::copy_nonoverlapping(tail.as_ptr(), to.add(from + 64 * k), n) };
             }
         }
         (found, high)
     }};
 }
 
-/// [`Classifier::find_line_end`] two 64-byte blocks a step: `$pair` (an `unsafe
-/// fn(*const u8) -> (bool, V)` reading 128 bytes: whether they hold a CR or LF, one test
-/// of the OR of both blocks' compares, and the OR of the bytes) runs over `$bytes` while
-/// neither block holds a line ending, then [`find_in_blocks`] with `$block` block by
-/// block from the pair that does (its high bytes looked at again there): the same answer
-/// as block by block from the start (two pairs a step, with one branch for both, while
-/// neither holds one). The ORs of the pairs run through are gathered in one vector
-/// (`$zero`, `$or`), whose high bits (`$any_high`) are looked at once at the end.
+/// [`Classifier::find_line_end`] two 64-byte blocks a step: `$pair::<COPY>` (an `unsafe
+/// fn(*const u8, *mut u8) -> (bool, V)` reading 128 bytes through the first pointer:
+/// whether they hold a CR or LF, one test of the OR of both blocks' compares, and the OR
+/// of the bytes; with `COPY` it also stores them through the second) runs over `$bytes`
+/// while neither block holds a line ending, then [`scan_in_blocks`] with `$block` block
+/// by block from the pair that does (its high bytes looked at, and its bytes stored,
+/// again there): the same answer as block by block from the start (two pairs a step,
+/// with one branch for both, while neither holds one). The ORs of the pairs run through
+/// are gathered in one vector (`$zero`, `$or`), whose high bits (`$any_high`) are looked
+/// at once at the end. `$to` and `$copy` as for [`scan_in_blocks`] (from 0): with `$copy`
+/// the bytes up to the line ending are stored at their offsets in `$to`.
 #[cfg(target_arch = "x86_64")]
-macro_rules! find_in_pairs {
-    ($bytes:expr, $pair:ident, $block:ident, $zero:ident, $or:ident, $any_high:ident) => {{
+macro_rules! scan_in_pairs {
+    ($bytes:expr, $to:expr, $copy:expr, $pair:ident, $block:ident, $zero:ident, $or:ident, $any_high:ident) => {{
         let bytes: &[u8] = $bytes;
+        let to: *mut u8 = $to;
         let mut skip = 0;
         let mut seen = $zero();
         // Two pairs a step first, with one branch on both.
         for quad in bytes.chunks_exact(256) {
-            // SAFETY: `quad` is 256 readable bytes, two pairs; the feature is guaranteed
-            // as below.
-            let ((e1, a1), (e2, a2)) =
-                unsafe { ($pair(quad.as_ptr()), $pair(quad.as_ptr().add(128))) };
+            // SAFETY: `quad` is 256 readable bytes, two pairs, and with `$copy` the 256
+            // bytes at `skip` lie within `bytes`, so within the room of `to`; the feature
+            // is guaranteed as below.
+            let ((e1, a1), (e2, a2)) = unsafe {
+                (
+                    $pair::<{ $copy }>(quad.as_ptr(), to.wrapping_add(skip)),
+                    $pair::<{ $copy }>(quad.as_ptr().add(128), to.wrapping_add(skip + 128)),
+                )
+            };
             if e1 | e2 {
                 break;
             }
@@ -322,9 +427,10 @@ macro_rules! find_in_pairs {
             skip += 256;
         }
         for pair in bytes[skip..].chunks_exact(128) {
-            // SAFETY: `pair` is 128 readable bytes; the caller of the enclosing function
-            // guarantees the CPU feature the kernel is compiled for.
-            let (eol, all) = unsafe { $pair(pair.as_ptr()) };
+            // SAFETY: `pair` is 128 readable bytes, and with `$copy` the 128 bytes at
+            // `skip` are within the room of `to` (as above); the caller of the enclosing
+            // function guarantees the CPU feature the kernel is compiled for.
+            let (eol, all) = unsafe { $pair::<{ $copy }>(pair.as_ptr(), to.wrapping_add(skip)) };
             if eol {
                 break;
             }
@@ -332,15 +438,17 @@ macro_rules! find_in_pairs {
             skip += 128;
         }
         let high = $any_high(seen);
-        let (found, h) = find_in_blocks!(bytes, skip, $block);
+        let (found, h) = scan_in_blocks!(bytes, to, skip, $copy, $block);
         (found.map(|i| i + skip), high | h)
     }};
 }
 
-/// Runs `$block` (an `unsafe fn(*const u8) -> (u64, bool)` reading 64 bytes through the
-/// pointer: the CR/LF mask, and whether any byte is 0x80 or more) over every whole 64-byte
-/// block of `$bytes`, and over the last partial block copied into a zero-padded buffer (0
-/// is neither CR nor LF, and ASCII, so the padding marks nothing). `$masks` holds exactly
+/// Runs `$block::<false>` (an `unsafe fn(*const u8, *mut u8) -> (u64, bool)` reading 64
+/// bytes through the first pointer: the CR/LF mask, and whether any byte is 0x80 or more;
+/// with `true` for its parameter it also stores the 64 bytes through the second, which is
+/// null here) over every whole 64-byte block of `$bytes`, and over the last partial block
+/// copied into a zero-padded buffer (0 is neither CR nor LF, and ASCII, so the padding
+/// marks nothing). `$masks` holds exactly
 /// `$bytes.len().div_ceil(64)` masks. Evaluates to the start of the block after the last
 /// one with a non-ASCII byte (0 if none has one). A macro rather than a function taking
 /// a closure, so that the kernel is inlined into the caller compiled for its CPU feature.
@@ -357,7 +465,7 @@ macro_rules! each_block {
         for (chunk, mask) in whole.by_ref().zip(out.by_ref()) {
             // SAFETY: `chunk` is 64 readable bytes; the caller of the enclosing function
             // guarantees the CPU feature the kernel is compiled for.
-            let (m, high) = unsafe { $block(chunk.as_ptr()) };
+            let (m, high) = unsafe { $block::<false>(chunk.as_ptr(), core::ptr::null_mut()) };
             *mask = m;
             k += 1;
             if high {
@@ -371,7 +479,7 @@ macro_rules! each_block {
             let mut padded = [0u8; 64];
             padded[..tail.len()].copy_from_slice(tail);
             // SAFETY: `padded` is 64 readable bytes; the feature is guaranteed as above.
-            let (m, high) = unsafe { $block(padded.as_ptr()) };
+            let (m, high) = unsafe { $block::<false>(padded.as_ptr(), core::ptr::null_mut()) };
             *mask = m;
             if high {
                 ascii_from = (k + 1) * 64;
@@ -390,17 +498,18 @@ mod x86 {
         each_block!(bytes, masks, block_sse2)
     }
 
-    /// SSE2 [`Classifier::find_line_end`](super::Classifier::find_line_end), two blocks
-    /// a step.
-    pub(super) fn find_sse2(bytes: &[u8]) -> (Option<usize>, bool) {
-        find_in_pairs!(
-            bytes,
-            pair_sse2,
-            block_sse2,
-            zero_sse2,
-            or_sse2,
-            any_high_sse2
-        )
+    /// SSE2 [`Classifier::find_line_end`](super::Classifier::find_line_end), two blocks a
+    /// step; with `COPY`, also [`copy_to_line_end`](super::Classifier::copy_to_line_end)'s
+    /// copy of the bytes before the line ending to `to`.
+    ///
+    /// # Safety
+    /// With `COPY`, `to` must have room for `bytes.len()` bytes, not overlapping `bytes`.
+    pub(super) unsafe fn scan_sse2<const COPY: bool>(
+        bytes: &[u8],
+        to: *mut u8,
+    ) -> (Option<usize>, bool) {
+        let (zero, or, any_high) = (zero_sse2, or_sse2, any_high_sse2);
+        scan_in_pairs!(bytes, to, COPY, pair_sse2, block_sse2, zero, or, any_high)
     }
 
     /// A zero vector.
@@ -424,13 +533,15 @@ mod x86 {
         unsafe { _mm_movemask_epi8(v) != 0 }
     }
 
-    /// Whether the 128 bytes at `p` hold a CR or LF, and the OR of their 16-byte vectors.
+    /// Whether the 128 bytes at `p` hold a CR or LF, and the OR of their 16-byte vectors;
+    /// with `COPY` the bytes are also stored at `q`.
     ///
     /// # Safety
-    /// `p` must point to 128 readable bytes.
+    /// `p` must point to 128 readable bytes, and with `COPY` `q` to room for 128 bytes.
     #[inline(always)]
-    unsafe fn pair_sse2(p: *const u8) -> (bool, __m128i) {
-        // SAFETY: eight unaligned 16-byte loads within the 128 bytes the caller vouches
+    unsafe fn pair_sse2<const COPY: bool>(p: *const u8, q: *mut u8) -> (bool, __m128i) {
+        // SAFETY: eight unaligned 16-byte loads within the 128 bytes at `p` and, with
+        // `COPY`, eight unaligned stores within the 128 at `q`, which the caller vouches
         // for; SSE2 is part of every x86_64 CPU.
         unsafe {
             let cr = _mm_set1_epi8(b'\r' as i8);
@@ -439,6 +550,9 @@ mod x86 {
             let mut any = _mm_setzero_si128();
             for k in 0..8 {
                 let v = _mm_loadu_si128(p.add(16 * k).cast::<__m128i>());
+                if COPY {
+                    _mm_storeu_si128(q.add(16 * k).cast::<__m128i>(), v);
+                }
                 eol = _mm_or_si128(
                     eol,
                     _mm_or_si128(_mm_cmpeq_epi8(v, cr), _mm_cmpeq_epi8(v, lf)),
@@ -449,11 +563,15 @@ mod x86 {
         }
     }
 
+    /// The CR/LF mask of the 64 bytes at `p` and whether one of them is 0x80 or more;
+    /// with `COPY` the bytes are also stored at `q`.
+    ///
     /// # Safety
-    /// `p` must point to 64 readable bytes.
+    /// `p` must point to 64 readable bytes, and with `COPY` `q` to room for 64 bytes.
     #[inline(always)]
-    unsafe fn block_sse2(p: *const u8) -> (u64, bool) {
-        // SAFETY: four unaligned 16-byte loads within the 64 bytes the caller vouches
+    unsafe fn block_sse2<const COPY: bool>(p: *const u8, q: *mut u8) -> (u64, bool) {
+        // SAFETY: four unaligned 16-byte loads within the 64 bytes at `p` and, with
+        // `COPY`, four unaligned stores within the 64 at `q`, which the caller vouches
         // for; SSE2 is part of every x86_64 CPU.
         unsafe {
             let cr = _mm_set1_epi8(b'\r' as i8);
@@ -462,6 +580,9 @@ mod x86 {
             let mut any = _mm_setzero_si128();
             for k in 0..4 {
                 let v = _mm_loadu_si128(p.add(16 * k).cast::<__m128i>());
+                if COPY {
+                    _mm_storeu_si128(q.add(16 * k).cast::<__m128i>(), v);
+                }
                 let hit = _mm_or_si128(_mm_cmpeq_epi8(v, cr), _mm_cmpeq_epi8(v, lf));
                 m |= u64::from(_mm_movemask_epi8(hit) as u16) << (16 * k);
                 any = _mm_or_si128(any, v);
@@ -479,18 +600,25 @@ mod x86 {
         each_block!(bytes, masks, block_avx2)
     }
 
-    /// AVX2 [`Classifier::find_line_end`](super::Classifier::find_line_end).
+    /// AVX2 [`scan_sse2`].
     ///
     /// # Safety
-    /// The CPU must have AVX2.
+    /// The CPU must have AVX2, and with `COPY` `to` must have room for `bytes.len()`
+    /// bytes, not overlapping `bytes`.
     #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn find_avx2(bytes: &[u8]) -> (Option<usize>, bool) {
-        find_in_pairs!(
+    pub(super) unsafe fn scan_avx2<const COPY: bool>(
+        bytes: &[u8],
+        to: *mut u8,
+    ) -> (Option<usize>, bool) {
+        let (zero, or) = (_mm256_setzero_si256, _mm256_or_si256);
+        scan_in_pairs!(
             bytes,
+            to,
+            COPY,
             pair_avx2,
             block_avx2,
-            _mm256_setzero_si256,
-            _mm256_or_si256,
+            zero,
+            or,
             any_high_avx2
         )
     }
@@ -514,14 +642,17 @@ mod x86 {
         _mm256_movemask_epi8(v) != 0
     }
 
-    /// Whether the 128 bytes at `p` hold a CR or LF, and the OR of their 32-byte vectors.
+    /// Whether the 128 bytes at `p` hold a CR or LF, and the OR of their 32-byte vectors;
+    /// with `COPY` the bytes are also stored at `q`.
     ///
     /// # Safety
-    /// `p` must point to 128 readable bytes, and the CPU must have AVX2.
+    /// `p` must point to 128 readable bytes, with `COPY` `q` to room for 128 bytes, and
+    /// the CPU must have AVX2.
     #[target_feature(enable = "avx2")]
     #[inline]
-    unsafe fn pair_avx2(p: *const u8) -> (bool, __m256i) {
-        // SAFETY: four unaligned 32-byte loads within the 128 bytes the caller vouches
+    unsafe fn pair_avx2<const COPY: bool>(p: *const u8, q: *mut u8) -> (bool, __m256i) {
+        // SAFETY: four unaligned 32-byte loads within the 128 bytes at `p` and, with
+        // `COPY`, four unaligned stores within the 128 at `q`, which the caller vouches
         // for; the caller guarantees AVX2.
         unsafe {
             let table = eol_table_avx2();
@@ -530,6 +661,12 @@ mod x86 {
             let b = _mm256_loadu_si256(p.add(32).cast::<__m256i>());
             let c = _mm256_loadu_si256(p.add(64).cast::<__m256i>());
             let d = _mm256_loadu_si256(p.add(96).cast::<__m256i>());
+            if COPY {
+                _mm256_storeu_si256(q.cast::<__m256i>(), a);
+                _mm256_storeu_si256(q.add(32).cast::<__m256i>(), b);
+                _mm256_storeu_si256(q.add(64).cast::<__m256i>(), c);
+                _mm256_storeu_si256(q.add(96).cast::<__m256i>(), d);
+            }
             let eol = _mm256_or_si256(
                 _mm256_or_si256(is_eol(a), is_eol(b)),
                 _mm256_or_si256(is_eol(c), is_eol(d)),
@@ -557,17 +694,25 @@ mod x86 {
         _mm256_cmpeq_epi8(_mm256_shuffle_epi8(table, v), v)
     }
 
+    /// [`block_sse2`] with two 32-byte vectors.
+    ///
     /// # Safety
-    /// `p` must point to 64 readable bytes, and the CPU must have AVX2.
+    /// `p` must point to 64 readable bytes, with `COPY` `q` to room for 64 bytes, and the
+    /// CPU must have AVX2.
     #[target_feature(enable = "avx2")]
     #[inline]
-    unsafe fn block_avx2(p: *const u8) -> (u64, bool) {
-        // SAFETY: two unaligned 32-byte loads within the 64 bytes the caller vouches for;
-        // the caller guarantees AVX2.
+    unsafe fn block_avx2<const COPY: bool>(p: *const u8, q: *mut u8) -> (u64, bool) {
+        // SAFETY: two unaligned 32-byte loads within the 64 bytes at `p` and, with `COPY`,
+        // two unaligned stores within the 64 at `q`, which the caller vouches for; the
+        // caller guarantees AVX2.
         unsafe {
             let table = eol_table_avx2();
             let lo = _mm256_loadu_si256(p.cast::<__m256i>());
             let hi = _mm256_loadu_si256(p.add(32).cast::<__m256i>());
+            if COPY {
+                _mm256_storeu_si256(q.cast::<__m256i>(), lo);
+                _mm256_storeu_si256(q.add(32).cast::<__m256i>(), hi);
+            }
             let high = _mm256_movemask_epi8(_mm256_or_si256(lo, hi)) != 0;
             let m = u64::from(_mm256_movemask_epi8(eol_avx2(table, lo)) as u32)
                 | (u64::from(_mm256_movemask_epi8(eol_avx2(table, hi)) as u32) << 32);
@@ -584,36 +729,50 @@ mod x86 {
         each_block!(bytes, masks, block_avx512bw)
     }
 
-    /// AVX-512BW [`Classifier::find_line_end`](super::Classifier::find_line_end).
+    /// AVX-512BW [`scan_sse2`].
     ///
     /// # Safety
-    /// The CPU must have AVX-512BW.
+    /// The CPU must have AVX-512BW, and with `COPY` `to` must have room for `bytes.len()`
+    /// bytes, not overlapping `bytes`.
     #[target_feature(enable = "avx512bw")]
-    pub(super) unsafe fn find_avx512bw(bytes: &[u8]) -> (Option<usize>, bool) {
-        find_in_pairs!(
+    pub(super) unsafe fn scan_avx512bw<const COPY: bool>(
+        bytes: &[u8],
+        to: *mut u8,
+    ) -> (Option<usize>, bool) {
+        let (zero, or, high) = (_mm512_setzero_si512, _mm512_or_si512, any_high_avx512bw);
+        scan_in_pairs!(
             bytes,
+            to,
+            COPY,
             pair_avx512bw,
             block_avx512bw,
-            _mm512_setzero_si512,
-            _mm512_or_si512,
-            any_high_avx512bw
+            zero,
+            or,
+            high
         )
     }
 
-    /// Whether the 128 bytes at `p` hold a CR or LF, and the OR of their 64-byte vectors.
+    /// Whether the 128 bytes at `p` hold a CR or LF, and the OR of their 64-byte vectors;
+    /// with `COPY` the bytes are also stored at `q`.
     ///
     /// # Safety
-    /// `p` must point to 128 readable bytes, and the CPU must have AVX-512BW.
+    /// `p` must point to 128 readable bytes, with `COPY` `q` to room for 128 bytes, and
+    /// the CPU must have AVX-512BW.
     #[target_feature(enable = "avx512bw")]
     #[inline]
-    unsafe fn pair_avx512bw(p: *const u8) -> (bool, __m512i) {
-        // SAFETY: two unaligned 64-byte loads within the 128 bytes the caller vouches
+    unsafe fn pair_avx512bw<const COPY: bool>(p: *const u8, q: *mut u8) -> (bool, __m512i) {
+        // SAFETY: two unaligned 64-byte loads within the 128 bytes at `p` and, with
+        // `COPY`, two unaligned stores within the 128 at `q`, which the caller vouches
         // for; the caller guarantees AVX-512BW.
         unsafe {
             let cr = _mm512_set1_epi8(b'\r' as i8);
             let lf = _mm512_set1_epi8(b'\n' as i8);
             let a = _mm512_loadu_si512(p.cast::<__m512i>());
             let b = _mm512_loadu_si512(p.add(64).cast::<__m512i>());
+            if COPY {
+                _mm512_storeu_si512(q.cast::<__m512i>(), a);
+                _mm512_storeu_si512(q.add(64).cast::<__m512i>(), b);
+            }
             let eol = _mm512_cmpeq_epi8_mask(a, cr)
                 | _mm512_cmpeq_epi8_mask(a, lf)
                 | _mm512_cmpeq_epi8_mask(b, cr)
@@ -629,15 +788,22 @@ mod x86 {
         _mm512_movepi8_mask(v) != 0
     }
 
+    /// [`block_sse2`] with one 64-byte vector.
+    ///
     /// # Safety
-    /// `p` must point to 64 readable bytes, and the CPU must have AVX-512BW.
+    /// `p` must point to 64 readable bytes, with `COPY` `q` to room for 64 bytes, and the
+    /// CPU must have AVX-512BW.
     #[target_feature(enable = "avx512bw")]
     #[inline]
-    unsafe fn block_avx512bw(p: *const u8) -> (u64, bool) {
-        // SAFETY: one unaligned 64-byte load of the 64 bytes the caller vouches for; the
-        // caller guarantees AVX-512BW.
+    unsafe fn block_avx512bw<const COPY: bool>(p: *const u8, q: *mut u8) -> (u64, bool) {
+        // SAFETY: one unaligned 64-byte load of the 64 bytes at `p` and, with `COPY`, one
+        // unaligned store of them at `q`, which the caller vouches for; the caller
+        // guarantees AVX-512BW.
         unsafe {
             let v = _mm512_loadu_si512(p.cast::<__m512i>());
+            if COPY {
+                _mm512_storeu_si512(q.cast::<__m512i>(), v);
+            }
             let m = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(b'\r' as i8))
                 | _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(b'\n' as i8));
             (m, _mm512_movepi8_mask(v) != 0)
@@ -654,20 +820,32 @@ mod neon {
         each_block!(bytes, masks, block_neon)
     }
 
-    /// NEON [`Classifier::find_line_end`](super::Classifier::find_line_end).
-    pub(super) fn find_neon(bytes: &[u8]) -> (Option<usize>, bool) {
-        find_in_blocks!(bytes, block_neon)
+    /// NEON [`Classifier::find_line_end`](super::Classifier::find_line_end), one block a
+    /// step; with `COPY`, also [`copy_to_line_end`](super::Classifier::copy_to_line_end)'s
+    /// copy of the bytes before the line ending to `to`.
+    ///
+    /// # Safety
+    /// With `COPY`, `to` must have room for `bytes.len()` bytes, not overlapping `bytes`.
+    pub(super) unsafe fn scan_neon<const COPY: bool>(
+        bytes: &[u8],
+        to: *mut u8,
+    ) -> (Option<usize>, bool) {
+        scan_in_blocks!(bytes, to, 0, COPY, block_neon)
     }
 
     /// Bit `i % 8` for lane `i`: after masking the compare results with it, three rounds
     /// of pairwise adds fold 64 lanes into 64 bits (simdjson's `to_bitmask`).
     const BITS: [u8; 16] = [1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128];
 
+    /// The CR/LF mask of the 64 bytes at `p` and whether one of them is 0x80 or more;
+    /// with `COPY` the bytes are also stored at `q`.
+    ///
     /// # Safety
-    /// `p` must point to 64 readable bytes.
+    /// `p` must point to 64 readable bytes, and with `COPY` `q` to room for 64 bytes.
     #[inline(always)]
-    unsafe fn block_neon(p: *const u8) -> (u64, bool) {
-        // SAFETY: four 16-byte loads within the 64 bytes the caller vouches for, and one
+    unsafe fn block_neon<const COPY: bool>(p: *const u8, q: *mut u8) -> (u64, bool) {
+        // SAFETY: four 16-byte loads within the 64 bytes at `p` and, with `COPY`, four
+        // 16-byte stores within the 64 at `q`, which the caller vouches for, and one load
         // of the 16 bytes of `BITS`; NEON is enabled for the whole target.
         unsafe {
             let cr = vdupq_n_u8(b'\r');
@@ -677,6 +855,12 @@ mod neon {
             let v1 = vld1q_u8(p.add(16));
             let v2 = vld1q_u8(p.add(32));
             let v3 = vld1q_u8(p.add(48));
+            if COPY {
+                vst1q_u8(q, v0);
+                vst1q_u8(q.add(16), v1);
+                vst1q_u8(q.add(32), v2);
+                vst1q_u8(q.add(48), v3);
+            }
             let m0 = vandq_u8(vorrq_u8(vceqq_u8(v0, cr), vceqq_u8(v0, lf)), bits);
             let m1 = vandq_u8(vorrq_u8(vceqq_u8(v1, cr), vceqq_u8(v1, lf)), bits);
             let m2 = vandq_u8(vorrq_u8(vceqq_u8(v2, cr), vceqq_u8(v2, lf)), bits);

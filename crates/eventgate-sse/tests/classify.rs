@@ -6,8 +6,9 @@
 
 mod support;
 
+use bytes::BytesMut;
 use eventgate_sse::classify::Classifier;
-use eventgate_sse::{Item, LimitPolicy, ParseError, Parser};
+use eventgate_sse::{Item, LIMIT_CAP, LimitPolicy, ParseError, Parser};
 use proptest::prelude::*;
 use support::naive::{self, Out};
 
@@ -141,6 +142,130 @@ fn iterate_and_count(build: impl Fn() -> Parser, input: &[u8], sizes: &[usize]) 
     )
 }
 
+/// `copy_to_line_end` on `c` after `held` bytes already in the buffer (so that the
+/// copy's stores start at every alignment): the answer of the portable `find_line_end`
+/// (itself checked against the oracle), and the bytes before the line ending appended.
+fn check_copy(c: Classifier, input: &[u8], held: usize) -> Result<(), TestCaseError> {
+    let before: Vec<u8> = (0..held).map(|i| i as u8).collect();
+    let mut dst = BytesMut::from(&before[..]);
+    let got = c.copy_to_line_end(input, &mut dst);
+    let expected = Classifier::Portable.find_line_end(input);
+    prop_assert_eq!(got, expected, "{}", c.name());
+    let copied = expected.0.unwrap_or(input.len());
+    prop_assert_eq!(&dst[..held], &before[..], "{}", c.name());
+    prop_assert_eq!(&dst[held..], &input[..copied], "{}", c.name());
+    Ok(())
+}
+
+/// Lines of a `data` field from empty to several vectors and chunks long, each ended by
+/// one of the line endings (or, for the last, by none): a line limit anywhere in that
+/// range is crossed inside the copy of a line carried from one chunk into the next.
+fn long_lines() -> impl Strategy<Value = Vec<u8>> {
+    let ending = prop_oneof![
+        Just(&b"\n"[..]),
+        Just(&b"\r"[..]),
+        Just(&b"\r\n"[..]),
+        Just(&b""[..])
+    ];
+    prop::collection::vec((0usize..3000, ending, any::<u8>()), 0..8).prop_map(|lines| {
+        let mut out = Vec::new();
+        for (len, ending, high) in lines {
+            out.extend_from_slice(b"data: ");
+            out.extend((0..len).map(|i| b'a' + (i % 26) as u8));
+            if len > 0 && high >= 0x80 {
+                // A non-ASCII byte somewhere in the line.
+                let at = out.len() - 1 - usize::from(high) % len;
+                out[at] = high;
+            }
+            out.extend_from_slice(ending);
+            out.extend_from_slice(if high % 3 == 0 { b"\n" } else { b"" });
+        }
+        out
+    })
+}
+
+/// What a parser with the line limit `max` and [`LimitPolicy::Fail`] reports, from the
+/// naive parser: its output for the lines before the first one longer than `max`
+/// (without its line ending; the last line counts whether ended or not), then the error.
+fn limited_oracle(input: &[u8], max: usize) -> (Vec<Out>, Vec<ParseError>) {
+    let mut start = 0;
+    loop {
+        let eol = input[start..]
+            .iter()
+            .position(|&b| b == b'\r' || b == b'\n')
+            .map(|i| start + i);
+        if eol.unwrap_or(input.len()) - start > max {
+            let error = ParseError::LineTooLong { limit: max };
+            return (naive::parse(&input[..start]), vec![error]);
+        }
+        match eol {
+            Some(e) if input[e] == b'\r' && input.get(e + 1) == Some(&b'\n') => start = e + 2,
+            Some(e) => start = e + 1,
+            None => return (naive::parse(input), Vec::new()),
+        }
+    }
+}
+
+/// The events, retries and errors of a parser on `c` with the line limit `max`, fed
+/// `input` in chunks of `sizes`.
+fn run_limited(
+    c: Classifier,
+    max: usize,
+    input: &[u8],
+    sizes: &[usize],
+) -> (Vec<Out>, Vec<ParseError>) {
+    let mut parser = Parser::builder().classifier(c).max_line_len(max).build();
+    let (mut out, mut errors) = (Vec::new(), Vec::new());
+    let mut drain = |parser: &mut Parser| {
+        for item in parser.by_ref() {
+            match item {
+                Ok(Item::Event(e)) => out.push(Out::Event {
+                    event_type: e.event_type().to_string(),
+                    data: e.data().to_string(),
+                    last_event_id: e.last_event_id().to_string(),
+                }),
+                Ok(Item::Retry(d)) => {
+                    out.push(Out::Retry(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)))
+                }
+                Ok(_) => {}
+                Err(e) => errors.push(e),
+            }
+        }
+    };
+    let mut pos = 0;
+    for size in sizes.iter().cycle() {
+        if pos >= input.len() {
+            break;
+        }
+        let end = (pos + size).min(input.len());
+        parser.feed_slice(&input[pos..end]);
+        drain(&mut parser);
+        pos = end;
+    }
+    parser.finish();
+    drain(&mut parser);
+    (out, errors)
+}
+
+proptest! {
+    #![proptest_config(support::proptest_config(300))]
+
+    #[test]
+    fn the_line_limit_fires_where_the_oracle_says_on_lines_carried_across_chunks(
+        input in long_lines(),
+        sizes in prop::collection::vec(1usize..2000, 1..4),
+        max in prop_oneof![1usize..200, 200usize..3200, Just(usize::MAX)],
+    ) {
+        // Lines carried from chunk to chunk are copied as their end is searched for; the
+        // limit must cross where it did with a search and then a copy: the same events
+        // before it, the same error, nothing after it.
+        let expected = limited_oracle(&input, max.min(LIMIT_CAP));
+        for c in Classifier::available() {
+            prop_assert_eq!(&run_limited(c, max, &input, &sizes), &expected, "{}", c.name());
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(support::proptest_config(500))]
 
@@ -187,6 +312,17 @@ proptest! {
         let expected = (first, !input[..upto].is_ascii());
         for c in Classifier::available() {
             prop_assert_eq!(c.find_line_end(input), expected, "{}", c.name());
+            check_copy(c, input, start)?;
+        }
+    }
+
+    #[test]
+    fn every_classifier_copies_to_the_oracle_line_end_on_dense_bytes(
+        bytes in dense_bytes(600), start in 0usize..64, held in 0usize..130,
+    ) {
+        let input = &bytes[start.min(bytes.len())..];
+        for c in Classifier::available() {
+            check_copy(c, input, held)?;
         }
     }
 

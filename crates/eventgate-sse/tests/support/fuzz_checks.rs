@@ -9,10 +9,10 @@ use eventgate_sse::{EncodeError, EventBuilder, Item, LimitPolicy, Parser};
 
 /// Target `sse_parse_chunks`: the first byte picks how many of the next bytes are chunk
 /// sizes (1..=4); the rest is the stream. The fast parser must agree with the naive one
-/// on every line-ending classifier the CPU has (whose masks and line-end search must equal
-/// the portable path's), `next_ref` must give the same items, its metering count must
-/// agree with the events it yields, and a parser with tiny limits must stay within them
-/// without panicking.
+/// on every line-ending classifier the CPU has (whose masks, line-end search and fused
+/// search-and-copy must equal the portable path's), `next_ref` must give the same items,
+/// its metering count must agree with the events it yields, and a parser with tiny limits
+/// must stay within them without panicking.
 pub fn parse_chunks(data: &[u8]) {
     let (sizes, input) = match data.split_first() {
         Some((&n, rest)) => {
@@ -60,6 +60,23 @@ pub fn parse_chunks(data: &[u8]) {
                 c.find_line_end(bytes),
                 Classifier::Portable.find_line_end(bytes),
                 "{} finds another line end than portable at {start}",
+                c.name()
+            );
+            // The fused search and copy: the same answer, and the bytes before the line
+            // ending appended after those held.
+            let mut line = BytesMut::from(&b"held"[..]);
+            let found = c.copy_to_line_end(bytes, &mut line);
+            assert_eq!(
+                found,
+                Classifier::Portable.find_line_end(bytes),
+                "{} copies to another line end than portable at {start}",
+                c.name()
+            );
+            let upto = found.0.unwrap_or(bytes.len());
+            assert_eq!(
+                (&line[..4], &line[4..]),
+                (&b"held"[..], &bytes[..upto]),
+                "{} copies other bytes at {start}",
                 c.name()
             );
         }
