@@ -634,10 +634,9 @@ fn write_direct(shared: &Shared, mut st: MutexGuard<'_, State>) {
     }
     drop(st);
     if delivered > 0 {
-        shared
-            .metrics
-            .deliveries
-            .fetch_add(delivered, Ordering::Relaxed);
+        let m = &shared.metrics;
+        m.deliveries.fetch_add(delivered, Ordering::Relaxed);
+        m.direct_deliveries.fetch_add(delivered, Ordering::Relaxed);
     }
     if wakers.is_empty() {
         return;

@@ -11,6 +11,7 @@ pub(crate) struct Metrics {
     pub(crate) subscribers_total: AtomicU64,
     pub(crate) events_published: AtomicU64,
     pub(crate) deliveries: AtomicU64,
+    pub(crate) direct_deliveries: AtomicU64,
     pub(crate) replayed: AtomicU64,
     pub(crate) replay_misses: AtomicU64,
     pub(crate) slow_consumers_cut: AtomicU64,
@@ -37,6 +38,7 @@ impl Metrics {
             subscribers_total: self.subscribers_total.load(Relaxed),
             events_published: self.events_published.load(Relaxed),
             deliveries: self.deliveries.load(Relaxed),
+            direct_deliveries: self.direct_deliveries.load(Relaxed),
             replayed: self.replayed.load(Relaxed),
             replay_misses: self.replay_misses.load(Relaxed),
             slow_consumers_cut: self.slow_consumers_cut.load(Relaxed),
@@ -76,6 +78,9 @@ pub struct MetricsSnapshot {
     pub events_published: u64,
     /// Events delivered to subscribers (replayed and live).
     pub deliveries: u64,
+    /// Of `deliveries`, the events a channel wrote to a subscriber's
+    /// [`DirectSink`](crate::DirectSink) itself.
+    pub direct_deliveries: u64,
     /// Events replayed from a backlog.
     pub replayed: u64,
     /// Subscribers whose `Last-Event-ID` was not in the backlog.

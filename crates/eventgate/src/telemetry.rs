@@ -296,7 +296,7 @@ impl StatsSnapshot {
 
 /// The relay's counters as (JSON key, Prometheus kind, help, value); the Prometheus name is
 /// `eventgate_` + key, with `_total` for a counter.
-fn relay_families(r: &MetricsSnapshot) -> [(&'static str, &'static str, &'static str, u64); 21] {
+fn relay_families(r: &MetricsSnapshot) -> [(&'static str, &'static str, &'static str, u64); 22] {
     [
         (
             "channels_open",
@@ -333,6 +333,12 @@ fn relay_families(r: &MetricsSnapshot) -> [(&'static str, &'static str, &'static
             "counter",
             "Events handed to subscribers, replayed and live (flushed every 64 per subscriber).",
             r.deliveries,
+        ),
+        (
+            "direct_deliveries",
+            "counter",
+            "Of the deliveries, the events the relay wrote to a subscriber's socket itself (direct delivery).",
+            r.direct_deliveries,
         ),
         (
             "upstream_connects",

@@ -118,8 +118,18 @@ impl Client {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_that_stops_reading_gets_every_event_once_in_order_and_direct_writes_resume() {
+/// A server with `direct` delivery on or off serving feeds of a channel that keeps up to
+/// 64 MB, and a client with a small receive buffer (so that the server's writes soon come
+/// up short) that has sent its request and is subscribed.
+async fn serve(
+    direct: bool,
+) -> (
+    Arc<Channel>,
+    Arc<Mutex<Vec<ThreadId>>>,
+    Client,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
     let channel = Arc::new(
         Channel::builder()
             .queue_depth(100_000)
@@ -137,7 +147,7 @@ async fn a_client_that_stops_reading_gets_every_event_once_in_order_and_direct_w
         .unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, rx) = tokio::sync::oneshot::channel::<()>();
-    let server = Server::builder().build().unwrap();
+    let server = Server::builder().direct_delivery(direct).build().unwrap();
     let done = tokio::spawn(async move {
         server
             .run(vec![listener], svc, async {
@@ -146,14 +156,13 @@ async fn a_client_that_stops_reading_gets_every_event_once_in_order_and_direct_w
             .await
             .unwrap();
     });
-    // A small receive buffer, so that the server's writes soon come up short.
     let socket = TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
     let mut tcp = socket.connect(addr).await.unwrap();
     tcp.write_all(b"GET /feed HTTP/1.1\r\nHost: localhost\r\n\r\n")
         .await
         .unwrap();
-    let mut client = Client {
+    let client = Client {
         tcp,
         raw: BytesMut::new(),
         body: Vec::new(),
@@ -162,6 +171,42 @@ async fn a_client_that_stops_reading_gets_every_event_once_in_order_and_direct_w
     while channel.subscriber_count() == 0 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    (channel, charged_on, client, stop, done)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_direct_delivery_off_the_connection_task_writes_every_event() {
+    let (channel, charged_on, mut client, stop, done) = serve(false).await;
+    let me = std::thread::current().id();
+    let mut expected = Vec::new();
+    for n in 0..3 {
+        let f = event(n, 10);
+        expected.extend_from_slice(f.as_bytes());
+        channel.publish(None, f);
+    }
+    client.read_until(expected.len()).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for n in 3..8 {
+        let f = event(n, 10);
+        expected.extend_from_slice(f.as_bytes());
+        channel.publish(None, f);
+    }
+    client.read_until(expected.len()).await;
+    assert!(client.body == expected);
+    let log = charged_on.lock().unwrap().clone();
+    assert_eq!(log.len(), 8);
+    assert!(
+        log.iter().all(|t| *t != me),
+        "never charged on the publisher"
+    );
+    drop(client);
+    stop.send(()).unwrap();
+    done.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_gets_every_event_once_in_order_and_direct_writes_resume() {
+    let (channel, charged_on, mut client, stop, done) = serve(true).await;
     let me = std::thread::current().id();
     let mut expected = Vec::new();
     let mut n = 0;

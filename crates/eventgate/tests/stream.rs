@@ -66,6 +66,13 @@ async fn the_tutorial_flow_streams_memory_events_through_the_gateway() {
         text.contains("# TYPE eventgate_events_out_total counter"),
         "{text}"
     );
+    // Once caught up, the stream's live events were written by the relay itself.
+    assert!(stats.relay.direct_deliveries > 0, "{:?}", stats.relay);
+    assert!(stats.relay.direct_deliveries <= stats.relay.deliveries);
+    assert!(
+        text.contains("# TYPE eventgate_direct_deliveries_total counter"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
