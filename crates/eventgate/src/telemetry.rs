@@ -476,7 +476,7 @@ mod tests {
             assert!(text.contains(line), "{line} in {text}");
         }
         // Every relay counter is exported, once.
-        assert_eq!(text.matches("# TYPE eventgate_").count(), 5 + 1 + 21);
+        assert_eq!(text.matches("# TYPE eventgate_").count(), 5 + 1 + 22);
         assert_eq!(t.snapshot(relay).to_json()["events_in"], 7);
         let json = t.snapshot(MetricsSnapshot::default()).to_json();
         assert_eq!(json["apis"][0]["events_out"], 2);
