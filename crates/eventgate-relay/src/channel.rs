@@ -127,6 +127,9 @@ struct State {
     direct_ready: usize,
     /// The entries the current push writes to, outside the lock (a reused buffer).
     direct_buf: Vec<(usize, DirectEntry)>,
+    /// What writing to each of `direct_buf`'s entries came to (a reused buffer, so a push
+    /// allocates nothing).
+    direct_outcomes: Vec<Outcome>,
     free: Vec<usize>,
     wake_buf: Vec<Waker>,
     subscribers: usize,
@@ -373,6 +376,7 @@ impl ChannelBuilder {
                     next_slot_id: 0,
                     direct_ready: 0,
                     direct_buf: Vec::new(),
+                    direct_outcomes: Vec::new(),
                     free: Vec::new(),
                     wake_buf: Vec::new(),
                     subscribers: 0,
@@ -569,6 +573,7 @@ fn wake_all(shared: &Shared, mut st: MutexGuard<'_, State>) {
 #[cold]
 fn write_direct(shared: &Shared, mut st: MutexGuard<'_, State>) {
     let mut taken = std::mem::take(&mut st.direct_buf);
+    let mut outcomes = std::mem::take(&mut st.direct_outcomes);
     // The frame the push just put at the back of the ring (a push evicts before it adds).
     let Some((frame, event)) = st.ring.back().map(|s| (s.frame.clone(), s.event)) else {
         // Cannot happen; give the feeds back rather than lose them.
@@ -588,7 +593,6 @@ fn write_direct(shared: &Shared, mut st: MutexGuard<'_, State>) {
     for w in wakers.drain(..) {
         w.wake();
     }
-    let mut outcomes = Vec::with_capacity(taken.len());
     let mut delivered = 0u64;
     for (_, entry) in taken.iter_mut() {
         let (outcome, taken_by_sink) = offer_direct(entry, &frame, event);
@@ -597,7 +601,7 @@ fn write_direct(shared: &Shared, mut st: MutexGuard<'_, State>) {
     }
     let mut st = shared.lock();
     let mut handed_back = false;
-    for ((slot, entry), outcome) in taken.drain(..).zip(outcomes) {
+    for ((slot, entry), outcome) in taken.drain(..).zip(outcomes.drain(..)) {
         let next_seq = st.next_seq;
         let closed = st.closed;
         let Some(d) = st.direct.get_mut(slot) else {
@@ -625,6 +629,9 @@ fn write_direct(shared: &Shared, mut st: MutexGuard<'_, State>) {
     }
     if st.direct_buf.capacity() < taken.capacity() {
         st.direct_buf = taken;
+    }
+    if st.direct_outcomes.capacity() < outcomes.capacity() {
+        st.direct_outcomes = outcomes;
     }
     if handed_back {
         // A feed given back may be parked at the current epoch: make it look again.
