@@ -6,13 +6,18 @@
 # metered against AsyncUnlimited), in process (`gateway`) and with the backlog and quotas in
 # a redis-server of its own (`gateway-redis`, `[cluster] redis`), all in front of the
 # `origin` example, driven by the `load` example. Installs nginx and Pushpin from Debian if
-# missing. SERVERS="relay gateway gateway-redis nginx pushpin" (default) picks the servers.
+# missing. SERVERS="direct relay gateway gateway-redis nginx pushpin" (default) picks the
+# servers; `direct` is the origin alone, its clients connected to it with no server between,
+# the latency every server adds to.
 #
 # usage: crates/eventgate-relay/bench/sockets.sh [scenario...]
 #   scenarios: rate  (1,000 clients x 100 events/s, 64 B; CPU per event, latency)
 #              light (1,000 clients x 20 events/s: the same, below saturation on 2 cores)
 #              conns (10,000 clients x 1 event/s; memory per connection)
-# Env: WARMUP, DURATION (seconds), CARGO_TARGET_DIR.
+# Env: WARMUP, DURATION (seconds), CARGO_TARGET_DIR, TICKS (the origin's `--ticks`: `shared`,
+# the default, makes each event once and writes it to every connection at the same moment, so
+# nginx's clients get each event together as the fan-out servers' clients do; `own` gives every
+# connection its own ticker, its events at a phase of their own).
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 ulimit -n 20000
@@ -87,13 +92,17 @@ gateway_start() { # [config]
 run() { # name clients rate
   local name=$1 clients=$2 rate=$3 url pids op rp auth=()
   case $name in
+    direct)
+      $B/origin --listen 127.0.0.1:19100 --rate "$rate" --size 64 ${TICKS:+--ticks $TICKS} 2>/dev/null & op=$! rp=$op
+      sleep 0.5
+      url=http://127.0.0.1:19100/feed; pids="" ;;
     relay)
-      $B/origin --listen 127.0.0.1:19100 --rate "$rate" --size 64 2>/dev/null & op=$!
+      $B/origin --listen 127.0.0.1:19100 --rate "$rate" --size 64 ${TICKS:+--ticks $TICKS} 2>/dev/null & op=$!
       $B/relay --upstream http://127.0.0.1:19100 --listen 127.0.0.1:19101 --mode fanout 2>/dev/null & rp=$!
       sleep 0.5
       url=http://127.0.0.1:19101/feed; pids="--pid $rp" ;;
     gateway|gateway-redis)
-      $B/origin --listen 127.0.0.1:19100 --rate "$rate" --size 64 2>/dev/null & op=$!
+      $B/origin --listen 127.0.0.1:19100 --rate "$rate" --size 64 ${TICKS:+--ticks $TICKS} 2>/dev/null & op=$!
       local zp=""
       if [ $name = gateway-redis ]; then
         redis-server --port 19107 --bind 127.0.0.1 --save '' --appendonly no --dir "$tmp" >/dev/null & zp=$!
@@ -107,7 +116,7 @@ run() { # name clients rate
       auth=(--header "host: localhost" --header "authorization: Bearer $(cat "$tmp/token")")
       pids="--pid $rp${zp:+ --pid $zp}" ;;
     nginx)
-      $B/origin --listen 127.0.0.1:19100 --rate "$rate" --size 64 2>/dev/null & op=$!
+      $B/origin --listen 127.0.0.1:19100 --rate "$rate" --size 64 ${TICKS:+--ticks $TICKS} 2>/dev/null & op=$!
       nginx -c "$tmp/nginx.conf" -g 'daemon off;' & rp=$!
       sleep 0.5
       url=http://127.0.0.1:19102/feed
@@ -132,7 +141,7 @@ run() { # name clients rate
 scenarios=("$@")
 [ ${#scenarios[@]} -eq 0 ] && scenarios=(rate conns)
 for s in "${scenarios[@]}"; do
-  for name in ${SERVERS:-relay gateway gateway-redis nginx pushpin}; do
+  for name in ${SERVERS:-direct relay gateway gateway-redis nginx pushpin}; do
     case $s in
       rate) run $name 1000 100 ;;
       light) run $name 1000 20 ;;

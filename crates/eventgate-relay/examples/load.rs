@@ -107,7 +107,12 @@ async fn client(
         stats.failed.fetch_add(1, Relaxed);
         return;
     };
-    tokio::spawn(conn);
+    // The connection is driven by this task, not a task of its own: the task that reads an
+    // event off the socket is the one that stamps its arrival. With a spawned connection task
+    // every ready connection's read ran first and the body reads after them, so an event
+    // delivered to all clients at once waited for the whole burst's socket reads before its
+    // time was taken (a delay of the tool, not of the server it measures).
+    let mut conn = std::pin::pin!(conn);
     let path = url.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let mut req = Request::get(path).header("accept", "text/event-stream");
     if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
@@ -120,7 +125,15 @@ async fn client(
         stats.failed.fetch_add(1, Relaxed);
         return;
     };
-    let resp = match send.send_request(req).await {
+    let sent = tokio::select! {
+        biased;
+        _ = &mut conn => {
+            stats.failed.fetch_add(1, Relaxed);
+            return;
+        }
+        sent = send.send_request(req) => sent,
+    };
+    let resp = match sent {
         Ok(r) if r.status().is_success() => r,
         Ok(r) => {
             stats
@@ -138,7 +151,17 @@ async fn client(
     stats.connected.fetch_add(1, Relaxed);
     let mut body = resp.into_body();
     let mut parser = Parser::new();
-    while let Some(Ok(frame)) = body.frame().await {
+    loop {
+        // Biased: the connection reads the socket first, so the frame it hands over is taken
+        // in the same poll.
+        let frame = tokio::select! {
+            biased;
+            _ = &mut conn => break,
+            frame = body.frame() => frame,
+        };
+        let Some(Ok(frame)) = frame else {
+            break;
+        };
         let Ok(data) = frame.into_data() else {
             continue;
         };

@@ -1,7 +1,13 @@
 //! A load-test SSE origin: every connection gets `--rate` events per second of `--size`
-//! bytes, each carrying the send time (`data: <unix micros> <padding>`) and an id (resumed
-//! after `Last-Event-ID`). Used with the `load` example to measure the `relay` example (and
-//! nginx / Pushpin) on 127.0.0.1.
+//! bytes, each carrying the send time (`data: <unix micros> <padding>`) and an id. Used with
+//! the `load` example to measure the `relay` example (and nginx / Pushpin) on 127.0.0.1.
+//!
+//! By default (`--ticks shared`) it is a broadcast feed: one ticker makes each event once and
+//! writes it to every open connection at the same moment, as a backend publishing the same
+//! update to all its subscribers does (ids count the ticks; `Last-Event-ID` is ignored). With
+//! `--ticks own` every connection has its own ticker, started when it connects, with ids
+//! resumed after `Last-Event-ID`: its clients' events then arrive at phases spread over the
+//! interval instead of together.
 //!
 //! With `--grip PUBLISH_URL` it is a GRIP origin for Pushpin instead: every request is
 //! answered with `Grip-Hold: stream` on channel `feed`, and one ticker publishes each event
@@ -89,6 +95,46 @@ async fn publish_loop(url: http::Uri, rate: u64, size: usize) {
     }
 }
 
+/// The open connections of a `--ticks shared` origin.
+type Subscribers = std::sync::Arc<std::sync::Mutex<Vec<mpsc::Sender<Bytes>>>>;
+
+/// Makes each event once per tick and hands it to every subscriber; a subscriber whose queue
+/// is full (64 events behind) misses the event, one that has gone is dropped.
+async fn broadcast_loop(subscribers: Subscribers, rate: u64, size: usize) {
+    let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / rate.max(1)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut n = 0u64;
+    loop {
+        tick.tick().await;
+        n += 1;
+        let frame = Bytes::from(event(n, size));
+        let mut subs = subscribers.lock().unwrap_or_else(|e| e.into_inner());
+        subs.retain(|tx| {
+            !matches!(
+                tx.try_send(frame.clone()),
+                Err(mpsc::error::TrySendError::Closed(_))
+            )
+        });
+    }
+}
+
+fn stream_response(rx: mpsc::Receiver<Bytes>) -> Response<Body> {
+    Response::builder()
+        .header("content-type", "text/event-stream")
+        .header("cache-control", "no-cache")
+        .body(Body(rx))
+        .expect("static response")
+}
+
+fn subscribe(subscribers: &Subscribers) -> Response<Body> {
+    let (tx, rx) = mpsc::channel(64);
+    subscribers
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(tx);
+    stream_response(rx)
+}
+
 fn respond(req: Request<Incoming>, rate: u64, size: usize) -> Response<Body> {
     let mut n: u64 = req
         .headers()
@@ -109,11 +155,7 @@ fn respond(req: Request<Incoming>, rate: u64, size: usize) -> Response<Body> {
             }
         }
     });
-    Response::builder()
-        .header("content-type", "text/event-stream")
-        .header("cache-control", "no-cache")
-        .body(Body(rx))
-        .expect("static response")
+    stream_response(rx)
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -122,6 +164,7 @@ async fn main() {
     let mut rate = 100u64;
     let mut size = 64usize;
     let mut grip: Option<http::Uri> = None;
+    let mut shared = true;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let v = args.next().unwrap_or_default();
@@ -130,32 +173,51 @@ async fn main() {
             "--rate" => rate = v.parse().expect("--rate N"),
             "--size" => size = v.parse().expect("--size BYTES"),
             "--grip" => grip = Some(v.parse().expect("--grip PUBLISH_URL")),
+            "--ticks" => match v.as_str() {
+                "shared" => shared = true,
+                "own" => shared = false,
+                _ => {
+                    eprintln!("--ticks shared|own");
+                    std::process::exit(2);
+                }
+            },
             _ => {
                 eprintln!(
-                    "usage: origin --listen ADDR:PORT --rate EVENTS_PER_S --size BYTES [--grip PUBLISH_URL]"
+                    "usage: origin --listen ADDR:PORT --rate EVENTS_PER_S --size BYTES [--ticks shared|own] [--grip PUBLISH_URL]"
                 );
                 std::process::exit(2);
             }
         }
     }
     let listener = TcpListener::bind(listen).await.expect("bind");
-    eprintln!("origin: {listen}, {rate} events/s per connection, {size} B");
+    eprintln!(
+        "origin: {listen}, {rate} events/s per connection, {size} B, {} ticks",
+        if shared { "shared" } else { "own" }
+    );
     let grip_mode = grip.is_some();
     if let Some(url) = grip {
         tokio::spawn(publish_loop(url, rate, size));
+    }
+    let subscribers: Option<Subscribers> = (shared && !grip_mode).then(Default::default);
+    if let Some(subs) = &subscribers {
+        tokio::spawn(broadcast_loop(subs.clone(), rate, size));
     }
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
         let _ = stream.set_nodelay(true);
+        let subscribers = subscribers.clone();
         tokio::spawn(async move {
-            let svc = hyper::service::service_fn(move |req| async move {
-                Ok::<_, Infallible>(if grip_mode {
+            let svc = hyper::service::service_fn(move |req| {
+                let response = if grip_mode {
                     grip_hold()
+                } else if let Some(subs) = &subscribers {
+                    subscribe(subs)
                 } else {
                     respond(req, rate, size)
-                })
+                };
+                async move { Ok::<_, Infallible>(response) }
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), svc)
