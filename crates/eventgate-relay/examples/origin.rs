@@ -71,12 +71,18 @@ fn grip_hold() -> Response<Body> {
         .expect("static response")
 }
 
+/// A ticker of `rate` ticks per second that delays (rather than bursts) after a late tick.
+fn ticker(rate: u64) -> tokio::time::Interval {
+    let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / rate.max(1)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick
+}
+
 /// Publishes `rate` events per second to Pushpin's HTTP publish endpoint.
 async fn publish_loop(url: http::Uri, rate: u64, size: usize) {
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build_http::<http_body_util::Full<Bytes>>();
-    let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / rate.max(1)));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut tick = ticker(rate);
     let mut n = 0u64;
     loop {
         tick.tick().await;
@@ -101,8 +107,7 @@ type Subscribers = std::sync::Arc<std::sync::Mutex<Vec<mpsc::Sender<Bytes>>>>;
 /// Makes each event once per tick and hands it to every subscriber; a subscriber whose queue
 /// is full (64 events behind) misses the event, one that has gone is dropped.
 async fn broadcast_loop(subscribers: Subscribers, rate: u64, size: usize) {
-    let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / rate.max(1)));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut tick = ticker(rate);
     let mut n = 0u64;
     loop {
         tick.tick().await;
@@ -144,8 +149,7 @@ fn respond(req: Request<Incoming>, rate: u64, size: usize) -> Response<Body> {
         .unwrap_or(0);
     let (tx, rx) = mpsc::channel(64);
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / rate.max(1)));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut tick = ticker(rate);
         loop {
             tick.tick().await;
             n += 1;
