@@ -7,6 +7,9 @@
 #[macro_use]
 mod object;
 pub mod common;
+#[cfg(test)]
+mod identity_tests;
+mod read;
 pub mod v2;
 pub mod v3;
 
@@ -14,6 +17,7 @@ use serde_json::Value;
 
 use crate::error::ModelError;
 pub(crate) use object::Field;
+pub(crate) use read::FromValue;
 
 /// The major AsyncAPI line a document belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -110,12 +114,12 @@ impl AsyncApi {
 }
 
 /// Reads `value`, a document declaring `version`, as the model type `T` of that version.
-pub(crate) fn typed<'v, T: serde::Deserialize<'v>>(
-    value: &'v Value,
-    version: &str,
-) -> Result<T, ModelError> {
-    T::deserialize(value).map_err(|e| ModelError::Shape {
-        version: version.to_owned(),
-        message: e.to_string(),
-    })
+pub(crate) fn typed<T: FromValue>(value: &Value, version: &str) -> Result<T, ModelError> {
+    T::from_value(value).map_err(|e| e.into_model(version))
+}
+
+/// The same through serde's derived `Deserialize` (the reader it replaced), to compare with.
+#[cfg(test)]
+pub(crate) fn typed_serde<'v, T: serde::Deserialize<'v>>(value: &'v Value) -> Result<T, String> {
+    T::deserialize(value).map_err(|e| e.to_string())
 }

@@ -116,3 +116,30 @@ impl TryFrom<serde_json::Map<String, Value>> for OneOfMessages {
         }
     }
 }
+
+impl super::FromValue for OneOfMessages {
+    fn from_value(v: &Value) -> Result<Self, super::read::ShapeError> {
+        let m = super::read::object(v)?;
+        match (m.len(), m.get("oneOf")) {
+            (1, Some(one_of)) => match super::FromValue::from_value(one_of) {
+                Ok(one_of) => Ok(OneOfMessages { one_of }),
+                Err(e) => Err(e.at("oneOf")),
+            },
+            _ => Err(super::read::ShapeError::expected(
+                "an object with exactly one key, \"oneOf\"",
+                v,
+            )),
+        }
+    }
+}
+
+impl super::FromValue for OperationMessage {
+    /// `{"oneOf": [...]}` when it reads as one, else a message (an unreadable `oneOf` is then
+    /// one of its extensions, as before).
+    fn from_value(v: &Value) -> Result<Self, super::read::ShapeError> {
+        match OneOfMessages::from_value(v) {
+            Ok(o) => Ok(OperationMessage::OneOf(o)),
+            Err(_) => RefOr::from_value(v).map(|m| OperationMessage::Single(Box::new(m))),
+        }
+    }
+}

@@ -70,6 +70,19 @@ pub enum Action {
 
 impl super::object::FieldType for Action {}
 
+impl super::FromValue for Action {
+    fn from_value(v: &Value) -> Result<Self, super::read::ShapeError> {
+        match v.as_str() {
+            Some("send") => Ok(Action::Send),
+            Some("receive") => Ok(Action::Receive),
+            _ => Err(super::read::ShapeError::expected(
+                "\"send\" or \"receive\"",
+                v,
+            )),
+        }
+    }
+}
+
 object! {
     /// A 3.0 operation.
     pub struct OperationV3 {
