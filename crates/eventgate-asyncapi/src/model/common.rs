@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 /// Every field a model object does not know by name: `x-*` extensions and unknown keys, kept verbatim.
@@ -12,27 +12,12 @@ pub type Extensions = BTreeMap<String, Value>;
 
 /// A `$ref` object (`{"$ref": "#/components/..."}`).
 ///
-/// Only an object with exactly the one key `$ref` (a string) is a reference (serde's derive would
-/// also accept a one-element array, which would not round-trip).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(try_from = "serde_json::Map<String, Value>")]
+/// Only an object with exactly the one key `$ref` (a string) is a reference.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct Reference {
     /// The reference, e.g. `#/components/messages/Tick`.
     #[serde(rename = "$ref")]
     pub reference: String,
-}
-
-impl TryFrom<serde_json::Map<String, Value>> for Reference {
-    type Error = &'static str;
-
-    fn try_from(m: serde_json::Map<String, Value>) -> Result<Self, Self::Error> {
-        match (m.len(), m.get("$ref")) {
-            (1, Some(Value::String(r))) => Ok(Reference {
-                reference: r.clone(),
-            }),
-            _ => Err("a reference is an object with exactly one key, \"$ref\", a string"),
-        }
-    }
 }
 
 impl Reference {
@@ -46,7 +31,7 @@ impl Reference {
 }
 
 /// Either a `$ref` object or the object itself.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum RefOr<T> {
     /// A reference.
@@ -253,36 +238,24 @@ object! {
     }
 }
 
-/// Deserializes a present optional field: an explicit `null` is `Some(Value::Null)` for JSON
-/// values and an error for typed fields (never silently dropped, so round trips stay exact).
-pub(crate) fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Option<T>, D::Error> {
-    T::deserialize(d).map(Some)
-}
-
 /// A 2.x security requirement: scheme name to scopes.
 pub type SecurityRequirement = BTreeMap<String, Vec<String>>;
 
-/// `Option<Option<T>>` that keeps an explicit `null` (`Some(None)`) apart from absence (`None`).
-pub(crate) mod nullable {
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    #[allow(clippy::option_option)]
-    pub(crate) fn serialize<S: Serializer, T: Serialize>(
-        v: &Option<Option<T>>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        match v {
-            Some(inner) => inner.serialize(s),
-            None => s.serialize_none(),
-        }
+impl<'de> Deserialize<'de> for Reference {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        super::read::via_value(d)
     }
+}
 
-    #[allow(clippy::option_option)]
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-        d: D,
-    ) -> Result<Option<Option<T>>, D::Error> {
-        Option::<T>::deserialize(d).map(Some)
+impl<'de, T: DeserializeOwned> Deserialize<'de> for RefOr<T> {
+    /// A reference when the value is exactly `{"$ref": string}`, else a `T`.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Value::deserialize(d)?;
+        match v.as_object().and_then(Reference::of) {
+            Some(r) => Ok(RefOr::Ref(r)),
+            None => T::deserialize(v)
+                .map(RefOr::Item)
+                .map_err(serde::de::Error::custom),
+        }
     }
 }

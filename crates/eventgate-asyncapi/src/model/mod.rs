@@ -1,4 +1,5 @@
-//! Typed, lossless serde models of AsyncAPI 2.x and 3.0 documents.
+//! Typed, lossless models of AsyncAPI 2.x and 3.0 documents, read from a JSON value in one pass
+//! (serde `Serialize` writes them; their serde `Deserialize` goes through the same reader).
 //!
 //! Every object keeps the fields it does not know by name (all `x-*` extensions and any unknown
 //! key) in an `extensions` map, and schemas are `serde_json::Value`s, so
@@ -7,9 +8,9 @@
 #[macro_use]
 mod object;
 pub mod common;
-#[cfg(test)]
-mod identity_tests;
 mod read;
+#[cfg(test)]
+mod read_tests;
 pub mod v2;
 pub mod v3;
 
@@ -116,10 +117,4 @@ impl AsyncApi {
 /// Reads `value`, a document declaring `version`, as the model type `T` of that version.
 pub(crate) fn typed<T: FromValue>(value: &Value, version: &str) -> Result<T, ModelError> {
     T::from_value(value).map_err(|e| e.into_model(version))
-}
-
-/// The same through serde's derived `Deserialize` (the reader it replaced), to compare with.
-#[cfg(test)]
-pub(crate) fn typed_serde<'v, T: serde::Deserialize<'v>>(value: &'v Value) -> Result<T, String> {
-    T::deserialize(value).map_err(|e| e.to_string())
 }

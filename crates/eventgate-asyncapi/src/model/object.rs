@@ -1,8 +1,10 @@
 //! The `object!` macro every model struct is written with, and the field table it derives.
 //!
-//! One declaration gives the serde struct and the list of its JSON fields, which the validator
-//! uses for the allowed, required and string-typed keys of the object: a field added to the
-//! model is known to validation without being listed a second time.
+//! One declaration gives the struct (serde `Serialize`), its reader from a JSON value
+//! ([`FromValue`](super::read::FromValue), and serde `Deserialize` through it) and the list of its
+//! JSON fields, which the validator uses for the allowed, required and string-typed keys of the
+//! object: a field added to the model is known to reading and validation without being listed a
+//! second time.
 
 use std::collections::BTreeMap;
 
@@ -39,10 +41,10 @@ impl FieldType for Value {}
 impl<T> FieldType for Vec<T> {}
 impl<K, V> FieldType for BTreeMap<K, V> {}
 
-/// Defines a model object: a serde struct (with `Default`) whose `Option` fields are skipped when
-/// absent and keep an explicit `null` apart from absence (an error for a typed field,
-/// `Some(Value::Null)` for a JSON value), with every other key in `extensions`; and its field
-/// table, `Self::FIELDS`.
+/// Defines a model object: a struct (with `Default` and serde `Serialize`) whose `Option` fields
+/// are skipped when absent and keep an explicit `null` apart from absence (an error for a typed
+/// field, `Some(Value::Null)` for a JSON value), with every other key in `extensions`; its reader,
+/// one `match` on each key of the JSON map; and its field table, `Self::FIELDS`.
 ///
 /// Each field is `/// doc` then `pub name: Type` with `= "jsonName"` when the key is not the Rust
 /// name. `Option<Option<T>>` is a nullable field (`Some(None)` is an explicit `null`). A group of
@@ -56,7 +58,7 @@ macro_rules! object {
     (@munch [$($meta:tt)*] $name:ident [$($out:tt)*] [$($fields:expr,)*]
         [$(($kind:ident $f:ident [$($json:tt)?] $ty:ty))*]) => {
         $($meta)*
-        #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+        #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
         pub struct $name {
             $($out)*
             /// Extensions (`x-*`) and unknown fields, kept verbatim.
@@ -88,6 +90,11 @@ macro_rules! object {
                     $($f: object!(@finish $kind $f, object!(@name $f $($json)?)),)*
                     extensions,
                 })
+            }
+        }
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                $crate::model::read::via_value(d)
             }
         }
     };
@@ -152,7 +159,7 @@ macro_rules! object {
         $(#[$fm:meta])* pub $field:ident: Option<Option<$ty:ty>> $(= $json:literal)?, $($rest:tt)*) => {
         object!(@munch $meta $name [$($out)*
             $(#[$fm])* $(#[serde(rename = $json)])?
-            #[serde(default, with = "crate::model::common::nullable", skip_serializing_if = "Option::is_none")]
+            #[serde(skip_serializing_if = "Option::is_none")]
             #[allow(clippy::option_option)]
             pub $field: Option<Option<$ty>>,
         ] [$($fields)* object!(@field $field, Option<Option<$ty>> $(, $json)?),]
@@ -162,7 +169,7 @@ macro_rules! object {
         $(#[$fm:meta])* pub $field:ident: Option<$ty:ty> $(= $json:literal)?, $($rest:tt)*) => {
         object!(@munch $meta $name [$($out)*
             $(#[$fm])* $(#[serde(rename = $json)])?
-            #[serde(default, deserialize_with = "crate::model::common::present", skip_serializing_if = "Option::is_none")]
+            #[serde(skip_serializing_if = "Option::is_none")]
             pub $field: Option<$ty>,
         ] [$($fields)* object!(@field $field, Option<$ty> $(, $json)?),]
         [$($reads)* (optional $field [$($json)?] $ty)] $($rest)*);

@@ -108,6 +108,16 @@ impl std::fmt::Display for ShapeError {
     }
 }
 
+/// serde's `Deserialize` of a model type: the JSON value, then the reader (so that model types
+/// still deserialize with serde: [`Reference::resolve`], `serde_json::from_value`).
+pub(crate) fn via_value<'de, D: serde::Deserializer<'de>, T: FromValue>(
+    d: D,
+) -> Result<T, D::Error> {
+    use serde::Deserialize as _;
+    let v = Value::deserialize(d)?;
+    T::from_value(&v).map_err(serde::de::Error::custom)
+}
+
 /// `v` as a JSON object.
 pub(crate) fn object(v: &Value) -> Result<&Map<String, Value>, ShapeError> {
     v.as_object()
