@@ -7,6 +7,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
+use super::FromValue;
+
 /// Every field a model object does not know by name: `x-*` extensions and unknown keys, kept verbatim.
 pub type Extensions = BTreeMap<String, Value>;
 
@@ -64,6 +66,19 @@ impl<T: DeserializeOwned + Clone> RefOr<T> {
     }
 }
 
+impl<T> RefOr<T> {
+    /// [`RefOr::resolve`] for a model type, read without a copy of the target.
+    pub(crate) fn follow(&self, doc: &Value) -> Option<Cow<'_, T>>
+    where
+        T: FromValue + Clone,
+    {
+        match self {
+            RefOr::Item(t) => Some(Cow::Borrowed(t)),
+            RefOr::Ref(r) => r.follow(doc).map(Cow::Owned),
+        }
+    }
+}
+
 impl Reference {
     /// The target of the reference inside `doc` (the document's JSON value) read as a `T`;
     /// `None` when the reference cannot be followed or its target does not fit `T`.
@@ -77,6 +92,11 @@ impl Reference {
     #[must_use]
     pub fn resolve<T: DeserializeOwned>(&self, doc: &Value) -> Option<T> {
         T::deserialize(crate::refs::resolve(doc, &self.reference).ok()?).ok()
+    }
+
+    /// [`Reference::resolve`] for a model type, read without a copy of the target.
+    pub(crate) fn follow<T: FromValue>(&self, doc: &Value) -> Option<T> {
+        T::from_value(crate::refs::resolve(doc, &self.reference).ok()?).ok()
     }
 }
 
