@@ -26,7 +26,7 @@ pub(crate) trait FieldType {
     /// The value is a JSON string (`String`, or `Option<String>`; a nullable `Option<Option<String>>`
     /// is not, its `null` being allowed).
     const STRING: bool = false;
-    /// A missing key fails deserialization.
+    /// A missing key fails reading.
     const REQUIRED: bool = true;
 }
 
