@@ -119,12 +119,15 @@ pub enum ModelError {
         "unsupported AsyncAPI version {0:?} (supported: 2.0.0 to 2.6.0, 3.0.0, and 3.1.0 read as 3.0)"
     )]
     UnsupportedVersion(Option<String>),
-    /// Serde could not map the value onto the model (run [`validate`](crate::Document::validate) for details).
-    #[error("document does not fit the AsyncAPI {version} model: {message}")]
+    /// A value does not fit the model (run [`validate`](crate::Document::validate) for every
+    /// problem at once).
+    #[error("document does not fit the AsyncAPI {version} model at '{pointer}': {message}")]
     Shape {
         /// The declared version.
         version: String,
-        /// What serde said.
+        /// JSON pointer of the value at fault (of the object, for a missing field).
+        pointer: String,
+        /// What is wrong there: the kind of value expected and found, or the missing field.
         message: String,
     },
 }

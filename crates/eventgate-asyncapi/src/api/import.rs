@@ -83,7 +83,7 @@ impl ApiDefinition {
         let (urls, schemes) = match &model {
             AsyncApi::V2(d) => {
                 for (name, ch) in &d.channels {
-                    let Some(ch) = ch.resolve(root) else { continue };
+                    let Some(ch) = ch.follow(root) else { continue };
                     if ch.publish.is_some() {
                         let channel = name.clone();
                         return Err(ApiError::PublishOperation { channel });
@@ -95,7 +95,7 @@ impl ApiDefinition {
                         .push(import_topic(root, name, ch, &op.extensions, message)?);
                 }
                 let urls = d.servers.iter().flatten().map(|(k, s)| {
-                    let s = s.resolve(root);
+                    let s = s.follow(root);
                     let url = s.map(|s| ext(&s.extensions, X_URL).unwrap_or(&s.url).to_owned());
                     (k.as_str(), url)
                 });
@@ -106,8 +106,8 @@ impl ApiDefinition {
             }
             AsyncApi::V3(d) => {
                 for op in d.operations.iter().flatten().map(|(_, o)| o) {
-                    let Some(op) = op.resolve(root) else { continue };
-                    let Some(ch) = op.channel.resolve::<ChannelV3>(root) else {
+                    let Some(op) = op.follow(root) else { continue };
+                    let Some(ch) = op.channel.follow::<ChannelV3>(root) else {
                         continue;
                     };
                     let address = ch.address.clone().flatten().unwrap_or_default();
@@ -115,16 +115,16 @@ impl ApiDefinition {
                         return Err(ApiError::PublishOperation { channel: address });
                     }
                     let first = op.messages.as_ref().and_then(|m| m.first());
-                    let message = first.and_then(|m| m.resolve::<Message>(root)).or_else(|| {
+                    let message = first.and_then(|m| m.follow::<Message>(root)).or_else(|| {
                         let first = ch.messages.as_ref().and_then(|m| m.values().next());
-                        first.and_then(|m| m.resolve(root)).map(Cow::into_owned)
+                        first.and_then(|m| m.follow(root)).map(Cow::into_owned)
                     });
                     let ch = (&ch.description, &ch.parameters, &ch.extensions);
                     api.topics
                         .push(import_topic(root, &address, ch, &op.extensions, message)?);
                 }
                 let urls = d.servers.iter().flatten().map(|(k, s)| {
-                    let url = s.resolve(root).map(|s| match ext(&s.extensions, X_URL) {
+                    let url = s.follow(root).map(|s| match ext(&s.extensions, X_URL) {
                         Some(u) => u.to_owned(),
                         None => {
                             let scheme = match s.protocol.as_str() {
@@ -172,10 +172,10 @@ fn endpoint(urls: &BTreeMap<&str, Option<String>>, production: bool) -> Option<E
 /// The first message of a 2.x operation (the first of a `oneOf`).
 fn first_message(root: &Value, message: &OperationMessage) -> Option<Message> {
     match message {
-        OperationMessage::OneOf(o) => o.one_of.first()?.resolve(root).map(Cow::into_owned),
+        OperationMessage::OneOf(o) => o.one_of.first()?.follow(root).map(Cow::into_owned),
         OperationMessage::Single(m) => match &**m {
             RefOr::Item(m) => Some(m.clone()),
-            RefOr::Ref(r) => first_message(root, &r.resolve(root)?),
+            RefOr::Ref(r) => first_message(root, &r.follow(root)?),
         },
     }
 }
@@ -192,7 +192,7 @@ fn import_topic(
     let mut topic = Topic::new(TopicTemplate::new(name)?);
     topic.description.clone_from(description);
     for (pname, p) in params.iter().flatten() {
-        let p = p.resolve(root).unwrap_or_default();
+        let p = p.follow(root).unwrap_or_default();
         let schema = p.schema.as_ref().or_else(|| p.extensions.get(X_SCHEMA));
         let parameter = TopicParameter {
             description: p.description.clone(),
@@ -225,7 +225,7 @@ fn import_security(
         ..Security::default()
     };
     let schemes = schemes.into_iter().flatten();
-    for s in schemes.filter_map(|(_, s)| s.resolve(root)) {
+    for s in schemes.filter_map(|(_, s)| s.follow(root)) {
         let bearer = s.scheme.as_deref();
         let bearer = bearer.is_some_and(|x| x.eq_ignore_ascii_case("bearer"));
         match s.kind.as_str() {

@@ -15,11 +15,10 @@ mod v3;
 
 pub(crate) use common::Objects;
 
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::error::ModelError;
-use crate::model::SpecVersion;
+use crate::model::{FromValue, SpecVersion};
 
 /// The input is not of the version the conversion starts from.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -114,7 +113,7 @@ pub fn to_v2(doc: &Value) -> Result<(Value, ConversionReport), ConvertError> {
 
 /// The typed model of a document of the `line` a conversion starts from (read as
 /// [`AsyncApi::from_value`](crate::AsyncApi::from_value) reads it).
-fn typed<T: DeserializeOwned>(
+fn typed<T: FromValue>(
     doc: &Value,
     line: SpecVersion,
     expected: &'static str,

@@ -37,7 +37,7 @@ pub(super) fn to_v3(doc: &Value, d: &AsyncApiV2) -> (Value, ConversionReport) {
     let mut operations = BTreeMap::new();
     for (name, ch) in &d.channels {
         let cp = push("/channels", name);
-        let Some(chv) = ch.resolve(doc) else {
+        let Some(chv) = ch.follow(doc) else {
             r.drop(cp, "channel reference cannot be resolved");
             continue;
         };
@@ -161,7 +161,7 @@ fn message_list(doc: &Value, msg: &OperationMessage, op_id: &str) -> Vec<(RefOr<
     let one_of = match msg {
         OperationMessage::OneOf(o) => o.one_of.clone(),
         OperationMessage::Single(m) => match &**m {
-            RefOr::Ref(r) => match r.resolve(doc) {
+            RefOr::Ref(r) => match r.follow(doc) {
                 Some(OperationMessage::OneOf(o)) => o.one_of,
                 _ => return vec![((**m).clone(), format!("{op_id}.message"))],
             },

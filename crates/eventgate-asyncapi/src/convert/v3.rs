@@ -28,7 +28,7 @@ pub(super) fn to_v2(doc: &Value, d: &AsyncApiV3) -> (Value, ConversionReport) {
         let mut out = BTreeMap::new();
         for (name, s) in servers {
             let p = push("/servers", name);
-            match s.resolve(doc) {
+            match s.follow(doc) {
                 Some(s) => _ = out.insert(name.clone(), RefOr::Item(server(&s, &p, doc, &mut r))),
                 None => r.drop(p, "server reference cannot be resolved"),
             }
@@ -39,7 +39,7 @@ pub(super) fn to_v2(doc: &Value, d: &AsyncApiV3) -> (Value, ConversionReport) {
     let mut names = BTreeMap::new(); // channel reference -> 2.x name
     for (id, ch) in d.channels.iter().flatten() {
         let cp = push("/channels", id);
-        let Some(chv) = ch.resolve(doc) else {
+        let Some(chv) = ch.follow(doc) else {
             r.drop(cp, "channel reference cannot be resolved");
             continue;
         };
@@ -70,7 +70,7 @@ pub(super) fn to_v2(doc: &Value, d: &AsyncApiV3) -> (Value, ConversionReport) {
     }
     for (op_id, op) in d.operations.iter().flatten() {
         let op_ptr = push("/operations", op_id);
-        let Some(op) = op.resolve(doc) else {
+        let Some(op) = op.follow(doc) else {
             r.drop(op_ptr, "operation reference cannot be resolved");
             continue;
         };
@@ -95,7 +95,7 @@ pub(super) fn to_v2(doc: &Value, d: &AsyncApiV3) -> (Value, ConversionReport) {
         drop_present(&mut r, &op_ptr, &present!(op: title, reply, traits), why);
         let mut msgs: Vec<RefOr<Message>> = Vec::new();
         for mr in op.messages.iter().flatten() {
-            let Some(target) = mr.resolve::<Message>(doc) else {
+            let Some(target) = mr.follow::<Message>(doc) else {
                 continue;
             };
             // A channel message that is itself a reference: point at its final target.
@@ -183,7 +183,7 @@ fn requirements(doc: &Value, sec: &[RefOr<SecurityScheme>]) -> Vec<SecurityRequi
     });
     let requirement = |r: &Reference| {
         let name = unescape(r.reference.rsplit('/').next().unwrap_or_default());
-        let scheme: Option<SecurityScheme> = r.resolve(doc);
+        let scheme: Option<SecurityScheme> = r.follow(doc);
         let scopes = scheme.and_then(|s| s.scopes).unwrap_or_default();
         SecurityRequirement::from([(name, scopes)])
     };

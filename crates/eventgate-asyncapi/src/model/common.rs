@@ -4,35 +4,22 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
+
+use super::FromValue;
 
 /// Every field a model object does not know by name: `x-*` extensions and unknown keys, kept verbatim.
 pub type Extensions = BTreeMap<String, Value>;
 
 /// A `$ref` object (`{"$ref": "#/components/..."}`).
 ///
-/// Only an object with exactly the one key `$ref` (a string) is a reference (serde's derive would
-/// also accept a one-element array, which would not round-trip).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(try_from = "serde_json::Map<String, Value>")]
+/// Only an object with exactly the one key `$ref` (a string) is a reference.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct Reference {
     /// The reference, e.g. `#/components/messages/Tick`.
     #[serde(rename = "$ref")]
     pub reference: String,
-}
-
-impl TryFrom<serde_json::Map<String, Value>> for Reference {
-    type Error = &'static str;
-
-    fn try_from(m: serde_json::Map<String, Value>) -> Result<Self, Self::Error> {
-        match (m.len(), m.get("$ref")) {
-            (1, Some(Value::String(r))) => Ok(Reference {
-                reference: r.clone(),
-            }),
-            _ => Err("a reference is an object with exactly one key, \"$ref\", a string"),
-        }
-    }
 }
 
 impl Reference {
@@ -46,7 +33,7 @@ impl Reference {
 }
 
 /// Either a `$ref` object or the object itself.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum RefOr<T> {
     /// A reference.
@@ -79,6 +66,19 @@ impl<T: DeserializeOwned + Clone> RefOr<T> {
     }
 }
 
+impl<T> RefOr<T> {
+    /// [`RefOr::resolve`] for a model type, read without a copy of the target.
+    pub(crate) fn follow(&self, doc: &Value) -> Option<Cow<'_, T>>
+    where
+        T: FromValue + Clone,
+    {
+        match self {
+            RefOr::Item(t) => Some(Cow::Borrowed(t)),
+            RefOr::Ref(r) => r.follow(doc).map(Cow::Owned),
+        }
+    }
+}
+
 impl Reference {
     /// The target of the reference inside `doc` (the document's JSON value) read as a `T`;
     /// `None` when the reference cannot be followed or its target does not fit `T`.
@@ -92,6 +92,11 @@ impl Reference {
     #[must_use]
     pub fn resolve<T: DeserializeOwned>(&self, doc: &Value) -> Option<T> {
         T::deserialize(crate::refs::resolve(doc, &self.reference).ok()?).ok()
+    }
+
+    /// [`Reference::resolve`] for a model type, read without a copy of the target.
+    pub(crate) fn follow<T: FromValue>(&self, doc: &Value) -> Option<T> {
+        T::from_value(crate::refs::resolve(doc, &self.reference).ok()?).ok()
     }
 }
 
@@ -253,36 +258,24 @@ object! {
     }
 }
 
-/// Deserializes a present optional field: an explicit `null` is `Some(Value::Null)` for JSON
-/// values and an error for typed fields (never silently dropped, so round trips stay exact).
-pub(crate) fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Option<T>, D::Error> {
-    T::deserialize(d).map(Some)
-}
-
 /// A 2.x security requirement: scheme name to scopes.
 pub type SecurityRequirement = BTreeMap<String, Vec<String>>;
 
-/// `Option<Option<T>>` that keeps an explicit `null` (`Some(None)`) apart from absence (`None`).
-pub(crate) mod nullable {
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    #[allow(clippy::option_option)]
-    pub(crate) fn serialize<S: Serializer, T: Serialize>(
-        v: &Option<Option<T>>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        match v {
-            Some(inner) => inner.serialize(s),
-            None => s.serialize_none(),
-        }
+impl<'de> Deserialize<'de> for Reference {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        super::read::via_value(d)
     }
+}
 
-    #[allow(clippy::option_option)]
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-        d: D,
-    ) -> Result<Option<Option<T>>, D::Error> {
-        Option::<T>::deserialize(d).map(Some)
+impl<'de, T: DeserializeOwned> Deserialize<'de> for RefOr<T> {
+    /// A reference when the value is exactly `{"$ref": string}`, else a `T`.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Value::deserialize(d)?;
+        match v.as_object().and_then(Reference::of) {
+            Some(r) => Ok(RefOr::Ref(r)),
+            None => T::deserialize(v)
+                .map(RefOr::Item)
+                .map_err(serde::de::Error::custom),
+        }
     }
 }

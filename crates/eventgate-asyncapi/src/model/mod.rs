@@ -1,4 +1,5 @@
-//! Typed, lossless serde models of AsyncAPI 2.x and 3.0 documents.
+//! Typed, lossless models of AsyncAPI 2.x and 3.0 documents, read from a JSON value in one pass
+//! (serde `Serialize` writes them; their serde `Deserialize` goes through the same reader).
 //!
 //! Every object keeps the fields it does not know by name (all `x-*` extensions and any unknown
 //! key) in an `extensions` map, and schemas are `serde_json::Value`s, so
@@ -7,6 +8,9 @@
 #[macro_use]
 mod object;
 pub mod common;
+mod read;
+#[cfg(test)]
+mod read_tests;
 pub mod v2;
 pub mod v3;
 
@@ -14,6 +18,7 @@ use serde_json::Value;
 
 use crate::error::ModelError;
 pub(crate) use object::Field;
+pub(crate) use read::FromValue;
 
 /// The major AsyncAPI line a document belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -110,12 +115,6 @@ impl AsyncApi {
 }
 
 /// Reads `value`, a document declaring `version`, as the model type `T` of that version.
-pub(crate) fn typed<'v, T: serde::Deserialize<'v>>(
-    value: &'v Value,
-    version: &str,
-) -> Result<T, ModelError> {
-    T::deserialize(value).map_err(|e| ModelError::Shape {
-        version: version.to_owned(),
-        message: e.to_string(),
-    })
+pub(crate) fn typed<T: FromValue>(value: &Value, version: &str) -> Result<T, ModelError> {
+    T::from_value(value).map_err(|e| e.into_model(version))
 }

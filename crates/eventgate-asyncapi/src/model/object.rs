@@ -1,8 +1,10 @@
 //! The `object!` macro every model struct is written with, and the field table it derives.
 //!
-//! One declaration gives the serde struct and the list of its JSON fields, which the validator
-//! uses for the allowed, required and string-typed keys of the object: a field added to the
-//! model is known to validation without being listed a second time.
+//! One declaration gives the struct (serde `Serialize`), its reader from a JSON value
+//! ([`FromValue`](super::read::FromValue), and serde `Deserialize` through it) and the list of its
+//! JSON fields, which the validator uses for the allowed, required and string-typed keys of the
+//! object: a field added to the model is known to reading and validation without being listed a
+//! second time.
 
 use std::collections::BTreeMap;
 
@@ -24,7 +26,7 @@ pub(crate) trait FieldType {
     /// The value is a JSON string (`String`, or `Option<String>`; a nullable `Option<Option<String>>`
     /// is not, its `null` being allowed).
     const STRING: bool = false;
-    /// A missing key fails deserialization.
+    /// A missing key fails reading.
     const REQUIRED: bool = true;
 }
 
@@ -39,10 +41,10 @@ impl FieldType for Value {}
 impl<T> FieldType for Vec<T> {}
 impl<K, V> FieldType for BTreeMap<K, V> {}
 
-/// Defines a model object: a serde struct (with `Default`) whose `Option` fields are skipped when
-/// absent and keep an explicit `null` apart from absence (an error for a typed field,
-/// `Some(Value::Null)` for a JSON value), with every other key in `extensions`; and its field
-/// table, `Self::FIELDS`.
+/// Defines a model object: a struct (with `Default` and serde `Serialize`) whose `Option` fields
+/// are skipped when absent and keep an explicit `null` apart from absence (an error for a typed
+/// field, `Some(Value::Null)` for a JSON value), with every other key in `extensions`; its reader,
+/// one `match` on each key of the JSON map; and its field table, `Self::FIELDS`.
 ///
 /// Each field is `/// doc` then `pub name: Type` with `= "jsonName"` when the key is not the Rust
 /// name. `Option<Option<T>>` is a nullable field (`Some(None)` is an explicit `null`). A group of
@@ -51,11 +53,12 @@ impl<K, V> FieldType for BTreeMap<K, V> {}
 /// (the root fields both lines have) or `..components(Server, Channel),`.
 macro_rules! object {
     ($(#[$meta:meta])* pub struct $name:ident { $($body:tt)* }) => {
-        object!(@munch [$(#[$meta])*] $name [] [] $($body)*);
+        object!(@munch [$(#[$meta])*] $name [] [] [] $($body)*);
     };
-    (@munch [$($meta:tt)*] $name:ident [$($out:tt)*] [$($fields:expr,)*]) => {
+    (@munch [$($meta:tt)*] $name:ident [$($out:tt)*] [$($fields:expr,)*]
+        [$(($kind:ident $f:ident [$($json:tt)?] $ty:ty))*]) => {
         $($meta)*
-        #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+        #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
         pub struct $name {
             $($out)*
             /// Extensions (`x-*`) and unknown fields, kept verbatim.
@@ -68,18 +71,44 @@ macro_rules! object {
             #[allow(dead_code)]
             pub(crate) const FIELDS: &'static [$crate::model::object::Field] = &[$($fields,)*];
         }
+        impl $crate::model::read::FromValue for $name {
+            fn from_value(v: &serde_json::Value) -> Result<Self, $crate::model::read::ShapeError> {
+                let map = $crate::model::read::object(v)?;
+                $(let mut $f = None;)*
+                let mut extensions = $crate::model::common::Extensions::new();
+                for (key, value) in map {
+                    match key.as_str() {
+                        $(object!(@name $f $($json)?) => {
+                            $f = Some(object!(@read $kind $ty, value).map_err(|e| e.at(key))?);
+                        })*
+                        _ => {
+                            extensions.insert(key.clone(), value.clone());
+                        }
+                    }
+                }
+                Ok($name {
+                    $($f: object!(@finish $kind $f, object!(@name $f $($json)?)),)*
+                    extensions,
+                })
+            }
+        }
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                $crate::model::read::via_value(d)
+            }
+        }
     };
     // Field groups, written once for the objects that share them.
-    (@munch $meta:tt $name:ident $out:tt $fields:tt ..documented, $($rest:tt)*) => {
-        object!(@munch $meta $name $out $fields
+    (@munch $meta:tt $name:ident $out:tt $fields:tt $reads:tt ..documented, $($rest:tt)*) => {
+        object!(@munch $meta $name $out $fields $reads
             /// Tags.
             pub tags: Option<Vec<$crate::model::common::RefOr<$crate::model::common::Tag>>>,
             /// External documentation.
             pub external_docs: Option<$crate::model::common::RefOr<$crate::model::common::ExternalDocs>> = "externalDocs",
             $($rest)*);
     };
-    (@munch $meta:tt $name:ident $out:tt $fields:tt ..titled, $($rest:tt)*) => {
-        object!(@munch $meta $name $out $fields
+    (@munch $meta:tt $name:ident $out:tt $fields:tt $reads:tt ..titled, $($rest:tt)*) => {
+        object!(@munch $meta $name $out $fields $reads
             /// Title.
             pub title: Option<String>,
             /// Summary.
@@ -88,16 +117,16 @@ macro_rules! object {
             pub description: Option<String>,
             $($rest)*);
     };
-    (@munch $meta:tt $name:ident $out:tt $fields:tt ..protocol, $($rest:tt)*) => {
-        object!(@munch $meta $name $out $fields
+    (@munch $meta:tt $name:ident $out:tt $fields:tt $reads:tt ..protocol, $($rest:tt)*) => {
+        object!(@munch $meta $name $out $fields $reads
             /// Protocol, e.g. `sse`, `http`, `https`, `ws`, `kafka`.
             pub protocol: String,
             /// Protocol version.
             pub protocol_version: Option<String> = "protocolVersion",
             $($rest)*);
     };
-    (@munch $meta:tt $name:ident $out:tt $fields:tt ..root($server:ty), $($rest:tt)*) => {
-        object!(@munch $meta $name $out $fields
+    (@munch $meta:tt $name:ident $out:tt $fields:tt $reads:tt ..root($server:ty), $($rest:tt)*) => {
+        object!(@munch $meta $name $out $fields $reads
             /// The AsyncAPI version: `2.0.0` to `2.6.0`, or `3.0.0`.
             pub asyncapi: String,
             /// Application identifier (URI).
@@ -110,8 +139,8 @@ macro_rules! object {
             pub default_content_type: Option<String> = "defaultContentType",
             $($rest)*);
     };
-    (@munch $meta:tt $name:ident $out:tt $fields:tt ..components($server:ty, $channel:ty), $($rest:tt)*) => {
-        object!(@munch $meta $name $out $fields
+    (@munch $meta:tt $name:ident $out:tt $fields:tt $reads:tt ..components($server:ty, $channel:ty), $($rest:tt)*) => {
+        object!(@munch $meta $name $out $fields $reads
             /// Schemas (JSON values; in 3.0 also multi-format schema objects).
             pub schemas: Option<std::collections::BTreeMap<String, serde_json::Value>>,
             /// Servers (2.3+ in 2.x).
@@ -126,30 +155,42 @@ macro_rules! object {
             pub parameters: Option<std::collections::BTreeMap<String, $crate::model::common::RefOr<$crate::model::common::Parameter>>>,
             $($rest)*);
     };
-    (@munch $meta:tt $name:ident [$($out:tt)*] [$($fields:tt)*]
+    (@munch $meta:tt $name:ident [$($out:tt)*] [$($fields:tt)*] [$($reads:tt)*]
         $(#[$fm:meta])* pub $field:ident: Option<Option<$ty:ty>> $(= $json:literal)?, $($rest:tt)*) => {
         object!(@munch $meta $name [$($out)*
             $(#[$fm])* $(#[serde(rename = $json)])?
-            #[serde(default, with = "crate::model::common::nullable", skip_serializing_if = "Option::is_none")]
+            #[serde(skip_serializing_if = "Option::is_none")]
             #[allow(clippy::option_option)]
             pub $field: Option<Option<$ty>>,
-        ] [$($fields)* object!(@field $field, Option<Option<$ty>> $(, $json)?),] $($rest)*);
+        ] [$($fields)* object!(@field $field, Option<Option<$ty>> $(, $json)?),]
+        [$($reads)* (nullable $field [$($json)?] $ty)] $($rest)*);
     };
-    (@munch $meta:tt $name:ident [$($out:tt)*] [$($fields:tt)*]
+    (@munch $meta:tt $name:ident [$($out:tt)*] [$($fields:tt)*] [$($reads:tt)*]
         $(#[$fm:meta])* pub $field:ident: Option<$ty:ty> $(= $json:literal)?, $($rest:tt)*) => {
         object!(@munch $meta $name [$($out)*
             $(#[$fm])* $(#[serde(rename = $json)])?
-            #[serde(default, deserialize_with = "crate::model::common::present", skip_serializing_if = "Option::is_none")]
+            #[serde(skip_serializing_if = "Option::is_none")]
             pub $field: Option<$ty>,
-        ] [$($fields)* object!(@field $field, Option<$ty> $(, $json)?),] $($rest)*);
+        ] [$($fields)* object!(@field $field, Option<$ty> $(, $json)?),]
+        [$($reads)* (optional $field [$($json)?] $ty)] $($rest)*);
     };
-    (@munch $meta:tt $name:ident [$($out:tt)*] [$($fields:tt)*]
+    (@munch $meta:tt $name:ident [$($out:tt)*] [$($fields:tt)*] [$($reads:tt)*]
         $(#[$fm:meta])* pub $field:ident: $ty:ty $(= $json:literal)?, $($rest:tt)*) => {
         object!(@munch $meta $name [$($out)*
             $(#[$fm])* $(#[serde(rename = $json)])?
             pub $field: $ty,
-        ] [$($fields)* object!(@field $field, $ty $(, $json)?),] $($rest)*);
+        ] [$($fields)* object!(@field $field, $ty $(, $json)?),]
+        [$($reads)* (required $field [$($json)?] $ty)] $($rest)*);
     };
+    // Reading one field: its JSON name, its present value, and the field once the map is read.
+    (@name $field:ident) => { stringify!($field) };
+    (@name $field:ident $json:literal) => { $json };
+    (@read nullable $ty:ty, $v:ident) => { $crate::model::read::nullable::<$ty>($v) };
+    (@read $kind:ident $ty:ty, $v:ident) => { <$ty as $crate::model::read::FromValue>::from_value($v) };
+    (@finish required $f:ident, $name:expr) => {
+        $f.ok_or_else(|| $crate::model::read::ShapeError::missing($name))?
+    };
+    (@finish $kind:ident $f:ident, $name:expr) => { $f };
     (@field $field:ident, $ty:ty) => { object!(@field $field, $ty, stringify!($field)) };
     (@field $field:ident, $ty:ty, $json:expr) => {
         $crate::model::object::Field {

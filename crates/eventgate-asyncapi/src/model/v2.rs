@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 use super::common::{Message, Parameter, RefOr, SecurityRequirement, ServerVariable, Tag};
@@ -78,7 +78,7 @@ object! {
 }
 
 /// The `message` of a 2.x operation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum OperationMessage {
     /// `{"oneOf": [...]}`.
@@ -90,8 +90,8 @@ pub enum OperationMessage {
 impl super::object::FieldType for OperationMessage {}
 
 /// `{"oneOf": [...]}` in a 2.x operation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", try_from = "serde_json::Map<String, Value>")]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct OneOfMessages {
     /// The alternatives.
     pub one_of: Vec<RefOr<Message>>,
@@ -104,15 +104,41 @@ object! {
     }
 }
 
-impl TryFrom<serde_json::Map<String, Value>> for OneOfMessages {
-    type Error = String;
-
-    fn try_from(mut m: serde_json::Map<String, Value>) -> Result<Self, Self::Error> {
-        match (m.len(), m.remove("oneOf")) {
-            (1, Some(v)) => serde_json::from_value(v)
-                .map(|one_of| OneOfMessages { one_of })
-                .map_err(|e| e.to_string()),
-            _ => Err("a oneOf message is an object with exactly one key, \"oneOf\"".to_owned()),
+impl super::FromValue for OneOfMessages {
+    fn from_value(v: &Value) -> Result<Self, super::read::ShapeError> {
+        let m = super::read::object(v)?;
+        match (m.len(), m.get("oneOf")) {
+            (1, Some(one_of)) => match super::FromValue::from_value(one_of) {
+                Ok(one_of) => Ok(OneOfMessages { one_of }),
+                Err(e) => Err(e.at("oneOf")),
+            },
+            _ => Err(super::read::ShapeError::expected(
+                "an object with exactly one key, \"oneOf\"",
+                v,
+            )),
         }
+    }
+}
+
+impl super::FromValue for OperationMessage {
+    /// `{"oneOf": [...]}` when it reads as one, else a message (an unreadable `oneOf` is then
+    /// one of its extensions, as before).
+    fn from_value(v: &Value) -> Result<Self, super::read::ShapeError> {
+        match OneOfMessages::from_value(v) {
+            Ok(o) => Ok(OperationMessage::OneOf(o)),
+            Err(_) => RefOr::from_value(v).map(|m| OperationMessage::Single(Box::new(m))),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for OperationMessage {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        super::read::via_value(d)
+    }
+}
+
+impl<'de> Deserialize<'de> for OneOfMessages {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        super::read::via_value(d)
     }
 }

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 use super::common::{Message, Parameter, RefOr, Reference, SecurityScheme, ServerVariable};
@@ -58,7 +58,7 @@ object! {
 }
 
 /// `send` or `receive`. Default is `receive`, the direction of an SSE topic as WSO2 writes it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     /// The application sends (2.x `subscribe` from the client's point of view is `send` from the server's).
@@ -69,6 +69,25 @@ pub enum Action {
 }
 
 impl super::object::FieldType for Action {}
+
+impl<'de> Deserialize<'de> for Action {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        super::read::via_value(d)
+    }
+}
+
+impl super::FromValue for Action {
+    fn from_value(v: &Value) -> Result<Self, super::read::ShapeError> {
+        match v.as_str() {
+            Some("send") => Ok(Action::Send),
+            Some("receive") => Ok(Action::Receive),
+            _ => Err(super::read::ShapeError::expected(
+                "\"send\" or \"receive\"",
+                v,
+            )),
+        }
+    }
+}
 
 object! {
     /// A 3.0 operation.
