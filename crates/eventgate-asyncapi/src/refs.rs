@@ -46,7 +46,7 @@ pub(crate) fn resolve_with_pointer<'v>(
     let mut current = reference.to_owned();
     for _ in 0..MAX_HOPS {
         let ptr = to_pointer(&current)?;
-        let target = doc.pointer(&ptr).ok_or_else(|| RefError::Dangling {
+        let target = pointer::lookup(doc, &ptr).ok_or_else(|| RefError::Dangling {
             reference: current.clone(),
         })?;
         match ref_of(target) {

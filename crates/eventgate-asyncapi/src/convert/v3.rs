@@ -101,7 +101,7 @@ pub(super) fn to_v2(doc: &Value, d: &AsyncApiV3) -> (Value, ConversionReport) {
             // A channel message that is itself a reference: point at its final target.
             let direct = refs::to_pointer(&mr.reference)
                 .ok()
-                .and_then(|p| doc.pointer(&p));
+                .and_then(|p| crate::pointer::lookup(doc, &p));
             msgs.push(match direct.and_then(refs::ref_of) {
                 Some(inner) => RefOr::Ref(Reference::new(inner)),
                 None => RefOr::Item(message(&target, To::V2, "", &mut r)),
