@@ -43,14 +43,14 @@ pub(crate) fn resolve_with_pointer<'v>(
     let cycle = || RefError::Cycle {
         reference: reference.to_owned(),
     };
-    let mut current = reference.to_owned();
+    let mut current = reference;
     for _ in 0..MAX_HOPS {
-        let ptr = to_pointer(&current)?;
+        let ptr = to_pointer(current)?;
         let target = pointer::lookup(doc, &ptr).ok_or_else(|| RefError::Dangling {
-            reference: current.clone(),
+            reference: current.to_owned(),
         })?;
         match ref_of(target) {
-            Some(next) => current = next.to_owned(),
+            Some(next) => current = next,
             None => return Ok((target, ptr)),
         }
     }
