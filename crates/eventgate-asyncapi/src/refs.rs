@@ -1,5 +1,6 @@
 //! `$ref` resolution inside one document: JSON pointers, chains, cycles.
 
+use foldhash::HashMap;
 use serde_json::{Map, Value};
 
 use crate::error::RefError;
@@ -78,6 +79,35 @@ pub(crate) fn deref<'v>(doc: &'v Value, value: &'v Value) -> Option<&'v Value> {
     match ref_of(value) {
         Some(r) => resolve(doc, r).ok(),
         None => Some(value),
+    }
+}
+
+/// [`resolve`] remembered by reference string, for the walks that meet every `$ref` of a
+/// document (the reference check, the counts), where most name the same few components.
+pub(crate) struct Memo<'v> {
+    doc: &'v Value,
+    seen: HashMap<&'v str, Result<&'v Value, RefError>>,
+}
+
+impl<'v> Memo<'v> {
+    pub(crate) fn new(doc: &'v Value) -> Self {
+        let seen = HashMap::default();
+        Memo { doc, seen }
+    }
+
+    /// As [`resolve`] in the memo's document.
+    pub(crate) fn resolve(&mut self, reference: &'v str) -> Result<&'v Value, RefError> {
+        let doc = self.doc;
+        let entry = self.seen.entry(reference);
+        entry.or_insert_with(|| resolve(doc, reference)).clone()
+    }
+
+    /// As [`deref`] in the memo's document.
+    pub(crate) fn deref(&mut self, value: &'v Value) -> Option<&'v Value> {
+        match ref_of(value) {
+            Some(r) => self.resolve(r).ok(),
+            None => Some(value),
+        }
     }
 }
 

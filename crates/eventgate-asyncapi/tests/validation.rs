@@ -88,6 +88,24 @@ channels:
         ],
     ),
     (
+        "the same dangling reference, met twice, is reported at both places",
+        r##"
+asyncapi: 2.6.0
+info: {title: t, version: v}
+channels:
+  a:
+    subscribe:
+      message: {$ref: "#/components/messages/Gone"}
+  b:
+    subscribe:
+      message: {$ref: "#/components/messages/Gone"}
+"##,
+        &[
+            ("/channels/a/subscribe/message/$ref", Reference),
+            ("/channels/b/subscribe/message/$ref", Reference),
+        ],
+    ),
+    (
         "ref cycle",
         r##"
 asyncapi: 2.6.0

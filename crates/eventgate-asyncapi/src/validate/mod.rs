@@ -106,6 +106,8 @@ struct V<'a> {
     path: Vec<Seg<'a>>,
     /// The `messageId`s seen, while they must be unique.
     message_ids: Option<HashSet<&'a str>>,
+    /// The references followed so far.
+    memo: refs::Memo<'a>,
 }
 
 /// Validates a parsed document.
@@ -144,13 +146,14 @@ pub(crate) fn validate(root: &Value) -> Report {
         schemes: schemes.and_then(Value::as_object),
         path: Vec::new(),
         message_ids: None,
+        memo: refs::Memo::new(root),
     };
     v.refs(root);
     match line {
         SpecVersion::V2 => v.root_v2(m),
         SpecVersion::V3 => v.root_v3(m),
     }
-    let counts = counts::count(root, line);
+    let counts = counts::count(root, line, &mut v.memo);
     let mut problems = v.problems;
     problems.sort_by(|a, b| a.pointer.cmp(&b.pointer).then(a.message.cmp(&b.message)));
     problems.dedup();
@@ -351,7 +354,7 @@ impl<'a> V<'a> {
                     if k == "$ref"
                         && let Some(r) = c.as_str()
                     {
-                        if let Err(e) = refs::resolve(self.root, r) {
+                        if let Err(e) = self.memo.resolve(r) {
                             self.report_in(k, ProblemKind::Reference, e.to_string());
                         }
                     } else if c.is_object() || c.is_array() {
