@@ -10,11 +10,17 @@
 //!   `EventSource` reconnects;
 //! - `Content-Type: text/event-stream`, `Cache-Control: no-store`; other paths are 404.
 //!
-//! Unlike WSO2's sample, every event has an `id:` line (a counter that starts at 1 and only
-//! goes up) and a reconnecting client's `Last-Event-ID` is honoured from a bounded history
+//! Unlike WSO2's sample, every event has an `id:` line and a reconnecting client's
+//! `Last-Event-ID` is honoured from a bounded history
 //! (default [`DEFAULT_HISTORY`] events): the events after that id are sent first, then live
 //! ones. An id older than the history, or one this process never sent, starts the client on
 //! live events.
+//!
+//! The id is a counter that goes up by one per event and starts at the Unix time in
+//! milliseconds when the backend starts. Events are at least a millisecond apart, so a
+//! restarted backend's first id is above every id the previous run sent (unless the clock
+//! was set back): a client or a gateway holding an id from before a restart (`kill -9`,
+//! then start it again) is never handed a different event under the same id.
 //!
 //! # The event
 //! WSO2's shape, `{"heap":"N bytes","nonHeap":"N bytes","timeStamp":ms}`, with real figures.
@@ -30,7 +36,7 @@
 //! | `rss` | this process's resident set size, `VmRSS` of `/proc/self/status` (extra field) |
 //!
 //! ```text
-//! id: 7
+//! id: 1764660000007
 //! data: {"heap":"5123456000 bytes","nonHeap":"3012345000 bytes","timeStamp":1764660000000,"total":"8135801000 bytes","rss":"6512640 bytes"}
 //! ```
 //!
@@ -381,7 +387,7 @@ fn is_transient(e: &std::io::Error) -> bool {
 async fn sample_loop(hub: Arc<Hub>, interval: Duration, mut stop: watch::Receiver<bool>) {
     let mut ticker = tokio::time::interval(interval.max(Duration::from_millis(1)));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut next_id: u64 = 1;
+    let mut next_id = first_id(SystemTime::now());
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
@@ -393,6 +399,12 @@ async fn sample_loop(hub: Arc<Hub>, interval: Duration, mut stop: watch::Receive
         hub.publish(next_id, frame(next_id, &sample));
         next_id += 1;
     }
+}
+
+/// The first event's id: the Unix time in milliseconds at `now` (1 for a clock before 1970).
+fn first_id(now: SystemTime) -> u64 {
+    let ms = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    u64::try_from(ms).unwrap_or(u64::MAX / 2).max(1)
 }
 
 #[derive(Clone)]
@@ -563,6 +575,13 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn the_first_id_is_the_start_time_in_milliseconds() {
+        assert_eq!(first_id(UNIX_EPOCH + Duration::from_millis(1_500)), 1_500);
+        assert_eq!(first_id(UNIX_EPOCH), 1, "never 0");
+        assert_eq!(first_id(UNIX_EPOCH - Duration::from_secs(1)), 1);
     }
 
     #[test]

@@ -187,6 +187,29 @@ async fn last_event_id_replays_what_was_missed_and_an_unknown_id_starts_live() {
 }
 
 #[tokio::test]
+async fn a_backend_killed_and_started_again_never_reuses_an_id_it_sent() {
+    let mut backend = start(&["--interval", "20", "--time", "60000"]);
+    let (before, _, _) = read_response(&backend.url, None, 5).await;
+    let last = id_of(&before[4].1);
+    // kill -9, then a new process, as an operator restarting a crashed backend does.
+    backend.child.kill().unwrap();
+    backend.child.wait().unwrap();
+    let backend = start(&["--interval", "20", "--time", "60000"]);
+    let (after, _, _) = read_response(&backend.url, Some(&last.to_string()), 3).await;
+    let ids: Vec<u64> = after.iter().map(|(_, e)| id_of(e)).collect();
+    assert!(
+        ids[0] > last,
+        "the restarted backend's first id {} is above the last one before the kill ({last})",
+        ids[0]
+    );
+    assert_eq!(
+        [ids[1], ids[2]],
+        [ids[0] + 1, ids[0] + 2],
+        "then one by one"
+    );
+}
+
+#[tokio::test]
 async fn other_paths_are_404() {
     let backend = start(&[]);
     let url = backend.url.replace("/memory", "/other");
