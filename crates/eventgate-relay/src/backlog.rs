@@ -72,6 +72,17 @@ pub trait Backlog: Send + 'static {
     /// after a reconnect).
     fn contains(&self, id: &EventId) -> bool;
 
+    /// The frame of the newest entry whose id is `id`, if one is kept.
+    ///
+    /// After a reconnect the relay compares it with what the upstream sends under that id:
+    /// the same event (type and data) is one it sends again and is dropped; a different one
+    /// is new (a backend restarted with its counter back at 1) and is delivered. The default
+    /// keeps no frame to compare, so any event under a kept id is taken for one sent again.
+    fn frame_of(&self, id: &EventId) -> Option<Bytes> {
+        let _ = id;
+        None
+    }
+
     /// Number of entries kept.
     fn len(&self) -> usize;
 
@@ -172,6 +183,15 @@ impl Backlog for MemoryBacklog {
 
     fn contains(&self, id: &EventId) -> bool {
         self.entries.iter().rev().any(|e| e.id.as_ref() == Some(id))
+    }
+
+    fn frame_of(&self, id: &EventId) -> Option<Bytes> {
+        let e = self
+            .entries
+            .iter()
+            .rev()
+            .find(|e| e.id.as_ref() == Some(id))?;
+        Some(e.frame.clone())
     }
 
     fn len(&self) -> usize {

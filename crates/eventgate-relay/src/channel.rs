@@ -21,7 +21,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use eventgate_sse::{Encoder, EventId, Frame};
+use eventgate_sse::{Encoder, Event, EventId, Frame, Item, Parser};
 use tokio::sync::Notify;
 
 use crate::backlog::{
@@ -772,6 +772,29 @@ impl Channel {
     /// True if the backlog keeps an event with this id.
     pub fn contains(&self, id: &EventId) -> bool {
         self.shared.lock().backlog.contains(id)
+    }
+
+    /// True if `event`, which has id `id`, is the event the backlog keeps under that id (the
+    /// same type and data): an upstream sending again what it sent before a reconnect. A
+    /// different event under a kept id is new: an upstream restarted with its ids from the
+    /// start again. A backlog that keeps no frames ([`Backlog::frame_of`]) compares ids only.
+    pub(crate) fn repeats(&self, id: &EventId, event: &Event) -> bool {
+        let kept = {
+            let st = self.shared.lock();
+            match st.backlog.frame_of(id) {
+                Some(frame) => frame,
+                None => return st.backlog.contains(id),
+            }
+        };
+        let mut parser = Parser::new();
+        parser.feed(kept);
+        parser.finish();
+        parser
+            .find_map(|item| match item {
+                Ok(Item::Event(e)) => Some(e),
+                _ => None,
+            })
+            .is_some_and(|e| e.event_type() == event.event_type() && e.data() == event.data())
     }
 
     /// Number of subscribers attached.

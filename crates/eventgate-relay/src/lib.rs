@@ -30,7 +30,7 @@
 //!   rustls) and the channel's timers: response-head and idle-read timeouts, reconnection
 //!   with [`Backoff`] (exponential, jittered, never faster than the backend's `retry:`,
 //!   capped) sending the last seen id, events the backend repeats after a reconnect
-//!   dropped, heartbeats ([`Frame::KEEP_ALIVE`]) on idle channels, linger after the last
+//!   dropped (a new event under a reused id is kept), heartbeats ([`Frame::KEEP_ALIVE`]) on idle channels, linger after the last
 //!   subscriber, a bound on open channels ([`RelayBuilder::max_channels`]), graceful
 //!   [`Relay::shutdown`]. [`Mode::Fanout`] shares one upstream per channel key;
 //!   [`Mode::Proxy`] opens one per client.

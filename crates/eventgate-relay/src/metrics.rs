@@ -96,7 +96,8 @@ pub struct MetricsSnapshot {
     pub upstream_connects: u64,
     /// Failed upstream connections or streams (each is followed by a backoff).
     pub upstream_failures: u64,
-    /// Events an upstream sent again after a reconnect, dropped because they were kept.
+    /// Events an upstream sent again after a reconnect (the id and the event the backlog
+    /// keeps), dropped.
     pub duplicates_dropped: u64,
     /// Events this relay appended to the shared backlog (not counting those another node
     /// had appended first).

@@ -130,6 +130,31 @@ async fn reconnect_sends_the_last_seen_id_and_drops_events_the_backend_repeats()
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_backend_restarted_with_its_ids_from_1_again_loses_none_of_its_new_events() {
+    let t = ScriptTransport::new(vec![
+        Scripted::Stream(vec!["id: 1\ndata: a\n\nid: 2\ndata: b\n\n"]),
+        // Restarted with its counter back at 1: the ids are kept ones, the events are new.
+        // The first one repeats event 1's data under another type, which makes it new too.
+        Scripted::StreamThenHang(vec![
+            "id: 1\nevent: other\ndata: a\n\nid: 2\ndata: c\n\nid: 3\ndata: d\n\n",
+        ]),
+    ]);
+    let relay = relay(&t).build().unwrap();
+    let mut sub = relay.subscribe(url(), &live()).await.unwrap();
+    let got = read_events(&mut sub, 5, Duration::from_secs(10)).await;
+    let data: Vec<&str> = got.iter().map(|(d, _)| d.as_str()).collect();
+    assert_eq!(data, ["a", "b", "a", "c", "d"]);
+    assert_eq!(relay.metrics().duplicates_dropped, 0);
+    // A client resuming from the newest "2" gets what followed it, not the older "2"'s.
+    let mut again = relay
+        .subscribe(url(), live().last_event_id(EventId::from_text("2")))
+        .await
+        .unwrap();
+    let resumed = read_events(&mut again, 1, Duration::from_secs(10)).await;
+    assert_eq!(resumed[0].0, "d");
+}
+
+#[tokio::test(start_paused = true)]
 async fn idle_channel_sends_heartbeats_at_the_interval() {
     let t = ScriptTransport::new(vec![Scripted::StreamThenHang(vec!["id: 1\ndata: 1\n\n"])]);
     let relay = relay(&t)

@@ -985,7 +985,7 @@ impl Driver {
                     let id = ev.id();
                     if *resync {
                         if let Some(id) = &id
-                            && self.channel.contains(id)
+                            && self.channel.repeats(id, &ev)
                         {
                             metrics.duplicates_dropped.fetch_add(1, Ordering::Relaxed);
                             continue;
