@@ -550,25 +550,58 @@ pub struct ControlPlane {
 /// # Errors
 /// [`ControlError`] naming the step that failed.
 pub fn start(data_dir: &Path, admin_listener: Listener) -> Result<ControlPlane, ControlError> {
-    start_local(data_dir, admin_listener, None)
+    start_local(data_dir, admin_listener, GateSetup::default())
 }
 
-/// [`start`], the gate counting quotas and connection limits in `counters` when given (see
-/// [`start_shared`]).
+/// What the gate trusts and counts with, beside the local issuer (`serve`'s `--config` and
+/// `[cluster] redis`). The default: the local issuer only, counted in process.
+#[derive(Default)]
+#[non_exhaustive]
+pub struct GateSetup<'a> {
+    /// Plan quotas and connection limits counted here (a
+    /// [`RedisCounters`](eventgate_policy::redis::RedisCounters) several nodes share)
+    /// instead of in process.
+    pub counters: Option<Arc<dyn eventgate_policy::CounterStore>>,
+    /// A configuration file whose `[[jwt_issuers]]` and `[introspection]` are trusted too
+    /// ([`Config::configure_gate`](eventgate::config::Config::configure_gate)).
+    pub config: Option<&'a eventgate::config::Config>,
+}
+
+impl std::fmt::Debug for GateSetup<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GateSetup")
+            .field("counters", &self.counters.is_some())
+            .field("config", &self.config.map(|c| c.file.as_str()))
+            .finish()
+    }
+}
+
+impl<'a> GateSetup<'a> {
+    /// The local issuer, plus `config`'s issuers and introspection, counted by `counters`.
+    #[must_use]
+    pub fn new(
+        counters: Option<Arc<dyn eventgate_policy::CounterStore>>,
+        config: Option<&'a eventgate::config::Config>,
+    ) -> Self {
+        GateSetup { counters, config }
+    }
+}
+
+/// [`start`], the gate set up as `setup` says (see [`start_shared`]).
 ///
 /// # Errors
 /// [`ControlError`] naming the step that failed.
 pub fn start_local(
     data_dir: &Path,
     admin_listener: Listener,
-    counters: Option<Arc<dyn eventgate_policy::CounterStore>>,
+    setup: GateSetup<'_>,
 ) -> Result<ControlPlane, ControlError> {
     std::fs::create_dir_all(data_dir).map_err(|source| ControlError::DataDir {
         path: data_dir.to_owned(),
         source,
     })?;
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&data_dir.join(DATABASE_FILE))?);
-    start_shared(data_dir, admin_listener, store, counters)
+    start_shared(data_dir, admin_listener, store, setup)
 }
 
 /// [`start`] over a store of the caller's choice instead of `DIR/state.db`: the demo's
@@ -582,12 +615,12 @@ pub fn start_with(
     admin_listener: Listener,
     store: Arc<dyn Store>,
 ) -> Result<ControlPlane, ControlError> {
-    start_shared(data_dir, admin_listener, store, None)
+    start_shared(data_dir, admin_listener, store, GateSetup::default())
 }
 
-/// [`start_with`], the gate counting plan quotas and connection limits in `counters` when
-/// given (a [`RedisCounters`](eventgate_policy::redis::RedisCounters) several nodes share)
-/// instead of in process.
+/// [`start_with`], the gate set up as `setup` says: plan quotas and connection limits
+/// counted in `setup.counters` when given instead of in process, and the issuers and
+/// introspection of `setup.config` trusted beside the local issuer.
 ///
 /// # Errors
 /// [`ControlError`] naming the step that failed.
@@ -595,7 +628,7 @@ pub fn start_shared(
     data_dir: &Path,
     admin_listener: Listener,
     store: Arc<dyn Store>,
-    counters: Option<Arc<dyn eventgate_policy::CounterStore>>,
+    setup: GateSetup<'_>,
 ) -> Result<ControlPlane, ControlError> {
     let admin_addr = admin_listener
         .local_addr()
@@ -613,10 +646,18 @@ pub fn start_shared(
     let (registry, gate_state) = load_snapshot(&snapshot)?;
     let issuer = Arc::new(LocalIssuer::load_or_create(data_dir)?);
     let mut builder = Gate::builder();
-    if let Some(c) = counters {
+    if let Some(c) = setup.counters {
         builder.counters(c);
     }
-    builder.jwt(issuer.validator(None)?);
+    let local = issuer.validator(None)?;
+    match setup.config {
+        Some(cfg) => cfg
+            .configure_gate(&mut builder, local.issuers())
+            .map_err(|e| ControlError::Gate(e.to_string()))?,
+        None => {
+            builder.jwt(local);
+        }
+    }
     for plan in Plan::wso2_async_defaults() {
         builder.plan(plan);
     }

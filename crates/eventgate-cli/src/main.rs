@@ -179,12 +179,16 @@ async fn serve(global: &GlobalArgs, args: cli::ServeArgs) -> Outcome {
                 &global.data,
                 admin,
                 std::sync::Arc::clone(&store),
-                counters,
+                eventgate_cli::control::GateSetup::new(counters, cfg.as_ref()),
             )?;
             (cp, Some(store))
         }
         None => (
-            eventgate_cli::control::start_local(&global.data, admin, counters)?,
+            eventgate_cli::control::start_local(
+                &global.data,
+                admin,
+                eventgate_cli::control::GateSetup::new(counters, cfg.as_ref()),
+            )?,
             None,
         ),
     };

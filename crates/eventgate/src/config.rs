@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use eventgate_asyncapi::{ApiVersion, AuthType, DeliveryMode, TopicTemplate};
-use eventgate_policy::{KeyType, SubscriptionState};
+use eventgate_policy::{Algorithm, ClaimsMapping, KeyType, MAX_LEEWAY, SubscriptionState};
 use eventgate_types::{PlanName, Scope};
 use http::{HeaderName, HeaderValue};
 use serde::Deserialize;
@@ -311,6 +311,34 @@ struct RawFile {
     api_keys: Vec<S<RawApiKey>>,
     #[serde(default)]
     cluster: Option<S<RawCluster>>,
+    #[serde(default)]
+    jwt_issuers: Vec<S<RawJwtIssuer>>,
+    #[serde(default)]
+    introspection: Option<S<RawIntrospection>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawJwtIssuer {
+    issuer: S<String>,
+    jwks_url: Option<S<String>>,
+    jwks_file: Option<S<String>>,
+    algorithms: Option<Vec<S<String>>>,
+    #[serde(default)]
+    audiences: Vec<S<String>>,
+    leeway: Option<S<String>>,
+    require_exp: Option<bool>,
+    client_id_claims: Option<Vec<String>>,
+    scope_claims: Option<Vec<String>>,
+    key_type_claim: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIntrospection {
+    endpoint: S<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -608,6 +636,74 @@ pub struct ClusterConfig {
     pub upstream_lease: Option<Duration>,
 }
 
+/// Where a `[[jwt_issuers]]` entry's verification keys come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum JwksSource {
+    /// `jwks_url`: fetched when a token needs a key not yet loaded, refreshed as
+    /// `eventgate_policy::JwksCache::remote` does.
+    Url(String),
+    /// `jwks_file`: a JWKS document read when the gate is built (a relative path is
+    /// resolved against the configuration file's directory by [`Config::load`]).
+    File(PathBuf),
+}
+
+/// The algorithms a `[[jwt_issuers]]` entry allows when it names none: every asymmetric one
+/// (an HMAC algorithm must be asked for, so that a public key is never used as a secret).
+pub const DEFAULT_JWT_ALGORITHMS: [Algorithm; 9] = [
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::EdDSA,
+];
+
+/// A trusted JWT issuer (`[[jwt_issuers]]`): an identity provider whose tokens the gateway
+/// accepts, as WSO2's key managers are. A token's client id (`client_id_claims`) names the
+/// application whose `client_ids` hold it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct JwtIssuerConfig {
+    /// The `iss` claim of its tokens.
+    pub issuer: String,
+    /// Its verification keys.
+    pub keys: JwksSource,
+    /// Accepted `alg` values (default [`DEFAULT_JWT_ALGORITHMS`]).
+    pub algorithms: Vec<Algorithm>,
+    /// Accepted `aud` values; empty: `aud` is not checked.
+    pub audiences: Vec<String>,
+    /// Clock-skew allowance for `exp` and `nbf` (default none, at most 10 minutes).
+    pub leeway: Duration,
+    /// Refuse tokens without `exp` (default `true`).
+    pub require_exp: bool,
+    /// How claims become the caller (client id, scopes, key type claims).
+    pub mapping: ClaimsMapping,
+}
+
+/// Opaque OAuth2 tokens checked at an RFC 7662 introspection endpoint (`[introspection]`).
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct IntrospectionConfig {
+    /// The endpoint (`http` or `https`).
+    pub endpoint: String,
+    /// The gateway's own client id and secret at the endpoint (HTTP Basic), when it asks
+    /// for them.
+    pub client: Option<(String, String)>,
+}
+
+impl fmt::Debug for IntrospectionConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IntrospectionConfig")
+            .field("endpoint", &self.endpoint)
+            .field("client_id", &self.client.as_ref().map(|(id, _)| id))
+            .finish_non_exhaustive()
+    }
+}
+
 /// A URL with any password replaced by `***` (for messages and `Debug`).
 #[must_use]
 pub fn redact_url(url: &str) -> String {
@@ -770,6 +866,10 @@ pub struct Config {
     pub api_keys: Vec<ApiKeyConfig>,
     /// `[cluster]`, when the file has one (see [`Config::cluster`]).
     pub cluster: Option<ClusterConfig>,
+    /// Trusted JWT issuers (identity providers) besides any the embedding service adds.
+    pub jwt_issuers: Vec<JwtIssuerConfig>,
+    /// `[introspection]`: opaque OAuth2 tokens, when the file has one.
+    pub introspection: Option<IntrospectionConfig>,
     env_places: Vec<Place>,
 }
 
@@ -836,6 +936,113 @@ impl Ctx<'_> {
     fn scope(&self, v: &S<String>, key: String) -> Result<Scope, ConfigError> {
         Scope::new(v.get_ref()).map_err(|e| self.invalid(&v.span(), key, e.to_string()))
     }
+}
+
+/// An absolute `http` or `https` URL with a host.
+fn is_http_url(s: &str) -> bool {
+    s.parse::<http::Uri>()
+        .is_ok_and(|u| matches!(u.scheme_str(), Some("http" | "https")) && u.authority().is_some())
+}
+
+fn jwt_issuer(cx: &Ctx<'_>, i: usize, j: S<RawJwtIssuer>) -> Result<JwtIssuerConfig, ConfigError> {
+    let key = |k: &str| format!("jwt_issuers[{i}].{k}");
+    let span = j.span();
+    let j = j.into_inner();
+    if j.issuer.get_ref().is_empty() {
+        return Err(cx.invalid(&j.issuer.span(), key("issuer"), "is empty".into()));
+    }
+    let keys = match (j.jwks_url, j.jwks_file) {
+        (Some(u), None) if is_http_url(u.get_ref()) => JwksSource::Url(u.into_inner()),
+        (Some(u), None) => {
+            let msg = format!("'{}' is not an http or https URL", u.get_ref());
+            return Err(cx.invalid(&u.span(), key("jwks_url"), msg));
+        }
+        (None, Some(f)) if !f.get_ref().is_empty() => JwksSource::File(f.into_inner().into()),
+        _ => {
+            let msg = "give one of jwks_url and jwks_file".to_owned();
+            return Err(cx.invalid(&span, format!("jwt_issuers[{i}]"), msg));
+        }
+    };
+    let algorithms = match j.algorithms {
+        None => DEFAULT_JWT_ALGORITHMS.to_vec(),
+        Some(list) if list.is_empty() => {
+            let msg = "no algorithm: every token would be refused".to_owned();
+            return Err(cx.invalid(&span, key("algorithms"), msg));
+        }
+        Some(list) => list
+            .iter()
+            .enumerate()
+            .map(|(k, a)| {
+                a.get_ref().parse().map_err(|_| {
+                    let msg = format!("'{}' is not a JWS algorithm", a.get_ref());
+                    cx.invalid(&a.span(), key(&format!("algorithms[{k}]")), msg)
+                })
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    if let Some((k, a)) = j
+        .audiences
+        .iter()
+        .enumerate()
+        .find(|(_, a)| a.get_ref().is_empty())
+    {
+        return Err(cx.invalid(
+            &a.span(),
+            key(&format!("audiences[{k}]")),
+            "is empty".into(),
+        ));
+    }
+    let leeway = match &j.leeway {
+        None => Duration::ZERO,
+        Some(l) => {
+            let d = cx.duration(l, key("leeway"))?;
+            if d > MAX_LEEWAY {
+                let msg = "at most 10m (a larger skew is a broken clock)".to_owned();
+                return Err(cx.invalid(&l.span(), key("leeway"), msg));
+            }
+            d
+        }
+    };
+    let mut mapping = ClaimsMapping::default();
+    if let Some(c) = j.client_id_claims {
+        mapping.client_id_claims = c;
+    }
+    if let Some(c) = j.scope_claims {
+        mapping.scope_claims = c;
+    }
+    if let Some(c) = j.key_type_claim {
+        mapping.key_type_claim = Some(c);
+    }
+    Ok(JwtIssuerConfig {
+        issuer: j.issuer.into_inner(),
+        keys,
+        algorithms,
+        audiences: j.audiences.into_iter().map(S::into_inner).collect(),
+        leeway,
+        require_exp: j.require_exp.unwrap_or(true),
+        mapping,
+    })
+}
+
+fn introspection(cx: &Ctx<'_>, r: S<RawIntrospection>) -> Result<IntrospectionConfig, ConfigError> {
+    let span = r.span();
+    let r = r.into_inner();
+    if !is_http_url(r.endpoint.get_ref()) {
+        let msg = format!("'{}' is not an http or https URL", r.endpoint.get_ref());
+        return Err(cx.invalid(&r.endpoint.span(), "introspection.endpoint".into(), msg));
+    }
+    let client = match (r.client_id, r.client_secret) {
+        (Some(id), Some(secret)) => Some((id, secret)),
+        (None, None) => None,
+        _ => {
+            let msg = "give client_id and client_secret together".to_owned();
+            return Err(cx.invalid(&span, "introspection".into(), msg));
+        }
+    };
+    Ok(IntrospectionConfig {
+        endpoint: r.endpoint.into_inner(),
+        client,
+    })
 }
 
 fn cluster(cx: &Ctx<'_>, c: S<RawCluster>) -> Result<ClusterConfig, ConfigError> {
@@ -948,7 +1155,7 @@ fn words(s: &str) -> String {
 
 impl Config {
     /// Reads a file (see the [module documentation](self)): at most [`MAX_CONFIG_BYTES`].
-    /// Relative TLS paths are resolved against the file's directory.
+    /// Relative TLS and `jwks_file` paths are resolved against the file's directory.
     ///
     /// # Errors
     /// [`ConfigError`] with [`ConfigErrorKind::Io`], or as [`Config::from_str`].
@@ -969,6 +1176,13 @@ impl Config {
         let text = std::fs::read_to_string(path).map_err(io)?;
         let mut cfg = Config::from_str(&file, &text)?;
         if let Some(dir) = path.parent() {
+            for j in &mut cfg.jwt_issuers {
+                if let JwksSource::File(p) = &mut j.keys
+                    && p.is_relative()
+                {
+                    *p = dir.join(&*p);
+                }
+            }
             for l in &mut cfg.gateway.listeners {
                 if let Some(ListenerTls::Files { cert, key }) = &mut l.tls {
                     for p in [cert, key] {
@@ -1037,10 +1251,27 @@ impl Config {
             subscriptions: Vec::new(),
             api_keys: Vec::new(),
             cluster: None,
+            jwt_issuers: Vec::new(),
+            introspection: None,
             env_places: Vec::new(),
         };
         if let Some(c) = raw.cluster {
             cfg.cluster = Some(cluster(cx, c)?);
+        }
+        for (i, j) in raw.jwt_issuers.into_iter().enumerate() {
+            let at = j.get_ref().issuer.span();
+            let j = jwt_issuer(cx, i, j)?;
+            if cfg.jwt_issuers.iter().any(|o| o.issuer == j.issuer) {
+                let kind = ConfigErrorKind::Duplicate {
+                    kind: "JWT issuer",
+                    name: j.issuer,
+                };
+                return Err(cx.src.err(&at, format!("jwt_issuers[{i}].issuer"), kind));
+            }
+            cfg.jwt_issuers.push(j);
+        }
+        if let Some(r) = raw.introspection {
+            cfg.introspection = Some(introspection(cx, r)?);
         }
         for (i, l) in raw
             .gateway

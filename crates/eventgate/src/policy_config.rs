@@ -2,12 +2,15 @@
 //! into an `eventgate_policy::Gate`.
 
 use eventgate_policy::{
-    ApplicationId, Gate, IssuedApiKey, Plan, RandomUnavailable, Subscription, Timestamp,
+    ApplicationId, Gate, GateBuilder, IssuedApiKey, IssuerConfig, JwksCache, JwtValidator, KeySet,
+    Plan, RandomUnavailable, Subscription, Timestamp,
 };
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::config::{ApiKeySecret, Config, ConfigError};
+use crate::config::{ApiKeySecret, Config, ConfigError, JwksSource};
+use crate::fetch::{FetchConfigError, HttpFetcher, HttpIntrospector};
 use crate::{Gateway, GatewayBuilder, GatewayError, Registry};
 
 /// Why [`Config::apply_policy`] could not load the policy half.
@@ -26,6 +29,30 @@ pub enum PolicyConfigError {
     /// The OS random source failed while issuing an API key.
     #[error("cannot issue an API key: {0}")]
     Random(#[from] RandomUnavailable),
+    /// A `[[jwt_issuers]]` entry was refused by the policy engine (a `jwks_file` that is not
+    /// a JWKS document, say).
+    #[error("JWT issuer {issuer}: {source}")]
+    Issuer {
+        /// The issuer.
+        issuer: String,
+        /// Why.
+        #[source]
+        source: eventgate_policy::ConfigError,
+    },
+    /// A `jwks_file` could not be read.
+    #[error("JWT issuer {issuer}: cannot read {path}: {source}")]
+    JwksFile {
+        /// The issuer.
+        issuer: String,
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The HTTP client for JWKS and introspection, or the introspection endpoint, was refused.
+    #[error("[introspection] / jwks_url: {0}")]
+    Fetch(#[from] FetchConfigError),
 }
 
 /// Why [`Config::build_gateway`] could not make a gateway.
@@ -111,6 +138,88 @@ impl Config {
         let keys = self.apply_policy(&gate)?;
         let gateway = builder.registry(registry).gate(Arc::new(gate)).build()?;
         Ok((gateway, keys))
+    }
+
+    /// Sets up `builder`'s token checks from `[[jwt_issuers]]` and `[introspection]`: one JWT
+    /// validator trusting the file's issuers and `also` (an embedding service's own, such as
+    /// a local issuer), an [`HttpFetcher`] for remote JWKS, and an [`HttpIntrospector`].
+    /// Leaves `builder` alone when there is nothing to set. A `jwks_file` is read now
+    /// (blocking: call it before serving).
+    ///
+    /// ```
+    /// use eventgate::config::Config;
+    /// let cfg = Config::from_str("eventgate.toml", r#"
+    /// [[jwt_issuers]]
+    /// issuer = "https://idp.example/realms/acme"
+    /// jwks_url = "https://idp.example/realms/acme/protocol/openid-connect/certs"
+    /// audiences = ["eventgate"]
+    /// "#)?;
+    /// let mut builder = eventgate_policy::Gate::builder();
+    /// cfg.configure_gate(&mut builder, &[])?;
+    /// let gate = builder.build()?;
+    /// # let _ = gate;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`PolicyConfigError`] naming the issuer or the endpoint refused.
+    pub fn configure_gate(
+        &self,
+        builder: &mut GateBuilder,
+        also: &[IssuerConfig],
+    ) -> Result<(), PolicyConfigError> {
+        if self.jwt_issuers.is_empty() && self.introspection.is_none() {
+            if !also.is_empty() {
+                builder.jwt(validator(also.iter().cloned())?);
+            }
+            return Ok(());
+        }
+        let mut issuers = also.to_vec();
+        for j in &self.jwt_issuers {
+            let bad = |source| PolicyConfigError::Issuer {
+                issuer: j.issuer.clone(),
+                source,
+            };
+            let keys = match &j.keys {
+                JwksSource::Url(url) => JwksCache::remote(url.clone()).build().map_err(bad)?,
+                JwksSource::File(path) => {
+                    let json = read_jwks(path).map_err(|source| PolicyConfigError::JwksFile {
+                        issuer: j.issuer.clone(),
+                        path: path.clone(),
+                        source,
+                    })?;
+                    let set = KeySet::from_jwks(
+                        &json,
+                        eventgate_policy::DEFAULT_MAX_JWKS_BYTES,
+                        eventgate_policy::DEFAULT_MAX_JWKS_KEYS,
+                    )
+                    .map_err(bad)?;
+                    JwksCache::fixed(set)
+                }
+            };
+            let mut b = IssuerConfig::builder(j.issuer.clone(), j.algorithms.clone(), keys);
+            for aud in &j.audiences {
+                b.audience(aud.clone());
+            }
+            b.leeway(j.leeway)
+                .require_exp(j.require_exp)
+                .mapping(j.mapping.clone());
+            issuers.push(b.build().map_err(bad)?);
+        }
+        let fetcher = HttpFetcher::builder().build()?;
+        if !issuers.is_empty() {
+            builder.jwt(validator(issuers)?);
+        }
+        builder.jwks_fetcher(Arc::new(fetcher.clone()));
+        if let Some(i) = &self.introspection {
+            let client = i.client.as_ref().map(|(id, s)| (id.as_str(), s.as_str()));
+            builder.introspector(Arc::new(HttpIntrospector::new(
+                fetcher,
+                &i.endpoint,
+                client,
+            )?));
+        }
+        Ok(())
     }
 
     /// Loads plans, applications, subscriptions and API keys into `gate` (the environments
@@ -215,4 +324,30 @@ impl Config {
         }
         Ok(issued)
     }
+}
+
+/// One validator for `issuers`.
+fn validator(
+    issuers: impl IntoIterator<Item = IssuerConfig>,
+) -> Result<JwtValidator, PolicyConfigError> {
+    let mut b = JwtValidator::builder();
+    let mut first = None;
+    for i in issuers {
+        first.get_or_insert_with(|| i.issuer.clone());
+        b.issuer(i);
+    }
+    b.build().map_err(|source| PolicyConfigError::Issuer {
+        issuer: first.unwrap_or_default(),
+        source,
+    })
+}
+
+/// A JWKS file, at most the policy engine's JWKS size cap (plus one byte, so that a larger
+/// file is refused by the key set's own check rather than read whole).
+fn read_jwks(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut out = Vec::new();
+    let cap = eventgate_policy::DEFAULT_MAX_JWKS_BYTES as u64 + 1;
+    std::fs::File::open(path)?.take(cap).read_to_end(&mut out)?;
+    Ok(out)
 }

@@ -1,9 +1,11 @@
 //! The configuration file: the complete example loads and routes; every kind of error names
 //! the file, line and key.
 
-use eventgate::config::{ApiKeySecret, Config, ConfigErrorKind, ListenerTls};
+use eventgate::config::{
+    ApiKeySecret, Config, ConfigErrorKind, DEFAULT_JWT_ALGORITHMS, JwksSource, ListenerTls,
+};
 use eventgate::{Lifecycle, ModelError, Registry, RegistryError, RouteError};
-use eventgate_policy::{KeyType, SubscriptionState};
+use eventgate_policy::{Algorithm, KeyType, SubscriptionState};
 
 const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/eventgate.toml");
 
@@ -21,6 +23,19 @@ fn example_file_loads_and_serves_the_tutorial_observer_api() {
     assert_eq!(cfg.subscriptions[1].state, SubscriptionState::OnHold);
     assert!(matches!(cfg.api_keys[0].secret, ApiKeySecret::Hashed { ref id, .. } if id == "k1"));
     assert_eq!(cfg.api_keys[1].secret, ApiKeySecret::Issue);
+    let idp = &cfg.jwt_issuers[0];
+    assert_eq!(idp.issuer, "https://idp.example.com/realms/acme");
+    assert!(matches!(&idp.keys, JwksSource::Url(u) if u.ends_with("/certs")));
+    assert_eq!(idp.algorithms, [Algorithm::RS256, Algorithm::ES256]);
+    assert_eq!(idp.leeway, std::time::Duration::from_secs(30));
+    let introspection = cfg.introspection.as_ref().unwrap();
+    assert!(
+        !format!("{introspection:?}").contains("change-me"),
+        "the client secret is not printed"
+    );
+    let mut gate = eventgate_policy::Gate::builder();
+    cfg.configure_gate(&mut gate, &[]).unwrap();
+    gate.build().unwrap();
     let stocks = &cfg.apis[1];
     assert_eq!(stocks.lifecycle, Lifecycle::Published);
     assert!(!stocks.api.transports.http);
@@ -486,4 +501,123 @@ fn the_example_files_commented_cluster_table_parses_when_uncommented() {
         .join("\n");
     let cfg = Config::from_str("cluster.toml", &table).unwrap();
     assert_eq!(cfg.cluster().unwrap().node, "gw-1");
+}
+
+#[test]
+fn a_jwt_issuer_defaults_to_the_asymmetric_algorithms_and_a_jwks_file_beside_the_config() {
+    let dir = TempDir::new("jwks-file");
+    let path = dir.path().join("eventgate.toml");
+    let text = "[[jwt_issuers]]\nissuer = \"https://idp\"\njwks_file = \"idp.json\"\n";
+    std::fs::write(&path, text).unwrap();
+    let cfg = Config::load(&path).unwrap();
+    let idp = &cfg.jwt_issuers[0];
+    assert_eq!(
+        idp.algorithms, DEFAULT_JWT_ALGORITHMS,
+        "no HMAC unless asked"
+    );
+    assert!(idp.require_exp);
+    assert_eq!(idp.keys, JwksSource::File(dir.path().join("idp.json")));
+    // Read when the gate is set up: missing, then not a JWKS, then one key.
+    let setup = |cfg: &Config| {
+        let mut gate = eventgate_policy::Gate::builder();
+        cfg.configure_gate(&mut gate, &[]).map(|()| gate)
+    };
+    let e = setup(&cfg).unwrap_err();
+    assert!(e.to_string().contains("idp.json"), "{e}");
+    std::fs::write(dir.path().join("idp.json"), "[]").unwrap();
+    let e = setup(&cfg).unwrap_err();
+    assert!(e.to_string().starts_with("JWT issuer https://idp"), "{e}");
+    let jwk = r#"{"keys":[{"kty":"EC","crv":"P-256","kid":"k1","x":"MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4","y":"4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM"}]}"#;
+    std::fs::write(dir.path().join("idp.json"), jwk).unwrap();
+    setup(&cfg).unwrap().build().unwrap();
+}
+
+#[test]
+fn bad_jwt_issuer_and_introspection_settings_point_at_their_key() {
+    let issuer = |rest: &str| {
+        err(&format!(
+            "[[jwt_issuers]]\nissuer = \"https://idp\"\n{rest}"
+        ))
+    };
+    let e = issuer("jwks_url = \"ftp://idp/certs\"\n");
+    assert_eq!(
+        (e.line(), e.key()),
+        (3, Some("jwt_issuers[0].jwks_url")),
+        "{e}"
+    );
+    let e = issuer("");
+    assert_eq!(
+        (e.line(), e.key()),
+        (1, Some("jwt_issuers[0]")),
+        "neither: {e}"
+    );
+    let e = issuer("jwks_url = \"https://idp/certs\"\njwks_file = \"k.json\"\n");
+    assert_eq!(e.key(), Some("jwt_issuers[0]"), "both: {e}");
+    let e = issuer("jwks_url = \"https://idp/c\"\nalgorithms = [\"RS256\", \"RS1\"]\n");
+    assert_eq!(
+        (e.line(), e.key()),
+        (4, Some("jwt_issuers[0].algorithms[1]")),
+        "{e}"
+    );
+    let e = issuer("jwks_url = \"https://idp/c\"\nalgorithms = []\n");
+    assert_eq!(e.key(), Some("jwt_issuers[0].algorithms"), "{e}");
+    let e = issuer("jwks_url = \"https://idp/c\"\nleeway = \"11m\"\n");
+    assert_eq!(
+        (e.line(), e.key()),
+        (4, Some("jwt_issuers[0].leeway")),
+        "{e}"
+    );
+    let e = issuer("jwks_url = \"https://idp/c\"\naudiences = [\"\"]\n");
+    assert_eq!(
+        (e.line(), e.key()),
+        (4, Some("jwt_issuers[0].audiences[0]")),
+        "{e}"
+    );
+    let e = issuer("jwks_url = \"https://idp/c\"\nscopes = []\n");
+    assert!(matches!(e.kind(), ConfigErrorKind::UnknownKey(_)), "{e}");
+    let e = err(
+        "[[jwt_issuers]]\nissuer = \"https://idp\"\njwks_url = \"https://idp/c\"\n\
+         [[jwt_issuers]]\nissuer = \"https://idp\"\njwks_url = \"https://idp/d\"\n",
+    );
+    assert_eq!(
+        (e.line(), e.key()),
+        (5, Some("jwt_issuers[1].issuer")),
+        "{e}"
+    );
+    assert!(matches!(e.kind(), ConfigErrorKind::Duplicate { .. }), "{e}");
+
+    let e = err("[introspection]\nendpoint = \"/introspect\"\n");
+    assert_eq!(
+        (e.line(), e.key()),
+        (2, Some("introspection.endpoint")),
+        "{e}"
+    );
+    let e = err("[introspection]\nendpoint = \"https://idp/i\"\nclient_id = \"gw\"\n");
+    assert_eq!(
+        e.key(),
+        Some("introspection"),
+        "a client id without its secret: {e}"
+    );
+}
+
+/// A directory of its own under the system's temporary directory, removed when dropped.
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let dir =
+            std::env::temp_dir().join(format!("eventgate-config-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
