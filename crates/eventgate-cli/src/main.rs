@@ -147,14 +147,91 @@ fn admin_listen_addr(global: &GlobalArgs) -> Result<std::net::SocketAddr, Failur
     })
 }
 
-async fn serve(global: &GlobalArgs, args: cli::ServeArgs) -> Outcome {
+/// Where `serve` writes the certificate it generates for a self-signed HTTPS listener.
+const SELF_SIGNED_CERT: &str = "gateway-cert.pem";
+
+/// A server's settings, the listeners it accepts on, and what to say about their TLS.
+type ListenerGroup = (
+    eventgate::server::ServerBuilder,
+    Vec<eventgate::server::Listener>,
+    Option<String>,
+);
+
+/// A self-signed certificate for `localhost` and 127.0.0.1, its PEM written into the data
+/// directory (for `curl --cacert`), and the note saying so.
+fn self_signed(
+    data: &std::path::Path,
+) -> Result<(eventgate::server::TlsConfig, Option<String>), Failure> {
+    let (tls, cert) = eventgate::server::TlsConfig::self_signed(&["localhost", "127.0.0.1"])?;
+    let path = data.join(SELF_SIGNED_CERT);
+    std::fs::create_dir_all(data)?;
+    std::fs::write(&path, cert.cert_pem)?;
+    Ok((tls, Some(format!("self-signed: {}", path.display()))))
+}
+
+/// The configuration file's listeners, bound, each with its own server settings.
+async fn file_listeners(
+    file: &[eventgate::config::ListenerConfig],
+    data: &std::path::Path,
+) -> Result<Vec<ListenerGroup>, Failure> {
+    use eventgate::config::ListenerTls;
     use eventgate::server::{Listener, Server, TlsConfig};
+    let mut out = Vec::new();
+    for l in file {
+        let tcp = bind(l.address, "[[gateway.listeners]] address").await?;
+        let (tls, note) = match &l.tls {
+            None => (None, None),
+            Some(ListenerTls::Files { cert, key }) => {
+                let tls = TlsConfig::from_pem_files(cert, key).map_err(|e| {
+                    Failure::new(format!("[[gateway.listeners]] {}: {e}", l.address))
+                })?;
+                (Some(tls), Some(format!("certificate {}", cert.display())))
+            }
+            Some(ListenerTls::SelfSigned) => {
+                let (tls, note) = self_signed(data)?;
+                (Some(tls), note)
+            }
+            Some(other) => {
+                return Err(Failure::new(format!(
+                    "[[gateway.listeners]] {}: {other:?} is not a TLS setting this build serves",
+                    l.address
+                )));
+            }
+        };
+        let mut settings = Server::builder()
+            .http2(l.http2)
+            .header_read_timeout(l.header_read_timeout);
+        if let Some(n) = l.max_connections {
+            settings = settings.max_connections(n);
+        }
+        out.push((settings, vec![Listener::from_tcp(tcp, tls)], note));
+    }
+    Ok(out)
+}
+
+async fn serve(global: &GlobalArgs, args: cli::ServeArgs) -> Outcome {
+    use eventgate::server::{Listener, Server};
     let admin = bind(admin_listen_addr(global)?, "--admin").await?;
-    let http = bind(args.http, "--http").await?;
-    let https = bind(args.https, "--https").await?;
     let cfg = match &args.config {
         Some(path) => Some(eventgate::config::Config::load(path)?),
         None => None,
+    };
+    // The file's `[[gateway.listeners]]` when it has some, else `--http` and `--https`.
+    let listeners = match cfg.as_ref().map(|c| c.gateway.listeners.as_slice()) {
+        Some(file) if !file.is_empty() => file_listeners(file, &global.data).await?,
+        _ => {
+            let http = bind(args.http, "--http").await?;
+            let https = bind(args.https, "--https").await?;
+            let (tls, note) = self_signed(&global.data)?;
+            vec![(
+                Server::builder(),
+                vec![
+                    Listener::from_tcp(http, None),
+                    Listener::from_tcp(https, Some(tls)),
+                ],
+                note,
+            )]
+        }
     };
     let cluster = cfg.as_ref().and_then(|c| c.cluster()).cloned();
     let admin = Listener::from_tcp(admin, None);
@@ -268,27 +345,44 @@ async fn serve(global: &GlobalArgs, args: cli::ServeArgs) -> Outcome {
         builder = builder.relay(relay.build()?);
     }
     let gateway = builder.build()?;
-    let (tls, cert) = TlsConfig::self_signed(&["localhost", "127.0.0.1"])?;
-    let cert_path = global.data.join("gateway-cert.pem");
-    std::fs::write(&cert_path, cert.cert_pem)?;
-    let (http_addr, https_addr, admin_addr) =
-        (http.local_addr()?, https.local_addr()?, cp.admin_addr);
-    let portal = args
-        .devportal
-        .then(|| format!("http://{http_addr}{}/", eventgate_cli::devportal::PREFIX));
+    let admin_addr = cp.admin_addr;
+    let mut urls = Vec::new();
+    let (mut http_addr, mut https_addr, mut notes) = (None, None, Vec::new());
+    for (_, group, note) in &listeners {
+        for l in group {
+            let addr = l.local_addr()?;
+            let (scheme, first) = match l.is_tls() {
+                true => ("https", &mut https_addr),
+                false => ("http", &mut http_addr),
+            };
+            first.get_or_insert(addr);
+            urls.push(format!("{scheme}://{addr}"));
+        }
+        notes.extend(note.clone());
+    }
+    let cert_path = global.data.join(SELF_SIGNED_CERT);
+    let portal = http_addr
+        .filter(|_| args.devportal)
+        .map(|a| format!("http://{a}{}/", eventgate_cli::devportal::PREFIX));
     if global.json {
-        let mut ready = json!({"http": http_addr.to_string(), "https": https_addr.to_string(),
+        let mut ready = json!({"http": http_addr.map(|a| a.to_string()),
+               "https": https_addr.map(|a| a.to_string()), "listeners": urls,
                "admin": format!("http://{admin_addr}"), "data": global.data.display().to_string(),
-               "cert": cert_path.display().to_string(), "devportal": portal});
+               "cert": notes.iter().any(|n| n.starts_with("self-signed"))
+                   .then(|| cert_path.display().to_string()),
+               "devportal": portal});
         if let Some(c) = &cluster {
             ready["node"] = json!(c.node);
         }
         outln!("{ready}");
     } else {
+        let notes = match notes.is_empty() {
+            true => String::new(),
+            false => format!(" ({})", notes.join(", ")),
+        };
         outln!(
-            "eventgate gateway on http://{http_addr} and https://{https_addr} (self-signed: {}), \
-             admin API on http://{admin_addr} (token in {})",
-            cert_path.display(),
+            "eventgate gateway on {}{notes}, admin API on http://{admin_addr} (token in {})",
+            urls.join(" and "),
             global.data.join("admin-token").display()
         );
         if let Some(url) = &portal {
@@ -303,20 +397,33 @@ async fn serve(global: &GlobalArgs, args: cli::ServeArgs) -> Outcome {
     }));
     let drain = gateway.clone();
     let front = eventgate_cli::devportal::Front::new(gateway).portal(args.devportal);
-    Server::builder()
-        .build()?
-        .run(
-            vec![
-                Listener::from_tcp(http, None),
-                Listener::from_tcp(https, Some(tls)),
-            ],
-            front,
-            async move {
-                let _ = tokio::signal::ctrl_c().await;
-                let _ = drain.shutdown(eventgate::DEFAULT_SHUTDOWN_DEADLINE).await;
-            },
-        )
-        .await?;
+    // One server per group of listeners (each file listener has its own settings), all
+    // stopped together after the gateway's streams are drained.
+    let (done_tx, done_rx) = tokio::sync::watch::channel(false);
+    let mut servers = tokio::task::JoinSet::new();
+    for (settings, group, _) in listeners {
+        let server = settings.build()?;
+        let (front, mut done) = (front.clone(), done_rx.clone());
+        servers.spawn(server.run(group, front, async move {
+            let _ = done.changed().await;
+        }));
+    }
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        // A server that ends on its own (it cannot accept any more) ends them all.
+        Some(ended) = servers.join_next() => {
+            if let Ok(Err(e)) = ended {
+                return Err(e.into());
+            }
+        }
+    }
+    let _ = drain.shutdown(eventgate::DEFAULT_SHUTDOWN_DEADLINE).await;
+    let _ = done_tx.send(true);
+    while let Some(ended) = servers.join_next().await {
+        if let Ok(Err(e)) = ended {
+            return Err(e.into());
+        }
+    }
     let _ = stop_tx.send(true);
     let _ = admin_task.await;
     drop(stop_rx);

@@ -196,3 +196,93 @@ fn the_tutorial_through_the_cli_streams_events_through_serve() {
     assert!(ids.windows(2).all(|w| w[1] == w[0] + 1), "{ids:?}");
     assert!(!body.contains("eventgate-error"), "{body}");
 }
+
+/// `curl` with `args`: the `-w` output alone when the transfer worked, `None` when it failed.
+fn curl_write_out(args: &[&str]) -> Option<String> {
+    let out = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "--max-time", "5"])
+        .args(args)
+        .output()
+        .unwrap();
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn serve_binds_the_files_listeners_with_their_certificate_and_http2_setting_instead_of_the_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    std::fs::write(dir.path().join("cert.pem"), key.cert.pem()).unwrap();
+    std::fs::write(dir.path().join("key.pem"), key.signing_key.serialize_pem()).unwrap();
+    let (plain, tls, flag_http) = (free_port(), free_port(), free_port());
+    let config = dir.path().join("eventgate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[[gateway.listeners]]
+address = "127.0.0.1:{plain}"
+http2 = false
+
+[[gateway.listeners]]
+address = "127.0.0.1:{tls}"
+tls = {{ cert = "cert.pem", key = "key.pem" }}
+max_connections = 100
+"#
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_eventgate"))
+        .arg("serve")
+        .arg("--data")
+        .arg(dir.path().join("data"))
+        .arg("--config")
+        .arg(&config)
+        .args(["--http", &format!("127.0.0.1:{flag_http}")])
+        .args(["--https", &format!("127.0.0.1:{}", free_port())])
+        .args(["--admin", &format!("127.0.0.1:{}", free_port())])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut ready,
+    )
+    .unwrap();
+    let _serve = support::Killed(child);
+    assert!(
+        ready.starts_with(&format!(
+            "eventgate gateway on http://127.0.0.1:{plain} and https://127.0.0.1:{tls} (certificate {}",
+            dir.path().join("cert.pem").display()
+        )),
+        "{ready}"
+    );
+
+    let health = format!("http://127.0.0.1:{plain}/health");
+    let version = curl_write_out(&["-w", "%{http_code} %{http_version}", &health]);
+    assert_eq!(version.as_deref(), Some("200 1.1"));
+    let h2c = curl_write_out(&["--http2-prior-knowledge", "-w", "%{http_code}", &health]);
+    assert!(
+        h2c.as_deref().is_none_or(|c| c != "200"),
+        "http2 = false: no h2c ({h2c:?})"
+    );
+    let cacert = dir.path().join("cert.pem");
+    let version = curl_write_out(&[
+        "--cacert",
+        cacert.to_str().unwrap(),
+        "-w",
+        "%{http_code} %{http_version}",
+        &format!("https://localhost:{tls}/health"),
+    ]);
+    assert_eq!(
+        version.as_deref(),
+        Some("200 2"),
+        "the file's certificate, HTTP/2 by ALPN"
+    );
+    assert!(
+        std::net::TcpListener::bind(("127.0.0.1", flag_http)).is_ok(),
+        "--http is not bound when the file names listeners"
+    );
+}

@@ -274,6 +274,15 @@ impl TlsConfig {
         Ok((tls, SelfSigned { cert_pem, cert_der }))
     }
 
+    /// The same certificate, offering only `http/1.1` by ALPN.
+    fn http1_only(self) -> Self {
+        let mut config = (*self.config).clone();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Self {
+            config: Arc::new(config),
+        }
+    }
+
     fn from_der(
         chain: Vec<CertificateDer<'static>>,
         key: PrivateKeyDer<'static>,
@@ -351,6 +360,7 @@ pub struct ServerBuilder {
     max_concurrent_streams: u32,
     lean_http1: bool,
     direct_delivery: bool,
+    http2: bool,
 }
 
 impl Default for ServerBuilder {
@@ -369,7 +379,16 @@ impl ServerBuilder {
             max_concurrent_streams: DEFAULT_MAX_CONCURRENT_STREAMS,
             lean_http1: true,
             direct_delivery: true,
+            http2: true,
         }
+    }
+
+    /// Whether HTTP/2 is served besides HTTP/1.1: by ALPN `h2` over TLS, with prior
+    /// knowledge (h2c) over plain HTTP. On by default; off, TLS offers only `http/1.1` and
+    /// a plain connection is read as HTTP/1.1.
+    pub fn http2(mut self, on: bool) -> Self {
+        self.http2 = on;
+        self
     }
 
     /// Whether the first request of an HTTP/1.1 connection, when it is a `GET` or `HEAD`
@@ -500,6 +519,9 @@ impl Server {
         F: Future<Output = ()> + Send,
     {
         let mut builder = auto::Builder::new(TokioExecutor::new());
+        if !self.cfg.http2 {
+            builder = builder.http1_only();
+        }
         builder
             .http1()
             .timer(TokioTimer::new())
@@ -521,7 +543,10 @@ impl Server {
         let permits = Arc::new(Semaphore::new(self.cfg.max_connections));
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut accept_tasks = tokio::task::JoinSet::new();
-        for listener in listeners {
+        for mut listener in listeners {
+            if !self.cfg.http2 {
+                listener.tls = listener.tls.map(TlsConfig::http1_only);
+            }
             accept_tasks.spawn(accept_loop(
                 listener,
                 service.clone(),
