@@ -115,6 +115,22 @@ fn run(cli: Cli) -> Outcome {
 }
 
 /// A listener on `addr`, or an error that names the port and the flag to change it.
+/// Resolves on Ctrl-C (SIGINT) or on SIGTERM (what `kill`, systemd and `docker stop` send),
+/// so that either one stops a command gracefully: `serve` and `demo` end their streams with a
+/// final `retry:` hint, `tail` prints its totals.
+async fn stop_signal() {
+    #[cfg(unix)]
+    if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+    {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        return;
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
 async fn bind(addr: std::net::SocketAddr, flag: &str) -> Result<tokio::net::TcpListener, Failure> {
     tokio::net::TcpListener::bind(addr).await.map_err(|e| {
         if e.kind() == std::io::ErrorKind::AddrInUse {
@@ -409,7 +425,7 @@ async fn serve(global: &GlobalArgs, args: cli::ServeArgs) -> Outcome {
         }));
     }
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
+        () = stop_signal() => {}
         // A server that ends on its own (it cannot accept any more) ends them all.
         Some(ended) = servers.join_next() => {
             if let Ok(Err(e)) = ended {
@@ -462,7 +478,7 @@ async fn demo(global: &GlobalArgs, args: cli::DemoArgs) -> Outcome {
     }
     std::io::stdout().flush()?;
     d.run(backend, http, https, async {
-        let _ = tokio::signal::ctrl_c().await;
+        stop_signal().await;
     })
     .await?;
     Ok(())
@@ -491,7 +507,7 @@ async fn sample_backend(global: &GlobalArgs, args: SampleBackendArgs) -> Outcome
     }
     std::io::stdout().flush()?;
     backend::run(listener, settings, async {
-        let _ = tokio::signal::ctrl_c().await;
+        stop_signal().await;
     })
     .await?;
     Ok(())
@@ -557,7 +573,7 @@ async fn tail_cmd(global: &GlobalArgs, args: TailArgs) -> Outcome {
         };
     let mut stdout = std::io::stdout().lock();
     let summary = tail::run(&opts, &mut stdout, async {
-        let _ = tokio::signal::ctrl_c().await;
+        stop_signal().await;
     })
     .await?;
     if summary.last_attempt_failed {

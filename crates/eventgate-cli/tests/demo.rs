@@ -122,3 +122,72 @@ fn the_demo_serves_memory_events_to_the_printed_curl_command() {
     );
     drop(child);
 }
+
+#[test]
+fn sigterm_ends_the_demos_streams_with_a_retry_hint_and_exits_cleanly() {
+    let data = tempfile::tempdir().unwrap();
+    let http = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_eventgate"))
+        .args(["--json", "demo", "--data"])
+        .arg(data.path())
+        .args(["--http", &format!("127.0.0.1:{http}")])
+        .args(["--https", &format!("127.0.0.1:{}", free_port())])
+        .args(["--admin", &format!("127.0.0.1:{}", free_port())])
+        .args(["--backend-port", &free_port().to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut ready = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut ready)
+        .unwrap();
+    let ready: serde_json::Value = serde_json::from_str(&ready).unwrap();
+    let token = ready["token"].as_str().unwrap().to_owned();
+    let stream = Command::new("curl")
+        .args(["-sN", "--max-time", "20", "-H"])
+        .arg(format!("Authorization: Bearer {token}"))
+        .arg(format!("http://localhost:{http}/observer/1.0.0/memory"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    // What `kill`, systemd and `docker stop` send.
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "still running 10 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "a graceful stop exits 0: {status:?}");
+    let out = stream.wait_with_output().unwrap();
+    let body = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        body.contains("data: {\"heap\""),
+        "events before the stop: {body}"
+    );
+    assert!(
+        body.trim_end()
+            .lines()
+            .last()
+            .is_some_and(|l| l.starts_with("retry:")),
+        "the stream ends with the final retry hint: {body}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the stream ended at the stop, not at curl's --max-time"
+    );
+}
