@@ -93,6 +93,38 @@ fn main() -> ExitCode {
     }
 }
 
+/// The environment variable that filters what `serve` and `demo` log to stderr: `target=level`
+/// directives and a default level, comma-separated (`info`, `warn,eventgate::stream=info`,
+/// `off`).
+const LOG_ENV: &str = "EVENTGATE_LOG";
+
+/// What `serve` and `demo` log without [`LOG_ENV`]: warnings, and the one record per stream
+/// at close (api, topic, application, duration, events, bytes, close reason).
+const DEFAULT_LOG: &str = "warn,eventgate::stream=info";
+
+/// Sends the gateway's `tracing` events to stderr, one line each, filtered by [`LOG_ENV`].
+fn init_logging() -> Result<(), Failure> {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let spec = std::env::var(LOG_ENV).unwrap_or_else(|_| DEFAULT_LOG.to_owned());
+    let filter: tracing_subscriber::filter::Targets = spec.parse().map_err(|e| Failure {
+        message: format!(
+            "{LOG_ENV}={spec:?}: {e} (expected e.g. \"info\" or \"warn,eventgate::stream=info\")"
+        ),
+        code: EXIT_USAGE,
+        detail: None,
+    })?;
+    let layer = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(false);
+    // Only fails when a subscriber is already set, which this process never does.
+    let _ = tracing_subscriber::registry()
+        .with(layer)
+        .with(filter)
+        .try_init();
+    Ok(())
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -104,8 +136,14 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
 fn run(cli: Cli) -> Outcome {
     let global = &cli.global;
     match cli.command {
-        Command::Demo(args) => runtime()?.block_on(demo(global, args)),
-        Command::Serve(args) => runtime()?.block_on(serve(global, args)),
+        Command::Demo(args) => {
+            init_logging()?;
+            runtime()?.block_on(demo(global, args))
+        }
+        Command::Serve(args) => {
+            init_logging()?;
+            runtime()?.block_on(serve(global, args))
+        }
         Command::Api(cmd) => runtime()?.block_on(ctl::api(global, cmd)),
         Command::App(cmd) => runtime()?.block_on(ctl::app(global, cmd)),
         Command::SampleBackend(args) => runtime()?.block_on(sample_backend(global, args)),
