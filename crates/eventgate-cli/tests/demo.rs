@@ -124,7 +124,7 @@ fn the_demo_serves_memory_events_to_the_printed_curl_command() {
 }
 
 #[test]
-fn sigterm_ends_the_demos_streams_with_a_retry_hint_and_exits_cleanly() {
+fn sigterm_ends_the_demos_streams_with_a_retry_hint_exits_cleanly_and_logs_each_stream() {
     let data = tempfile::tempdir().unwrap();
     let http = free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_eventgate"))
@@ -134,8 +134,9 @@ fn sigterm_ends_the_demos_streams_with_a_retry_hint_and_exits_cleanly() {
         .args(["--https", &format!("127.0.0.1:{}", free_port())])
         .args(["--admin", &format!("127.0.0.1:{}", free_port())])
         .args(["--backend-port", &free_port().to_string()])
+        .env_remove("EVENTGATE_LOG")
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut ready = String::new();
@@ -190,4 +191,30 @@ fn sigterm_ends_the_demos_streams_with_a_retry_hint_and_exits_cleanly() {
         started.elapsed() < Duration::from_secs(10),
         "the stream ended at the stop, not at curl's --max-time"
     );
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut log).unwrap();
+    let record = log
+        .lines()
+        .find(|l| l.contains("eventgate::stream: stream closed"))
+        .unwrap_or_else(|| panic!("one record per stream on stderr by default: {log}"));
+    for field in [
+        "api=\"Observer:1.0.0\"",
+        "topic=\"/memory\"",
+        "application=\"DemoApp\"",
+        "events=",
+    ] {
+        assert!(record.contains(field), "{field} in {record}");
+    }
+}
+
+#[test]
+fn a_log_filter_that_does_not_parse_is_a_usage_error() {
+    let out = Command::new(env!("CARGO_BIN_EXE_eventgate"))
+        .args(["demo", "--http", "127.0.0.1:1"])
+        .env("EVENTGATE_LOG", "eventgate=loud")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("EVENTGATE_LOG=\"eventgate=loud\""), "{err}");
 }
