@@ -152,7 +152,6 @@ fn run(cli: Cli) -> Outcome {
     }
 }
 
-/// A listener on `addr`, or an error that names the port and the flag to change it.
 /// Resolves on Ctrl-C (SIGINT) or on SIGTERM (what `kill`, systemd and `docker stop` send),
 /// so that either one stops a command gracefully: `serve` and `demo` end their streams with a
 /// final `retry:` hint, `tail` prints its totals.
@@ -169,6 +168,7 @@ async fn stop_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
+/// A listener on `addr`, or an error that names the port and the flag to change it.
 async fn bind(addr: std::net::SocketAddr, flag: &str) -> Result<tokio::net::TcpListener, Failure> {
     tokio::net::TcpListener::bind(addr).await.map_err(|e| {
         if e.kind() == std::io::ErrorKind::AddrInUse {
@@ -231,6 +231,8 @@ async fn file_listeners(
     use eventgate::config::ListenerTls;
     use eventgate::server::{Listener, Server, TlsConfig};
     let mut out = Vec::new();
+    // One self-signed certificate for every listener that asks for one (its PEM is the file).
+    let mut generated = None;
     for l in file {
         let tcp = bind(l.address, "[[gateway.listeners]] address").await?;
         let (tls, note) = match &l.tls {
@@ -242,7 +244,10 @@ async fn file_listeners(
                 (Some(tls), Some(format!("certificate {}", cert.display())))
             }
             Some(ListenerTls::SelfSigned) => {
-                let (tls, note) = self_signed(data)?;
+                let (tls, note) = match &generated {
+                    Some(made) => Clone::clone(made),
+                    None => generated.insert(self_signed(data)?).clone(),
+                };
                 (Some(tls), note)
             }
             Some(other) => {
@@ -412,7 +417,11 @@ async fn serve(global: &GlobalArgs, args: cli::ServeArgs) -> Outcome {
             first.get_or_insert(addr);
             urls.push(format!("{scheme}://{addr}"));
         }
-        notes.extend(note.clone());
+        if let Some(n) = note
+            && !notes.contains(n)
+        {
+            notes.push(n.clone());
+        }
     }
     let cert_path = global.data.join(SELF_SIGNED_CERT);
     let portal = http_addr
