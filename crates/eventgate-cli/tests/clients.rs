@@ -114,14 +114,7 @@ impl Demo {
     fn start() -> Demo {
         let data = tempfile::tempdir().unwrap();
         let http = free_port();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_eventgate"))
-            .args(["--json", "demo", "--data"])
-            .arg(data.path())
-            .args(["--http", &format!("127.0.0.1:{http}")])
-            .args(["--https", &format!("127.0.0.1:{}", free_port())])
-            .args(["--admin", &format!("127.0.0.1:{}", free_port())])
-            .args(["--backend-port", &free_port().to_string()])
-            .stdout(Stdio::piped())
+        let mut child = support::demo_command(data.path(), http)
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap();

@@ -127,15 +127,8 @@ fn the_demo_serves_memory_events_to_the_printed_curl_command() {
 fn sigterm_ends_the_demos_streams_with_a_retry_hint_exits_cleanly_and_logs_each_stream() {
     let data = tempfile::tempdir().unwrap();
     let http = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_eventgate"))
-        .args(["--json", "demo", "--data"])
-        .arg(data.path())
-        .args(["--http", &format!("127.0.0.1:{http}")])
-        .args(["--https", &format!("127.0.0.1:{}", free_port())])
-        .args(["--admin", &format!("127.0.0.1:{}", free_port())])
-        .args(["--backend-port", &free_port().to_string()])
+    let mut child = support::demo_command(data.path(), http)
         .env_remove("EVENTGATE_LOG")
-        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();

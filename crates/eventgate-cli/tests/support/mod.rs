@@ -24,6 +24,20 @@ impl Drop for Killed {
     }
 }
 
+/// `eventgate --json demo` on `data`, HTTP on 127.0.0.1:`http` and every other port free,
+/// its stdout piped (the JSON ready line first): set stderr and spawn it.
+pub fn demo_command(data: &Path, http: u16) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_eventgate"));
+    c.args(["--json", "demo", "--data"])
+        .arg(data)
+        .args(["--http", &format!("127.0.0.1:{http}")])
+        .args(["--https", &format!("127.0.0.1:{}", free_port())])
+        .args(["--admin", &format!("127.0.0.1:{}", free_port())])
+        .args(["--backend-port", &free_port().to_string()])
+        .stdout(std::process::Stdio::piped());
+    c
+}
+
 /// `eventgate --data DATA ARGS`, run to completion.
 pub fn eventgate(data: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_eventgate"))
