@@ -3,7 +3,7 @@
 
 use ProblemKind::{
     Duplicate, InvalidValue, NotAsyncApi, Parameter, Reference, Required, Schema, Security,
-    UnexpectedProperty, UnsupportedVersion,
+    ServerVariable, UnexpectedProperty, UnsupportedVersion,
 };
 use eventgate_asyncapi::{Document, ProblemKind};
 
@@ -57,7 +57,9 @@ components:
 /// Problems a document must give: pointer and kind, in report order.
 type Expected = &'static [(&'static str, ProblemKind)];
 
-/// Documents (with a description) and their problems.
+/// Documents (with a description) and their problems. Every verdict is the one
+/// `@asyncapi/parser` 3.6.3 gives the document (default `Parser()`, no diagnostic of severity
+/// error means valid); the pointers are where it reports them, unless a case says otherwise.
 const CASES: &[(&str, &str, Expected)] = &[
     (
         "missing asyncapi field: not an AsyncAPI document",
@@ -197,7 +199,6 @@ operations:
   c: {action: receive}
 "##,
         &[
-            ("/channels/quotes", Parameter),
             ("/operations/a/action", InvalidValue),
             ("/operations/b/messages/0", Reference),
             ("/operations/c", Required),
@@ -217,7 +218,6 @@ operations:
   }
 }"##,
         &[
-            ("/channels/~1memory~1{kind}", Parameter),
             (
                 "/channels/~1memory~1{kind}/subscribe/message/$ref",
                 Reference,
@@ -243,6 +243,62 @@ operations:
                 Duplicate,
             ),
         ],
+    ),
+    (
+        "2.x parameters are checked only against a declared map, redundant ones only when the name has a placeholder",
+        r##"
+asyncapi: 2.6.0
+info: {title: t, version: v}
+channels:
+  /a/{x}: {}
+  /b: {parameters: {y: {}}}
+  /c/{x}: {parameters: {x: {}, y: {}}}
+  /d/{x}/{z}: {parameters: {}}
+components:
+  channels:
+    e/{q}: {parameters: {r: {}}}
+"##,
+        &[
+            ("/channels/~1c~1{x}/parameters/y", Parameter),
+            ("/channels/~1d~1{x}~1{z}/parameters", Parameter),
+        ],
+    ),
+    (
+        "3.0 parameters the address does not use are redundant, with a null or absent address too",
+        r##"
+asyncapi: 3.0.0
+info: {title: t, version: v}
+channels:
+  a: {address: "/a/{x}"}
+  b: {address: "/b", parameters: {y: {}}}
+  c: {address: null, parameters: {y: {}}}
+  d: {address: "/d/{}", parameters: {}}
+"##,
+        &[
+            ("/channels/b/parameters/y", Parameter),
+            ("/channels/c/parameters/y", Parameter),
+        ],
+    ),
+    (
+        "server variables: 2.x checked only against a declared map, 3.0 not at all",
+        r##"
+asyncapi: 2.6.0
+info: {title: t, version: v}
+servers:
+  a: {url: "h/{zz}", protocol: ws}
+  b: {url: "h", protocol: ws, variables: {yy: {}}}
+  c: {url: "h/{zz}", protocol: ws, variables: {yy: {}}}
+channels: {}
+"##,
+        &[
+            ("/servers/c/variables", ServerVariable),
+            ("/servers/c/variables/yy", ServerVariable),
+        ],
+    ),
+    (
+        "3.0 server variables are not checked against host and pathname",
+        "asyncapi: 3.0.0\ninfo: {title: t, version: v}\nservers:\n  p: {host: \"h{zz}\", protocol: ws, variables: {}}\n",
+        &[],
     ),
 ];
 

@@ -253,16 +253,11 @@ impl<'a> V<'a> {
         }
     }
 
+    /// A channel's parameters: 2.x `address` is the channel's name, 3.0 its `address` (`None`
+    /// when that is not a string or null, as the parser's rule then checks nothing).
     pub(super) fn parameters(&mut self, m: &'a Obj, address: Option<&str>) {
-        let declared = m.get("parameters");
-        if let Some(missing) = undeclared(address.unwrap_or_default(), declared) {
-            let message = format!(
-                "Not all channel's parameters are described with \"parameters\" object. Missed: {missing}."
-            );
-            match declared {
-                Some(_) => self.report_in("parameters", ProblemKind::Parameter, message),
-                None => self.report(ProblemKind::Parameter, message),
-            }
+        if let Some(address) = address {
+            self.declared(m, "parameters", address, ProblemKind::Parameter);
         }
         self.entries(m, "parameters", |s, _, p| s.parameter(p));
     }
@@ -342,13 +337,42 @@ impl<'a> V<'a> {
         }
     }
 
-    pub(super) fn server_variables(&mut self, m: &'a Obj, url: &str) {
-        if let Some(missing) = undeclared(url, m.get("variables")) {
-            let message = format!(
-                "Not all server's variables are described with \"variables\" object. Missed: {missing}."
-            );
-            self.report(ProblemKind::ServerVariable, message);
+    /// The `{name}` placeholders of `address` against the map at `key` (channel `parameters`,
+    /// 2.x server `variables`), as the parser's rules: nothing is checked without the map; names
+    /// the map lacks are reported at the map, each entry the address does not use at the entry
+    /// (2.x: only when the address has a placeholder at all).
+    pub(super) fn declared(&mut self, m: &'a Obj, key: &'a str, address: &str, kind: ProblemKind) {
+        let Some(map) = m.get(key).and_then(Value::as_object) else {
+            return;
+        };
+        let names = placeholders(address);
+        if names.is_empty() && self.line == SpecVersion::V2 {
+            return;
         }
+        let (whose, item) = match kind {
+            ProblemKind::Parameter => (["channel", "Channel"], "parameter"),
+            _ => (["server", "Server"], "url variable"),
+        };
+        self.at(key, |s| {
+            let missing: Vec<&str> = (names.iter().copied())
+                .filter(|n| !map.contains_key(*n))
+                .collect();
+            if !missing.is_empty() {
+                let missing = missing.join(", ");
+                let message = format!(
+                    "Not all {}'s {key} are described with \"{key}\" object. Missed: {missing}.",
+                    whose[0]
+                );
+                s.report(kind, message);
+            }
+            for k in map.keys().filter(|k| !names.contains(&k.as_str())) {
+                let message = format!(
+                    "{}'s \"{key}\" object has redundant defined \"{k}\" {item}.",
+                    whose[1]
+                );
+                s.report_in(k, kind, message);
+            }
+        });
     }
 
     pub(super) fn component_common(&mut self, m: &'a Obj) {
@@ -365,13 +389,4 @@ impl<'a> V<'a> {
             self.entries(m, key, |s, _, t| s.tags(t));
         }
     }
-}
-
-/// The `{name}` placeholders of `address` that the `declared` map does not name, if any, joined.
-fn undeclared(address: &str, declared: Option<&Value>) -> Option<String> {
-    let declared = declared.and_then(Value::as_object);
-    let missing: Vec<&str> = (placeholders(address).into_iter())
-        .filter(|u| !declared.is_some_and(|d| d.contains_key(*u)))
-        .collect();
-    (!missing.is_empty()).then(|| missing.join(", "))
 }

@@ -374,15 +374,23 @@ impl<'a> V<'a> {
     }
 }
 
-/// `{name}` placeholders of an address, in order.
+/// `{name}` placeholders of an address, in order, as the parser's `/{(.+?)}/g` finds them: the
+/// shortest non-empty name (a `}` right after the `{` is part of it) without a line break.
 pub(crate) fn placeholders(address: &str) -> Vec<&str> {
     let mut out = Vec::new();
     let mut rest = address;
     while let Some(open) = rest.find('{') {
         let after = &rest[open + 1..];
-        let Some(close) = after.find('}') else { break };
-        out.push(&after[..close]);
-        rest = &after[close + 1..];
+        let end = (after.char_indices().skip(1))
+            .find(|&(_, c)| matches!(c, '}' | '\n' | '\r' | '\u{2028}' | '\u{2029}'));
+        let first_breaks = after.starts_with(['\n', '\r', '\u{2028}', '\u{2029}']);
+        match end {
+            Some((i, '}')) if !first_breaks => {
+                out.push(&after[..i]);
+                rest = &after[i + 1..];
+            }
+            _ => rest = after,
+        }
     }
     out
 }
@@ -395,6 +403,8 @@ mod tests {
     fn placeholders_are_found_in_order_and_unclosed_brace_ends_scan() {
         assert_eq!(placeholders("/a/{x}/b/{y}"), vec!["x", "y"]);
         assert_eq!(placeholders("/a/{x"), Vec::<&str>::new());
-        assert_eq!(placeholders("{}"), vec![""]);
+        assert_eq!(placeholders("{}"), Vec::<&str>::new());
+        assert_eq!(placeholders("{}}/{a{b}"), vec!["}", "a{b"]);
+        assert_eq!(placeholders("{\n}{x}"), vec!["x"]);
     }
 }

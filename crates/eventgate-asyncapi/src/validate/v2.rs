@@ -25,7 +25,7 @@ impl<'a> V<'a> {
         // `messageId`s (2.4+) are unique across the messages of the channels' operations.
         self.message_ids = (self.minor >= 4).then(HashSet::new);
         self.entries(root, "channels", |s, name, m| {
-            s.channel_v2(name, m, &server_names, &mut op_ids);
+            s.channel_v2(name, m, Some(&server_names), &mut op_ids);
         });
         self.message_ids = None;
         self.field(root, "components", "components", Self::components_v2);
@@ -37,21 +37,23 @@ impl<'a> V<'a> {
         self.tags(m);
         self.requirements(m, "Server");
         if let Some(url) = m.get("url").and_then(Value::as_str) {
-            self.server_variables(m, url);
+            self.declared(m, "variables", url, ProblemKind::ServerVariable);
         }
     }
 
+    /// A channel; `servers` names the root's servers for a root channel, `None` in `components`
+    /// (where the parser checks neither parameters nor servers).
     fn channel_v2(
         &mut self,
         name: &'a str,
         m: &'a Obj,
-        servers: &[&str],
+        servers: Option<&[&str]>,
         op_ids: &mut HashSet<&'a str>,
     ) {
         self.object(m, "channel", ChannelV2::FIELDS, &["$ref"], &[]);
-        self.parameters(m, Some(name));
+        self.parameters(m, servers.map(|_| name));
         self.items(m, "servers", |s, _, n| {
-            if !n.as_str().is_some_and(|n| servers.contains(&n)) {
+            if servers.is_some_and(|servers| !n.as_str().is_some_and(|n| servers.contains(&n))) {
                 let message =
                     "Channel contains server that are not defined on the \"servers\" object.";
                 s.report(ProblemKind::InvalidValue, message);
@@ -85,7 +87,7 @@ impl<'a> V<'a> {
         self.entries(m, "servers", |s, _, x| s.server_v2(x));
         let mut op_ids = HashSet::new();
         self.entries(m, "channels", |s, name, x| {
-            s.channel_v2(name, x, &[], &mut op_ids);
+            s.channel_v2(name, x, None, &mut op_ids);
         });
         self.entries(m, "messages", |s, _, x| s.message(x, true));
     }

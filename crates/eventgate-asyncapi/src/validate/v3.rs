@@ -28,8 +28,6 @@ impl<'a> V<'a> {
         self.tags(m);
         self.external_docs(m);
         self.security_v3(m);
-        let part = |k: &str| m.get(k).and_then(Value::as_str).unwrap_or_default();
-        self.server_variables(m, &[part("host"), part("pathname")].concat());
     }
 
     fn security_v3(&mut self, m: &'a Obj) {
@@ -45,7 +43,7 @@ impl<'a> V<'a> {
     fn channel_v3(&mut self, m: &'a Obj) {
         self.object(m, "channel", ChannelV3::FIELDS, &[], &[]);
         let address = match m.get("address") {
-            None | Some(Value::Null) => None,
+            None | Some(Value::Null) => Some(""),
             Some(Value::String(s)) => Some(s.as_str()),
             Some(_) => {
                 let message = "\"address\" must be a string or null";
