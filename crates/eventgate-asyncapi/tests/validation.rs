@@ -300,6 +300,37 @@ channels: {}
         "asyncapi: 3.0.0\ninfo: {title: t, version: v}\nservers:\n  p: {host: \"h{zz}\", protocol: ws, variables: {}}\n",
         &[],
     ),
+    (
+        "ids are unique on the resolved document: a component met twice is a duplicate, a trait's id stands for its object's",
+        r##"
+asyncapi: 2.6.0
+info: {title: t, version: v}
+channels:
+  a: {subscribe: {message: {$ref: "#/components/messages/M"}}}
+  b: {$ref: "#/components/channels/C"}
+  c: {$ref: "#/components/channels/C"}
+  d:
+    subscribe:
+      operationId: p
+      traits: [{operationId: q}]
+      message: {oneOf: [{messageId: n}, {messageId: x, traits: [{messageId: n}, {summary: s}]}]}
+    publish: {operationId: q}
+components:
+  channels:
+    C: {publish: {operationId: o, message: {$ref: "#/components/messages/M"}}}
+  messages:
+    M: {messageId: m, payload: {type: string}}
+"##,
+        &[
+            ("/channels/d/publish/operationId", Duplicate),
+            (
+                "/channels/d/subscribe/message/oneOf/1/traits/0/messageId",
+                Duplicate,
+            ),
+            ("/components/channels/C/publish/operationId", Duplicate),
+            ("/components/messages/M/messageId", Duplicate),
+        ],
+    ),
 ];
 
 #[test]

@@ -274,13 +274,6 @@ impl<'a> V<'a> {
     }
 
     pub(super) fn message(&mut self, m: &'a Obj, allow_one_of: bool) {
-        if let Some(id) = m.get("messageId").and_then(Value::as_str)
-            && let Some(seen) = &mut self.message_ids
-            && !seen.insert(id)
-        {
-            let message = "\"messageId\" must be unique across all the messages.";
-            self.report_in("messageId", ProblemKind::Duplicate, message);
-        }
         if allow_one_of && self.line == SpecVersion::V2 && m.contains_key("oneOf") {
             self.allowed(m, &["oneOf"]);
             return self.items(m, "oneOf", |s, _, item| {

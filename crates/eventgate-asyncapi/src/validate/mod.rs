@@ -11,7 +11,6 @@ mod counts;
 mod v2;
 mod v3;
 
-use foldhash::HashSet;
 use std::fmt::Write as _;
 
 use serde_json::{Map, Value};
@@ -104,8 +103,6 @@ struct V<'a> {
     schemes: Option<&'a Obj>,
     /// Where the walk is: the steps from the root to the value being checked.
     path: Vec<Seg<'a>>,
-    /// The `messageId`s seen, while they must be unique.
-    message_ids: Option<HashSet<&'a str>>,
     /// The references followed so far.
     memo: refs::Memo<'a>,
 }
@@ -145,7 +142,6 @@ pub(crate) fn validate(root: &Value) -> Report {
         problems: Vec::new(),
         schemes: schemes.and_then(Value::as_object),
         path: Vec::new(),
-        message_ids: None,
         memo: refs::Memo::new(root),
     };
     v.refs(root);
@@ -168,6 +164,8 @@ pub(crate) fn validate(root: &Value) -> Report {
 enum Seg<'a> {
     Key(&'a str),
     Index(usize),
+    /// A pointer written as is: the place a reference leads to.
+    Raw(&'a str),
 }
 
 impl<'a, K: AsRef<str> + ?Sized> From<&'a K> for Seg<'a> {
@@ -196,6 +194,30 @@ impl<'a> V<'a> {
         r
     }
 
+    /// Runs `f` on `v`, or, when `v` is a reference, on its target at the target's place (nothing
+    /// when it does not resolve: the reference check reports that).
+    fn via(&mut self, v: &'a Value, f: impl FnOnce(&mut Self, &'a Value)) {
+        let Some(r) = ref_of(v) else {
+            return f(self, v);
+        };
+        if let Ok(target) = self.memo.resolve(r) {
+            let saved =
+                std::mem::replace(&mut self.path, vec![Seg::Raw(r.trim_start_matches('#'))]);
+            f(self, target);
+            self.path = saved;
+        }
+    }
+
+    /// [`via`](Self::via) one step further down the path.
+    fn at_via(
+        &mut self,
+        step: impl Into<Seg<'a>>,
+        v: &'a Value,
+        f: impl FnOnce(&mut Self, &'a Value),
+    ) {
+        self.at(step, |s| s.via(v, f));
+    }
+
     /// Reports a problem at the current place.
     fn report(&mut self, kind: ProblemKind, message: impl Into<String>) {
         let mut pointer = String::new();
@@ -203,6 +225,7 @@ impl<'a> V<'a> {
             match step {
                 Seg::Key(k) => write!(pointer, "/{}", escape_token(k)),
                 Seg::Index(i) => write!(pointer, "/{i}"),
+                Seg::Raw(p) => write!(pointer, "{p}"),
             }
             .unwrap_or_default();
         }

@@ -21,13 +21,10 @@ impl<'a> V<'a> {
             .map(|s| s.keys().map(String::as_str).collect())
             .unwrap_or_default();
         self.entries(root, "servers", |s, _, m| s.server_v2(m));
-        let mut op_ids = HashSet::new();
-        // `messageId`s (2.4+) are unique across the messages of the channels' operations.
-        self.message_ids = (self.minor >= 4).then(HashSet::new);
         self.entries(root, "channels", |s, name, m| {
-            s.channel_v2(name, m, Some(&server_names), &mut op_ids);
+            s.channel_v2(name, m, Some(&server_names));
         });
-        self.message_ids = None;
+        self.unique_ids(root);
         self.field(root, "components", "components", Self::components_v2);
     }
 
@@ -43,13 +40,7 @@ impl<'a> V<'a> {
 
     /// A channel; `servers` names the root's servers for a root channel, `None` in `components`
     /// (where the parser checks neither parameters nor servers).
-    fn channel_v2(
-        &mut self,
-        name: &'a str,
-        m: &'a Obj,
-        servers: Option<&[&str]>,
-        op_ids: &mut HashSet<&'a str>,
-    ) {
+    fn channel_v2(&mut self, name: &'a str, m: &'a Obj, servers: Option<&[&str]>) {
         self.object(m, "channel", ChannelV2::FIELDS, &["$ref"], &[]);
         self.parameters(m, servers.map(|_| name));
         self.items(m, "servers", |s, _, n| {
@@ -60,15 +51,71 @@ impl<'a> V<'a> {
             }
         });
         for op in OPERATIONS {
-            self.field(m, op, op, |s, o| {
-                s.operation_v2(o);
-                if let Some(id) = o.get("operationId").and_then(Value::as_str)
-                    && !op_ids.insert(id)
-                {
-                    let message = "\"operationId\" must be unique across all the operations.";
-                    s.report_in("operationId", ProblemKind::Duplicate, message);
-                }
-            });
+            self.field(m, op, op, Self::operation_v2);
+        }
+    }
+
+    /// `operationId`s and `messageId`s are unique across the operations of the root's channels
+    /// and their messages (`oneOf` expanded), as the parser checks them on the resolved document:
+    /// references followed (a component met twice is a duplicate), and the id of the last trait
+    /// that has one standing for the object's.
+    fn unique_ids(&mut self, root: &'a Obj) {
+        let mut ids = [HashSet::new(), HashSet::new()];
+        let Some(channels) = root.get("channels").and_then(Value::as_object) else {
+            return;
+        };
+        let [op_ids, msg_ids] = &mut ids;
+        self.at("channels", |s| {
+            for (name, c) in channels {
+                s.at_via(name, c, |s, c| {
+                    for (op, o) in OPERATIONS.iter().filter_map(|&op| Some((op, c.get(op)?))) {
+                        s.at_via(op, o, |s, o| {
+                            s.unique_id(o, "operationId", op_ids);
+                            let Some(m) = o.get("message") else { return };
+                            s.at_via("message", m, |s, m| match m.get("oneOf") {
+                                Some(Value::Array(list)) => s.at("oneOf", |s| {
+                                    for (i, x) in list.iter().enumerate() {
+                                        s.at_via(i, x, |s, x| s.unique_id(x, "messageId", msg_ids));
+                                    }
+                                }),
+                                _ => s.unique_id(m, "messageId", msg_ids),
+                            });
+                        });
+                    }
+                });
+            }
+        });
+    }
+
+    fn unique_id(&mut self, m: &'a Value, key: &'a str, seen: &mut HashSet<&'a str>) {
+        let Some(m) = m.as_object() else {
+            return;
+        };
+        let traits = m
+            .get("traits")
+            .and_then(Value::as_array)
+            .map_or(&[][..], Vec::as_slice);
+        let of_trait = traits.iter().enumerate().rev().find_map(|(i, t)| {
+            let id = self.memo.deref(t)?.get(key)?.as_str()?;
+            Some((i, t, id))
+        });
+        let mut check = |s: &mut Self, id| {
+            if !seen.insert(id) {
+                let what = if key == "messageId" {
+                    "messages"
+                } else {
+                    "operations"
+                };
+                let message = format!("\"{key}\" must be unique across all the {what}.");
+                s.report_in(key, ProblemKind::Duplicate, message);
+            }
+        };
+        match of_trait {
+            Some((i, t, id)) => self.at("traits", |s| s.at_via(i, t, |s, _| check(s, id))),
+            None => m
+                .get(key)
+                .and_then(Value::as_str)
+                .map_or((), |id| check(self, id)),
         }
     }
 
@@ -85,10 +132,7 @@ impl<'a> V<'a> {
         self.object(m, "components", ComponentsV2::FIELDS, COMPONENTS, &[]);
         self.component_common(m);
         self.entries(m, "servers", |s, _, x| s.server_v2(x));
-        let mut op_ids = HashSet::new();
-        self.entries(m, "channels", |s, name, x| {
-            s.channel_v2(name, x, None, &mut op_ids);
-        });
+        self.entries(m, "channels", |s, name, x| s.channel_v2(name, x, None));
         self.entries(m, "messages", |s, _, x| s.message(x, true));
     }
 
