@@ -331,6 +331,95 @@ components:
             ("/components/messages/M/messageId", Duplicate),
         ],
     ),
+    (
+        "schema keywords have the draft-07 meta-schema's shapes (AsyncAPI's discriminator a string, not in an OpenAPI schema; the parser stops at the first of some of these, each was checked alone)",
+        r##"
+asyncapi: 2.6.0
+info: {title: t, version: v}
+channels:
+  c:
+    subscribe:
+      message:
+        payload:
+          properties:
+            a: {type: [string, string], deprecated: "yes"}
+            b: {enum: [1, 1], minLength: -1, multipleOf: 0, maximum: "1"}
+            c: {$ref: 1, readOnly: 1, items: [], examples: {}}
+            d: {discriminator: {propertyName: x}, dependencies: {x: [y], z: {type: nope}}}
+            e: {$defs: 1, required: [a, a], allOf: [], type: [], minItems: 1.0, externalDocs: {description: d}}
+  o:
+    subscribe:
+      message:
+        schemaFormat: application/vnd.oai.openapi;version=3.0.0
+        payload: {discriminator: {propertyName: x}}
+"##,
+        &[
+            (
+                "/channels/c/subscribe/message/payload/properties/a/deprecated",
+                Schema,
+            ),
+            (
+                "/channels/c/subscribe/message/payload/properties/a/type",
+                Schema,
+            ),
+            (
+                "/channels/c/subscribe/message/payload/properties/b/enum",
+                Schema,
+            ),
+            (
+                "/channels/c/subscribe/message/payload/properties/b/maximum",
+                Schema,
+            ),
+            (
+                "/channels/c/subscribe/message/payload/properties/b/minLength",
+                Schema,
+            ),
+            (
+                "/channels/c/subscribe/message/payload/properties/b/multipleOf",
+                Schema,
+            ),
+            (
+                "/channels/c/subscribe/message/payload/properties/c/$ref",
+                Schema,
+            ),
+            (
+                "/channels/c/subscribe/message/payload/properties/c/examples",
+                Schema,
+            ),
+            (
+                "/channels/c/subscribe/message/payload/properties/c/items",
+                Schema,
+            ),
+            (
+                "/channels/c/subscribe/message/payload/properties/c/readOnly",
+                Schema,
+            ),
+            (
+                "/channels/c/subscribe/message/payload/properties/d/dependencies/z/type",
+                Schema,
+            ),
+            (
+                "/channels/c/subscribe/message/payload/properties/d/discriminator",
+                Schema,
+            ),
+            (
+                "/channels/c/subscribe/message/payload/properties/e/allOf",
+                Schema,
+            ),
+            (
+                "/channels/c/subscribe/message/payload/properties/e/externalDocs",
+                Required,
+            ),
+            (
+                "/channels/c/subscribe/message/payload/properties/e/required",
+                Schema,
+            ),
+            (
+                "/channels/c/subscribe/message/payload/properties/e/type",
+                Schema,
+            ),
+        ],
+    ),
 ];
 
 #[test]

@@ -45,6 +45,76 @@ const SCHEMES: &[(&str, &[&str], &[&str])] = &[
     ),
 ];
 
+/// What a schema keyword holds.
+#[derive(Clone, Copy)]
+enum Kw {
+    Str,
+    Bool,
+    /// A number (`multipleOf`: above 0).
+    Num,
+    /// A non-negative integer.
+    Count,
+    /// An array (`enum`: non-empty, of unique values).
+    List,
+    Schema,
+    /// A non-empty array of schemas.
+    Schemas,
+    /// An object of schemas.
+    Map,
+}
+
+/// The draft-07 keywords whose values have a shape (`type`, `required`, `items`, `dependencies`
+/// and `externalDocs` have their own checks).
+const KEYWORDS: &[(&str, Kw)] = &[
+    ("$id", Kw::Str),
+    ("$schema", Kw::Str),
+    ("$ref", Kw::Str),
+    ("$comment", Kw::Str),
+    ("title", Kw::Str),
+    ("description", Kw::Str),
+    ("format", Kw::Str),
+    ("pattern", Kw::Str),
+    ("contentMediaType", Kw::Str),
+    ("contentEncoding", Kw::Str),
+    ("discriminator", Kw::Str),
+    ("readOnly", Kw::Bool),
+    ("writeOnly", Kw::Bool),
+    ("uniqueItems", Kw::Bool),
+    ("deprecated", Kw::Bool),
+    ("multipleOf", Kw::Num),
+    ("maximum", Kw::Num),
+    ("exclusiveMaximum", Kw::Num),
+    ("minimum", Kw::Num),
+    ("exclusiveMinimum", Kw::Num),
+    ("maxLength", Kw::Count),
+    ("minLength", Kw::Count),
+    ("maxItems", Kw::Count),
+    ("minItems", Kw::Count),
+    ("maxProperties", Kw::Count),
+    ("minProperties", Kw::Count),
+    ("examples", Kw::List),
+    ("enum", Kw::List),
+    ("additionalItems", Kw::Schema),
+    ("contains", Kw::Schema),
+    ("additionalProperties", Kw::Schema),
+    ("propertyNames", Kw::Schema),
+    ("not", Kw::Schema),
+    ("if", Kw::Schema),
+    ("then", Kw::Schema),
+    ("else", Kw::Schema),
+    ("allOf", Kw::Schemas),
+    ("anyOf", Kw::Schemas),
+    ("oneOf", Kw::Schemas),
+    ("properties", Kw::Map),
+    ("patternProperties", Kw::Map),
+    ("definitions", Kw::Map),
+];
+
+/// No two items equal.
+fn unique(a: &[Value]) -> bool {
+    a.iter().enumerate().all(|(i, x)| !a[..i].contains(x))
+}
+
 const SCHEMA_TYPES: &[&str] = &[
     "array", "boolean", "integer", "null", "number", "object", "string",
 ];
@@ -154,7 +224,9 @@ impl<'a> V<'a> {
         }
     }
 
-    /// A JSON Schema (a boolean or an object; a `$ref` is checked where it points).
+    /// A JSON Schema (a boolean or an object; a `$ref` is checked where it points), its keywords
+    /// as the draft-07 meta-schema (with AsyncAPI's `discriminator`, `externalDocs` and
+    /// `deprecated`) wants them.
     pub(super) fn schema(&mut self, v: &'a Value) {
         let m = match v {
             Value::Bool(_) => return,
@@ -164,55 +236,75 @@ impl<'a> V<'a> {
         if m.get("$ref").is_some_and(Value::is_string) {
             return;
         }
+        for &(k, kw) in KEYWORDS {
+            if let Some(x) = m.get(k) {
+                self.at(k, |s| s.keyword(k, kw, x));
+            }
+        }
+        self.external_docs(m);
         let known = |t: &Value| t.as_str().is_some_and(|s| SCHEMA_TYPES.contains(&s));
         if let Some(t) = m.get("type")
-            && !(known(t) || t.as_array().is_some_and(|a| a.iter().all(known)))
+            && !(known(t)
+                || t.as_array()
+                    .is_some_and(|a| !a.is_empty() && unique(a) && a.iter().all(known)))
         {
             let allowed = SCHEMA_TYPES.join(", ");
             let message = format!("\"type\" must be equal to one of the allowed values: {allowed}");
             self.report_in("type", ProblemKind::Schema, message);
         }
-        self.strings(m, ["format", "pattern", "title", "description"]);
-        if let Some(r) = m.get("required")
-            && !r.as_array().is_some_and(|a| a.iter().all(Value::is_string))
-        {
-            let message = "\"required\" must be an array of strings";
+        let names = |r: &Value| {
+            r.as_array()
+                .is_some_and(|a| unique(a) && a.iter().all(Value::is_string))
+        };
+        if m.get("required").is_some_and(|r| !names(r)) {
+            let message = "\"required\" must be an array of unique strings";
             self.report_in("required", ProblemKind::Schema, message);
         }
-        if m.get("enum").is_some_and(|e| !e.is_array()) {
-            self.report_in("enum", ProblemKind::Schema, "\"enum\" must be an array");
-        }
-        for k in ["properties", "patternProperties", "definitions", "$defs"] {
-            self.sub(m, k, |s, p| match p.as_object() {
-                Some(pm) => pm.iter().for_each(|(name, x)| s.at(name, |s| s.schema(x))),
-                None => s.report(ProblemKind::Schema, format!("\"{k}\" must be an object")),
-            });
-        }
-        for k in [
-            "additionalProperties",
-            "additionalItems",
-            "contains",
-            "propertyNames",
-            "not",
-            "if",
-            "then",
-            "else",
-        ] {
-            self.sub(m, k, Self::schema);
-        }
         self.sub(m, "items", |s, items| match items {
-            Value::Array(a) => s.schemas(a),
+            Value::Array(a) if !a.is_empty() => s.schemas(a),
             x => s.schema(x),
         });
-        for k in ["allOf", "anyOf", "oneOf"] {
-            self.sub(m, k, |s, list| match list.as_array() {
-                Some(a) if !a.is_empty() => s.schemas(a),
-                _ => s.report(
-                    ProblemKind::Schema,
-                    format!("\"{k}\" must be a non-empty array"),
-                ),
-            });
-        }
+        self.sub(m, "dependencies", |s, d| match d.as_object() {
+            Some(d) => {
+                (d.iter().filter(|(_, x)| !names(x))).for_each(|(k, x)| s.at(k, |s| s.schema(x)))
+            }
+            None => s.report(ProblemKind::Schema, "\"dependencies\" must be an object"),
+        });
+    }
+
+    /// One keyword of a schema, at its place.
+    fn keyword(&mut self, k: &str, kw: Kw, x: &'a Value) {
+        let what = match kw {
+            // (an OpenAPI schema's `discriminator` is an object)
+            Kw::Str if !(x.is_string() || k == "discriminator" && self.openapi) => "a string",
+            Kw::Bool if !x.is_boolean() => "a boolean",
+            Kw::Num if !x.as_f64().is_some_and(|n| k != "multipleOf" || n > 0.0) => "a number",
+            Kw::Count if !x.as_f64().is_some_and(|n| n >= 0.0 && n.fract() == 0.0) => {
+                "a non-negative integer"
+            }
+            Kw::List
+                if !x
+                    .as_array()
+                    .is_some_and(|a| k != "enum" || !a.is_empty() && unique(a)) =>
+            {
+                "an array"
+            }
+            Kw::Schema => return self.schema(x),
+            Kw::Schemas => match x.as_array() {
+                Some(a) if !a.is_empty() => return self.schemas(a),
+                _ => "a non-empty array",
+            },
+            Kw::Map => match x.as_object() {
+                Some(pm) => {
+                    return pm
+                        .iter()
+                        .for_each(|(name, x)| self.at(name, |s| s.schema(x)));
+                }
+                None => "an object",
+            },
+            _ => return,
+        };
+        self.report(ProblemKind::Schema, format!("\"{k}\" must be {what}"));
     }
 
     fn schemas(&mut self, list: &'a [Value]) {
@@ -224,14 +316,17 @@ impl<'a> V<'a> {
     /// Schema check that honours the schema format: Avro, RAML and other non-JSON formats are
     /// left alone.
     pub(super) fn payload(&mut self, v: &'a Value, format: Option<&str>) {
-        let json_like = format.is_none_or(|f| {
-            f.starts_with("application/vnd.aai.asyncapi")
-                || f.starts_with("application/schema+json")
-                || f.starts_with("application/schema+yaml")
-                || f.starts_with("application/vnd.oai.openapi")
-        });
+        let openapi = format.is_some_and(|f| f.starts_with("application/vnd.oai.openapi"));
+        let json_like = openapi
+            || format.is_none_or(|f| {
+                f.starts_with("application/vnd.aai.asyncapi")
+                    || f.starts_with("application/schema+json")
+                    || f.starts_with("application/schema+yaml")
+            });
         if json_like {
+            let was = std::mem::replace(&mut self.openapi, openapi);
             self.schema(v);
+            self.openapi = was;
         }
     }
 

@@ -105,6 +105,8 @@ struct V<'a> {
     path: Vec<Seg<'a>>,
     /// The references followed so far.
     memo: refs::Memo<'a>,
+    /// Whether the schema being checked is an OpenAPI 3.0 schema.
+    openapi: bool,
 }
 
 /// Validates a parsed document.
@@ -143,6 +145,7 @@ pub(crate) fn validate(root: &Value) -> Report {
         schemes: schemes.and_then(Value::as_object),
         path: Vec::new(),
         memo: refs::Memo::new(root),
+        openapi: false,
     };
     v.refs(root);
     match line {
