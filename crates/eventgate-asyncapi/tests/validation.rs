@@ -420,6 +420,36 @@ channels:
             ),
         ],
     ),
+    (
+        "2.x fields are only allowed from the minor version that added them (2.2.0 here)",
+        r##"
+asyncapi: 2.2.0
+info: {title: t, version: v}
+servers:
+  s: {url: "h", protocol: ws, tags: [{name: a}]}
+channels:
+  c:
+    servers: [s]
+    subscribe:
+      security: []
+      message: {messageId: m}
+components:
+  channels: {}
+  servers: {}
+  serverVariables: {}
+"##,
+        &[
+            (
+                "/channels/c/subscribe/message/messageId",
+                UnexpectedProperty,
+            ),
+            ("/channels/c/subscribe/security", UnexpectedProperty),
+            ("/components/channels", UnexpectedProperty),
+            ("/components/serverVariables", UnexpectedProperty),
+            ("/components/servers", UnexpectedProperty),
+            ("/servers/s/tags", UnexpectedProperty),
+        ],
+    ),
 ];
 
 #[test]

@@ -380,8 +380,7 @@ impl<'a> V<'a> {
             });
         }
         let (extra, except): (&[&str], &[&str]) = match self.line {
-            SpecVersion::V2 if self.minor >= 4 => (&["deprecated"], &[]),
-            SpecVersion::V2 => (&["deprecated"], &["messageId"]),
+            SpecVersion::V2 => (&["deprecated"], &[]),
             SpecVersion::V3 => (&[], &["schemaFormat", "messageId"]),
         };
         self.object(m, "message", Message::FIELDS, extra, except);

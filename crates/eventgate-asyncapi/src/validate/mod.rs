@@ -183,6 +183,17 @@ impl From<usize> for Seg<'_> {
     }
 }
 
+/// The 2.x fields added after 2.0: object, field, the minor version that added it.
+const SINCE: &[(&str, &str, u8)] = &[
+    ("channel", "servers", 2),
+    ("components", "channels", 3),
+    ("components", "servers", 3),
+    ("components", "serverVariables", 4),
+    ("message", "messageId", 4),
+    ("operation", "security", 4),
+    ("server", "tags", 5),
+];
+
 fn is_ext(k: &str) -> bool {
     k.starts_with("x-")
 }
@@ -353,8 +364,13 @@ impl<'a> V<'a> {
             fields.iter().filter(|f| f.required).map(|f| f.name),
         );
         self.string_fields(m, fields);
+        let (line, minor) = (self.line, self.minor);
+        let newer = |k: &str| {
+            let since = |&&(o, f, _): &&(&str, &str, u8)| o == what && f == k;
+            line == SpecVersion::V2 && SINCE.iter().find(since).is_some_and(|x| minor < x.2)
+        };
         let named = |k: &str| !except.contains(&k) && fields.iter().any(|f| f.name == k);
-        self.unexpected(m, |k| extra.contains(&k) || named(k));
+        self.unexpected(m, |k| !newer(k) && (extra.contains(&k) || named(k)));
     }
 
     /// Reports each of `keys` that `m` has with a value other than a string.
