@@ -450,6 +450,45 @@ components:
             ("/servers/s/tags", UnexpectedProperty),
         ],
     ),
+    (
+        "security schemes: SASL types from 2.1, bearerFormat only for the bearer scheme, oauth2 open to other keys, openIdConnect scopes only in 3.0",
+        r##"
+asyncapi: 2.0.0
+info: {title: t, version: v}
+channels: {}
+components:
+  securitySchemes:
+    sasl: {type: gssapi}
+    basic: {type: http, scheme: basic, bearerFormat: x}
+    bearer: {type: http, scheme: bearer, bearerFormat: JWT}
+    open: {type: oauth2, flows: {}, foo: 1, scopes: a}
+    oidc: {type: openIdConnect, openIdConnectUrl: "https://a", scopes: [a]}
+"##,
+        &[
+            (
+                "/components/securitySchemes/basic/bearerFormat",
+                UnexpectedProperty,
+            ),
+            (
+                "/components/securitySchemes/oidc/scopes",
+                UnexpectedProperty,
+            ),
+            ("/components/securitySchemes/sasl/type", InvalidValue),
+        ],
+    ),
+    (
+        "3.0 security scheme scopes are arrays",
+        r##"
+asyncapi: 3.0.0
+info: {title: t, version: v}
+components:
+  securitySchemes:
+    sasl: {type: gssapi}
+    open: {type: oauth2, flows: {}, foo: 1, scopes: a}
+    oidc: {type: openIdConnect, openIdConnectUrl: "https://a", scopes: [a]}
+"##,
+        &[("/components/securitySchemes/open/scopes", InvalidValue)],
+    ),
 ];
 
 #[test]

@@ -24,7 +24,7 @@ pub(super) const COMPONENTS: &[&str] = &[
 ];
 
 /// Security scheme types: the fields each requires, and those it allows beside `type` and
-/// `description`.
+/// `description` (oauth2 allows any).
 const SCHEMES: &[(&str, &[&str], &[&str])] = &[
     ("userPassword", &[], &[]),
     ("X509", &[], &[]),
@@ -37,7 +37,7 @@ const SCHEMES: &[(&str, &[&str], &[&str])] = &[
     ("apiKey", &["in"], &["in"]),
     ("httpApiKey", &["name", "in"], &["name", "in"]),
     ("http", &["scheme"], &["scheme", "bearerFormat"]),
-    ("oauth2", &["flows"], &["flows", "scopes"]),
+    ("oauth2", &["flows"], &["flows"]),
     (
         "openIdConnect",
         &["openIdConnectUrl"],
@@ -172,13 +172,34 @@ impl<'a> V<'a> {
             self.required(m, name, ["type"]);
             return;
         };
-        let Some(&(_, req, fields)) = SCHEMES.iter().find(|(k, ..)| *k == kind) else {
+        // SASL schemes came with 2.1.
+        let sasl = ["plain", "scramSha256", "scramSha512", "gssapi"].contains(&kind);
+        let known = !(sasl && self.line == SpecVersion::V2 && self.minor == 0);
+        let scheme = SCHEMES.iter().find(|(k, ..)| *k == kind).filter(|_| known);
+        let Some(&(_, req, fields)) = scheme else {
             let message = format!("Unknown security scheme type \"{kind}\"");
             return self.report_in("type", ProblemKind::InvalidValue, message);
         };
-        let allowed = [&["type", "description"], fields].concat();
         self.required(m, name, req);
-        self.allowed(m, &allowed);
+        // oauth2 allows any other key; `bearerFormat` is the bearer scheme's, `scopes` (an array)
+        // 3.0's.
+        let v3 = self.line == SpecVersion::V3;
+        let bearer = m.get("scheme").and_then(Value::as_str) == Some("bearer");
+        if kind != "oauth2" {
+            self.unexpected(m, |k| {
+                ["type", "description"].contains(&k)
+                    || fields.contains(&k)
+                        && (k != "bearerFormat" || bearer)
+                        && (k != "scopes" || v3)
+            });
+        }
+        if v3 && m.get("scopes").is_some_and(|x| !x.is_array()) {
+            self.report_in(
+                "scopes",
+                ProblemKind::InvalidValue,
+                "\"scopes\" must be an array",
+            );
+        }
         // `in` has its own rule below; `type` is a string already.
         let strings = SecurityScheme::FIELDS.iter().filter(|f| f.name != "in");
         self.strings(m, strings.filter(|f| f.string).map(|f| f.name));
