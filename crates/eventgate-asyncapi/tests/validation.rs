@@ -489,6 +489,39 @@ components:
 "##,
         &[("/components/securitySchemes/open/scopes", InvalidValue)],
     ),
+    (
+        "3.0 operations: inline channels and messages are checked as such, message references must start with the channel's, root references stay under the root",
+        r##"
+asyncapi: 3.0.0
+info: {title: t, version: v}
+servers:
+  s: {host: h, protocol: ws}
+channels:
+  a:
+    address: /a
+    servers: [{$ref: "#/servers/s"}, {$ref: "#/components/servers/t"}, {host: other, protocol: ws}]
+    messages: {m: {$ref: "#/components/messages/M"}}
+operations:
+  inline: {action: send, channel: {address: /x, messages: {}}, messages: [{payload: {type: string}}, {$ref: "#/channels/a/messages/m"}]}
+  viaComponent: {action: send, channel: {$ref: "#/channels/a"}, messages: [{$ref: "#/components/messages/M"}]}
+  outside: {action: send, channel: {$ref: "#/components/channels/c"}}
+components:
+  servers:
+    t: {host: t, protocol: ws}
+  channels:
+    c: {address: /c, servers: [{$ref: "#/components/servers/t"}]}
+  messages:
+    M: {payload: {type: string}}
+  operations:
+    o: {action: send, channel: {$ref: "#/components/channels/c"}}
+"##,
+        &[
+            ("/channels/a/servers/1/$ref", Reference),
+            ("/operations/inline/messages/1", Reference),
+            ("/operations/outside/channel/$ref", Reference),
+            ("/operations/viaComponent/messages/0", Reference),
+        ],
+    ),
 ];
 
 #[test]
