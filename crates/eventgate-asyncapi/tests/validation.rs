@@ -522,6 +522,31 @@ components:
             ("/operations/viaComponent/messages/0", Reference),
         ],
     ),
+    (
+        "formats: URIs, e-mail addresses and 2.x channel names as RFC 6570 templates; tag externalDocs checked",
+        r##"
+asyncapi: 2.6.0
+id: "urn:example:api"
+info:
+  title: t
+  version: v
+  termsOfService: terms
+  contact: {url: "https://a", email: "a@b"}
+  license: {name: n, url: "a:"}
+tags: [{name: a, externalDocs: {url: "https://x/#a#b"}}, {name: b, externalDocs: {description: d}}]
+channels:
+  /a/{b-c}: {}
+  /a/{+b}/{c:3}: {}
+"##,
+        &[
+            ("/channels", InvalidValue),
+            ("/info/contact/email", InvalidValue),
+            ("/info/license/url", InvalidValue),
+            ("/info/termsOfService", InvalidValue),
+            ("/tags/0/externalDocs/url", InvalidValue),
+            ("/tags/1/externalDocs", Required),
+        ],
+    ),
 ];
 
 #[test]

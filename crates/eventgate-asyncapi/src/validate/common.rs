@@ -121,6 +121,7 @@ const SCHEMA_TYPES: &[&str] = &[
 
 impl<'a> V<'a> {
     pub(super) fn info(&mut self, root: &'a Obj) {
+        self.uris(root, ["id"]);
         self.field(root, "info", "info", |s, m| {
             let except: &[&str] = match s.line {
                 SpecVersion::V2 => &["tags", "externalDocs"],
@@ -131,14 +132,17 @@ impl<'a> V<'a> {
                 }
             };
             s.object(m, "info", Info::FIELDS, &[], except);
+            s.uris(m, ["termsOfService"]);
             s.field(m, "contact", "contact", |s, c| {
                 s.allowed(c, &["name", "url", "email"]);
                 s.strings(c, ["name", "url", "email"]);
+                s.uris(c, ["url", "email"]);
             });
             s.field(m, "license", "license", |s, l| {
                 s.required(l, "license", ["name"]);
                 s.allowed(l, &["name", "url"]);
                 s.strings(l, ["name", "url"]);
+                s.uris(l, ["url"]);
             });
         });
     }
@@ -151,6 +155,7 @@ impl<'a> V<'a> {
             };
             if ref_of(raw).is_none() {
                 s.object(tm, "tag", Tag::FIELDS, &[], &[]);
+                s.external_docs(tm);
             }
             if let Some(name) = tm.get("name").and_then(Value::as_str)
                 && !seen.insert(name)
@@ -164,7 +169,21 @@ impl<'a> V<'a> {
     pub(super) fn external_docs(&mut self, m: &'a Obj) {
         self.inline(m, "externalDocs", "externalDocs", |s, e| {
             s.object(e, "externalDocs", ExternalDocs::FIELDS, &[], &[]);
+            s.uris(e, ["url"]);
         });
+    }
+
+    /// Reports each of `keys` that `m` has as a string that is not a URI (`email`: not an e-mail
+    /// address), as the parser's formats (ajv-formats, full mode) test them.
+    pub(super) fn uris(&mut self, m: &'a Obj, keys: impl IntoIterator<Item = &'a str>) {
+        for k in keys {
+            let format = if k == "email" { "email" } else { "uri" };
+            let ok = if k == "email" { is_email } else { is_uri };
+            if m.get(k).and_then(Value::as_str).is_some_and(|v| !ok(v)) {
+                let message = format!("\"{k}\" must match format \"{format}\"");
+                self.report_in(k, ProblemKind::InvalidValue, message);
+            }
+        }
     }
 
     pub(super) fn security_scheme(&mut self, m: &'a Obj, name: &str) {
@@ -203,6 +222,7 @@ impl<'a> V<'a> {
         // `in` has its own rule below; `type` is a string already.
         let strings = SecurityScheme::FIELDS.iter().filter(|f| f.name != "in");
         self.strings(m, strings.filter(|f| f.string).map(|f| f.name));
+        self.uris(m, ["openIdConnectUrl"]);
         if let Some(loc) = m.get("in") {
             let ok: &[&str] = if kind == "apiKey" {
                 &["user", "password"]
@@ -235,6 +255,7 @@ impl<'a> V<'a> {
                 s.required(f, flow, req.iter().chain(&[scopes]));
                 s.allowed(f, &[req, &["refreshUrl", scopes]].concat());
                 s.string_fields(f, OAuthFlow::FIELDS);
+                s.uris(f, ["authorizationUrl", "tokenUrl", "refreshUrl"]);
                 s.field(f, scopes, scopes, |s, sm| {
                     for (k, _) in sm.iter().filter(|(_, d)| !d.is_string()) {
                         let message = "scope descriptions must be strings";
@@ -496,5 +517,91 @@ impl<'a> V<'a> {
         for key in ["operationTraits", "messageTraits"] {
             self.entries(m, key, |s, _, t| s.tags(t));
         }
+    }
+}
+
+/// Whether each `%` of `s` starts a `%` escape.
+fn escapes(s: &str) -> bool {
+    (s.split('%').skip(1)).all(|p| {
+        p.get(..2)
+            .is_some_and(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
+    })
+}
+
+/// Whether `s` has only ASCII letters and digits, characters of `extra`, and `%` escapes.
+fn uri_chars(s: &str, extra: &str) -> bool {
+    escapes(s)
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '%' || extra.contains(c))
+}
+
+/// ajv-formats' `uri`, simplified: a scheme, `:`, and something of URI characters only, with one
+/// `#` at most.
+fn is_uri(s: &str) -> bool {
+    let Some((scheme, rest)) = s.split_once(':') else {
+        return false;
+    };
+    scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+        && !rest.is_empty()
+        && rest.matches('#').count() <= 1
+        && uri_chars(rest, "-._~!$&'()*+,;=:@/?#[]")
+}
+
+/// ajv-formats' `email`: dot-separated atoms, `@`, and two or more host labels.
+fn is_email(s: &str) -> bool {
+    let Some((local, host)) = s.split_once('@') else {
+        return false;
+    };
+    let atom = |a: &str| {
+        !a.is_empty()
+            && a.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~-".contains(c))
+    };
+    let label = |l: &str| {
+        !l.is_empty()
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
+    local.split('.').all(atom) && host.contains('.') && host.split('.').all(label)
+}
+
+/// ajv-formats' `uri-template` (RFC 6570): literals and `{[op]var[:n|*],...}` expressions, names
+/// of ASCII letters, digits, `_` and `%` escapes.
+pub(super) fn is_uri_template(s: &str) -> bool {
+    let mut rest = s;
+    loop {
+        let (literal, tail) = rest.split_at(rest.find('{').unwrap_or(rest.len()));
+        if !escapes(literal)
+            || literal
+                .chars()
+                .any(|c| c <= ' ' || "\"'<>\\^`|}".contains(c))
+        {
+            return false;
+        }
+        let Some(expr) = tail.strip_prefix('{') else {
+            return true;
+        };
+        let Some(end) = expr.find('}') else {
+            return false;
+        };
+        let body = expr[..end].strip_prefix(|c| "+#./;?&=,!@|".contains(c));
+        let var = |v: &str| {
+            let (name, modifier) = match v.split_once(':') {
+                Some((name, n)) => {
+                    let digits = n.len() <= 4 && n.chars().all(|c| c.is_ascii_digit());
+                    (name, digits && !n.starts_with('0') && !n.is_empty())
+                }
+                None => (v.strip_suffix('*').unwrap_or(v), true),
+            };
+            modifier && !name.is_empty() && uri_chars(name, "_")
+        };
+        if !body.unwrap_or(&expr[..end]).split(',').all(var) {
+            return false;
+        }
+        rest = &expr[end + 1..];
     }
 }

@@ -4,7 +4,7 @@ use foldhash::{HashSet, HashSetExt};
 
 use serde_json::Value;
 
-use super::common::COMPONENTS;
+use super::common::{COMPONENTS, is_uri_template};
 use super::{Obj, ProblemKind, V};
 use crate::model::v2::{AsyncApiV2, ChannelV2, ComponentsV2, OperationV2, ServerV2};
 use crate::refs;
@@ -21,6 +21,12 @@ impl<'a> V<'a> {
             .map(|s| s.keys().map(String::as_str).collect())
             .unwrap_or_default();
         self.entries(root, "servers", |s, _, m| s.server_v2(m));
+        if let Some(names) = root.get("channels").and_then(Value::as_object)
+            && !names.keys().all(|k| is_uri_template(k))
+        {
+            let message = "\"channels\" property must match format \"uri-template\"";
+            self.report_in("channels", ProblemKind::InvalidValue, message);
+        }
         self.entries(root, "channels", |s, name, m| {
             s.channel_v2(name, m, Some(&server_names));
         });
