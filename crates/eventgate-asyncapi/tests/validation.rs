@@ -547,6 +547,31 @@ channels:
             ("/tags/1/externalDocs", Required),
         ],
     ),
+    (
+        "a reference's target is checked as the type of the place that references it, at the target",
+        r##"
+asyncapi: 2.6.0
+info: {title: t, version: v}
+channels:
+  a: {$ref: "#/components/messages/M"}
+  b:
+    subscribe:
+      message: {$ref: "#/components/schemas/S"}
+  c:
+    publish:
+      message: {oneOf: [{$ref: "#/components/messages/M"}, {$ref: "#/components/messages"}]}
+components:
+  schemas:
+    S: {type: object}
+  messages:
+    M: {payload: {type: string}}
+"##,
+        &[
+            ("/components/messages/M", UnexpectedProperty),
+            ("/components/messages/M/payload", UnexpectedProperty),
+            ("/components/schemas/S/type", UnexpectedProperty),
+        ],
+    ),
 ];
 
 #[test]

@@ -414,11 +414,9 @@ impl<'a> V<'a> {
         if allow_one_of && self.line == SpecVersion::V2 && m.contains_key("oneOf") {
             self.allowed(m, &["oneOf"]);
             return self.items(m, "oneOf", |s, _, item| {
-                if ref_of(item).is_none()
-                    && let Some(im) = s.obj(item, "message")
-                {
-                    s.message(im, false);
-                }
+                s.typed(item, "message", |s, x| {
+                    s.obj(x, "message").map_or((), |x| s.message(x, false))
+                });
             });
         }
         let (extra, except): (&[&str], &[&str]) = match self.line {
@@ -448,11 +446,7 @@ impl<'a> V<'a> {
 
     pub(super) fn traits(&mut self, m: &'a Obj) {
         self.items(m, "traits", |s, _, t| {
-            if ref_of(t).is_none()
-                && let Some(tm) = t.as_object()
-            {
-                s.tags(tm);
-            }
+            s.typed(t, "traits", |s, t| t.as_object().map_or((), |t| s.tags(t)));
         });
     }
 

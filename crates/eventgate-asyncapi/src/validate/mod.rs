@@ -11,6 +11,7 @@ mod counts;
 mod v2;
 mod v3;
 
+use foldhash::HashSet;
 use std::fmt::Write as _;
 
 use serde_json::{Map, Value};
@@ -107,6 +108,10 @@ struct V<'a> {
     memo: refs::Memo<'a>,
     /// Whether the schema being checked is an OpenAPI 3.0 schema.
     openapi: bool,
+    /// The references whose targets were checked, with the type they were checked as.
+    typed: HashSet<(&'a str, &'a str)>,
+    /// How many references the walk is inside.
+    hops: u8,
 }
 
 /// Validates a parsed document.
@@ -146,6 +151,8 @@ pub(crate) fn validate(root: &Value) -> Report {
         path: Vec::new(),
         memo: refs::Memo::new(root),
         openapi: false,
+        typed: HashSet::default(),
+        hops: 0,
     };
     v.refs(root);
     match line {
@@ -214,10 +221,15 @@ impl<'a> V<'a> {
         let Some(r) = ref_of(v) else {
             return f(self, v);
         };
-        if let Ok(target) = self.memo.resolve(r) {
+        // (a bound on references followed within references, against pathological documents)
+        if let Ok(target) = self.memo.resolve(r)
+            && self.hops < 16
+        {
             let saved =
                 std::mem::replace(&mut self.path, vec![Seg::Raw(r.trim_start_matches('#'))]);
+            self.hops += 1;
             f(self, target);
+            self.hops -= 1;
             self.path = saved;
         }
     }
@@ -285,11 +297,19 @@ impl<'a> V<'a> {
         self.sub(m, key, |s, v| s.obj(v, what).map_or((), |o| f(s, o)));
     }
 
-    /// [`field`](Self::field) for a field that may also be a reference (whose target is checked
-    /// where it lives).
+    /// [`field`](Self::field) for a field that may also be a reference, whose target is checked
+    /// as this field's type at its own place (as the parser validates the resolved document).
     fn inline(&mut self, m: &'a Obj, key: &'a str, what: &str, f: impl FnOnce(&mut Self, &'a Obj)) {
-        if m.get(key).and_then(ref_of).is_none() {
-            self.field(m, key, what, f);
+        self.sub(m, key, |s, v| {
+            s.typed(v, key, |s, v| s.obj(v, what).map_or((), |o| f(s, o)))
+        });
+    }
+
+    /// [`via`](Self::via) for a value of the type `kind`: a reference target already checked as
+    /// that type is not checked again.
+    fn typed(&mut self, v: &'a Value, kind: &'a str, f: impl FnOnce(&mut Self, &'a Value)) {
+        if ref_of(v).is_none_or(|r| self.typed.insert((r, kind))) {
+            self.via(v, f);
         }
     }
 
@@ -308,8 +328,8 @@ impl<'a> V<'a> {
         });
     }
 
-    /// Runs `f` on each entry of the map at field `key`, when present, but references (their
-    /// targets are checked where they live).
+    /// Runs `f` on each entry of the map at field `key`, when present (references: on the target,
+    /// see [`typed`](Self::typed)).
     fn entries(
         &mut self,
         m: &'a Obj,
@@ -317,8 +337,10 @@ impl<'a> V<'a> {
         mut f: impl FnMut(&mut Self, &'a str, &'a Obj),
     ) {
         self.field(m, key, key, |s, map| {
-            for (k, e) in map.iter().filter(|(_, e)| ref_of(e).is_none()) {
-                s.at(k, |s| s.obj(e, k).map_or((), |o| f(s, k, o)));
+            for (k, e) in map {
+                s.at(k, |s| {
+                    s.typed(e, key, |s, e| s.obj(e, k).map_or((), |o| f(s, k, o)))
+                });
             }
         });
     }

@@ -41,11 +41,11 @@ impl<'a> V<'a> {
 
     fn security_v3(&mut self, m: &'a Obj) {
         self.items(m, "security", |s, _, item| {
-            if ref_of(item).is_none()
-                && let Some(x) = s.obj(item, "security scheme")
-            {
-                s.security_scheme(x, "security scheme");
-            }
+            s.typed(item, "securitySchemes", |s, x| {
+                if let Some(x) = s.obj(x, "security scheme") {
+                    s.security_scheme(x, "security scheme");
+                }
+            });
         });
     }
 
@@ -64,9 +64,13 @@ impl<'a> V<'a> {
         self.tags(m);
         self.external_docs(m);
         self.entries(m, "messages", |s, _, x| s.message(x, false));
-        self.items(m, "servers", |s, _, x| match ref_of(x) {
-            Some(r) => s.outside(root, r, "servers"),
-            None => s.obj(x, "server").map_or((), |x| s.server_v3(x)),
+        self.items(m, "servers", |s, _, x| {
+            if let Some(r) = ref_of(x) {
+                s.outside(root, r, "servers");
+            }
+            s.typed(x, "servers", |s, x| {
+                s.obj(x, "server").map_or((), |x| s.server_v3(x))
+            });
         });
     }
 
@@ -91,13 +95,14 @@ impl<'a> V<'a> {
         self.security_v3(m);
         self.traits(m);
         let prefix = format!("{}/messages", channel_ref.unwrap_or("undefined"));
-        self.items(m, "messages", |s, _, x| match ref_of(x) {
-            Some(r) if !r.starts_with(&prefix) => {
+        self.items(m, "messages", |s, _, x| {
+            if ref_of(x).is_some_and(|r| !r.starts_with(&prefix)) {
                 let message = "Operation message does not belong to the specified channel.";
                 s.report(ProblemKind::Reference, message);
             }
-            Some(_) => {}
-            None => s.obj(x, "message").map_or((), |x| s.message(x, false)),
+            s.typed(x, "messages", |s, x| {
+                s.obj(x, "message").map_or((), |x| s.message(x, false))
+            });
         });
     }
 
