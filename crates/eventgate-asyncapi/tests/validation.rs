@@ -572,6 +572,59 @@ components:
             ("/components/schemas/S/type", UnexpectedProperty),
         ],
     ),
+    (
+        "3.0 replies are checked, channel servers are unique once resolved, a parameter that is not an object passes",
+        r##"
+asyncapi: 3.0.0
+info: {title: t, version: v}
+servers:
+  s: {host: h, protocol: ws}
+channels:
+  a:
+    address: /a/{p}
+    parameters: {p: some-string}
+    servers: [{$ref: "#/servers/s"}, {$ref: "#/servers/s"}]
+    messages: {m: {payload: {type: string}}}
+operations:
+  o:
+    action: send
+    channel: {$ref: "#/channels/a"}
+    reply: {address: {location: "$message.header#/r"}, messages: [{$ref: "#/channels/a/messages/m"}]}
+  p:
+    action: send
+    channel: {$ref: "#/channels/a"}
+    reply: {address: {location: "header"}, foo: 1}
+  q: {action: send, channel: {$ref: "#/channels/a"}, reply: 1}
+"##,
+        &[
+            ("/channels/a/servers", InvalidValue),
+            ("/operations/p/reply/address/location", InvalidValue),
+            ("/operations/p/reply/foo", UnexpectedProperty),
+            ("/operations/q/reply", InvalidValue),
+        ],
+    ),
+    (
+        "2.x channel servers and requirement scopes are unique; parameters that are not objects pass",
+        r##"
+asyncapi: 2.6.0
+info: {title: t, version: v}
+servers:
+  s: {url: h, protocol: ws, security: [{k: [a, a]}]}
+channels:
+  /a/{p}:
+    parameters: {p: 1, x-q: s}
+    servers: [s, s]
+components:
+  parameters: {q: s}
+  securitySchemes:
+    k: {type: oauth2, flows: {implicit: {authorizationUrl: "https://a", scopes: {a: a}}}}
+"##,
+        &[
+            ("/channels/~1a~1{p}/parameters/x-q", Parameter),
+            ("/channels/~1a~1{p}/servers", InvalidValue),
+            ("/servers/s/security/0/k", InvalidValue),
+        ],
+    ),
 ];
 
 #[test]

@@ -338,11 +338,32 @@ impl<'a> V<'a> {
     ) {
         self.field(m, key, key, |s, map| {
             for (k, e) in map {
+                // (a parameter's schema has no `type: object`: a value of another type passes)
+                if key == "parameters" && !e.is_object() {
+                    continue;
+                }
                 s.at(k, |s| {
                     s.typed(e, key, |s, e| s.obj(e, k).map_or((), |o| f(s, k, o)))
                 });
             }
         });
+    }
+
+    /// Reports the array at `key` of `m` when two of its items, references followed, are equal
+    /// (`uniqueItems`, as the parser checks it on the resolved document).
+    fn unique_items(&mut self, m: &'a Obj, key: &'a str) {
+        let Some(a) = m.get(key).and_then(Value::as_array) else {
+            return;
+        };
+        let items: Vec<&Value> = a.iter().map(|x| self.memo.deref(x).unwrap_or(x)).collect();
+        if items
+            .iter()
+            .enumerate()
+            .any(|(i, x)| items[..i].contains(x))
+        {
+            let message = format!("\"{key}\" must not have duplicate items");
+            self.report_in(key, ProblemKind::InvalidValue, message);
+        }
     }
 
     /// Reports every key of `m` that is neither an `x-*` extension nor `known`.

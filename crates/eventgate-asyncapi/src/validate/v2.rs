@@ -56,6 +56,7 @@ impl<'a> V<'a> {
                 s.report(ProblemKind::InvalidValue, message);
             }
         });
+        self.unique_items(m, "servers");
         for op in OPERATIONS {
             self.field(m, op, op, Self::operation_v2);
         }
@@ -150,6 +151,7 @@ impl<'a> V<'a> {
             };
             for (name, scopes) in rm {
                 s.at(name, |s| s.requirement(name, scopes, whose));
+                s.unique_items(rm, name);
             }
         });
     }

@@ -72,6 +72,7 @@ impl<'a> V<'a> {
                 s.obj(x, "server").map_or((), |x| s.server_v3(x))
             });
         });
+        self.unique_items(m, "servers");
     }
 
     fn operation_v3(&mut self, m: &'a Obj, root: bool) {
@@ -100,9 +101,31 @@ impl<'a> V<'a> {
                 let message = "Operation message does not belong to the specified channel.";
                 s.report(ProblemKind::Reference, message);
             }
-            s.typed(x, "messages", |s, x| {
-                s.obj(x, "message").map_or((), |x| s.message(x, false))
+            s.message_v3(x);
+        });
+        self.inline(m, "reply", "reply", |s, r| {
+            s.allowed(r, &["address", "channel", "messages"]);
+            s.inline(r, "address", "address", |s, a| {
+                s.required(a, "address", ["location"]);
+                s.allowed(a, &["location", "description"]);
+                s.strings(a, ["location", "description"]);
+                let expression = |l: &str| {
+                    l.starts_with("$message.header#") || l.starts_with("$message.payload#")
+                };
+                if a.get("location").and_then(Value::as_str).is_some_and(|l| !expression(l)) {
+                    let message = "\"location\" must be a runtime expression: $message.header# or $message.payload#";
+                    s.report_in("location", ProblemKind::InvalidValue, message);
+                }
             });
+            s.inline(r, "channel", "channel", |s, c| s.channel_v3(c, false));
+            s.items(r, "messages", |s, _, x| s.message_v3(x));
+        });
+    }
+
+    /// An operation's or reply's message: inline or referenced, checked as a message.
+    fn message_v3(&mut self, x: &'a Value) {
+        self.typed(x, "messages", |s, x| {
+            s.obj(x, "message").map_or((), |x| s.message(x, false))
         });
     }
 
