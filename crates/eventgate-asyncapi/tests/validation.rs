@@ -625,6 +625,41 @@ components:
             ("/servers/s/security/0/k", InvalidValue),
         ],
     ),
+    (
+        "server variables, correlation ids and scope names are checked; 2.x oneOf messages may nest",
+        r##"
+asyncapi: 2.6.0
+info: {title: t, version: v}
+servers:
+  s:
+    url: "h:{port}"
+    protocol: ws
+    security: [{k: [1]}]
+    variables:
+      port: {default: 1, enum: ["1", "1"], examples: [2], foo: x}
+channels:
+  c:
+    subscribe:
+      message: {oneOf: [{oneOf: [{payload: {type: string}, correlationId: {description: d}}]}]}
+components:
+  securitySchemes:
+    k: {type: oauth2, flows: {}}
+  correlationIds:
+    i: {location: "$message.header#/i", foo: 1}
+"##,
+        &[
+            (
+                "/channels/c/subscribe/message/oneOf/0/oneOf/0/correlationId",
+                Required,
+            ),
+            ("/components/correlationIds/i/foo", UnexpectedProperty),
+            ("/servers/s/security/0/k/0", InvalidValue),
+            ("/servers/s/variables/port/default", InvalidValue),
+            ("/servers/s/variables/port/enum", InvalidValue),
+            ("/servers/s/variables/port/examples", InvalidValue),
+            ("/servers/s/variables/port/foo", UnexpectedProperty),
+        ],
+    ),
 ];
 
 #[test]

@@ -7,7 +7,8 @@ use serde_json::Value;
 use super::{Obj, ProblemKind, V, placeholders};
 use crate::model::SpecVersion;
 use crate::model::common::{
-    ExternalDocs, Info, Message, OAuthFlow, OAuthFlows, Parameter, SecurityScheme, Tag,
+    ExternalDocs, Info, Message, OAuthFlow, OAuthFlows, Parameter, SecurityScheme, ServerVariable,
+    Tag,
 };
 use crate::refs::{self, ref_of};
 
@@ -410,12 +411,13 @@ impl<'a> V<'a> {
         }
     }
 
-    pub(super) fn message(&mut self, m: &'a Obj, allow_one_of: bool) {
-        if allow_one_of && self.line == SpecVersion::V2 && m.contains_key("oneOf") {
+    /// A message (2.x: or a `oneOf` of messages, which may nest).
+    pub(super) fn message(&mut self, m: &'a Obj) {
+        if self.line == SpecVersion::V2 && m.contains_key("oneOf") {
             self.allowed(m, &["oneOf"]);
             return self.items(m, "oneOf", |s, _, item| {
                 s.typed(item, "message", |s, x| {
-                    s.obj(x, "message").map_or((), |x| s.message(x, false))
+                    s.obj(x, "message").map_or((), |x| s.message(x))
                 });
             });
         }
@@ -442,6 +444,13 @@ impl<'a> V<'a> {
             }
         });
         self.traits(m);
+        self.inline(m, "correlationId", "correlationId", Self::correlation_id);
+    }
+
+    pub(super) fn correlation_id(&mut self, m: &'a Obj) {
+        self.required(m, "correlationId", ["location"]);
+        self.allowed(m, &["location", "description"]);
+        self.strings(m, ["location", "description"]);
     }
 
     pub(super) fn traits(&mut self, m: &'a Obj) {
@@ -450,13 +459,29 @@ impl<'a> V<'a> {
         });
     }
 
-    pub(super) fn protocol(&mut self, m: &'a Obj) {
+    /// What servers of both versions share: a protocol name and the variables.
+    pub(super) fn server(&mut self, m: &'a Obj) {
         if let Some(p) = m.get("protocol").and_then(Value::as_str)
             && (p.is_empty() || p.contains(char::is_whitespace))
         {
             let message =
                 "\"protocol\" must be a non-empty protocol name such as sse, http, https, ws";
             self.report_in("protocol", ProblemKind::InvalidValue, message);
+        }
+        self.entries(m, "variables", |s, _, x| s.server_variable(x));
+    }
+
+    fn server_variable(&mut self, m: &'a Obj) {
+        self.object(m, "server variable", ServerVariable::FIELDS, &[], &[]);
+        for k in ["enum", "examples"] {
+            let strings =
+                |a: &[Value]| a.iter().all(Value::is_string) && (k != "enum" || unique(a));
+            if m.get(k)
+                .is_some_and(|a| !a.as_array().is_some_and(|a| strings(a)))
+            {
+                let message = format!("\"{k}\" must be an array of unique strings");
+                self.report_in(k, ProblemKind::InvalidValue, message);
+            }
         }
     }
 
@@ -508,6 +533,8 @@ impl<'a> V<'a> {
             s.security_scheme(x, name)
         });
         self.entries(m, "parameters", |s, _, p| s.parameter(p));
+        self.entries(m, "serverVariables", |s, _, x| s.server_variable(x));
+        self.entries(m, "correlationIds", |s, _, x| s.correlation_id(x));
         for key in ["operationTraits", "messageTraits"] {
             self.entries(m, key, |s, _, t| s.tags(t));
         }

@@ -36,7 +36,7 @@ impl<'a> V<'a> {
 
     fn server_v2(&mut self, m: &'a Obj) {
         self.object(m, "server", ServerV2::FIELDS, &[], &[]);
-        self.protocol(m);
+        self.server(m);
         self.tags(m);
         self.requirements(m, "Server");
         if let Some(url) = m.get("url").and_then(Value::as_str) {
@@ -132,7 +132,7 @@ impl<'a> V<'a> {
         self.external_docs(m);
         self.requirements(m, "Operation");
         self.traits(m);
-        self.inline(m, "message", "message", |s, msg| s.message(msg, true));
+        self.inline(m, "message", "message", |s, msg| s.message(msg));
     }
 
     fn components_v2(&mut self, m: &'a Obj) {
@@ -140,7 +140,7 @@ impl<'a> V<'a> {
         self.component_common(m);
         self.entries(m, "servers", |s, _, x| s.server_v2(x));
         self.entries(m, "channels", |s, name, x| s.channel_v2(name, x, None));
-        self.entries(m, "messages", |s, _, x| s.message(x, true));
+        self.entries(m, "messages", |s, _, x| s.message(x));
     }
 
     /// Security requirements (`[{scheme: [scopes]}]`).
@@ -157,14 +157,17 @@ impl<'a> V<'a> {
     }
 
     fn requirement(&mut self, name: &str, scopes: &'a Value, whose: &str) {
+        let Some(list) = scopes.as_array() else {
+            let message = "scopes must be an array of strings";
+            return self.report(ProblemKind::InvalidValue, message);
+        };
+        for (j, _) in list.iter().enumerate().filter(|(_, x)| !x.is_string()) {
+            self.report_in(j, ProblemKind::InvalidValue, "scopes must be strings");
+        }
         let scheme = self.schemes.and_then(|s| s.get(name));
         let Some(scheme) = scheme.and_then(|s| refs::deref(self.root, s)) else {
             let message = format!("{whose} must not reference an undefined security scheme.");
             return self.report(ProblemKind::Security, message);
-        };
-        let Some(list) = scopes.as_array() else {
-            let message = "scopes must be an array of strings";
-            return self.report(ProblemKind::InvalidValue, message);
         };
         if scheme.get("type").and_then(Value::as_str) != Some("oauth2") {
             return;

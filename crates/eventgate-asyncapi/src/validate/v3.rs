@@ -33,7 +33,7 @@ impl<'a> V<'a> {
 
     fn server_v3(&mut self, m: &'a Obj) {
         self.object(m, "server", ServerV3::FIELDS, &[], &[]);
-        self.protocol(m);
+        self.server(m);
         self.tags(m);
         self.external_docs(m);
         self.security_v3(m);
@@ -63,7 +63,7 @@ impl<'a> V<'a> {
         self.parameters(m, address);
         self.tags(m);
         self.external_docs(m);
-        self.entries(m, "messages", |s, _, x| s.message(x, false));
+        self.entries(m, "messages", |s, _, x| s.message(x));
         self.items(m, "servers", |s, _, x| {
             if let Some(r) = ref_of(x) {
                 s.outside(root, r, "servers");
@@ -125,7 +125,7 @@ impl<'a> V<'a> {
     /// An operation's or reply's message: inline or referenced, checked as a message.
     fn message_v3(&mut self, x: &'a Value) {
         self.typed(x, "messages", |s, x| {
-            s.obj(x, "message").map_or((), |x| s.message(x, false))
+            s.obj(x, "message").map_or((), |x| s.message(x))
         });
     }
 
@@ -138,6 +138,6 @@ impl<'a> V<'a> {
         self.object(m, "components", ComponentsV3::FIELDS, &extra, &[]);
         self.component_common(m);
         self.members_v3(m, false);
-        self.entries(m, "messages", |s, _, x| s.message(x, false));
+        self.entries(m, "messages", |s, _, x| s.message(x));
     }
 }
