@@ -660,6 +660,25 @@ components:
             ("/servers/s/variables/port/foo", UnexpectedProperty),
         ],
     ),
+    (
+        "3.0 parameter enum/default and message example names and summaries are strings",
+        r##"
+asyncapi: 3.0.0
+info: {title: t, version: v}
+channels:
+  a:
+    address: /a/{p}
+    parameters:
+      p: {enum: [x, 1], default: 2, examples: [y, y]}
+    messages:
+      m: {payload: {type: string}, examples: [{summary: 1, payload: x}]}
+"##,
+        &[
+            ("/channels/a/messages/m/examples/0/summary", InvalidValue),
+            ("/channels/a/parameters/p/default", InvalidValue),
+            ("/channels/a/parameters/p/enum", InvalidValue),
+        ],
+    ),
 ];
 
 #[test]

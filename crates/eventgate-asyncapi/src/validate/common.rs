@@ -406,8 +406,9 @@ impl<'a> V<'a> {
             SpecVersion::V3 => &["schema"],
         };
         self.object(m, "parameter", Parameter::FIELDS, &[], except);
-        if self.line == SpecVersion::V2 {
-            self.sub(m, "schema", Self::schema);
+        match self.line {
+            SpecVersion::V2 => self.sub(m, "schema", Self::schema),
+            SpecVersion::V3 => self.string_lists(m),
         }
     }
 
@@ -436,6 +437,7 @@ impl<'a> V<'a> {
                 return;
             };
             s.allowed(em, &["headers", "payload", "name", "summary"]);
+            s.strings(em, ["name", "summary"]);
             if !em.contains_key("payload") && !em.contains_key("headers") {
                 let message = format!(
                     "Item at index {i} must have required property \"payload\" or \"headers\""
@@ -473,6 +475,11 @@ impl<'a> V<'a> {
 
     fn server_variable(&mut self, m: &'a Obj) {
         self.object(m, "server variable", ServerVariable::FIELDS, &[], &[]);
+        self.string_lists(m);
+    }
+
+    /// `enum` (unique) and `examples` of a server variable or a 3.0 parameter are strings.
+    fn string_lists(&mut self, m: &'a Obj) {
         for k in ["enum", "examples"] {
             let strings =
                 |a: &[Value]| a.iter().all(Value::is_string) && (k != "enum" || unique(a));
