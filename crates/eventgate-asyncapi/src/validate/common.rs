@@ -64,52 +64,31 @@ enum Kw {
     Map,
 }
 
-/// The draft-07 keywords whose values have a shape (`type`, `required`, `items`, `dependencies`
-/// and `externalDocs` have their own checks).
-const KEYWORDS: &[(&str, Kw)] = &[
-    ("$id", Kw::Str),
-    ("$schema", Kw::Str),
-    ("$ref", Kw::Str),
-    ("$comment", Kw::Str),
-    ("title", Kw::Str),
-    ("description", Kw::Str),
-    ("format", Kw::Str),
-    ("pattern", Kw::Str),
-    ("contentMediaType", Kw::Str),
-    ("contentEncoding", Kw::Str),
-    ("discriminator", Kw::Str),
-    ("readOnly", Kw::Bool),
-    ("writeOnly", Kw::Bool),
-    ("uniqueItems", Kw::Bool),
-    ("deprecated", Kw::Bool),
-    ("multipleOf", Kw::Num),
-    ("maximum", Kw::Num),
-    ("exclusiveMaximum", Kw::Num),
-    ("minimum", Kw::Num),
-    ("exclusiveMinimum", Kw::Num),
-    ("maxLength", Kw::Count),
-    ("minLength", Kw::Count),
-    ("maxItems", Kw::Count),
-    ("minItems", Kw::Count),
-    ("maxProperties", Kw::Count),
-    ("minProperties", Kw::Count),
-    ("examples", Kw::List),
-    ("enum", Kw::List),
-    ("additionalItems", Kw::Schema),
-    ("contains", Kw::Schema),
-    ("additionalProperties", Kw::Schema),
-    ("propertyNames", Kw::Schema),
-    ("not", Kw::Schema),
-    ("if", Kw::Schema),
-    ("then", Kw::Schema),
-    ("else", Kw::Schema),
-    ("allOf", Kw::Schemas),
-    ("anyOf", Kw::Schemas),
-    ("oneOf", Kw::Schemas),
-    ("properties", Kw::Map),
-    ("patternProperties", Kw::Map),
-    ("definitions", Kw::Map),
-];
+/// The shape of a draft-07 keyword's value (`type`, `required`, `items`, `dependencies` and
+/// `externalDocs` have their own checks).
+fn keyword_kind(k: &str) -> Option<Kw> {
+    Some(match k {
+        "$id" | "$schema" | "$ref" | "$comment" | "title" | "description" | "format"
+        | "pattern" | "contentMediaType" | "contentEncoding" | "discriminator" => Kw::Str,
+        "readOnly" | "writeOnly" | "uniqueItems" | "deprecated" => Kw::Bool,
+        "multipleOf" | "maximum" | "exclusiveMaximum" | "minimum" | "exclusiveMinimum" => Kw::Num,
+        "maxLength" | "minLength" | "maxItems" | "minItems" | "maxProperties" | "minProperties" => {
+            Kw::Count
+        }
+        "examples" | "enum" => Kw::List,
+        "additionalItems"
+        | "contains"
+        | "additionalProperties"
+        | "propertyNames"
+        | "not"
+        | "if"
+        | "then"
+        | "else" => Kw::Schema,
+        "allOf" | "anyOf" | "oneOf" => Kw::Schemas,
+        "properties" | "patternProperties" | "definitions" => Kw::Map,
+        _ => return None,
+    })
+}
 
 /// No two items equal.
 fn unique(a: &[Value]) -> bool {
@@ -279,8 +258,8 @@ impl<'a> V<'a> {
         if m.get("$ref").is_some_and(Value::is_string) {
             return;
         }
-        for &(k, kw) in KEYWORDS {
-            if let Some(x) = m.get(k) {
+        for (k, x) in m {
+            if let Some(kw) = keyword_kind(k) {
                 self.at(k, |s| s.keyword(k, kw, x));
             }
         }
@@ -550,17 +529,19 @@ impl<'a> V<'a> {
 
 /// Whether each `%` of `s` starts a `%` escape.
 fn escapes(s: &str) -> bool {
-    (s.split('%').skip(1)).all(|p| {
-        p.get(..2)
-            .is_some_and(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
-    })
+    !s.contains('%')
+        || (s.split('%').skip(1)).all(|p| {
+            p.get(..2)
+                .is_some_and(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
+        })
 }
 
 /// Whether `s` has only ASCII letters and digits, characters of `extra`, and `%` escapes.
 fn uri_chars(s: &str, extra: &str) -> bool {
+    let extra = |c: char| c.is_ascii() && extra.as_bytes().contains(&(c as u8));
     escapes(s)
         && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '%' || extra.contains(c))
+            .all(|c| c.is_ascii_alphanumeric() || c == '%' || extra(c))
 }
 
 /// ajv-formats' `uri`, simplified: a scheme, `:`, and something of URI characters only, with one
@@ -603,11 +584,13 @@ pub(super) fn is_uri_template(s: &str) -> bool {
     let mut rest = s;
     loop {
         let (literal, tail) = rest.split_at(rest.find('{').unwrap_or(rest.len()));
-        if !escapes(literal)
-            || literal
-                .chars()
-                .any(|c| c <= ' ' || "\"'<>\\^`|}".contains(c))
-        {
+        let bad = |c| {
+            matches!(
+                c,
+                '\0'..=' ' | '"' | '\'' | '<' | '>' | '\\' | '^' | '`' | '|' | '}'
+            )
+        };
+        if !escapes(literal) || literal.chars().any(bad) {
             return false;
         }
         let Some(expr) = tail.strip_prefix('{') else {

@@ -174,7 +174,7 @@ pub(crate) fn validate(root: &Value) -> Report {
 enum Seg<'a> {
     Key(&'a str),
     Index(usize),
-    /// A pointer written as is: the place a reference leads to.
+    /// A pointer written as is, in place of the steps before it: the place a reference leads to.
     Raw(&'a str),
 }
 
@@ -225,12 +225,9 @@ impl<'a> V<'a> {
         if let Ok(target) = self.memo.resolve(r)
             && self.hops < 16
         {
-            let saved =
-                std::mem::replace(&mut self.path, vec![Seg::Raw(r.trim_start_matches('#'))]);
             self.hops += 1;
-            f(self, target);
+            self.at(Seg::Raw(r.trim_start_matches('#')), |s| f(s, target));
             self.hops -= 1;
-            self.path = saved;
         }
     }
 
@@ -251,7 +248,10 @@ impl<'a> V<'a> {
             match step {
                 Seg::Key(k) => write!(pointer, "/{}", escape_token(k)),
                 Seg::Index(i) => write!(pointer, "/{i}"),
-                Seg::Raw(p) => write!(pointer, "{p}"),
+                Seg::Raw(p) => {
+                    pointer.clear();
+                    write!(pointer, "{p}")
+                }
             }
             .unwrap_or_default();
         }
@@ -407,13 +407,15 @@ impl<'a> V<'a> {
             fields.iter().filter(|f| f.required).map(|f| f.name),
         );
         self.string_fields(m, fields);
-        let (line, minor) = (self.line, self.minor);
-        let newer = |k: &str| {
-            let since = |&&(o, f, _): &&(&str, &str, u8)| o == what && f == k;
-            line == SpecVersion::V2 && SINCE.iter().find(since).is_some_and(|x| minor < x.2)
-        };
+        let v2 = self.line == SpecVersion::V2;
+        let newer: Vec<&str> = (SINCE.iter())
+            .filter(|&&(o, _, since)| v2 && o == what && self.minor < since)
+            .map(|&(_, f, _)| f)
+            .collect();
         let named = |k: &str| !except.contains(&k) && fields.iter().any(|f| f.name == k);
-        self.unexpected(m, |k| !newer(k) && (extra.contains(&k) || named(k)));
+        self.unexpected(m, |k| {
+            !newer.contains(&k) && (extra.contains(&k) || named(k))
+        });
     }
 
     /// Reports each of `keys` that `m` has with a value other than a string.
