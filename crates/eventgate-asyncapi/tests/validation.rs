@@ -679,6 +679,23 @@ channels:
             ("/channels/a/parameters/p/enum", InvalidValue),
         ],
     ),
+    (
+        "a $ref that is not a string, where a reference may stand, is refused",
+        r##"
+asyncapi: 2.6.0
+info: {title: t, version: v}
+channels:
+  c:
+    subscribe:
+      message: {$ref: null}
+    publish:
+      message: {payload: {type: string}, traits: [{$ref: 1}]}
+"##,
+        &[
+            ("/channels/c/publish/message/traits/0/$ref", Reference),
+            ("/channels/c/subscribe/message/$ref", Reference),
+        ],
+    ),
 ];
 
 #[test]
