@@ -309,11 +309,11 @@ impl<'a> V<'a> {
     /// that type is not checked again.
     /// A `$ref` that is not a string is reported (the parser refuses it, or fails on it).
     fn typed(&mut self, v: &'a Value, kind: &'a str, f: impl FnOnce(&mut Self, &'a Value)) {
-        if v.get("$ref").is_some_and(|r| !r.is_string()) {
-            return self.report_in("$ref", ProblemKind::Reference, "\"$ref\" must be a string");
-        }
-        if ref_of(v).is_none_or(|r| self.typed.insert((r, kind))) {
-            self.via(v, f);
+        match v.get("$ref") {
+            None => f(self, v),
+            Some(Value::String(r)) if self.typed.insert((r, kind)) => self.via(v, f),
+            Some(Value::String(_)) => {}
+            Some(_) => self.report_in("$ref", ProblemKind::Reference, "\"$ref\" must be a string"),
         }
     }
 
