@@ -30,11 +30,12 @@
 //!   production: { url: "http://localhost:8080", protocol: sse }
 //! channels:
 //!   /memory/{kind}:
+//!     parameters: {}
 //!     subscribe: { operationId: memory }
 //! "#).unwrap();
 //! let report = doc.validate();
 //! assert!(!report.is_valid());
-//! assert_eq!(report.problems[0].pointer, "/channels/~1memory~1{kind}");
+//! assert_eq!(report.problems[0].pointer, "/channels/~1memory~1{kind}/parameters");
 //! assert_eq!(report.counts.channels, 1);
 //! ```
 //!

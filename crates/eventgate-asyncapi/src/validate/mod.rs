@@ -104,10 +104,14 @@ struct V<'a> {
     schemes: Option<&'a Obj>,
     /// Where the walk is: the steps from the root to the value being checked.
     path: Vec<Seg<'a>>,
-    /// The `messageId`s seen, while they must be unique.
-    message_ids: Option<HashSet<&'a str>>,
     /// The references followed so far.
     memo: refs::Memo<'a>,
+    /// Whether the schema being checked is an OpenAPI 3.0 schema.
+    openapi: bool,
+    /// The references whose targets were checked, with the type they were checked as.
+    typed: HashSet<(&'a str, &'a str)>,
+    /// How many references the walk is inside.
+    hops: u8,
 }
 
 /// Validates a parsed document.
@@ -145,8 +149,10 @@ pub(crate) fn validate(root: &Value) -> Report {
         problems: Vec::new(),
         schemes: schemes.and_then(Value::as_object),
         path: Vec::new(),
-        message_ids: None,
         memo: refs::Memo::new(root),
+        openapi: false,
+        typed: HashSet::default(),
+        hops: 0,
     };
     v.refs(root);
     match line {
@@ -168,6 +174,8 @@ pub(crate) fn validate(root: &Value) -> Report {
 enum Seg<'a> {
     Key(&'a str),
     Index(usize),
+    /// A pointer written as is, in place of the steps before it: the place a reference leads to.
+    Raw(&'a str),
 }
 
 impl<'a, K: AsRef<str> + ?Sized> From<&'a K> for Seg<'a> {
@@ -181,6 +189,17 @@ impl From<usize> for Seg<'_> {
         Seg::Index(i)
     }
 }
+
+/// The 2.x fields added after 2.0: object, field, the minor version that added it.
+const SINCE: &[(&str, &str, u8)] = &[
+    ("channel", "servers", 2),
+    ("components", "channels", 3),
+    ("components", "servers", 3),
+    ("components", "serverVariables", 4),
+    ("message", "messageId", 4),
+    ("operation", "security", 4),
+    ("server", "tags", 5),
+];
 
 fn is_ext(k: &str) -> bool {
     k.starts_with("x-")
@@ -196,6 +215,32 @@ impl<'a> V<'a> {
         r
     }
 
+    /// Runs `f` on `v`, or, when `v` is a reference, on its target at the target's place (nothing
+    /// when it does not resolve: the reference check reports that).
+    fn via(&mut self, v: &'a Value, f: impl FnOnce(&mut Self, &'a Value)) {
+        let Some(r) = ref_of(v) else {
+            return f(self, v);
+        };
+        // (a bound on references followed within references, against pathological documents)
+        if let Ok(target) = self.memo.resolve(r)
+            && self.hops < 16
+        {
+            self.hops += 1;
+            self.at(Seg::Raw(r.trim_start_matches('#')), |s| f(s, target));
+            self.hops -= 1;
+        }
+    }
+
+    /// [`via`](Self::via) one step further down the path.
+    fn at_via(
+        &mut self,
+        step: impl Into<Seg<'a>>,
+        v: &'a Value,
+        f: impl FnOnce(&mut Self, &'a Value),
+    ) {
+        self.at(step, |s| s.via(v, f));
+    }
+
     /// Reports a problem at the current place.
     fn report(&mut self, kind: ProblemKind, message: impl Into<String>) {
         let mut pointer = String::new();
@@ -203,6 +248,10 @@ impl<'a> V<'a> {
             match step {
                 Seg::Key(k) => write!(pointer, "/{}", escape_token(k)),
                 Seg::Index(i) => write!(pointer, "/{i}"),
+                Seg::Raw(p) => {
+                    pointer.clear();
+                    write!(pointer, "{p}")
+                }
             }
             .unwrap_or_default();
         }
@@ -248,11 +297,23 @@ impl<'a> V<'a> {
         self.sub(m, key, |s, v| s.obj(v, what).map_or((), |o| f(s, o)));
     }
 
-    /// [`field`](Self::field) for a field that may also be a reference (whose target is checked
-    /// where it lives).
+    /// [`field`](Self::field) for a field that may also be a reference, whose target is checked
+    /// as this field's type at its own place (as the parser validates the resolved document).
     fn inline(&mut self, m: &'a Obj, key: &'a str, what: &str, f: impl FnOnce(&mut Self, &'a Obj)) {
-        if m.get(key).and_then(ref_of).is_none() {
-            self.field(m, key, what, f);
+        self.sub(m, key, |s, v| {
+            s.typed(v, key, |s, v| s.obj(v, what).map_or((), |o| f(s, o)))
+        });
+    }
+
+    /// [`via`](Self::via) for a value of the type `kind`: a reference target already checked as
+    /// that type is not checked again.
+    /// A `$ref` that is not a string is reported (the parser refuses it, or fails on it).
+    fn typed(&mut self, v: &'a Value, kind: &'a str, f: impl FnOnce(&mut Self, &'a Value)) {
+        match v.get("$ref") {
+            None => f(self, v),
+            Some(Value::String(r)) if self.typed.insert((r, kind)) => self.via(v, f),
+            Some(Value::String(_)) => {}
+            Some(_) => self.report_in("$ref", ProblemKind::Reference, "\"$ref\" must be a string"),
         }
     }
 
@@ -271,8 +332,8 @@ impl<'a> V<'a> {
         });
     }
 
-    /// Runs `f` on each entry of the map at field `key`, when present, but references (their
-    /// targets are checked where they live).
+    /// Runs `f` on each entry of the map at field `key`, when present (references: on the target,
+    /// see [`typed`](Self::typed)).
     fn entries(
         &mut self,
         m: &'a Obj,
@@ -280,10 +341,33 @@ impl<'a> V<'a> {
         mut f: impl FnMut(&mut Self, &'a str, &'a Obj),
     ) {
         self.field(m, key, key, |s, map| {
-            for (k, e) in map.iter().filter(|(_, e)| ref_of(e).is_none()) {
-                s.at(k, |s| s.obj(e, k).map_or((), |o| f(s, k, o)));
+            for (k, e) in map {
+                // (a parameter's schema has no `type: object`: a value of another type passes)
+                if key == "parameters" && !e.is_object() {
+                    continue;
+                }
+                s.at(k, |s| {
+                    s.typed(e, key, |s, e| s.obj(e, k).map_or((), |o| f(s, k, o)))
+                });
             }
         });
+    }
+
+    /// Reports the array at `key` of `m` when two of its items, references followed, are equal
+    /// (`uniqueItems`, as the parser checks it on the resolved document).
+    fn unique_items(&mut self, m: &'a Obj, key: &'a str) {
+        let Some(a) = m.get(key).and_then(Value::as_array) else {
+            return;
+        };
+        let items: Vec<&Value> = a.iter().map(|x| self.memo.deref(x).unwrap_or(x)).collect();
+        if items
+            .iter()
+            .enumerate()
+            .any(|(i, x)| items[..i].contains(x))
+        {
+            let message = format!("\"{key}\" must not have duplicate items");
+            self.report_in(key, ProblemKind::InvalidValue, message);
+        }
     }
 
     /// Reports every key of `m` that is neither an `x-*` extension nor `known`.
@@ -327,8 +411,15 @@ impl<'a> V<'a> {
             fields.iter().filter(|f| f.required).map(|f| f.name),
         );
         self.string_fields(m, fields);
+        let v2 = self.line == SpecVersion::V2;
+        let newer: Vec<&str> = (SINCE.iter())
+            .filter(|&&(o, _, since)| v2 && o == what && self.minor < since)
+            .map(|&(_, f, _)| f)
+            .collect();
         let named = |k: &str| !except.contains(&k) && fields.iter().any(|f| f.name == k);
-        self.unexpected(m, |k| extra.contains(&k) || named(k));
+        self.unexpected(m, |k| {
+            !newer.contains(&k) && (extra.contains(&k) || named(k))
+        });
     }
 
     /// Reports each of `keys` that `m` has with a value other than a string.
@@ -374,15 +465,23 @@ impl<'a> V<'a> {
     }
 }
 
-/// `{name}` placeholders of an address, in order.
+/// `{name}` placeholders of an address, in order, as the parser's `/{(.+?)}/g` finds them: the
+/// shortest non-empty name (a `}` right after the `{` is part of it) without a line break.
 pub(crate) fn placeholders(address: &str) -> Vec<&str> {
     let mut out = Vec::new();
     let mut rest = address;
     while let Some(open) = rest.find('{') {
         let after = &rest[open + 1..];
-        let Some(close) = after.find('}') else { break };
-        out.push(&after[..close]);
-        rest = &after[close + 1..];
+        let end = (after.char_indices().skip(1))
+            .find(|&(_, c)| matches!(c, '}' | '\n' | '\r' | '\u{2028}' | '\u{2029}'));
+        let first_breaks = after.starts_with(['\n', '\r', '\u{2028}', '\u{2029}']);
+        match end {
+            Some((i, '}')) if !first_breaks => {
+                out.push(&after[..i]);
+                rest = &after[i + 1..];
+            }
+            _ => rest = after,
+        }
     }
     out
 }
@@ -395,6 +494,8 @@ mod tests {
     fn placeholders_are_found_in_order_and_unclosed_brace_ends_scan() {
         assert_eq!(placeholders("/a/{x}/b/{y}"), vec!["x", "y"]);
         assert_eq!(placeholders("/a/{x"), Vec::<&str>::new());
-        assert_eq!(placeholders("{}"), vec![""]);
+        assert_eq!(placeholders("{}"), Vec::<&str>::new());
+        assert_eq!(placeholders("{}}/{a{b}"), vec!["}", "a{b"]);
+        assert_eq!(placeholders("{\n}{x}"), vec!["x"]);
     }
 }

@@ -4,7 +4,7 @@ use foldhash::{HashSet, HashSetExt};
 
 use serde_json::Value;
 
-use super::common::COMPONENTS;
+use super::common::{COMPONENTS, is_uri_template};
 use super::{Obj, ProblemKind, V};
 use crate::model::v2::{AsyncApiV2, ChannelV2, ComponentsV2, OperationV2, ServerV2};
 use crate::refs;
@@ -21,52 +21,108 @@ impl<'a> V<'a> {
             .map(|s| s.keys().map(String::as_str).collect())
             .unwrap_or_default();
         self.entries(root, "servers", |s, _, m| s.server_v2(m));
-        let mut op_ids = HashSet::new();
-        // `messageId`s (2.4+) are unique across the messages of the channels' operations.
-        self.message_ids = (self.minor >= 4).then(HashSet::new);
+        if let Some(names) = root.get("channels").and_then(Value::as_object)
+            && !names.keys().all(|k| is_uri_template(k))
+        {
+            let message = "\"channels\" property must match format \"uri-template\"";
+            self.report_in("channels", ProblemKind::InvalidValue, message);
+        }
         self.entries(root, "channels", |s, name, m| {
-            s.channel_v2(name, m, &server_names, &mut op_ids);
+            s.channel_v2(name, m, Some(&server_names));
         });
-        self.message_ids = None;
+        self.unique_ids(root);
         self.field(root, "components", "components", Self::components_v2);
     }
 
     fn server_v2(&mut self, m: &'a Obj) {
         self.object(m, "server", ServerV2::FIELDS, &[], &[]);
-        self.protocol(m);
+        self.server(m);
         self.tags(m);
         self.requirements(m, "Server");
         if let Some(url) = m.get("url").and_then(Value::as_str) {
-            self.server_variables(m, url);
+            self.declared(m, "variables", url, ProblemKind::ServerVariable);
         }
     }
 
-    fn channel_v2(
-        &mut self,
-        name: &'a str,
-        m: &'a Obj,
-        servers: &[&str],
-        op_ids: &mut HashSet<&'a str>,
-    ) {
+    /// A channel; `servers` names the root's servers for a root channel, `None` in `components`
+    /// (where the parser checks neither parameters nor servers).
+    fn channel_v2(&mut self, name: &'a str, m: &'a Obj, servers: Option<&[&str]>) {
         self.object(m, "channel", ChannelV2::FIELDS, &["$ref"], &[]);
-        self.parameters(m, Some(name));
+        self.parameters(m, servers.map(|_| name));
         self.items(m, "servers", |s, _, n| {
-            if !n.as_str().is_some_and(|n| servers.contains(&n)) {
+            if servers.is_some_and(|servers| !n.as_str().is_some_and(|n| servers.contains(&n))) {
                 let message =
                     "Channel contains server that are not defined on the \"servers\" object.";
                 s.report(ProblemKind::InvalidValue, message);
             }
         });
+        self.unique_items(m, "servers");
         for op in OPERATIONS {
-            self.field(m, op, op, |s, o| {
-                s.operation_v2(o);
-                if let Some(id) = o.get("operationId").and_then(Value::as_str)
-                    && !op_ids.insert(id)
-                {
-                    let message = "\"operationId\" must be unique across all the operations.";
-                    s.report_in("operationId", ProblemKind::Duplicate, message);
-                }
-            });
+            self.field(m, op, op, Self::operation_v2);
+        }
+    }
+
+    /// `operationId`s and `messageId`s are unique across the operations of the root's channels
+    /// and their messages (`oneOf` expanded), as the parser checks them on the resolved document:
+    /// references followed (a component met twice is a duplicate), and the id of the last trait
+    /// that has one standing for the object's.
+    fn unique_ids(&mut self, root: &'a Obj) {
+        let mut ids = [HashSet::new(), HashSet::new()];
+        let Some(channels) = root.get("channels").and_then(Value::as_object) else {
+            return;
+        };
+        let [op_ids, msg_ids] = &mut ids;
+        self.at("channels", |s| {
+            for (name, c) in channels {
+                s.at_via(name, c, |s, c| {
+                    for (op, o) in OPERATIONS.iter().filter_map(|&op| Some((op, c.get(op)?))) {
+                        s.at_via(op, o, |s, o| {
+                            s.unique_id(o, "operationId", op_ids);
+                            let Some(m) = o.get("message") else { return };
+                            s.at_via("message", m, |s, m| match m.get("oneOf") {
+                                Some(Value::Array(list)) => s.at("oneOf", |s| {
+                                    for (i, x) in list.iter().enumerate() {
+                                        s.at_via(i, x, |s, x| s.unique_id(x, "messageId", msg_ids));
+                                    }
+                                }),
+                                _ => s.unique_id(m, "messageId", msg_ids),
+                            });
+                        });
+                    }
+                });
+            }
+        });
+    }
+
+    fn unique_id(&mut self, m: &'a Value, key: &'a str, seen: &mut HashSet<&'a str>) {
+        let Some(m) = m.as_object() else {
+            return;
+        };
+        let traits = m
+            .get("traits")
+            .and_then(Value::as_array)
+            .map_or(&[][..], Vec::as_slice);
+        let of_trait = traits.iter().enumerate().rev().find_map(|(i, t)| {
+            let id = self.memo.deref(t)?.get(key)?.as_str()?;
+            Some((i, t, id))
+        });
+        let mut check = |s: &mut Self, id| {
+            if !seen.insert(id) {
+                let what = if key == "messageId" {
+                    "messages"
+                } else {
+                    "operations"
+                };
+                let message = format!("\"{key}\" must be unique across all the {what}.");
+                s.report_in(key, ProblemKind::Duplicate, message);
+            }
+        };
+        match of_trait {
+            Some((i, t, id)) => self.at("traits", |s| s.at_via(i, t, |s, _| check(s, id))),
+            None => m
+                .get(key)
+                .and_then(Value::as_str)
+                .map_or((), |id| check(self, id)),
         }
     }
 
@@ -76,18 +132,15 @@ impl<'a> V<'a> {
         self.external_docs(m);
         self.requirements(m, "Operation");
         self.traits(m);
-        self.inline(m, "message", "message", |s, msg| s.message(msg, true));
+        self.inline(m, "message", "message", |s, msg| s.message(msg));
     }
 
     fn components_v2(&mut self, m: &'a Obj) {
         self.object(m, "components", ComponentsV2::FIELDS, COMPONENTS, &[]);
         self.component_common(m);
         self.entries(m, "servers", |s, _, x| s.server_v2(x));
-        let mut op_ids = HashSet::new();
-        self.entries(m, "channels", |s, name, x| {
-            s.channel_v2(name, x, &[], &mut op_ids);
-        });
-        self.entries(m, "messages", |s, _, x| s.message(x, true));
+        self.entries(m, "channels", |s, name, x| s.channel_v2(name, x, None));
+        self.entries(m, "messages", |s, _, x| s.message(x));
     }
 
     /// Security requirements (`[{scheme: [scopes]}]`).
@@ -98,19 +151,23 @@ impl<'a> V<'a> {
             };
             for (name, scopes) in rm {
                 s.at(name, |s| s.requirement(name, scopes, whose));
+                s.unique_items(rm, name);
             }
         });
     }
 
     fn requirement(&mut self, name: &str, scopes: &'a Value, whose: &str) {
+        let Some(list) = scopes.as_array() else {
+            let message = "scopes must be an array of strings";
+            return self.report(ProblemKind::InvalidValue, message);
+        };
+        for (j, _) in list.iter().enumerate().filter(|(_, x)| !x.is_string()) {
+            self.report_in(j, ProblemKind::InvalidValue, "scopes must be strings");
+        }
         let scheme = self.schemes.and_then(|s| s.get(name));
         let Some(scheme) = scheme.and_then(|s| refs::deref(self.root, s)) else {
             let message = format!("{whose} must not reference an undefined security scheme.");
             return self.report(ProblemKind::Security, message);
-        };
-        let Some(list) = scopes.as_array() else {
-            let message = "scopes must be an array of strings";
-            return self.report(ProblemKind::InvalidValue, message);
         };
         if scheme.get("type").and_then(Value::as_str) != Some("oauth2") {
             return;
