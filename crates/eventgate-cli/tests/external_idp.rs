@@ -167,18 +167,7 @@ client_secret = "s3cret"
     .unwrap();
     let http = free_port();
     let _serve = started(
-        Command::new(env!("CARGO_BIN_EXE_eventgate"))
-            .arg("serve")
-            .arg("--data")
-            .arg(data)
-            .arg("--config")
-            .arg(&config)
-            .args(["--http", &format!("127.0.0.1:{http}")])
-            .args(["--https", &format!("127.0.0.1:{}", free_port())])
-            .args(["--admin", &format!("127.0.0.1:{}", free_port())])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap(),
+        support::serve_command(data, &config, http).spawn().unwrap(),
         "eventgate gateway on",
     );
     let now = SystemTime::now();

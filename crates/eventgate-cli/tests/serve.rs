@@ -233,16 +233,7 @@ max_connections = 100
         ),
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_eventgate"))
-        .arg("serve")
-        .arg("--data")
-        .arg(dir.path().join("data"))
-        .arg("--config")
-        .arg(&config)
-        .args(["--http", &format!("127.0.0.1:{flag_http}")])
-        .args(["--https", &format!("127.0.0.1:{}", free_port())])
-        .args(["--admin", &format!("127.0.0.1:{}", free_port())])
-        .stdout(Stdio::piped())
+    let mut child = support::serve_command(&dir.path().join("data"), &config, flag_http)
         .spawn()
         .unwrap();
     let mut ready = String::new();

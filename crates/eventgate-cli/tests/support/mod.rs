@@ -38,6 +38,22 @@ pub fn demo_command(data: &Path, http: u16) -> Command {
     c
 }
 
+/// `eventgate serve --data DATA --config CONFIG`, HTTP on 127.0.0.1:`http` and the other
+/// ports free, its stdout piped (the ready line first): spawn it.
+pub fn serve_command(data: &Path, config: &Path, http: u16) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_eventgate"));
+    c.arg("serve")
+        .arg("--data")
+        .arg(data)
+        .arg("--config")
+        .arg(config)
+        .args(["--http", &format!("127.0.0.1:{http}")])
+        .args(["--https", &format!("127.0.0.1:{}", free_port())])
+        .args(["--admin", &format!("127.0.0.1:{}", free_port())])
+        .stdout(std::process::Stdio::piped());
+    c
+}
+
 /// `eventgate --data DATA ARGS`, run to completion.
 pub fn eventgate(data: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_eventgate"))
